@@ -1,0 +1,26 @@
+/**
+ * Errors a user can cause end as one line: `ringmaster: <what>: <why> (<fix>)`. Every error
+ * class carries a stable `code` so callers and tests branch on the code, never on the text.
+ */
+export type ErrorCode =
+  | 'BAD_SPEC' // the job spec or a --set override is invalid
+  | 'BAD_ARGUMENT' // a command-line argument is invalid
+  | 'DATA_MISSING' // a data set file or directory is missing
+  | 'DATA_CORRUPT' // a data set file exists but cannot be parsed
+  | 'FILE_UNREADABLE' // a file exists but cannot be read
+  | 'DIVERGED' // training produced a non-finite loss
+  | 'NATIVE' // the native addon reported an error (the native code is in `nativeCode`)
+  | 'ADDON_MISSING'; // the native addon is not built
+
+export class RingmasterError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RingmasterError';
+    this.code = code;
+  }
+}
+
+export function isRingmasterError(e: unknown): e is RingmasterError {
+  return e instanceof RingmasterError;
+}

@@ -1,0 +1,55 @@
+/**
+ * Messages between a rank process and the process that started it (the CLI's `train` today,
+ * the worker agent later), over Node's IPC channel. The parent sends one `start`; the rank
+ * answers with events and ends with exactly one `done` or `error`.
+ */
+import type { JobSpec } from '../jobs/types.js';
+import type { ErrorCode } from './errors.js';
+
+export interface StartMessage {
+  type: 'start';
+  spec: JobSpec;
+}
+
+export type ParentMessage = StartMessage;
+
+/** Training progress over the last logging interval. */
+export interface ProgressEvent {
+  type: 'progress';
+  step: number; // optimizer steps done
+  totalSteps: number;
+  epoch: number; // counted from 1
+  loss: number; // mean training loss over the interval
+  lr: number; // learning rate of the last step
+  samplesPerSec: number; // over the interval
+  elapsedSec: number; // since training started
+}
+
+export interface EvalEvent {
+  type: 'eval';
+  step: number;
+  testLoss: number;
+  testAccuracy: number; // fraction in [0, 1]
+}
+
+export interface TrainingReport {
+  steps: number;
+  finalLoss: number; // mean training loss over the last logging interval
+  testLoss: number;
+  testAccuracy: number;
+  samplesPerSec: number; // training samples per second over the whole run, evaluation excluded
+  wallSec: number; // data loading, training and evaluation
+}
+
+export interface DoneMessage {
+  type: 'done';
+  report: TrainingReport;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode | 'INTERNAL';
+  message: string;
+}
+
+export type RankMessage = ProgressEvent | EvalEvent | DoneMessage | ErrorMessage;

@@ -1,0 +1,48 @@
+/**
+ * The job spec after validation: every key present, defaults filled, paths absolute.
+ * DESIGN.md lists the keys; jobs/schema.ts holds their types, defaults and limits.
+ */
+export type Activation = 'relu' | 'gelu';
+
+export interface MlpModelSpec {
+  kind: 'mlp';
+  hidden: number[]; // sizes of the hidden layers, input and output come from the data set
+  activation: Activation;
+}
+
+export interface CnnModelSpec {
+  kind: 'cnn';
+  channels: [number, number]; // output channels of the two 3×3 convolutions
+  hidden: number; // width of the hidden Linear layer
+  activation: Activation;
+}
+
+export type ModelSpec = MlpModelSpec | CnnModelSpec;
+
+export interface JobSpec {
+  name: string;
+  model: ModelSpec;
+  data: { kind: 'fashion-mnist'; dir: string };
+  device: 'cpu' | 'cuda';
+  parallel: { data: number; pipeline: number };
+  precision: 'fp32' | 'bf16' | 'fp16';
+  batch: { micro: number; accumulate: number };
+  optimizer: {
+    kind: 'adamw' | 'sgd';
+    lr: number;
+    betas: [number, number]; // adamw
+    eps: number; // adamw
+    weight_decay: number;
+    momentum: number; // sgd
+    nesterov: boolean; // sgd
+    clip_grad_norm: number; // 0 disables clipping
+  };
+  schedule: { kind: 'cosine' | 'constant'; warmup: number; min_lr: number };
+  epochs: number;
+  steps: number | null; // optimizer steps; when set it wins over epochs
+  eval: { every: number }; // steps between evaluations; 0 evaluates only at the end
+  checkpoint: { every: number; keep: number; dir: string };
+  log: { every: number };
+  seed: number;
+  threads: number; // compute threads per rank; 0 means all cores of the machine
+}

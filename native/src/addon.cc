@@ -1,0 +1,43 @@
+// Module entry: the Engine class and buildInfo(). Declared once in TypeScript (worker/native.ts).
+#include <napi.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "dnnl_context.h"
+
+namespace rm {
+
+Napi::Function define_engine_class(Napi::Env env);
+
+#ifdef RINGMASTER_WITH_CUDA
+int cuda_device_count();  // cuda/device_info.cu
+#endif
+
+// buildInfo() → { dnnlVersion, isa, cuda, cudaDevices }: what this build and machine can run.
+static Napi::Value build_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  const dnnl_version_t* v = dnnl_version();
+  o.Set("dnnlVersion", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  o.Set("isa", dnnl_isa_name());
+#ifdef RINGMASTER_WITH_CUDA
+  o.Set("cuda", true);
+  o.Set("cudaDevices", cuda_device_count());
+#else
+  o.Set("cuda", false);
+  o.Set("cudaDevices", 0);
+#endif
+  return o;
+}
+
+static Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", define_engine_class(env));
+  exports.Set("buildInfo", Napi::Function::New(env, build_info, "buildInfo"));
+  return exports;
+}
+
+}  // namespace rm
+
+static Napi::Object init_module(Napi::Env env, Napi::Object exports) { return rm::init(env, exports); }
+
+NODE_API_MODULE(ringmaster, init_module)

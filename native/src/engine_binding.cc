@@ -1,0 +1,244 @@
+// The JS class `Engine`: one rank's Trainer behind a small, flat, promise-based surface.
+// TypeScript validates and defaults everything first (worker/native.ts); this layer converts
+// arguments, refuses concurrent use, and runs the long calls off the event loop.
+#include <omp.h>
+
+#include <cmath>
+
+#include "binding_util.h"
+#include "trainer.h"
+
+namespace rm {
+
+static Impl parse_impl(const Napi::Object& o) {
+  std::string impl = o.Get("impl").As<Napi::String>().Utf8Value();
+  RM_CHECK(impl == "fast" || impl == "reference", "INVALID_ARGUMENT", "impl must be \"fast\" or \"reference\"");
+  return impl == "fast" ? Impl::Fast : Impl::Reference;
+}
+
+static OptimizerConfig parse_optimizer(const Napi::Object& o) {
+  OptimizerConfig c;
+  c.kind = o.Get("kind").As<Napi::String>().Utf8Value();
+  c.beta1 = float(require_number(o.Get("beta1"), "optimizer.beta1"));
+  c.beta2 = float(require_number(o.Get("beta2"), "optimizer.beta2"));
+  c.eps = float(require_number(o.Get("eps"), "optimizer.eps"));
+  c.weight_decay = float(require_number(o.Get("weightDecay"), "optimizer.weightDecay"));
+  c.momentum = float(require_number(o.Get("momentum"), "optimizer.momentum"));
+  c.nesterov = o.Get("nesterov").ToBoolean();
+  return c;
+}
+
+static TrainerConfig parse_config(const Napi::Object& o) {
+  TrainerConfig c;
+  auto input = o.Get("input").As<Napi::Array>();
+  RM_CHECK(input.Length() == 3, "INVALID_ARGUMENT", "input must be [channels, height, width]");
+  c.input = {require_count(input.Get(0u), "input[0]"), require_count(input.Get(1u), "input[1]"),
+             require_count(input.Get(2u), "input[2]")};
+  auto layers = o.Get("layers").As<Napi::Array>();
+  for (uint32_t i = 0; i < layers.Length(); ++i) {
+    auto l = require_object(layers.Get(i), "layers[i]");
+    LayerConfig lc{l.Get("kind").As<Napi::String>().Utf8Value(), 0};
+    if (l.Has("out")) lc.out = require_count(l.Get("out"), "layers[i].out");
+    c.layers.push_back(lc);
+  }
+  c.max_batch = require_count(o.Get("maxBatch"), "maxBatch");
+  c.impl = parse_impl(o);
+  c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
+  c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
+  return c;
+}
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {InstanceAccessor<&EngineWrap::param_count>("paramCount"),
+                        InstanceAccessor<&EngineWrap::output_size>("outputSize"),
+                        InstanceMethod<&EngineWrap::named_params>("namedParams"),
+                        InstanceMethod<&EngineWrap::get_params>("getParams"),
+                        InstanceMethod<&EngineWrap::set_params>("setParams"),
+                        InstanceMethod<&EngineWrap::get_grads>("getGrads"),
+                        InstanceMethod<&EngineWrap::set_grads>("setGrads"),
+                        InstanceMethod<&EngineWrap::forward>("forward"),
+                        InstanceMethod<&EngineWrap::backward>("backward"),
+                        InstanceMethod<&EngineWrap::train_step>("trainStep"),
+                        InstanceMethod<&EngineWrap::evaluate>("evaluate"),
+                        InstanceMethod<&EngineWrap::optimizer_step>("optimizerStep")});
+  }
+
+  explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    guard(info.Env(), [&] {
+      auto o = require_object(info[0], "config");
+      size_t threads = require_count(o.Get("threads"), "threads");
+      threads_ = threads == 0 ? omp_get_num_procs() : int(threads);
+      omp_set_num_threads(threads_);  // primitive creation below may consult it
+      trainer_ = std::make_unique<Trainer>(parse_config(o));
+    });
+  }
+
+ private:
+  Net& net() { return trainer_->net(); }
+
+  // Refuses a call while an asynchronous one is running: both would share the engine's buffers.
+  void check_idle(Napi::Env env) {
+    if (busy_) throw js_error(env, "BUSY", "the engine is running another call; await it first");
+  }
+
+  // Starts `work` off the event loop, marking the engine busy until it settles.
+  Napi::Value run(const Napi::CallbackInfo& info, std::function<void()> work,
+                  std::function<Napi::Value(Napi::Env)> done) {
+    busy_ = true;
+    auto* task = new Task(info.This().As<Napi::Object>(), threads_, std::move(work), std::move(done),
+                          [this] { busy_ = false; });
+    task->Queue();
+    return task->promise();
+  }
+
+  // Copies the batch's inputs (and labels, when given) into the engine; returns the batch size.
+  size_t load_batch(const Napi::CallbackInfo& info, bool with_labels) {
+    size_t B = require_count(info[with_labels ? 2 : 1], "batch");
+    RM_CHECK(B >= 1 && B <= net().max_batch(), "INVALID_ARGUMENT",
+             "batch " + std::to_string(B) + " is outside [1, " + std::to_string(net().max_batch()) + "]");
+    auto x = require_f32(info[0], B * net().input_size(), "inputs");
+    std::memcpy(net().input(), x.Data(), B * net().input_size() * sizeof(float));
+    if (with_labels) {
+      auto y = require_i32(info[1], B, "labels");
+      std::memcpy(trainer_->labels(), y.Data(), B * sizeof(int32_t));
+    }
+    return B;
+  }
+
+  Napi::Value param_count(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(net().param_count()));
+  }
+  Napi::Value output_size(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(net().output_size()));
+  }
+
+  Napi::Value named_params(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = net().named_params();
+    auto out = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto o = Napi::Object::New(env);
+      auto shape = Napi::Array::New(env, list[i].shape.size());
+      for (size_t d = 0; d < list[i].shape.size(); ++d) shape.Set(uint32_t(d), double(list[i].shape[d]));
+      o.Set("name", list[i].name);
+      o.Set("shape", shape);
+      o.Set("offset", double(list[i].offset));
+      o.Set("count", double(list[i].count));
+      out.Set(uint32_t(i), o);
+    }
+    return out;
+  }
+
+  Napi::Value get_params(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return copy_to_js(info.Env(), net().params(), net().param_count());
+  }
+  Napi::Value get_grads(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return copy_to_js(info.Env(), net().grads(), net().param_count());
+  }
+  void set_params(const Napi::CallbackInfo& info, const Napi::Value& v) { set_flat(info, v, net().params()); }
+  Napi::Value set_params(const Napi::CallbackInfo& info) { set_params(info, info[0]); return info.Env().Undefined(); }
+  Napi::Value set_grads(const Napi::CallbackInfo& info) { set_flat(info, info[0], net().grads()); return info.Env().Undefined(); }
+
+  void set_flat(const Napi::CallbackInfo& info, const Napi::Value& v, float* dst) {
+    check_idle(info.Env());
+    guard(info.Env(), [&] {
+      auto a = require_f32(v, net().param_count(), "values");
+      RM_CHECK(a.ElementLength() == net().param_count(), "INVALID_ARGUMENT",
+               "values must hold exactly " + std::to_string(net().param_count()) + " floats");
+      std::memcpy(dst, a.Data(), net().param_count() * sizeof(float));
+    });
+  }
+
+  // forward(inputs, batch) → Promise<Float32Array outputs[batch × outputSize]>
+  Napi::Value forward(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    size_t B = guard(info.Env(), [&] { return load_batch(info, false); });
+    return run(info, [this, B] { net().forward(B); },
+               [this, B](Napi::Env env) { return copy_to_js(env, net().output(), B * net().output_size()); });
+  }
+
+  // backward(dout, { accumulate, inputGrad }) → Promise<Float32Array | null>: parameter gradients
+  // land in the engine; the input gradient is returned when asked for.
+  Napi::Value backward(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return guard(info.Env(), [&] {
+      auto opts = require_object(info[1], "options");
+      bool accumulate = opts.Get("accumulate").ToBoolean();
+      bool input_grad = opts.Get("inputGrad").ToBoolean();
+      // The batch is that of the last forward; dout must cover it.
+      auto dout = require_f32(info[0], net().output_size(), "dout");
+      size_t B = dout.ElementLength() / net().output_size();
+      auto dout_copy = std::make_shared<FloatBuffer>(dout.ElementLength());
+      std::memcpy(dout_copy->data(), dout.Data(), dout.ElementLength() * sizeof(float));
+      auto din = std::make_shared<FloatBuffer>(input_grad ? B * net().input_size() : 0);
+      return run(info, [this, dout_copy, din, accumulate, input_grad] {
+        net().backward(dout_copy->data(), input_grad ? din->data() : nullptr, accumulate);
+      }, [din, input_grad](Napi::Env env) -> Napi::Value {
+        if (!input_grad) return env.Null();
+        return copy_to_js(env, din->data(), din->size());
+      });
+    });
+  }
+
+  // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm }>
+  Napi::Value train_step(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return guard(info.Env(), [&] {
+      size_t B = load_batch(info, true);
+      float lr = float(require_number(info[3], "lr"));
+      float clip = float(require_number(info[4], "clipNorm"));
+      auto result = std::make_shared<StepResult>();
+      return run(info, [this, result, B, lr, clip] { *result = trainer_->train_step(B, lr, clip); },
+                 [result](Napi::Env env) {
+                   auto o = Napi::Object::New(env);
+                   o.Set("loss", result->loss);
+                   o.Set("gradNorm", std::isnan(result->grad_norm) ? env.Null() : Napi::Number::New(env, result->grad_norm));
+                   return Napi::Value(o);
+                 });
+    });
+  }
+
+  // evaluate(inputs, labels, batch) → Promise<{ lossSum, correct }>
+  Napi::Value evaluate(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return guard(info.Env(), [&] {
+      size_t B = load_batch(info, true);
+      auto result = std::make_shared<CrossEntropyResult>();
+      return run(info, [this, result, B] { *result = trainer_->evaluate(B); }, [result](Napi::Env env) {
+        auto o = Napi::Object::New(env);
+        o.Set("lossSum", result->loss_sum);
+        o.Set("correct", double(result->correct));
+        return Napi::Value(o);
+      });
+    });
+  }
+
+  // optimizerStep(lr, clipNorm) → Promise<{ gradNorm }>: updates from the current gradients.
+  Napi::Value optimizer_step(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return guard(info.Env(), [&] {
+      float lr = float(require_number(info[0], "lr"));
+      float clip = float(require_number(info[1], "clipNorm"));
+      auto norm = std::make_shared<double>(0.0);
+      return run(info, [this, norm, lr, clip] { *norm = trainer_->optimizer_step(lr, clip); },
+                 [norm](Napi::Env env) {
+                   auto o = Napi::Object::New(env);
+                   o.Set("gradNorm", std::isnan(*norm) ? env.Null() : Napi::Number::New(env, *norm));
+                   return Napi::Value(o);
+                 });
+    });
+  }
+
+  std::unique_ptr<Trainer> trainer_;
+  int threads_ = 1;
+  bool busy_ = false;
+};
+
+Napi::Function define_engine_class(Napi::Env env) { return EngineWrap::define(env); }
+
+}  // namespace rm

@@ -1,0 +1,56 @@
+// The layer interface every model is built from.
+//
+// Shapes: B is the batch; a sample is (C, H, W), with fully connected activations as (F, 1, 1).
+// Activations are stored channels-last (B, H, W, C), the layout oneDNN's convolutions run fastest
+// on; Flatten converts to PyTorch's (C, H, W) order so Linear weights match torch's layout.
+//
+// Gradient rule: activation gradients (din) are assigned (=); parameter gradients (dparams) are
+// accumulated (+=) when `accumulate` is true and assigned otherwise, which spares a zeroing pass
+// over the gradient buffer on the first micro-batch of a step.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "../rng.h"
+
+namespace rm {
+
+struct SampleShape {
+  size_t c = 1, h = 1, w = 1;
+  size_t size() const { return c * h * w; }
+};
+
+// Which implementation a layer runs: the fast one (oneDNN, threaded, vectorised) or the
+// plain-loop reference that tests use as the oracle.
+enum class Impl { Fast, Reference };
+
+// A named slice of a layer's parameters, in PyTorch's layout (e.g. weight [OUT, IN]).
+struct ParamTensor {
+  std::string name;              // "weight" or "bias"
+  std::vector<size_t> shape;
+  size_t offset;                 // in floats, from the start of the layer's parameters
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual const char* kind() const = 0;
+  virtual SampleShape output_shape() const = 0;
+  virtual std::vector<ParamTensor> params() const { return {}; }
+  size_t param_count() const;
+
+  // Fills this layer's parameters as torch.nn initialises them, drawing from rng in order.
+  virtual void init_params(float* /*params*/, Rng& /*rng*/) const {}
+
+  // out[B, out] = layer(in[B, in]; params)
+  virtual void forward(float* out, const float* in, const float* params, size_t B) = 0;
+
+  // din[B, in] = ∂L/∂in (skipped when din is null); dparams (+)= ∂L/∂params.
+  // `in` and `out` are the tensors of the matching forward call.
+  virtual void backward(float* din, float* dparams, const float* dout, const float* in,
+                        const float* out, const float* params, size_t B, bool accumulate) = 0;
+};
+
+}  // namespace rm

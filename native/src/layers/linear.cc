@@ -1,0 +1,135 @@
+#include "linear.h"
+
+#include <cmath>
+
+#include "../dnnl_context.h"
+#include "../parallel.h"
+
+namespace rm {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+void linear_forward_reference(float* out, const float* in, const float* weight, const float* bias,
+                              size_t B, size_t IN, size_t OUT) {
+  for (size_t b = 0; b < B; ++b)
+    for (size_t o = 0; o < OUT; ++o) {
+      double acc = bias[o];
+      for (size_t i = 0; i < IN; ++i) acc += double(in[b * IN + i]) * weight[o * IN + i];
+      out[b * OUT + o] = float(acc);
+    }
+}
+
+void linear_backward_reference(float* din, float* dweight, float* dbias, const float* dout,
+                               const float* in, const float* weight, size_t B, size_t IN,
+                               size_t OUT, bool accumulate) {
+  for (size_t o = 0; o < OUT; ++o) {
+    double db = 0;
+    for (size_t b = 0; b < B; ++b) db += dout[b * OUT + o];
+    dbias[o] = float(db) + (accumulate ? dbias[o] : 0.0f);
+    for (size_t i = 0; i < IN; ++i) {
+      double dw = 0;
+      for (size_t b = 0; b < B; ++b) dw += double(dout[b * OUT + o]) * in[b * IN + i];
+      dweight[o * IN + i] = float(dw) + (accumulate ? dweight[o * IN + i] : 0.0f);
+    }
+  }
+  if (din == nullptr) return;
+  for (size_t b = 0; b < B; ++b)
+    for (size_t i = 0; i < IN; ++i) {
+      double acc = 0;
+      for (size_t o = 0; o < OUT; ++o) acc += double(dout[b * OUT + o]) * weight[o * IN + i];
+      din[b * IN + i] = float(acc);
+    }
+}
+
+// dbias[o] (+)= Σ_b dout[b, o], vectorised along o and split across threads by columns.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void column_sums(float* dbias, const float* dout, size_t B, size_t OUT, size_t o0,
+                        size_t o1, bool accumulate) {
+  if (!accumulate)
+    for (size_t o = o0; o < o1; ++o) dbias[o] = 0.0f;
+  for (size_t b = 0; b < B; ++b) {
+    const float* row = dout + b * OUT;
+    for (size_t o = o0; o < o1; ++o) dbias[o] += row[o];
+  }
+}
+
+struct Linear::Primitives {
+  memory::desc src, weight_t, weight, bias, dst, dout_t;
+  dnnl::matmul forward, backward_data, backward_weights, backward_weights_accumulate;
+};
+
+Linear::Linear(SampleShape in, size_t out_features, Impl impl)
+    : IN_(in.size()), OUT_(out_features), impl_(impl) {}
+
+Linear::~Linear() = default;
+
+std::vector<ParamTensor> Linear::params() const {
+  return {{"weight", {OUT_, IN_}, 0}, {"bias", {OUT_}, OUT_ * IN_}};
+}
+
+// torch.nn.Linear.reset_parameters: kaiming_uniform_(a=√5) gives bound 1/√fan_in for the weight;
+// the bias is uniform in ±1/√fan_in too.
+void Linear::init_params(float* params, Rng& rng) const {
+  float bound = 1.0f / std::sqrt(float(IN_));
+  for (size_t k = 0; k < OUT_ * IN_ + OUT_; ++k) params[k] = rng.uniform(-bound, bound);
+}
+
+Linear::Primitives& Linear::primitives(size_t B) {
+  auto& slot = cache_[B];
+  if (slot) return *slot;
+  auto p = std::make_unique<Primitives>();
+  memory::dim b = memory::dim(B), in = memory::dim(IN_), out = memory::dim(OUT_);
+  p->src = f32_desc({b, in}, tag::ab);
+  p->weight_t = f32_desc({in, out}, tag::ba);  // weight[OUT, IN] read as its transpose
+  p->weight = f32_desc({out, in}, tag::ab);
+  p->bias = f32_desc({1, out}, tag::ab);
+  p->dst = f32_desc({b, out}, tag::ab);
+  p->dout_t = f32_desc({out, b}, tag::ba);  // dout[B, OUT] read as its transpose
+  auto& eng = cpu_engine();
+  p->forward = dnnl::matmul({{p->src, p->weight_t, p->bias, p->dst}, eng});
+  p->backward_data = dnnl::matmul({{p->dst, p->weight, p->src}, eng});
+  p->backward_weights = dnnl::matmul({{p->dout_t, p->src, p->weight}, eng});
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  dnnl::primitive_attr accumulate;
+  accumulate.set_post_ops(sum);
+  p->backward_weights_accumulate = dnnl::matmul({{p->dout_t, p->src, p->weight}, accumulate, eng});
+  slot = std::move(p);
+  return *slot;
+}
+
+void Linear::forward(float* out, const float* in, const float* params, size_t B) {
+  const float* weight = params;
+  const float* bias = params + OUT_ * IN_;
+  if (impl_ == Impl::Reference) return linear_forward_reference(out, in, weight, bias, B, IN_, OUT_);
+  auto& p = primitives(B);
+  auto& eng = cpu_engine();
+  p.forward.execute(cpu_stream(), {{DNNL_ARG_SRC, memory(p.src, eng, const_cast<float*>(in))},
+                                   {DNNL_ARG_WEIGHTS, memory(p.weight_t, eng, const_cast<float*>(weight))},
+                                   {DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float*>(bias))},
+                                   {DNNL_ARG_DST, memory(p.dst, eng, out)}});
+}
+
+void Linear::backward(float* din, float* dparams, const float* dout, const float* in,
+                      const float* /*out*/, const float* params, size_t B, bool accumulate) {
+  const float* weight = params;
+  float* dweight = dparams;
+  float* dbias = dparams + OUT_ * IN_;
+  if (impl_ == Impl::Reference)
+    return linear_backward_reference(din, dweight, dbias, dout, in, weight, B, IN_, OUT_, accumulate);
+  auto& p = primitives(B);
+  auto& eng = cpu_engine();
+  auto& s = cpu_stream();
+  auto& dw = accumulate ? p.backward_weights_accumulate : p.backward_weights;
+  dw.execute(s, {{DNNL_ARG_SRC, memory(p.dout_t, eng, const_cast<float*>(dout))},
+                 {DNNL_ARG_WEIGHTS, memory(p.src, eng, const_cast<float*>(in))},
+                 {DNNL_ARG_DST, memory(p.weight, eng, dweight)}});
+  parallel_for(OUT_, 256, [&](size_t o0, size_t o1) { column_sums(dbias, dout, B, OUT_, o0, o1, accumulate); });
+  if (din == nullptr) return;
+  p.backward_data.execute(s, {{DNNL_ARG_SRC, memory(p.dst, eng, const_cast<float*>(dout))},
+                              {DNNL_ARG_WEIGHTS, memory(p.weight, eng, const_cast<float*>(weight))},
+                              {DNNL_ARG_DST, memory(p.src, eng, din)}});
+}
+
+}  // namespace rm

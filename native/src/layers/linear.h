@@ -1,0 +1,38 @@
+// Linear: out[B, OUT] = in[B, IN] · weight[OUT, IN]ᵀ + bias[OUT]   (torch.nn.Linear's layout)
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "layer.h"
+
+namespace rm {
+
+void linear_forward_reference(float* out, const float* in, const float* weight, const float* bias,
+                              size_t B, size_t IN, size_t OUT);
+void linear_backward_reference(float* din, float* dweight, float* dbias, const float* dout,
+                               const float* in, const float* weight, size_t B, size_t IN,
+                               size_t OUT, bool accumulate);
+
+class Linear : public Layer {
+ public:
+  Linear(SampleShape in, size_t out_features, Impl impl);
+  ~Linear() override;
+  const char* kind() const override { return "linear"; }
+  SampleShape output_shape() const override { return {OUT_, 1, 1}; }
+  std::vector<ParamTensor> params() const override;
+  void init_params(float* params, Rng& rng) const override;
+  void forward(float* out, const float* in, const float* params, size_t B) override;
+  void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,
+                const float* params, size_t B, bool accumulate) override;
+
+ private:
+  struct Primitives;  // oneDNN matmuls for one batch size, created on first use
+  Primitives& primitives(size_t B);
+
+  size_t IN_, OUT_;
+  Impl impl_;
+  std::map<size_t, std::unique_ptr<Primitives>> cache_;
+};
+
+}  // namespace rm

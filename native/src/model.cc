@@ -1,0 +1,101 @@
+#include "model.h"
+
+#include <algorithm>
+
+#include "layers/conv2d.h"
+#include "layers/flatten.h"
+#include "layers/linear.h"
+#include "layers/maxpool.h"
+#include "layers/pointwise.h"
+
+namespace rm {
+
+static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl) {
+  bool needs_out = c.kind == "linear" || c.kind == "conv2d";
+  RM_CHECK(!needs_out || c.out > 0, "INVALID_ARGUMENT", c.kind + " needs out > 0");
+  if (c.kind == "linear") return std::make_unique<Linear>(in, c.out, impl);
+  if (c.kind == "conv2d") return std::make_unique<Conv2d>(in, c.out, impl);
+  if (c.kind == "relu") return std::make_unique<Pointwise>(in, Activation::Relu, impl);
+  if (c.kind == "gelu") return std::make_unique<Pointwise>(in, Activation::Gelu, impl);
+  if (c.kind == "maxpool2d") return std::make_unique<MaxPool2d>(in, impl);
+  if (c.kind == "flatten") return std::make_unique<Flatten>(in, impl);
+  throw NativeError("INVALID_ARGUMENT", "unknown layer kind \"" + c.kind + "\"");
+}
+
+Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl)
+    : input_shape_(input), max_batch_(max_batch) {
+  RM_CHECK(!layers.empty(), "INVALID_ARGUMENT", "a network needs at least one layer");
+  RM_CHECK(max_batch > 0 && input.size() > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");
+  SampleShape shape = input;
+  size_t params = 0, widest = input.size();
+  acts_.emplace_back(max_batch * input.size());
+  for (const auto& c : layers) {
+    layers_.push_back(make_layer(c, shape, impl));
+    param_offsets_.push_back(params);
+    params += layers_.back()->param_count();
+    shape = layers_.back()->output_shape();
+    widest = std::max(widest, shape.size());
+    acts_.emplace_back(max_batch * shape.size());
+  }
+  first_trainable_ = layers_.size();
+  for (size_t i = layers_.size(); i-- > 0;)
+    if (layers_[i]->param_count() > 0) first_trainable_ = i;
+  params_ = FloatBuffer(params);
+  grads_ = FloatBuffer(params);
+  dact_a_ = FloatBuffer(max_batch * widest);
+  dact_b_ = FloatBuffer(max_batch * widest);
+}
+
+void Net::init_params(uint64_t seed) {
+  Rng rng(seed);
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->init_params(params_.data() + param_offsets_[i], rng);
+}
+
+const float* Net::forward(size_t B) {
+  RM_CHECK(B > 0 && B <= max_batch_, "INVALID_ARGUMENT",
+           "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->forward(acts_[i + 1].data(), acts_[i].data(), params_.data() + param_offsets_[i], B);
+  last_batch_ = B;
+  return output();
+}
+
+void Net::backward(const float* dout, float* dinput, bool accumulate) {
+  RM_CHECK(last_batch_ > 0, "STATE", "backward called before forward");
+  const float* upstream = dout;
+  for (size_t k = layers_.size(); k-- > 0;) {
+    // Below the first layer with parameters only the caller can want a gradient: skip the rest
+    // (for an MLP this spares the first Linear's input-gradient matmul).
+    bool need_din = dinput != nullptr || k > first_trainable_;
+    float* din = !need_din ? nullptr
+                 : k == 0  ? dinput
+                           : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
+    layers_[k]->backward(din, grads_.data() + param_offsets_[k], upstream, acts_[k].data(),
+                         acts_[k + 1].data(), params_.data() + param_offsets_[k], last_batch_, accumulate);
+    if (!need_din) break;
+    upstream = din;
+  }
+}
+
+std::vector<NamedParam> Net::named_params() const {
+  std::vector<NamedParam> out;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    for (const auto& t : layers_[i]->params()) {
+      size_t count = 1;
+      for (size_t d : t.shape) count *= d;
+      out.push_back({"layers." + std::to_string(i) + "." + t.name, t.shape, param_offsets_[i] + t.offset, count});
+    }
+  return out;
+}
+
+size_t Layer::param_count() const {
+  size_t n = 0;
+  for (const auto& t : params()) {
+    size_t count = 1;
+    for (size_t d : t.shape) count *= d;
+    n += count;
+  }
+  return n;
+}
+
+}  // namespace rm

@@ -1,0 +1,65 @@
+// A sequential network over one contiguous parameter buffer and one contiguous gradient buffer
+// (the optimizer and, later, the gradient all-reduce work on these flat buffers).
+//
+// Activation buffers are allocated once for the largest batch; acts_[0] is the input and
+// acts_[i + 1] the output of layer i, kept from forward for backward.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "layers/layer.h"
+
+namespace rm {
+
+struct LayerConfig {
+  std::string kind;  // linear | conv2d | relu | gelu | maxpool2d | flatten
+  size_t out = 0;    // linear: output features; conv2d: output channels
+};
+
+// A parameter tensor of the whole network, e.g. "layers.0.weight", offsets into the flat buffer.
+struct NamedParam {
+  std::string name;
+  std::vector<size_t> shape;
+  size_t offset;
+  size_t count;
+};
+
+class Net {
+ public:
+  Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl);
+
+  // Draws every layer's parameters from one RNG seeded with `seed`, in layer order.
+  void init_params(uint64_t seed);
+
+  // Runs forward on the batch already written to input(); returns output()[B, output_size()].
+  const float* forward(size_t B);
+  // Backward from dout[B, output_size()] of the last forward; writes ∂L/∂input into dinput when
+  // it is not null. Parameter gradients are accumulated or assigned (see layers/layer.h).
+  void backward(const float* dout, float* dinput, bool accumulate);
+
+  float* input() { return acts_.front().data(); }
+  const float* output() const { return acts_.back().data(); }
+  float* params() { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  size_t param_count() const { return params_.size(); }
+  size_t input_size() const { return input_shape_.size(); }
+  size_t output_size() const { return layers_.back()->output_shape().size(); }
+  size_t max_batch() const { return max_batch_; }
+  std::vector<NamedParam> named_params() const;
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<size_t> param_offsets_;  // per layer, into params_/grads_
+  size_t first_trainable_;             // index of the first layer with parameters
+  SampleShape input_shape_;
+  size_t max_batch_;
+  FloatBuffer params_, grads_;
+  std::vector<FloatBuffer> acts_;
+  FloatBuffer dact_a_, dact_b_;  // ping-pong activation gradients, sized for the largest layer
+  size_t last_batch_ = 0;        // batch of the last forward; 0 before any
+};
+
+}  // namespace rm

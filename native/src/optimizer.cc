@@ -1,0 +1,71 @@
+#include "optimizer.h"
+
+#include <cmath>
+
+#include "math.h"
+#include "parallel.h"
+
+namespace rm {
+
+constexpr size_t kGrain = 65536;
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static double sum_of_squares(const float* g, size_t n) {
+  // Sixteen float partial sums keep the loop vectorisable; they are widened once per block.
+  constexpr size_t kBlock = 4096;
+  double total = 0.0;
+  for (size_t b = 0; b < n; b += kBlock) {
+    float lanes[16] = {0};
+    size_t end = b + kBlock < n ? b + kBlock : n;
+    size_t i = b;
+    for (; i + 16 <= end; i += 16)
+      for (size_t l = 0; l < 16; ++l) lanes[l] += g[i + l] * g[i + l];
+    for (; i < end; ++i) lanes[0] += g[i] * g[i];
+    for (float x : lanes) total += x;
+  }
+  return total;
+}
+
+double global_norm(const float* grads, size_t n) {
+  return std::sqrt(parallel_sum(n, kGrain, [&](size_t i0, size_t i1) { return sum_of_squares(grads + i0, i1 - i0); }));
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void adamw_chunk(float* p, float* m, float* v, const float* g, size_t n, float grad_scale,
+                        AdamWCoefficients c) {
+  for (size_t i = 0; i < n; ++i) adamw_update(p[i], m[i], v[i], g[i] * grad_scale, c);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void sgd_chunk(float* p, float* b, const float* g, size_t n, float grad_scale, SgdCoefficients c) {
+  for (size_t i = 0; i < n; ++i) sgd_update(p[i], b[i], g[i] * grad_scale, c);
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, size_t n) : config_(config), n_(n) {
+  RM_CHECK(config.kind == "adamw" || config.kind == "sgd", "INVALID_ARGUMENT",
+           "unknown optimizer \"" + config.kind + "\" (adamw or sgd)");
+  m_ = FloatBuffer(n);
+  if (config.kind == "adamw") v_ = FloatBuffer(n);
+}
+
+void Optimizer::step(float* params, const float* grads, float lr, float grad_scale) {
+  ++t_;
+  float* m = m_.data();
+  float* v = v_.data();
+  if (config_.kind == "sgd") {
+    SgdCoefficients c{lr, config_.weight_decay, config_.momentum, config_.nesterov};
+    parallel_for(n_, kGrain, [&](size_t i0, size_t i1) {
+      sgd_chunk(params + i0, m + i0, grads + i0, i1 - i0, grad_scale, c);
+    });
+    return;
+  }
+  double bc1 = 1.0 - std::pow(double(config_.beta1), double(t_));
+  double bc2 = 1.0 - std::pow(double(config_.beta2), double(t_));
+  AdamWCoefficients c{1.0f - lr * config_.weight_decay, config_.beta1, config_.beta2,
+                      float(lr / bc1), float(1.0 / std::sqrt(bc2)), config_.eps};
+  parallel_for(n_, kGrain, [&](size_t i0, size_t i1) {
+    adamw_chunk(params + i0, m + i0, v + i0, grads + i0, i1 - i0, grad_scale, c);
+  });
+}
+
+}  // namespace rm

@@ -1,0 +1,38 @@
+// Optimizers over the flat parameter and gradient buffers, with gradient clipping by global norm.
+// The update formulas are in math.h (shared with the CUDA kernels); this file owns the state.
+#pragma once
+
+#include <string>
+
+#include "common.h"
+
+namespace rm {
+
+struct OptimizerConfig {
+  std::string kind = "adamw";  // adamw | sgd
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float weight_decay = 0.01f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+};
+
+// √(Σ g²) over the whole buffer, accumulated in double in a fixed order for a given thread count.
+double global_norm(const float* grads, size_t n);
+
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& config, size_t n);
+
+  // One update of params from grads·grad_scale (grad_scale folds clipping into the same pass).
+  void step(float* params, const float* grads, float lr, float grad_scale);
+
+  size_t steps_taken() const { return t_; }
+
+ private:
+  OptimizerConfig config_;
+  size_t n_;
+  size_t t_ = 0;
+  FloatBuffer m_, v_;  // AdamW: first and second moments; SGD: m_ is the momentum buffer
+};
+
+}  // namespace rm

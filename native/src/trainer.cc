@@ -1,0 +1,44 @@
+#include "trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace rm {
+
+Trainer::Trainer(const TrainerConfig& config)
+    : net_(config.layers, config.input, config.max_batch, config.impl),
+      optimizer_(config.optimizer, net_.param_count()),
+      labels_(config.max_batch, 0),
+      dlogits_(config.max_batch * net_.output_size()) {
+  net_.init_params(config.seed);
+}
+
+StepResult Trainer::train_step(size_t B, float lr, float clip_norm) {
+  const float* logits = net_.forward(B);
+  auto ce = cross_entropy_forward_backward(dlogits_.data(), logits, labels_.data(), B,
+                                           net_.output_size(), 1.0f);
+  net_.backward(dlogits_.data(), nullptr, false);
+  double norm = optimizer_step(lr, clip_norm);
+  return {ce.loss_sum / double(B), norm};
+}
+
+CrossEntropyResult Trainer::evaluate(size_t B) {
+  const float* logits = net_.forward(B);
+  return cross_entropy_forward_backward(nullptr, logits, labels_.data(), B, net_.output_size(), 1.0f);
+}
+
+// torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to 1, folded into
+// the optimizer's read of the gradient instead of a separate scaling pass.
+double Trainer::optimizer_step(float lr, float clip_norm) {
+  double norm = std::numeric_limits<double>::quiet_NaN();
+  float scale = 1.0f;
+  if (clip_norm > 0.0f) {
+    norm = global_norm(net_.grads(), net_.param_count());
+    scale = float(std::min(1.0, double(clip_norm) / (norm + 1e-6)));
+  }
+  optimizer_.step(net_.params(), net_.grads(), lr, scale);
+  return norm;
+}
+
+}  // namespace rm

@@ -1,0 +1,49 @@
+// One rank's training engine: the network, its optimizer, and the fused loss, as one object the
+// N-API layer drives. A training step is forward → cross-entropy → backward → clip → update.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "layers/cross_entropy.h"
+#include "model.h"
+#include "optimizer.h"
+
+namespace rm {
+
+struct TrainerConfig {
+  std::vector<LayerConfig> layers;
+  SampleShape input;
+  size_t max_batch = 0;
+  Impl impl = Impl::Fast;
+  OptimizerConfig optimizer;
+  uint64_t seed = 0;
+};
+
+struct StepResult {
+  double loss;       // mean over the batch
+  double grad_norm;  // global norm before clipping; NaN when clipping is off (not computed)
+};
+
+class Trainer {
+ public:
+  explicit Trainer(const TrainerConfig& config);
+
+  Net& net() { return net_; }
+  int32_t* labels() { return labels_.data(); }
+
+  // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
+  StepResult train_step(size_t B, float lr, float clip_norm);
+  // Loss sum and correct count of the batch in net().input() and labels(), no gradients.
+  CrossEntropyResult evaluate(size_t B);
+  // Clips the current gradients (clip_norm > 0) and updates the parameters; returns the norm.
+  double optimizer_step(float lr, float clip_norm);
+
+ private:
+  Net net_;
+  Optimizer optimizer_;
+  std::vector<int32_t> labels_;
+  FloatBuffer dlogits_;
+};
+
+}  // namespace rm

@@ -1,0 +1,119 @@
+/**
+ * The one module that loads the native addon (build/Release/ringmaster.node). Everything else in
+ * the worker depends on the interfaces declared here, so its logic can be tested with a fake.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RingmasterError } from '../common/errors.js';
+
+/** One layer of a sequential network; activations flow channels-last between layers. */
+export type LayerConfig =
+  | { kind: 'linear'; out: number }
+  | { kind: 'conv2d'; out: number } // 3×3, stride 1, padding 1
+  | { kind: 'relu' | 'gelu' | 'maxpool2d' | 'flatten' };
+
+export interface EngineConfig {
+  input: [number, number, number]; // channels, height, width of one sample
+  layers: LayerConfig[];
+  maxBatch: number;
+  impl: 'fast' | 'reference'; // oneDNN kernels, or the plain-loop oracle used by tests
+  seed: number; // parameters are drawn from this seed, identically on every machine
+  threads: number; // compute threads; 0 = every core
+  optimizer: {
+    kind: 'adamw' | 'sgd';
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    momentum: number;
+    nesterov: boolean;
+  };
+}
+
+export interface NamedParam {
+  name: string; // e.g. "layers.1.weight"
+  shape: number[];
+  offset: number; // into the flat parameter buffer, in floats
+  count: number;
+}
+
+/** One rank's training engine. Calls must not overlap: await each before the next. */
+export interface Engine {
+  readonly paramCount: number;
+  readonly outputSize: number;
+  namedParams(): NamedParam[];
+  getParams(): Float32Array;
+  setParams(values: Float32Array): void;
+  getGrads(): Float32Array;
+  setGrads(values: Float32Array): void;
+  forward(inputs: Float32Array, batch: number): Promise<Float32Array>;
+  backward(dout: Float32Array, options: { accumulate: boolean; inputGrad: boolean }): Promise<Float32Array | null>;
+  trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<{ loss: number; gradNorm: number | null }>;
+  evaluate(inputs: Float32Array, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
+  optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;
+}
+
+export interface BuildInfo {
+  dnnlVersion: string;
+  isa: string; // the instruction set oneDNN dispatches to here
+  cuda: boolean; // built with the CUDA sources
+  cudaDevices: number;
+}
+
+export interface NativeAddon {
+  Engine: new (config: EngineConfig) => Engine;
+  buildInfo(): BuildInfo;
+}
+
+/** An error raised inside the addon; `nativeCode` is its native code (e.g. INVALID_ARGUMENT). */
+export class NativeError extends RingmasterError {
+  readonly nativeCode: string;
+  constructor(nativeCode: string, message: string) {
+    super('NATIVE', message);
+    this.name = 'NativeError';
+    this.nativeCode = nativeCode;
+  }
+}
+
+/** Rethrows an addon error as a NativeError; other errors pass through unchanged. */
+export function asNativeError(e: unknown): unknown {
+  if (e instanceof Error && e.name === 'NativeError' && typeof (e as { code?: unknown }).code === 'string') {
+    return new NativeError((e as Error & { code: string }).code, e.message);
+  }
+  return e;
+}
+
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new RingmasterError('ADDON_MISSING', 'cannot find the ringmaster package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the addon once; a missing build is one clear error naming the fix. */
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  const file = path.join(packageRoot(), 'build', 'Release', 'ringmaster.node');
+  if (!existsSync(file)) {
+    throw new RingmasterError('ADDON_MISSING', `native addon ${file} is not built (run: npm run build)`);
+  }
+  addon = createRequire(import.meta.url)(file) as NativeAddon;
+  return addon;
+}
+
+/** Creates an engine, turning a native failure into a NativeError. */
+export function createEngine(config: EngineConfig): Engine {
+  const { Engine } = loadNative();
+  try {
+    return new Engine(config);
+  } catch (e) {
+    throw asNativeError(e);
+  }
+}

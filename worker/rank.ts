@@ -1,0 +1,49 @@
+/**
+ * Entry point of a rank process. Started by `ringmaster train` (and later by the worker agent)
+ * with an IPC channel; receives one StartMessage, trains, and reports through RankMessages.
+ */
+import { isRingmasterError } from '../common/errors.js';
+import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
+import { loadFashionMnist } from './data/fashion-mnist.js';
+import { asNativeError, createEngine } from './native.js';
+import { train } from './trainer.js';
+
+function send(message: RankMessage): Promise<void> {
+  return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
+}
+
+function toErrorMessage(e: unknown): RankMessage {
+  const err = asNativeError(e);
+  if (isRingmasterError(err)) return { type: 'error', code: err.code, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  if (process.env.RINGMASTER_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return { type: 'error', code: 'INTERNAL', message: `internal error: ${message}` };
+}
+
+async function run(message: ParentMessage): Promise<void> {
+  try {
+    const data = await loadFashionMnist(message.spec.data.dir);
+    const report = await train(message.spec, data, { createEngine, onEvent: (e) => void send(e) });
+    await send({ type: 'done', report });
+  } catch (e) {
+    await send(toErrorMessage(e));
+    process.exitCode = 1;
+  }
+  process.disconnect();
+}
+
+if (!process.send) {
+  process.stderr.write('ringmaster: the rank process is started by ringmaster (ringmaster train <spec>), not by hand\n');
+  process.exit(2);
+}
+// The parent sends the start message right after spawning; a rank that never gets one exits
+// instead of waiting forever.
+const START_TIMEOUT_MS = 30_000;
+const startTimer = setTimeout(() => {
+  process.stderr.write(`ringmaster: the rank process got no start message within ${START_TIMEOUT_MS / 1000}s; exiting\n`);
+  process.exit(1);
+}, START_TIMEOUT_MS);
+process.once('message', (m: ParentMessage) => {
+  clearTimeout(startTimer);
+  void run(m);
+});

@@ -1,0 +1,125 @@
+/**
+ * The training loop of one rank: data, model, schedule, evaluation. It talks to the native
+ * engine only through the Engine interface (worker/native.ts), so tests can drive it with a fake.
+ */
+import { RingmasterError } from '../common/errors.js';
+import type { EvalEvent, ProgressEvent, TrainingReport } from '../common/rank-messages.js';
+import type { JobSpec } from '../jobs/types.js';
+import type { Split } from './data/fashion-mnist.js';
+import { EpochSampler, gather, sequentialBatches } from './data/sampler.js';
+import { modelLayers } from './models.js';
+import type { Engine, EngineConfig } from './native.js';
+import { learningRate } from './schedule.js';
+
+export interface TrainingData {
+  train: Split;
+  test: Split;
+}
+
+export interface TrainerDeps {
+  createEngine(config: EngineConfig): Engine;
+  onEvent(event: ProgressEvent | EvalEvent): void;
+  now?(): number; // milliseconds; performance.now by default
+}
+
+export function engineConfig(spec: JobSpec, data: TrainingData): EngineConfig {
+  const o = spec.optimizer;
+  const [c, h, w]: number[] = data.train.sampleShape;
+  return {
+    input: [c, h, w],
+    layers: modelLayers(spec.model, data.train.classes),
+    maxBatch: spec.batch.micro,
+    impl: 'fast',
+    seed: spec.seed,
+    threads: spec.threads,
+    optimizer: {
+      kind: o.kind,
+      beta1: o.betas[0],
+      beta2: o.betas[1],
+      eps: o.eps,
+      weightDecay: o.weight_decay,
+      momentum: o.momentum,
+      nesterov: o.nesterov,
+    },
+  };
+}
+
+function sampleSize(split: Split): number {
+  return split.sampleShape.reduce<number>((a, b) => a * b, 1);
+}
+
+/** Test-set loss (mean) and accuracy, in batches of up to the engine's batch size. */
+export async function evaluate(engine: Engine, test: Split, batch: number): Promise<{ loss: number; accuracy: number }> {
+  const row = sampleSize(test);
+  const x = new Float32Array(batch * row);
+  const y = new Int32Array(batch);
+  let lossSum = 0;
+  let correct = 0;
+  for (const indices of sequentialBatches(test.count, batch)) {
+    gather(test, indices, x, y);
+    const r = await engine.evaluate(x, y, indices.length);
+    lossSum += r.lossSum;
+    correct += r.correct;
+  }
+  return { loss: lossSum / test.count, accuracy: correct / test.count };
+}
+
+export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps): Promise<TrainingReport> {
+  const now = deps.now ?? (() => performance.now());
+  const start = now();
+  const micro = spec.batch.micro;
+  const sampler = new EpochSampler({ count: data.train.count, batch: micro, seed: spec.seed, dropLast: true });
+  const totalSteps = spec.steps ?? spec.epochs * sampler.batchesPerEpoch;
+  const schedule = { kind: spec.schedule.kind, lr: spec.optimizer.lr, warmup: spec.schedule.warmup, minLr: spec.schedule.min_lr, total: totalSteps };
+  const engine = deps.createEngine(engineConfig(spec, data));
+
+  const row = sampleSize(data.train);
+  const x = new Float32Array(micro * row);
+  const y = new Int32Array(micro);
+  let order = sampler.order(0);
+  gather(data.train, sampler.shard(order, 0), x, y);
+
+  let intervalLoss = 0, intervalSteps = 0, intervalStart = now(), trainMs = 0, finalLoss = NaN;
+  for (let step = 0; step < totalSteps; step++) {
+    const lr = learningRate(step, schedule);
+    // The engine copies the batch when the call starts, so the next batch is gathered while
+    // this step computes.
+    const pending = engine.trainStep(x, y, micro, lr, spec.optimizer.clip_grad_norm);
+    const next = step + 1;
+    if (next < totalSteps) {
+      const batchIndex = next % sampler.batchesPerEpoch;
+      if (batchIndex === 0) order = sampler.order(next / sampler.batchesPerEpoch);
+      gather(data.train, sampler.shard(order, batchIndex), x, y);
+    }
+    const { loss } = await pending;
+    if (!Number.isFinite(loss)) {
+      throw new RingmasterError('DIVERGED', `training diverged: the loss is ${loss} at step ${next} (lower optimizer.lr or set optimizer.clip_grad_norm)`);
+    }
+    intervalLoss += loss;
+    intervalSteps++;
+    if (next % spec.log.every === 0 || next === totalSteps) {
+      const t = now();
+      trainMs += t - intervalStart;
+      finalLoss = intervalLoss / intervalSteps;
+      deps.onEvent({
+        type: 'progress', step: next, totalSteps, epoch: Math.floor(step / sampler.batchesPerEpoch) + 1,
+        loss: finalLoss, lr, samplesPerSec: (intervalSteps * micro * 1000) / (t - intervalStart), elapsedSec: (t - start) / 1000,
+      });
+      intervalLoss = 0;
+      intervalSteps = 0;
+      intervalStart = now();
+    }
+    if (spec.eval.every > 0 && next % spec.eval.every === 0 && next !== totalSteps) {
+      const t = now();
+      const r = await evaluate(engine, data.test, micro);
+      deps.onEvent({ type: 'eval', step: next, testLoss: r.loss, testAccuracy: r.accuracy });
+      intervalStart += now() - t; // evaluation time is not training time
+    }
+  }
+  const final = await evaluate(engine, data.test, micro);
+  deps.onEvent({ type: 'eval', step: totalSteps, testLoss: final.loss, testAccuracy: final.accuracy });
+  return {
+    steps: totalSteps, finalLoss, testLoss: final.loss, testAccuracy: final.accuracy,
+    samplesPerSec: (totalSteps * micro * 1000) / trainMs, wallSec: (now() - start) / 1000,
+  };
+}
