@@ -176,7 +176,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       doc: 'the learning-rate schedule',
       keys: {
         kind: field(oneOf('cosine', 'constant'), 'cosine', 'shape after warmup'),
-        warmup: field(int(0), 100, 'optimizer steps of linear warmup from 0 to optimizer.lr'),
+        warmup: field(int(0), 100, 'optimizer steps of linear warmup up to optimizer.lr'),
         min_lr: field(num({ ge: 0 }), 1e-4, 'learning rate at the end of the cosine decay'),
       },
     },
@@ -191,7 +191,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       node: 'section',
       doc: 'checkpoint files',
       keys: {
-        every: field(int(0), 0, 'optimizer steps between checkpoints; 0 writes only at the end'),
+        every: field(int(0), 0, 'optimizer steps between checkpoints; 0 writes only the final one'),
         keep: field(int(1), 3, 'newest checkpoints kept'),
         dir: field({ type: 'path' }, './checkpoints', 'directory for checkpoint files'),
       },
@@ -221,4 +221,5 @@ export const NOT_YET_SUPPORTED: readonly { key: string; allowed: readonly unknow
   { key: 'parallel.pipeline', allowed: [1], reason: 'arrives with the pipeline issue; use 1' },
   { key: 'precision', allowed: ['fp32'], reason: 'arrives with the mixed-precision issue; use fp32' },
   { key: 'batch.accumulate', allowed: [1], reason: 'arrives with the gradient-accumulation issue; use 1' },
+  { key: 'checkpoint.every', allowed: [0], reason: 'checkpoint writing arrives with the checkpoint issue; use 0' },
 ];

@@ -65,6 +65,8 @@ export interface BuildInfo {
 export interface NativeAddon {
   Engine: new (config: EngineConfig) => Engine;
   buildInfo(): BuildInfo;
+  /** GFLOP/s of oneDNN's fp32 matmul [m×k]·[k×n] on `threads` threads, best of five blocks. */
+  matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number }): Promise<number>;
 }
 
 /** An error raised inside the addon; `nativeCode` is its native code (e.g. INVALID_ARGUMENT). */
@@ -79,6 +81,7 @@ export class NativeError extends RingmasterError {
 
 /** Rethrows an addon error as a NativeError; other errors pass through unchanged. */
 export function asNativeError(e: unknown): unknown {
+  if (e instanceof NativeError) return e;
   if (e instanceof Error && e.name === 'NativeError' && typeof (e as { code?: unknown }).code === 'string') {
     return new NativeError((e as Error & { code: string }).code, e.message);
   }

@@ -170,9 +170,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       auto opts = require_object(info[1], "options");
       bool accumulate = opts.Get("accumulate").ToBoolean();
       bool input_grad = opts.Get("inputGrad").ToBoolean();
-      // The batch is that of the last forward; dout must cover it.
-      auto dout = require_f32(info[0], net().output_size(), "dout");
-      size_t B = dout.ElementLength() / net().output_size();
+      // The batch is that of the last forward (none yet: Net::backward rejects with STATE).
+      size_t B = net().last_batch();
+      auto dout = require_f32(info[0], B * net().output_size(), "dout");
+      RM_CHECK(B == 0 || dout.ElementLength() == B * net().output_size(), "INVALID_ARGUMENT",
+               "dout must hold exactly the last forward's batch × outputSize = " +
+                   std::to_string(B * net().output_size()) + " floats");
       auto dout_copy = std::make_shared<FloatBuffer>(dout.ElementLength());
       std::memcpy(dout_copy->data(), dout.Data(), dout.ElementLength() * sizeof(float));
       auto din = std::make_shared<FloatBuffer>(input_grad ? B * net().input_size() : 0);

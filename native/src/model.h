@@ -48,6 +48,7 @@ class Net {
   size_t input_size() const { return input_shape_.size(); }
   size_t output_size() const { return layers_.back()->output_shape().size(); }
   size_t max_batch() const { return max_batch_; }
+  size_t last_batch() const { return last_batch_; }  // 0 before the first forward
   std::vector<NamedParam> named_params() const;
 
  private:

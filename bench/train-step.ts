@@ -1,0 +1,71 @@
+/**
+ * Training-step throughput of the example models at batch 128 on 1 and 2 threads, against the
+ * fp32 matmul peak measured in the same run, with a breakdown of where a step's time goes.
+ *
+ *   npm run bench            (or: node dist/bench/train-step.js [--seconds S])
+ */
+import os from 'node:os';
+import type { ModelSpec } from '../jobs/types.js';
+import { modelLayers } from '../worker/models.js';
+import { createEngine, loadNative, type Engine, type EngineConfig } from '../worker/native.js';
+import { trainingStepFlops } from './flops.js';
+
+const BATCH = 128;
+const INPUT: [number, number, number] = [1, 28, 28];
+const MODELS: Record<string, ModelSpec> = {
+  mlp: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
+  cnn: { kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' },
+};
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 3;
+
+function engineFor(model: ModelSpec, threads: number): Engine {
+  const config: EngineConfig = {
+    input: INPUT, layers: modelLayers(model, 10), maxBatch: BATCH, impl: 'fast', seed: 1, threads,
+    optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0.9, nesterov: false },
+  };
+  return createEngine(config);
+}
+
+/** Mean milliseconds of `fn` over repeats filling about `budget` seconds, after a warm-up. */
+async function timeMs(fn: () => Promise<unknown>, budget: number): Promise<number> {
+  for (let i = 0; i < 3; i++) await fn();
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < budget * 1000) {
+    await fn();
+    n++;
+  }
+  return (performance.now() - t0) / n;
+}
+
+async function main(): Promise<void> {
+  const native = loadNative();
+  const info = native.buildInfo();
+  console.log(`ringmaster bench: ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores, oneDNN ${info.dnnlVersion} (${info.isa}), batch ${BATCH}, ${new Date().toISOString().slice(0, 10)}`);
+  const x = Float32Array.from({ length: BATCH * 784 }, (_, i) => Math.sin(i));
+  const y = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
+  const dout = new Float32Array(BATCH * 10).fill(1 / BATCH);
+  console.log('model threads  samples/s  step ms  GFLOP/s  peak GFLOP/s  of peak | forward  backward  optimizer (ms)');
+  for (const threads of [1, 2]) {
+    const peak = await native.matmulPeak({ m: 128, k: 1024, n: 1024, threads, seconds: Math.min(seconds, 2) });
+    for (const [name, model] of Object.entries(MODELS)) {
+      const engine = engineFor(model, threads);
+      const flops = trainingStepFlops(modelLayers(model, 10), INPUT, BATCH);
+      const step = await timeMs(() => engine.trainStep(x, y, BATCH, 1e-4, 1.0), seconds);
+      const forward = await timeMs(() => engine.forward(x, BATCH), seconds / 3);
+      const backward = (await timeMs(async () => { await engine.forward(x, BATCH); await engine.backward(dout, { accumulate: false, inputGrad: false }); }, seconds / 3)) - forward;
+      const optimizer = await timeMs(() => engine.optimizerStep(1e-4, 1.0), seconds / 3);
+      const gflops = flops / step / 1e6;
+      console.log(
+        `${name.padEnd(5)} ${String(threads).padStart(7)} ${((BATCH * 1000) / step).toFixed(0).padStart(10)} ${step.toFixed(2).padStart(8)} ` +
+          `${gflops.toFixed(1).padStart(8)} ${peak.toFixed(1).padStart(13)} ${((100 * gflops) / peak).toFixed(1).padStart(7)}% | ` +
+          `${forward.toFixed(2).padStart(7)} ${backward.toFixed(2).padStart(9)} ${optimizer.toFixed(2).padStart(10)}`,
+      );
+    }
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`ringmaster bench: ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,69 @@
+// matmulPeak(): the fp32 matrix-product throughput oneDNN reaches on this machine, the yardstick
+// bench/ reports training-step efficiency against. Timed in C++ so no JS overhead is counted.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "binding_util.h"
+#include "dnnl_context.h"
+
+namespace rm {
+
+// dst[M, N] = src[M, K] · weights[K, N], repeated for at least `seconds`; returns GFLOP/s of the
+// best of five equal blocks (the machine is shared: the best block is the least disturbed).
+static double matmul_gflops(size_t M, size_t K, size_t N, double seconds) {
+  using dnnl::memory;
+  using tag = memory::format_tag;
+  auto& eng = cpu_engine();
+  auto src_md = f32_desc({memory::dim(M), memory::dim(K)}, tag::ab);
+  auto wei_md = f32_desc({memory::dim(K), memory::dim(N)}, tag::ab);
+  auto dst_md = f32_desc({memory::dim(M), memory::dim(N)}, tag::ab);
+  dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_md, dst_md), eng));
+  FloatBuffer a(M * K), b(K * N), c(M * N);
+  std::fill(a.data(), a.data() + a.size(), 0.5f);
+  std::fill(b.data(), b.data() + b.size(), 0.25f);
+  memory src(src_md, eng, a.data()), wei(wei_md, eng, b.data()), dst(dst_md, eng, c.data());
+  auto& s = cpu_stream();
+  auto run = [&] { mm.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}}); };
+  using clock = std::chrono::steady_clock;
+  auto elapsed = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  for (int i = 0; i < 5; ++i) run();  // warm-up: primitive caches, page faults
+  // Calibrate the repeat count so five blocks fill `seconds`.
+  auto t0 = clock::now();
+  size_t reps = 0;
+  while (elapsed(t0) < 0.05) run(), ++reps;
+  size_t per_block = std::max<size_t>(1, size_t(double(reps) * seconds / 5 / elapsed(t0)));
+  double best = 0;
+  for (int block = 0; block < 5; ++block) {
+    auto tb = clock::now();
+    for (size_t i = 0; i < per_block; ++i) run();
+    best = std::max(best, 2.0 * double(M) * double(K) * double(N) * double(per_block) / elapsed(tb) / 1e9);
+  }
+  return best;
+}
+
+// matmulPeak({ m, k, n, threads, seconds }) → Promise<number> GFLOP/s
+static Napi::Value matmul_peak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] {
+    auto o = require_object(info[0], "options");
+    size_t m = require_count(o.Get("m"), "m"), k = require_count(o.Get("k"), "k"), n = require_count(o.Get("n"), "n");
+    size_t threads = require_count(o.Get("threads"), "threads");
+    double seconds = require_number(o.Get("seconds"), "seconds");
+    RM_CHECK(m > 0 && k > 0 && n > 0 && seconds > 0, "INVALID_ARGUMENT", "m, k, n and seconds must be > 0");
+    auto result = std::make_shared<double>(0.0);
+    auto* task = new Task(Napi::Object::New(env), threads == 0 ? omp_get_num_procs() : int(threads),
+                          [=] { *result = matmul_gflops(m, k, n, seconds); },
+                          [result](Napi::Env e) { return Napi::Value(Napi::Number::New(e, *result)); }, [] {});
+    task->Queue();
+    return Napi::Value(task->promise());
+  });
+}
+
+void register_bench(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmulPeak", Napi::Function::New(env, matmul_peak, "matmulPeak"));
+}
+
+}  // namespace rm
