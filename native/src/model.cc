@@ -10,16 +10,22 @@
 
 namespace rm {
 
-static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl) {
+static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl, Epilogue epilogue) {
   bool needs_out = c.kind == "linear" || c.kind == "conv2d";
   RM_CHECK(!needs_out || c.out > 0, "INVALID_ARGUMENT", c.kind + " needs out > 0");
-  if (c.kind == "linear") return std::make_unique<Linear>(in, c.out, impl);
-  if (c.kind == "conv2d") return std::make_unique<Conv2d>(in, c.out, impl);
+  if (c.kind == "linear") return std::make_unique<Linear>(in, c.out, impl, epilogue);
+  if (c.kind == "conv2d") return std::make_unique<Conv2d>(in, c.out, impl, epilogue);
   if (c.kind == "relu") return std::make_unique<Pointwise>(in, Activation::Relu, impl);
   if (c.kind == "gelu") return std::make_unique<Pointwise>(in, Activation::Gelu, impl);
   if (c.kind == "maxpool2d") return std::make_unique<MaxPool2d>(in, impl);
   if (c.kind == "flatten") return std::make_unique<Flatten>(in, impl);
   throw NativeError("INVALID_ARGUMENT", "unknown layer kind \"" + c.kind + "\"");
+}
+
+// The fast path folds a ReLU into the Linear or Conv2d before it (a oneDNN post-op).
+static bool fuses_next_relu(const std::vector<LayerConfig>& layers, size_t i, Impl impl) {
+  return impl == Impl::Fast && i + 1 < layers.size() && layers[i + 1].kind == "relu" &&
+         (layers[i].kind == "linear" || layers[i].kind == "conv2d");
 }
 
 Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl)
@@ -29,8 +35,11 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   SampleShape shape = input;
   size_t params = 0, widest = input.size();
   acts_.emplace_back(max_batch * input.size());
-  for (const auto& c : layers) {
-    layers_.push_back(make_layer(c, shape, impl));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    bool fuse = fuses_next_relu(layers, i, impl);
+    layers_.push_back(make_layer(layers[i], shape, impl, fuse ? Epilogue::Relu : Epilogue::None));
+    config_index_.push_back(i);
+    if (fuse) ++i;  // the ReLU runs inside this layer
     param_offsets_.push_back(params);
     params += layers_.back()->param_count();
     shape = layers_.back()->output_shape();
@@ -83,7 +92,7 @@ std::vector<NamedParam> Net::named_params() const {
     for (const auto& t : layers_[i]->params()) {
       size_t count = 1;
       for (size_t d : t.shape) count *= d;
-      out.push_back({"layers." + std::to_string(i) + "." + t.name, t.shape, param_offsets_[i] + t.offset, count});
+      out.push_back({"layers." + std::to_string(config_index_[i]) + "." + t.name, t.shape, param_offsets_[i] + t.offset, count});
     }
   return out;
 }

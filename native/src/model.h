@@ -2,7 +2,8 @@
 // (the optimizer and, later, the gradient all-reduce work on these flat buffers).
 //
 // Activation buffers are allocated once for the largest batch; acts_[0] is the input and
-// acts_[i + 1] the output of layer i, kept from forward for backward.
+// acts_[i + 1] the output of layer i, kept from forward for backward. With Impl::Fast a ReLU
+// that follows a Linear or Conv2d is fused into it, so layers_ may be shorter than the config.
 #pragma once
 
 #include <memory>
@@ -53,6 +54,7 @@ class Net {
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<size_t> config_index_;   // per layer, its index in the config (names its params)
   std::vector<size_t> param_offsets_;  // per layer, into params_/grads_
   size_t first_trainable_;             // index of the first layer with parameters
   SampleShape input_shape_;

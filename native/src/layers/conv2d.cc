@@ -4,6 +4,7 @@
 
 #include "../common.h"
 #include "../dnnl_context.h"
+#include "epilogue.h"
 
 namespace rm {
 
@@ -78,10 +79,14 @@ struct Conv2d::Primitives {
   memory forward_weight, backward_data_weight, dweight, dbias;  // oneDNN-layout scratch
   dnnl::reorder to_forward_weight, to_backward_data_weight, from_dweight;
   FloatBuffer dweight_user;  // the weight gradient in torch's layout, before it lands in dparams
+  FloatBuffer masked_dout;   // dout through the fused ReLU's derivative (Epilogue::Relu only)
 };
 
-Conv2d::Conv2d(SampleShape in, size_t out_channels, Impl impl)
-    : IC_(in.c), OC_(out_channels), H_(in.h), W_(in.w), impl_(impl) {}
+Conv2d::Conv2d(SampleShape in, size_t out_channels, Impl impl, Epilogue epilogue)
+    : IC_(in.c), OC_(out_channels), H_(in.h), W_(in.w), impl_(impl), epilogue_(epilogue) {
+  RM_CHECK(impl == Impl::Fast || epilogue == Epilogue::None, "INVALID_ARGUMENT",
+           "only the fast conv2d fuses an activation");
+}
 
 Conv2d::~Conv2d() = default;
 
@@ -112,7 +117,7 @@ Conv2d::Primitives& Conv2d::primitives(size_t B) {
 
   dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, algo, p->src, weight_any,
                                      p->bias, p->dst, stride, pad, pad);
-  dnnl::convolution_forward::primitive_desc fpd(fd, eng);
+  dnnl::convolution_forward::primitive_desc fpd(fd, epilogue_attr(epilogue_), eng);
   dnnl::convolution_backward_data::desc bdd(algo, p->src, weight_any, p->dst, stride, pad, pad);
   dnnl::convolution_backward_data::primitive_desc bdpd(bdd, eng, fpd);
   dnnl::convolution_backward_weights::desc bwd(algo, p->src, weight_any, p->bias, p->dst, stride,
@@ -127,6 +132,7 @@ Conv2d::Primitives& Conv2d::primitives(size_t B) {
   p->dweight = memory(bwpd.diff_weights_desc(), eng);
   p->dbias = memory(p->bias, eng);
   p->dweight_user = FloatBuffer(OC_ * IC_ * K * K);
+  if (epilogue_ != Epilogue::None) p->masked_dout = FloatBuffer(B * H_ * W_ * OC_);
   p->to_forward_weight = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->weight_user, eng, fpd.weights_desc()));
   p->to_backward_data_weight =
       dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->weight_user, eng, bdpd.weights_desc()));
@@ -151,7 +157,7 @@ void Conv2d::forward(float* out, const float* in, const float* params, size_t B)
 }
 
 void Conv2d::backward(float* din, float* dparams, const float* dout, const float* in,
-                      const float* /*out*/, const float* params, size_t B, bool accumulate) {
+                      const float* out, const float* params, size_t B, bool accumulate) {
   const float* weight = params;
   size_t wsize = OC_ * IC_ * K * K;
   if (impl_ == Impl::Reference)
@@ -160,6 +166,7 @@ void Conv2d::backward(float* din, float* dparams, const float* dout, const float
   auto& p = primitives(B);
   auto& eng = cpu_engine();
   auto& s = cpu_stream();
+  dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * H_ * W_ * OC_);
   memory dout_mem(p.dst, eng, const_cast<float*>(dout));
   p.backward_weights.execute(s, {{DNNL_ARG_SRC, memory(p.src, eng, const_cast<float*>(in))},
                                  {DNNL_ARG_DIFF_DST, dout_mem},

@@ -1,6 +1,7 @@
 // Conv2d, 3×3 kernel, stride 1, padding 1 (output H×W equals input H×W):
 //   out[B, H, W, OC] = Σ_{ic,kh,kw} in[B, H+kh−1, W+kw−1, IC] · weight[OC, IC, kh, kw] + bias[OC]
 // Activations channels-last; weights in torch.nn.Conv2d's [OC, IC, KH, KW] layout.
+// With Epilogue::Relu, out = relu(…) in the same convolution.
 #pragma once
 
 #include <map>
@@ -18,9 +19,8 @@ void conv2d_backward_reference(float* din, float* dweight, float* dbias, const f
 
 class Conv2d : public Layer {
  public:
-  Conv2d(SampleShape in, size_t out_channels, Impl impl);
+  Conv2d(SampleShape in, size_t out_channels, Impl impl, Epilogue epilogue = Epilogue::None);
   ~Conv2d() override;
-  const char* kind() const override { return "conv2d"; }
   SampleShape output_shape() const override { return {OC_, H_, W_}; }
   std::vector<ParamTensor> params() const override;
   void init_params(float* params, Rng& rng) const override;
@@ -36,6 +36,7 @@ class Conv2d : public Layer {
 
   size_t IC_, OC_, H_, W_;
   Impl impl_;
+  Epilogue epilogue_;
   std::map<size_t, std::unique_ptr<Primitives>> cache_;
 };
 

@@ -9,7 +9,6 @@ namespace rm {
 class Flatten : public Layer {
  public:
   Flatten(SampleShape in, Impl impl) : in_(in), impl_(impl) {}
-  const char* kind() const override { return "flatten"; }
   SampleShape output_shape() const override { return {in_.size(), 1, 1}; }
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,

@@ -26,6 +26,10 @@ struct SampleShape {
 // plain-loop reference that tests use as the oracle.
 enum class Impl { Fast, Reference };
 
+// An activation a matmul or convolution applies to its own output (a oneDNN post-op), sparing
+// a separate pass over the activations. Only the fast implementations fuse; the model decides.
+enum class Epilogue { None, Relu };
+
 // A named slice of a layer's parameters, in PyTorch's layout (e.g. weight [OUT, IN]).
 struct ParamTensor {
   std::string name;              // "weight" or "bias"
@@ -36,7 +40,6 @@ struct ParamTensor {
 class Layer {
  public:
   virtual ~Layer() = default;
-  virtual const char* kind() const = 0;
   virtual SampleShape output_shape() const = 0;
   virtual std::vector<ParamTensor> params() const { return {}; }
   size_t param_count() const;

@@ -2,8 +2,10 @@
 
 #include <cmath>
 
+#include "../common.h"
 #include "../dnnl_context.h"
 #include "../parallel.h"
+#include "epilogue.h"
 
 namespace rm {
 
@@ -57,10 +59,14 @@ static void column_sums(float* dbias, const float* dout, size_t B, size_t OUT, s
 struct Linear::Primitives {
   memory::desc src, weight_t, weight, bias, dst, dout_t;
   dnnl::matmul forward, backward_data, backward_weights, backward_weights_accumulate;
+  FloatBuffer masked_dout;  // dout through the fused ReLU's derivative (Epilogue::Relu only)
 };
 
-Linear::Linear(SampleShape in, size_t out_features, Impl impl)
-    : IN_(in.size()), OUT_(out_features), impl_(impl) {}
+Linear::Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue)
+    : IN_(in.size()), OUT_(out_features), impl_(impl), epilogue_(epilogue) {
+  RM_CHECK(impl == Impl::Fast || epilogue == Epilogue::None, "INVALID_ARGUMENT",
+           "only the fast linear fuses an activation");
+}
 
 Linear::~Linear() = default;
 
@@ -87,7 +93,8 @@ Linear::Primitives& Linear::primitives(size_t B) {
   p->dst = f32_desc({b, out}, tag::ab);
   p->dout_t = f32_desc({out, b}, tag::ba);  // dout[B, OUT] read as its transpose
   auto& eng = cpu_engine();
-  p->forward = dnnl::matmul({{p->src, p->weight_t, p->bias, p->dst}, eng});
+  p->forward = dnnl::matmul({{p->src, p->weight_t, p->bias, p->dst}, epilogue_attr(epilogue_), eng});
+  if (epilogue_ != Epilogue::None) p->masked_dout = FloatBuffer(B * OUT_);
   p->backward_data = dnnl::matmul({{p->dst, p->weight, p->src}, eng});
   p->backward_weights = dnnl::matmul({{p->dout_t, p->src, p->weight}, eng});
   dnnl::post_ops sum;
@@ -112,7 +119,7 @@ void Linear::forward(float* out, const float* in, const float* params, size_t B)
 }
 
 void Linear::backward(float* din, float* dparams, const float* dout, const float* in,
-                      const float* /*out*/, const float* params, size_t B, bool accumulate) {
+                      const float* out, const float* params, size_t B, bool accumulate) {
   const float* weight = params;
   float* dweight = dparams;
   float* dbias = dparams + OUT_ * IN_;
@@ -121,6 +128,7 @@ void Linear::backward(float* din, float* dparams, const float* dout, const float
   auto& p = primitives(B);
   auto& eng = cpu_engine();
   auto& s = cpu_stream();
+  dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * OUT_);
   auto& dw = accumulate ? p.backward_weights_accumulate : p.backward_weights;
   dw.execute(s, {{DNNL_ARG_SRC, memory(p.dout_t, eng, const_cast<float*>(dout))},
                  {DNNL_ARG_WEIGHTS, memory(p.src, eng, const_cast<float*>(in))},

@@ -1,4 +1,5 @@
 // Linear: out[B, OUT] = in[B, IN] · weight[OUT, IN]ᵀ + bias[OUT]   (torch.nn.Linear's layout)
+// With Epilogue::Relu, out = relu(…) in the same matmul.
 #pragma once
 
 #include <map>
@@ -16,9 +17,8 @@ void linear_backward_reference(float* din, float* dweight, float* dbias, const f
 
 class Linear : public Layer {
  public:
-  Linear(SampleShape in, size_t out_features, Impl impl);
+  Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue = Epilogue::None);
   ~Linear() override;
-  const char* kind() const override { return "linear"; }
   SampleShape output_shape() const override { return {OUT_, 1, 1}; }
   std::vector<ParamTensor> params() const override;
   void init_params(float* params, Rng& rng) const override;
@@ -32,6 +32,7 @@ class Linear : public Layer {
 
   size_t IN_, OUT_;
   Impl impl_;
+  Epilogue epilogue_;
   std::map<size_t, std::unique_ptr<Primitives>> cache_;
 };
 

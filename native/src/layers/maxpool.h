@@ -15,7 +15,6 @@ void maxpool2d_backward(float* din, const float* dout, const float* in, const fl
 class MaxPool2d : public Layer {
  public:
   MaxPool2d(SampleShape in, Impl impl);
-  const char* kind() const override { return "maxpool2d"; }
   SampleShape output_shape() const override { return {in_.c, in_.h / 2, in_.w / 2}; }
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,

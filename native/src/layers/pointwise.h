@@ -16,7 +16,6 @@ enum class Activation { Relu, Gelu };
 class Pointwise : public Layer {
  public:
   Pointwise(SampleShape in, Activation act, Impl impl) : shape_(in), act_(act), impl_(impl) {}
-  const char* kind() const override { return act_ == Activation::Relu ? "relu" : "gelu"; }
   SampleShape output_shape() const override { return shape_; }
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,
