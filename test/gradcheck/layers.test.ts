@@ -15,6 +15,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type EngineConfig, type LayerConfig } from '../../worker/native.js';
+import { lcg, PLAIN_SGD as SGD, uniform } from '../helpers/random.js';
 
 type Impl = EngineConfig['impl'];
 type Shape = [number, number, number]; // one sample's channels, height, width
@@ -23,24 +24,7 @@ const H = 1e-2;
 const ATOL = 2e-3;
 const RTOL = 2e-2;
 
-const SGD: EngineConfig['optimizer'] = {
-  kind: 'sgd', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, nesterov: false,
-};
 
-/** A deterministic stream of uniforms in [0, 1): a 32-bit LCG (Numerical Recipes constants). */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** n floats uniform in [lo, hi). */
-function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const next = lcg(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
-}
 
 /** n floats with |x| ∈ [0.1, 1): no value lies within h of relu's kink at 0. */
 function awayFromZero(n: number, seed: number): Float32Array {

@@ -9,10 +9,8 @@ import { describe, expect, it } from 'vitest';
 import {
   asNativeError, createEngine, loadNative, NativeError, type Engine, type EngineConfig, type LayerConfig,
 } from '../../worker/native.js';
+import { PLAIN_SGD as SGD, uniform } from '../helpers/random.js';
 
-const SGD: EngineConfig['optimizer'] = {
-  kind: 'sgd', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, nesterov: false,
-};
 
 /** A linear 6 → 4 classifier with maxBatch 3, unless overridden. */
 function config(overrides: Partial<EngineConfig> = {}): EngineConfig {
@@ -22,14 +20,6 @@ function config(overrides: Partial<EngineConfig> = {}): EngineConfig {
   };
 }
 
-/** A deterministic Float32Array of n values in [−1, 1) (32-bit LCG). */
-function floats(n: number, seed = 1): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return 2 * (state / 2 ** 32) - 1;
-  });
-}
 
 /** How a call failed: thrown before it returned, or as a rejected promise. */
 type Failure = { how: 'thrown' | 'rejected'; error: NativeError };
@@ -83,7 +73,7 @@ describe('construction errors', () => {
 
 describe('call errors', () => {
   let e: Engine;
-  const x = floats(3 * 6);
+  const x = uniform(3 * 6, 1);
   const labels = Int32Array.from([0, 1, 2]);
   const fresh = () => (e = createEngine(config()));
 
@@ -100,7 +90,7 @@ describe('call errors', () => {
 
   it('batch 0 or above maxBatch → INVALID_ARGUMENT', async () => {
     fresh();
-    const big = floats(4 * 6);
+    const big = uniform(4 * 6, 1);
     await expectCode(() => e.forward(x, 0), 'INVALID_ARGUMENT', 'thrown');
     await expectCode(() => e.forward(big, 4), 'INVALID_ARGUMENT', 'thrown');
     await expectCode(() => e.trainStep(x, labels, 0, 0.1, 0), 'INVALID_ARGUMENT', 'thrown');
@@ -110,7 +100,7 @@ describe('call errors', () => {
 
   it('an inputs Float32Array shorter than batch × input size → INVALID_ARGUMENT', async () => {
     fresh();
-    const short = floats(3 * 6 - 1);
+    const short = uniform(3 * 6 - 1, 1);
     await expectCode(() => e.forward(short, 3), 'INVALID_ARGUMENT', 'thrown');
     await expectCode(() => e.trainStep(short, labels, 3, 0.1, 0), 'INVALID_ARGUMENT', 'thrown');
     await expectCode(() => e.evaluate(short, labels, 3), 'INVALID_ARGUMENT', 'thrown');
@@ -131,18 +121,18 @@ describe('call errors', () => {
 
   it('backward before any forward → STATE', async () => {
     fresh();
-    await expectCode(() => e.backward(floats(3 * 4), { accumulate: false, inputGrad: true }), 'STATE', 'rejected');
+    await expectCode(() => e.backward(uniform(3 * 4, 1), { accumulate: false, inputGrad: true }), 'STATE', 'rejected');
     await e.forward(x, 3); // and the engine is usable afterwards
-    expect(await e.backward(floats(3 * 4), { accumulate: false, inputGrad: false })).toBeNull();
+    expect(await e.backward(uniform(3 * 4, 1), { accumulate: false, inputGrad: false })).toBeNull();
   });
 
   it('backward with a dout that does not match the batch of the last forward → INVALID_ARGUMENT', async () => {
     fresh();
     await e.forward(x, 3);
     for (const samples of [1, 2, 4]) {
-      await expectCode(() => e.backward(floats(samples * 4), { accumulate: false, inputGrad: true }), 'INVALID_ARGUMENT', 'thrown');
+      await expectCode(() => e.backward(uniform(samples * 4, 1), { accumulate: false, inputGrad: true }), 'INVALID_ARGUMENT', 'thrown');
     }
-    const din = await e.backward(floats(3 * 4), { accumulate: false, inputGrad: true });
+    const din = await e.backward(uniform(3 * 4, 1), { accumulate: false, inputGrad: true });
     expect(din).toHaveLength(3 * 6);
   });
 

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelSpec } from '../../jobs/types.js';
 import { modelLayers } from '../../worker/models.js';
 import { createEngine, type Engine, type EngineConfig, type LayerConfig } from '../../worker/native.js';
+import { PLAIN_SGD as SGD, uniform } from '../helpers/random.js';
 
 type Impl = EngineConfig['impl'];
 type Shape = [number, number, number]; // one sample's channels, height, width
@@ -18,27 +19,10 @@ type Shape = [number, number, number]; // one sample's channels, height, width
 const ATOL = 1e-5;
 const RTOL = 1e-4;
 
-const SGD: EngineConfig['optimizer'] = {
-  kind: 'sgd', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, nesterov: false,
-};
 const ADAMW: EngineConfig['optimizer'] = {
   kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, nesterov: false,
 };
 
-/** A deterministic stream of uniforms in [0, 1): a 32-bit LCG (Numerical Recipes constants). */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** n floats uniform in [lo, hi). */
-function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const next = lcg(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
-}
 
 function size([c, h, w]: Shape): number {
   return c * h * w;
