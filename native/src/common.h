@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <sys/mman.h>
+
 namespace rm {
 
 class NativeError : public std::runtime_error {
@@ -36,9 +38,14 @@ class FloatBuffer {
   FloatBuffer() = default;
   explicit FloatBuffer(size_t n) : size_(n) {
     if (n == 0) return;
-    size_t bytes = (n * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-    void* p = std::aligned_alloc(kAlign, bytes);
+    // Buffers of 2 MiB and more (parameters, gradients, optimizer moments, activations) sit on
+    // transparent huge pages: the optimizer streams through several of them per step, and 4 KiB
+    // pages would cost a TLB miss every 1024 floats.
+    size_t align = n * sizeof(float) >= kHugePage ? kHugePage : kAlign;
+    size_t bytes = (n * sizeof(float) + align - 1) / align * align;
+    void* p = std::aligned_alloc(align, bytes);
     if (p == nullptr) throw NativeError("OUT_OF_MEMORY", "cannot allocate " + std::to_string(bytes) + " bytes");
+    if (align == kHugePage) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
     std::memset(p, 0, bytes);
     data_.reset(static_cast<float*>(p));
   }
@@ -48,6 +55,7 @@ class FloatBuffer {
 
  private:
   static constexpr size_t kAlign = 64;
+  static constexpr size_t kHugePage = size_t(2) << 20;
   struct Free {
     void operator()(float* p) const { std::free(p); }
   };
