@@ -1,6 +1,7 @@
 #include "binding_util.h"
 
-#include <omp.h>
+#include "parallel.h"
+
 
 #include <cmath>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -69,7 +70,7 @@ Task::Task(Napi::Object owner, int threads, std::function<void()> work,
       finally_(std::move(finally)) {}
 
 void Task::Execute() {
-  omp_set_num_threads(threads_);  // per calling thread: set on every task, whichever pool thread runs it
+  enter_compute_threads(threads_);  // per calling thread: set on every task, whichever pool thread runs it
   try {
     work_();
   } catch (const NativeError& e) {

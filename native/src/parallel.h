@@ -5,6 +5,9 @@
 #pragma once
 
 #include <omp.h>
+#if defined(__x86_64__)
+#include <pmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -44,6 +47,21 @@ double parallel_sum(size_t n, size_t grain, F&& f) {
   double total = 0.0;
   for (double p : partial) total += p;
   return total;
+}
+
+// Sets this thread's compute thread count and makes it and its OpenMP team flush denormal
+// floats to zero (FTZ/DAZ, as TensorFlow does by default on CPUs). Without it, AdamW moments of
+// parameters whose gradient stays zero (dead ReLU units) decay into denormals after ~850 steps,
+// and every operation on them takes a microcode assist: the optimizer ran 5× slower.
+inline void enter_compute_threads(int threads) {
+  omp_set_num_threads(threads);
+#if defined(__x86_64__)
+#pragma omp parallel
+  {
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+  }
+#endif
 }
 
 }  // namespace rm

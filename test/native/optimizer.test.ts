@@ -99,3 +99,13 @@ describe('gradient clipping by global norm', () => {
     expect(Array.from(engine.getParams()).map((x) => Number(x.toFixed(6)))).toEqual([-0.3, -0.4]);
   });
 });
+
+describe('denormals', () => {
+  it('are flushed to zero on the compute threads (FTZ/DAZ), so decayed moments cost no microcode assists', async () => {
+    const engine = oneWeightEngine('sgd', false);
+    engine.setParams(new Float32Array([0, 0]));
+    engine.setGrads(new Float32Array([1e-39, -1e-39])); // below float32's smallest normal, 1.18e-38
+    await engine.optimizerStep(1, 0);
+    expect(Array.from(engine.getParams())).toEqual([0, 0]); // without DAZ: [−1e-39, 1e-39]
+  });
+});
