@@ -1,7 +1,7 @@
 // Builds the TypeScript (tsc → dist/) and the native addon (cmake-js → build/Release/ringmaster.node).
 // RINGMASTER_CUDA=auto|on|off in the environment selects the CUDA build (CMakeLists.txt reads it).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,7 +17,26 @@ function run(cmd, args, env = process.env) {
   }
 }
 
+/**
+ * TypeScript types for the wire contract, generated from proto/ into proto/gen/ (never edited by
+ * hand, not committed). The files are CommonJS-style type declarations; common.proto defines no
+ * service, so its aggregate file is empty of use and is dropped.
+ */
+export function generateProtoTypes() {
+  const out = path.join(root, 'proto', 'gen');
+  rmSync(out, { recursive: true, force: true });
+  const protos = readdirSync(path.join(root, 'proto', 'ringmaster', 'v1')).filter((f) => f.endsWith('.proto'));
+  run(bin('proto-loader-gen-types'), [
+    '--grpcLib=@grpc/grpc-js', `--outDir=${out}`, '-I', path.join(root, 'proto'),
+    '--keepCase', '--longs=Number', '--enums=String', '--defaults', '--oneofs',
+    ...protos.map((f) => `ringmaster/v1/${f}`),
+  ]);
+  writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');
+  rmSync(path.join(out, 'common.ts'));
+}
+
 export function buildTypeScript() {
+  generateProtoTypes();
   run(bin('tsc'), ['-p', 'tsconfig.json']);
 }
 

@@ -38,6 +38,6 @@ function newest(paths) {
 const addon = at('build', 'Release', 'ringmaster.node');
 if (!existsSync(addon) || newest([at('native'), at('CMakeLists.txt')]) > statSync(addon).mtimeMs) buildNative();
 
-const tsSources = ['cli', 'common', 'jobs', 'worker', 'coordinator', 'bench', 'tsconfig.json'].map((d) => at(d));
+const tsSources = ['cli', 'common', 'jobs', 'worker', 'coordinator', 'bench', 'proto', 'tsconfig.json'].map((d) => at(d));
 const cliEntry = at('dist', 'cli', 'main.js');
 if (!existsSync(cliEntry) || newest(tsSources) > newest([at('dist')])) buildTypeScript();
