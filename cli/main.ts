@@ -1,28 +1,67 @@
 #!/usr/bin/env node
 /** The `ringmaster` command. Parses arguments, calls the command, prints; nothing else. */
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { coordinatorAddress } from './client.js';
+import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
+import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, reportError } from './output.js';
+import { COORDINATOR_ENV, DEFAULT_COORDINATOR } from '../proto/load.js';
+
+class UsageError extends Error {}
+
+const withCoordinator = <T>(y: Argv<T>) =>
+  y.option('coordinator', { type: 'string', describe: `coordinator host:port (default: $${COORDINATOR_ENV} or ${DEFAULT_COORDINATOR})` });
+const withJson = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts' });
+const withSet = <T>(y: Argv<T>) =>
+  y.option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a spec key: --set optimizer.lr=3e-4' });
+const withState = <T>(y: Argv<T>) =>
+  y.option('port', { type: 'number', default: 7470, describe: 'port to listen on (0: any free port)' })
+    .option('state-dir', { type: 'string', default: '.ringmaster', describe: 'where the coordinator keeps its database and job logs' });
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
+  const run = (p: Promise<number>) => p.then((code) => void (exitCode = code));
   await yargs(argv)
     .scriptName('ringmaster')
     .usage('$0 <command> [options]')
-    .command(
-      'train <spec>',
-      'train a job in this process tree, on this machine, without a cluster',
-      (y) =>
-        y
-          .positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' })
-          .option('set', { type: 'string', array: true, default: [], describe: 'override a spec key: --set optimizer.lr=3e-4' })
-          .option('threads', { type: 'number', describe: 'compute threads (default: every core); same as --set threads=N' })
-          .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary of the run as the last line' }),
-      async (args) => {
-        exitCode = await trainCommand({ spec: args.spec, set: args.set, threads: args.threads, json: args.json });
-      },
-    )
+    .command('train <spec>', 'train a job here, in one rank process, without a cluster',
+      (y) => withSet(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))
+        .option('threads', { type: 'number', describe: 'compute threads (default: every core); same as --set threads=N' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary of the run as the last line' }),
+      (a) => run(trainCommand({ spec: a.spec, set: a.set, threads: a.threads, json: a.json })))
+    .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
+      (y) => withSet(withState(y))
+        .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })
+        .option('submit', { type: 'string', describe: 'run this job spec on the new cluster, then stop it and exit with the job\'s outcome' }),
+      (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set })))
+    .command('coordinator', 'run the coordinator',
+      (y) => withState(y).option('host', { type: 'string', default: 'localhost', describe: 'interface to listen on; 0.0.0.0 opens it to the network' }),
+      (a) => run(coordinatorCommand({ host: a.host, port: a.port, stateDir: a['state-dir'] })))
+    .command('worker', 'run a worker agent that offers this machine\'s slots',
+      (y) => withCoordinator(y)
+        .option('slots', { type: 'string', default: 'cpu:1', describe: 'slots to offer: cpu:N or cuda:N' })
+        .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' }),
+      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise })))
+    .command('submit <spec>', 'submit a job to the coordinator',
+      (y) => withJson(withSet(withCoordinator(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))))
+        .option('priority', { type: 'number', default: 0, describe: 'higher runs first' })
+        .option('follow', { type: 'boolean', default: false, describe: 'stream progress until the job ends; exit 0 succeeded, 1 failed, 3 cancelled' }),
+      (a) => run(submitCommand({ address: coordinatorAddress(a.coordinator), spec: a.spec, set: a.set, priority: a.priority, follow: a.follow, json: a.json })))
+    .command('jobs', 'list jobs', (y) => withJson(withCoordinator(y)),
+      (a) => run(jobsCommand({ address: coordinatorAddress(a.coordinator), json: a.json })))
+    .command('status <job>', 'show one job (id or unique prefix)',
+      (y) => withJson(withCoordinator(y.positional('job', { type: 'string', demandOption: true }))),
+      (a) => run(statusCommand({ address: coordinatorAddress(a.coordinator), job: a.job, json: a.json })))
+    .command('logs <job>', 'print a job\'s log (its ranks\' stderr and its state changes)',
+      (y) => withCoordinator(y.positional('job', { type: 'string', demandOption: true }))
+        .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the job ends' }),
+      (a) => run(logsCommand({ address: coordinatorAddress(a.coordinator), job: a.job, follow: a.follow })))
+    .command('cancel <job>', 'cancel a job', (y) => withCoordinator(y.positional('job', { type: 'string', demandOption: true })),
+      (a) => run(cancelCommand({ address: coordinatorAddress(a.coordinator), job: a.job })))
+    .command('workers', 'list worker agents', (y) => withJson(withCoordinator(y)),
+      (a) => run(workersCommand({ address: coordinatorAddress(a.coordinator), json: a.json })))
     .demandCommand(1, 'name a command (ringmaster --help lists them)')
     .strict()
     .help()
@@ -34,8 +73,6 @@ async function main(argv: string[]): Promise<number> {
     .parseAsync();
   return exitCode;
 }
-
-class UsageError extends Error {}
 
 main(hideBin(process.argv)).then(
   (code) => {

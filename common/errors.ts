@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'DATA_CORRUPT' // a data set file exists but cannot be parsed
   | 'FILE_UNREADABLE' // a file exists but cannot be read
   | 'DIVERGED' // training produced a non-finite loss
+  | 'NOT_FOUND' // no job (or worker) with the given id
+  | 'UNAVAILABLE' // the coordinator cannot be reached
   | 'NATIVE' // the native addon reported an error (the native code is in `nativeCode`)
   | 'ADDON_MISSING'; // the native addon is not built
 

@@ -20,6 +20,12 @@ function toErrorMessage(e: unknown): RankMessage {
   return { type: 'error', code: 'INTERNAL', message: `internal error: ${message}` };
 }
 
+// A rank whose parent dies (even by SIGKILL) loses its IPC channel and stops: no orphans.
+let finishing = false;
+process.on('disconnect', () => {
+  if (!finishing) process.exit(1);
+});
+
 async function run(message: ParentMessage): Promise<void> {
   try {
     const data = await loadFashionMnist(message.spec.data.dir);
@@ -29,6 +35,7 @@ async function run(message: ParentMessage): Promise<void> {
     await send(toErrorMessage(e));
     process.exitCode = 1;
   }
+  finishing = true;
   process.disconnect();
 }
 

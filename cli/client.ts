@@ -1,0 +1,44 @@
+/**
+ * The CLI's connection to the coordinator: address resolution, a deadline on every call, and
+ * gRPC failures turned into one-line errors.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { RingmasterError } from '../common/errors.js';
+import type { JobServiceClient } from '../proto/gen/ringmaster/v1/JobService.js';
+import { COORDINATOR_ENV, DEFAULT_COORDINATOR, ringmasterV1 } from '../proto/load.js';
+
+/** Unary calls give up after this long; streams have no deadline but end with the job. */
+export const CALL_TIMEOUT_MS = 10_000;
+
+export function coordinatorAddress(flag: string | undefined): string {
+  return flag ?? process.env[COORDINATOR_ENV] ?? DEFAULT_COORDINATOR;
+}
+
+export function connect(address: string): JobServiceClient {
+  const { JobService } = ringmasterV1();
+  return new JobService(address, grpc.credentials.createInsecure());
+}
+
+/** A gRPC error as the one line a person should see. */
+export function describeCallError(e: unknown, address: string): RingmasterError {
+  const err = e as Partial<grpc.ServiceError>;
+  if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
+    return new RingmasterError('UNAVAILABLE', `cannot reach the coordinator at ${address} (start one with: ringmaster up, or point to it with --coordinator or ${COORDINATOR_ENV})`);
+  }
+  if (err.code === grpc.status.NOT_FOUND) return new RingmasterError('NOT_FOUND', err.details ?? 'not found');
+  if (err.code === grpc.status.INVALID_ARGUMENT) return new RingmasterError('BAD_SPEC', err.details ?? 'invalid argument');
+  if (err.code === grpc.status.FAILED_PRECONDITION) return new RingmasterError('DATA_MISSING', err.details ?? 'failed precondition');
+  return new RingmasterError('UNAVAILABLE', `the coordinator at ${address} failed: ${err.details ?? err.message ?? String(e)}`);
+}
+
+type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+
+/** Makes one unary call with the standard deadline; rejects with a one-line RingmasterError. */
+export function call<Res>(address: string, invoke: (options: grpc.CallOptions, callback: Callback<Res>) => unknown): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    invoke({ deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) => {
+      if (err || res === undefined) reject(describeCallError(err, address));
+      else resolve(res);
+    });
+  });
+}

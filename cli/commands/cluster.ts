@@ -1,0 +1,99 @@
+/**
+ * `coordinator`, `worker` and `up`: the long-running processes. Each runs from its own entry
+ * point (coordinator/main.ts, worker/agent-main.ts) as a child of this command, so the CLI
+ * never loads the coordinator's or the worker's code.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { RingmasterError } from '../../common/errors.js';
+import { EXIT } from '../output.js';
+import { followJob, submitJob } from './jobs.js';
+
+const COORDINATOR_ENTRY = fileURLToPath(new URL('../../coordinator/main.js', import.meta.url));
+const AGENT_ENTRY = fileURLToPath(new URL('../../worker/agent-main.js', import.meta.url));
+
+/** How long `up` waits for its coordinator to listen and its worker to register. */
+export const STARTUP_TIMEOUT_MS = 20_000;
+
+export interface CoordinatorFlags {
+  host: string;
+  port: number;
+  stateDir: string;
+}
+
+function coordinatorArgs(f: CoordinatorFlags): string[] {
+  return ['--host', f.host, '--port', String(f.port), '--state-dir', f.stateDir];
+}
+
+/** Runs an entry point in the foreground; Ctrl-C reaches it through the terminal's process group. */
+function foreground(entry: string, args: string[]): Promise<number> {
+  const child = spawn(process.execPath, [entry, ...args], { stdio: 'inherit' });
+  const ignore = () => {}; // the child handles the signal and exits; we wait for it
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? EXIT.failed)));
+}
+
+export const coordinatorCommand = (f: CoordinatorFlags) => foreground(COORDINATOR_ENTRY, coordinatorArgs(f));
+
+export const workerCommand = (o: { address: string; slots: string; advertise?: string }) =>
+  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots, ...(o.advertise ? ['--address', o.advertise] : [])]);
+
+/** Starts a child whose stdout lines are printed here and also offered to `watch`. */
+function piped(entry: string, args: string[], watch: (line: string) => void): ChildProcess {
+  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    process.stdout.write(`${line}\n`);
+    watch(line);
+  });
+  return child;
+}
+
+function waitForLine(child: ChildProcess, what: string, test: (line: string) => RegExpExecArray | null, lines: (cb: (l: string) => void) => void): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RingmasterError('UNAVAILABLE', `the ${what} did not start within ${STARTUP_TIMEOUT_MS / 1000}s (see its output above)`)), STARTUP_TIMEOUT_MS);
+    child.once('exit', (code) => reject(new RingmasterError('UNAVAILABLE', `the ${what} exited with code ${code} while starting (see its output above)`)));
+    lines((l) => {
+      const m = test(l);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+  });
+}
+
+/**
+ * A coordinator and one local worker. With `submit`, also runs that job to its end, then stops
+ * the cluster and exits with the job's outcome (what `npm start` does).
+ */
+export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: string; set: string[] }): Promise<number> {
+  const listeners: ((l: string) => void)[] = [];
+  const coordinator = piped(COORDINATOR_ENTRY, coordinatorArgs(o), (l) => listeners.forEach((f) => f(l)));
+  const children = [coordinator];
+  const stopAll = (children: ChildProcess[]) => Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    c.once('exit', () => resolve());
+    c.kill('SIGTERM');
+  })));
+  process.on('SIGINT', () => {}); // the children get Ctrl-C from the terminal and stop themselves
+  try {
+    const [, port] = await waitForLine(coordinator, 'coordinator', (l) => /listening on \S+:(\d+)/.exec(l), (cb) => listeners.push(cb));
+    const address = `localhost:${port}`;
+    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots], (l) => listeners.forEach((f) => f(l)));
+    children.unshift(worker);
+    await waitForLine(worker, 'worker', (l) => / registered as /.exec(l), (cb) => listeners.push(cb));
+    if (!o.submit) {
+      await Promise.all([coordinator, worker].map((c) => new Promise((resolve) => c.once('exit', resolve))));
+      return EXIT.ok;
+    }
+    const code = await submitJob({ address, spec: o.submit, set: o.set, priority: 0 })
+      .then((job) => followJob(address, job.id, false, () => {})) // the coordinator's log shows the progress
+      .finally(() => stopAll(children));
+    return code;
+  } catch (e) {
+    await stopAll(children);
+    throw e;
+  }
+}

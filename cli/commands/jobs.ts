@@ -1,0 +1,97 @@
+/** `submit`, `jobs`, `status`, `cancel`, `workers`: one call each to the coordinator, then print. */
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import { formatProgressLine } from '../../common/progress.js';
+import { loadSpecFile } from '../../jobs/load.js';
+import type { JobEvent__Output } from '../../proto/gen/ringmaster/v1/JobEvent.js';
+import type { Job__Output } from '../../proto/gen/ringmaster/v1/Job.js';
+import type { ListJobsResponse__Output } from '../../proto/gen/ringmaster/v1/ListJobsResponse.js';
+import type { ListWorkersResponse__Output } from '../../proto/gen/ringmaster/v1/ListWorkersResponse.js';
+import { call, connect, describeCallError } from '../client.js';
+import { jobDetail, jobJson, jobsTable, stateName, workersTable } from '../format.js';
+import { EXIT } from '../output.js';
+
+/** Exit codes of `submit --follow` by how the job ended. */
+export const FOLLOW_EXIT: Record<string, number> = { succeeded: EXIT.ok, failed: EXIT.failed, cancelled: 3 };
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Validates the spec here (the same one-line errors as `ringmaster train`) and submits it. */
+export async function submitJob(o: { address: string; spec: string; set: string[]; priority: number }): Promise<Job__Output> {
+  const spec = loadSpecFile(o.spec, o.set);
+  const client = connect(o.address);
+  return call<Job__Output>(o.address, (opts, cb) => client.SubmitJob({ spec_json: JSON.stringify(spec), priority: o.priority }, opts, cb));
+}
+
+export async function submitCommand(o: { address: string; spec: string; set: string[]; priority: number; follow: boolean; json: boolean }): Promise<number> {
+  const job = await submitJob(o);
+  if (o.json && !o.follow) print(JSON.stringify(jobJson(job)));
+  else print(`submitted ${job.id} (${stateName(job.state)}${job.reason ? `: ${job.reason}` : ''})`);
+  return o.follow ? followJob(o.address, job.id, o.json) : EXIT.ok;
+}
+
+/** Streams a job's progress until it ends; resolves with the exit code for how it ended. */
+export function followJob(address: string, jobId: string, json: boolean, out: (line: string) => void = print): Promise<number> {
+  const client = connect(address);
+  return new Promise((resolve, reject) => {
+    const stream: ClientReadableStream<JobEvent__Output> = client.WatchJob({ job_id: jobId });
+    let last: Job__Output | undefined;
+    let lastState = '';
+    stream.on('data', (e: JobEvent__Output) => {
+      if (e.kind === 'job' && e.job) {
+        last = e.job;
+        const state = stateName(e.job.state);
+        if (state !== lastState) out(`[${jobId}] ${state}${e.job.reason ? `: ${e.job.reason}` : ''}`);
+        lastState = state;
+      } else if (e.kind === 'progress' && e.progress) {
+        const p = e.progress;
+        out(formatProgressLine({ name: jobId, step: p.step, total: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec }));
+      } else if (e.kind === 'evaluation' && e.evaluation) {
+        out(`[${jobId}] eval at step ${e.evaluation.step}: test loss ${e.evaluation.test_loss.toFixed(4)} accuracy ${(100 * e.evaluation.test_accuracy).toFixed(2)}%`);
+      }
+    });
+    stream.on('error', (e) => reject(describeCallError(e, address)));
+    stream.on('end', () => {
+      if (!last) return reject(describeCallError({ code: 14 }, address));
+      if (json) print(JSON.stringify(jobJson(last)));
+      resolve(FOLLOW_EXIT[stateName(last.state)] ?? EXIT.failed);
+    });
+  });
+}
+
+export async function jobsCommand(o: { address: string; json: boolean }): Promise<number> {
+  const client = connect(o.address);
+  const { jobs } = await call<ListJobsResponse__Output>(o.address, (opts, cb) => client.ListJobs({}, opts, cb));
+  print(o.json ? JSON.stringify(jobs.map(jobJson)) : jobs.length ? jobsTable(jobs) : 'no jobs');
+  return EXIT.ok;
+}
+
+export async function statusCommand(o: { address: string; job: string; json: boolean }): Promise<number> {
+  const client = connect(o.address);
+  const job = await call<Job__Output>(o.address, (opts, cb) => client.GetJob({ job_id: o.job }, opts, cb));
+  print(o.json ? JSON.stringify(jobJson(job)) : jobDetail(job));
+  return EXIT.ok;
+}
+
+export async function cancelCommand(o: { address: string; job: string }): Promise<number> {
+  const client = connect(o.address);
+  const job = await call<Job__Output>(o.address, (opts, cb) => client.CancelJob({ job_id: o.job }, opts, cb));
+  print(`${job.id}: ${stateName(job.state)}${job.reason ? ` (${job.reason})` : ''}`);
+  return EXIT.ok;
+}
+
+export async function workersCommand(o: { address: string; json: boolean }): Promise<number> {
+  const client = connect(o.address);
+  const { workers } = await call<ListWorkersResponse__Output>(o.address, (opts, cb) => client.ListWorkers({}, opts, cb));
+  print(o.json ? JSON.stringify(workers) : workers.length ? workersTable(workers) : 'no workers');
+  return EXIT.ok;
+}
+
+export function logsCommand(o: { address: string; job: string; follow: boolean }): Promise<number> {
+  const client = connect(o.address);
+  return new Promise((resolve, reject) => {
+    const stream = client.StreamLogs({ job_id: o.job, follow: o.follow });
+    stream.on('data', (l: { rank: number; text: string }) => print(`${l.rank < 0 ? '[coordinator]' : `[rank ${l.rank}]`} ${l.text}`));
+    stream.on('error', (e) => reject(describeCallError(e, o.address)));
+    stream.on('end', () => resolve(EXIT.ok));
+  });
+}

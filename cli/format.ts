@@ -1,0 +1,59 @@
+/** How the CLI prints jobs and workers for a person, and as JSON for scripts. */
+import { formatDuration, formatLr, formatRate } from '../common/progress.js';
+import type { Job__Output } from '../proto/gen/ringmaster/v1/Job.js';
+import type { Worker__Output } from '../proto/gen/ringmaster/v1/Worker.js';
+
+/** 'JOB_STATE_RUNNING' → 'running'. */
+export function stateName(wire: string): string {
+  return wire.replace(/^JOB_STATE_/, '').toLowerCase();
+}
+
+export function jobJson(j: Job__Output): Record<string, unknown> {
+  return {
+    id: j.id, name: j.name, state: stateName(j.state), reason: j.reason, priority: j.priority, slots: j.slots,
+    device: j.device, attempt: j.attempt, submittedAt: j.submitted_at_ms, startedAt: j.started_at_ms || null,
+    endedAt: j.ended_at_ms || null,
+    progress: j.progress && { step: j.progress.step, totalSteps: j.progress.total_steps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr, samplesPerSec: j.progress.samples_per_sec },
+    testLoss: j.result?.test_loss ?? j.evaluation?.test_loss ?? null,
+    testAccuracy: j.result?.test_accuracy ?? j.evaluation?.test_accuracy ?? null,
+  };
+}
+
+export function jobsTable(jobs: Job__Output[]): string {
+  const rows = jobs.map((j) => [j.id, stateName(j.state), String(j.slots), progressCell(j), resultCell(j), j.reason]);
+  return table(['JOB', 'STATE', 'SLOTS', 'PROGRESS', 'RESULT', 'REASON'], rows);
+}
+
+export function jobDetail(j: Job__Output): string {
+  const lines = [
+    `job       ${j.id} (${j.name})`,
+    `state     ${stateName(j.state)}${j.reason ? ` — ${j.reason}` : ''}`,
+    `slots     ${j.slots} ${j.device}, priority ${j.priority}, attempt ${j.attempt}`,
+  ];
+  if (j.progress) {
+    const p = j.progress;
+    lines.push(`progress  step ${p.step}/${p.total_steps} epoch ${p.epoch} loss ${p.loss.toFixed(4)} lr ${formatLr(p.lr)} ${formatRate(p.samples_per_sec)} samples/s`);
+  }
+  if (j.result) lines.push(`result    test loss ${j.result.test_loss.toFixed(4)} accuracy ${(100 * j.result.test_accuracy).toFixed(2)}% in ${formatDuration(j.result.wall_sec)}`);
+  return lines.join('\n');
+}
+
+export function workersTable(workers: Worker__Output[]): string {
+  const rows = workers.map((w) => [w.id, w.connected ? 'connected' : 'lost', w.address, w.slots.map((s) => `${s.kind}:${s.index}`).join(','), `${w.busy_slots}/${w.slots.length}`]);
+  return table(['WORKER', 'STATUS', 'ADDRESS', 'SLOTS', 'BUSY'], rows);
+}
+
+function progressCell(j: Job__Output): string {
+  if (!j.progress) return '-';
+  const pct = j.progress.total_steps ? Math.floor((100 * j.progress.step) / j.progress.total_steps) : 0;
+  return `${j.progress.step}/${j.progress.total_steps} (${pct}%) loss ${j.progress.loss.toFixed(4)}`;
+}
+
+function resultCell(j: Job__Output): string {
+  return j.result ? `acc ${(100 * j.result.test_accuracy).toFixed(2)}%` : '-';
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}

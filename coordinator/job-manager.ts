@@ -1,0 +1,247 @@
+/**
+ * The coordinator's model of jobs: submission, gang placement, the lifecycle of each attempt,
+ * cancellation, and what ranks and workers report. Every state change goes through
+ * `transition`, which checks it against coordinator/job-state.ts, stores it and logs it.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../common/log.js';
+import { formatLr, formatProgressLine } from '../common/progress.js';
+import { RingmasterError } from '../common/errors.js';
+import { validateSpec } from '../jobs/validate.js';
+import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
+import type { RankEvent__Output } from '../proto/gen/ringmaster/v1/RankEvent.js';
+import type { JobLogs } from './job-logs.js';
+import { checkTransition, isTerminal, type JobState } from './job-state.js';
+import { attemptScope, type RendezvousStore } from './rendezvous.js';
+import { schedule, slotKey, type SlotRef } from './scheduler.js';
+import type { EvaluationRecord, JobPatch, JobRecord, ProgressRecord, ReportRecord, Store } from './store.js';
+import { rankFailure, toEvaluation, toProgress, toReport, type RankOutcome } from './rank-events.js';
+
+/** The connected workers, as the worker sessions see them. */
+export interface WorkerDirectory {
+  connected(): { workerId: string; slots: { kind: string; index: number }[] }[];
+  send(workerId: string, message: CoordinatorMessage): boolean;
+}
+
+export interface JobManagerPolicy {
+  cancelGraceMs: number; // how long cancelled ranks get to confirm their exit
+}
+
+export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000 };
+
+export type JobEvent =
+  | { kind: 'job'; job: JobRecord }
+  | { kind: 'progress'; progress: ProgressRecord }
+  | { kind: 'evaluation'; evaluation: EvaluationRecord };
+
+interface ActiveAttempt {
+  attempt: number;
+  placement: SlotRef[]; // rank i runs on placement[i]
+  started: Set<number>;
+  exits: Map<number, RankOutcome>;
+  cancelTimer?: NodeJS.Timeout;
+}
+
+export class JobManager {
+  private readonly active = new Map<string, ActiveAttempt>();
+  private readonly events = new EventEmitter().setMaxListeners(0);
+
+  constructor(
+    private readonly store: Store,
+    private readonly workers: WorkerDirectory,
+    private readonly logs: JobLogs,
+    private readonly rendezvous: RendezvousStore,
+    private readonly log: Logger,
+    private readonly policy: JobManagerPolicy = DEFAULT_JOB_POLICY,
+  ) {}
+
+  /** Jobs that were active when the previous coordinator stopped cannot be running any more. */
+  recover(): void {
+    for (const job of this.store.jobsInStates(['starting', 'running', 'cancelling'])) {
+      this.transition(job.id, 'failed', `the coordinator restarted while the job was ${job.state}`);
+      this.store.endAttempt(job.id, job.attempt, Date.now(), 'failed', 'coordinator restarted');
+    }
+  }
+
+  /** Validates and queues a job; a bad spec is refused with the same error `ringmaster train` gives. */
+  submit(specJson: string, priority: number): JobRecord {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(specJson);
+    } catch {
+      throw new RingmasterError('BAD_SPEC', 'spec: not valid JSON');
+    }
+    const spec = validateSpec(raw, { specDir: '/' });
+    const id = `${spec.name}-${randomBytes(2).toString('hex')}`;
+    const slots = spec.parallel.data * spec.parallel.pipeline;
+    const job = this.store.insertJob({ id, name: spec.name, specJson: JSON.stringify(spec), priority, slots, device: spec.device, submittedAt: Date.now() });
+    this.log.info(`job ${id} submitted: ${slots} ${spec.device} slot${slots === 1 ? '' : 's'}, priority ${priority}`, { jobId: id });
+    this.emit(job);
+    this.scheduleJobs();
+    return this.store.getJob(id) ?? job;
+  }
+
+  /** Looks a job up by id or unique id prefix. */
+  find(idOrPrefix: string): JobRecord {
+    const matches = this.store.findJobs(idOrPrefix);
+    if (matches.length === 1) return matches[0];
+    if (matches.length === 0) throw new RingmasterError('NOT_FOUND', `no job ${idOrPrefix} (ringmaster jobs lists them)`);
+    throw new RingmasterError('BAD_ARGUMENT', `${idOrPrefix} matches ${matches.length} jobs: ${matches.map((j) => j.id).join(', ')}`);
+  }
+
+  /** The one way a job changes state: checked, stored, logged, announced. */
+  transition(jobId: string, to: JobState, reason: string, patch: JobPatch = {}): JobRecord {
+    const job = this.find(jobId);
+    checkTransition(job.state, to);
+    const now = Date.now();
+    const updated = this.store.updateJob(jobId, { ...patch, state: to, reason, ...(isTerminal(to) ? { endedAt: now } : {}) });
+    const why = reason ? `: ${reason}` : '';
+    this.log.info(`job ${jobId} ${job.state} → ${to}${why}`, { jobId, from: job.state, to, reason });
+    this.logs.append(jobId, { rank: -1, text: `${job.state} → ${to}${why}`, at: now });
+    this.emit(updated);
+    return updated;
+  }
+
+  cancel(idOrPrefix: string): JobRecord {
+    const job = this.find(idOrPrefix);
+    if (job.state === 'queued') return this.transition(job.id, 'cancelled', 'cancelled before it started');
+    const attempt = this.active.get(job.id);
+    if (!attempt || (job.state !== 'starting' && job.state !== 'running')) return job;
+    this.transition(job.id, 'cancelling', 'cancel requested');
+    this.stopRanks(job.id, attempt);
+    attempt.cancelTimer = setTimeout(
+      () => this.endAttempt(job.id, 'cancelled', `cancelled; ranks did not confirm their exit within ${this.policy.cancelGraceMs / 1000}s`),
+      this.policy.cancelGraceMs,
+    );
+    return this.find(job.id);
+  }
+
+  /** Places whatever queued jobs fit now; the others get a reason saying why they wait. */
+  scheduleJobs(): void {
+    const queued = this.store.jobsInStates(['queued']);
+    if (queued.length === 0) return;
+    const busy = new Map<string, Set<string>>();
+    for (const a of this.active.values()) {
+      for (const s of a.placement) busy.set(s.workerId, (busy.get(s.workerId) ?? new Set()).add(slotKey(s)));
+    }
+    const capacity = this.workers.connected().map((w) => ({ workerId: w.workerId, slots: w.slots, busy: busy.get(w.workerId) ?? new Set<string>() }));
+    const { placements, waiting } = schedule(queued, capacity);
+    for (const w of waiting) {
+      const job = this.store.getJob(w.jobId);
+      if (job && job.reason !== w.reason) this.emit(this.store.updateJob(w.jobId, { reason: w.reason }));
+    }
+    for (const p of placements) this.start(p.jobId, p.ranks);
+  }
+
+  onRankEvent(event: RankEvent__Output): void {
+    const attempt = this.active.get(event.job_id);
+    if (!attempt || attempt.attempt !== event.attempt) return; // a finished attempt's stragglers
+    const { job_id: jobId, rank } = event;
+    if (event.kind === 'started' && event.started) {
+      this.logs.append(jobId, { rank: -1, text: `rank ${rank} started (pid ${event.started.pid} on ${attempt.placement[rank]?.workerId})`, at: Date.now() });
+      attempt.started.add(rank);
+      if (attempt.started.size === attempt.placement.length && this.find(jobId).state === 'starting') {
+        this.transition(jobId, 'running', `all ${attempt.placement.length} rank(s) started`);
+      }
+    } else if (event.kind === 'progress' && event.progress && rank === 0) {
+      this.onProgress(jobId, attempt.attempt, toProgress(event.progress));
+    } else if (event.kind === 'evaluation' && event.evaluation && rank === 0) {
+      const evaluation = toEvaluation(event.evaluation);
+      this.store.recordEvaluation(jobId, attempt.attempt, Date.now(), evaluation);
+      this.log.line(`[${jobId}] eval at step ${evaluation.step}: test loss ${evaluation.testLoss.toFixed(4)} accuracy ${(100 * evaluation.testAccuracy).toFixed(2)}%`, { jobId, rank, step: evaluation.step });
+      this.events.emit(jobId, { kind: 'evaluation', evaluation } satisfies JobEvent);
+    } else if (event.kind === 'log_line' && event.log_line !== undefined) {
+      this.logs.append(jobId, { rank, text: event.log_line, at: Date.now() });
+    } else if (event.kind === 'exit' && event.exit) {
+      this.onRankExit(jobId, attempt, rank, { exitCode: event.exit.exit_code, signal: event.exit.signal, errorCode: event.exit.error_code, errorMessage: event.exit.error_message, report: event.exit.report ? toReport(event.exit.report) : null });
+    }
+  }
+
+  /** A worker's session ended or fell silent: every attempt with a rank there has failed. */
+  onWorkerLost(workerId: string, reason: string): void {
+    for (const [jobId, attempt] of [...this.active]) {
+      if (!attempt.placement.some((s) => s.workerId === workerId)) continue;
+      const state = this.find(jobId).state;
+      if (state === 'cancelling') this.endAttempt(jobId, 'cancelled', `cancelled; worker ${workerId} is gone`);
+      else this.endAttempt(jobId, 'failed', `worker ${workerId} lost: ${reason}`);
+    }
+    this.scheduleJobs();
+  }
+
+  /** Slots of the worker held by active attempts. */
+  busySlots(workerId: string): number {
+    let n = 0;
+    for (const a of this.active.values()) n += a.placement.filter((s) => s.workerId === workerId).length;
+    return n;
+  }
+
+  watch(jobId: string, listener: (e: JobEvent) => void): () => void {
+    this.events.on(jobId, listener);
+    return () => this.events.off(jobId, listener);
+  }
+
+  private start(jobId: string, placement: SlotRef[]): void {
+    const job = this.find(jobId);
+    const attempt = job.attempt + 1;
+    const now = Date.now();
+    this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now });
+    this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })) });
+    this.active.set(jobId, { attempt, placement, started: new Set(), exits: new Map() });
+    const byWorker = new Map<string, { rank: number; slot: { kind: string; index: number } }[]>();
+    placement.forEach((s, rank) => byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), { rank, slot: { kind: s.kind, index: s.index } }]));
+    for (const [workerId, ranks] of byWorker) {
+      const sent = this.workers.send(workerId, { assignment: { job_id: jobId, attempt, spec_json: job.specJson, world_size: placement.length, ranks } });
+      if (!sent) return this.endAttempt(jobId, 'failed', `worker ${workerId} went away before rank ${ranks[0].rank} could start`);
+    }
+  }
+
+  private onProgress(jobId: string, attempt: number, progress: ProgressRecord): void {
+    this.store.recordProgress(jobId, attempt, Date.now(), progress);
+    const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec });
+    this.log.line(line, { jobId, rank: 0, step: progress.step, loss: progress.loss, lr: formatLr(progress.lr) });
+    this.events.emit(jobId, { kind: 'progress', progress } satisfies JobEvent);
+  }
+
+  private onRankExit(jobId: string, attempt: ActiveAttempt, rank: number, outcome: RankOutcome): void {
+    attempt.exits.set(rank, outcome);
+    const allExited = attempt.exits.size === attempt.placement.length;
+    const state = this.find(jobId).state;
+    if (state === 'cancelling') {
+      if (allExited) this.endAttempt(jobId, 'cancelled', 'cancelled by request');
+      return;
+    }
+    const failure = rankFailure(rank, outcome);
+    if (failure) return this.endAttempt(jobId, 'failed', failure);
+    if (!allExited) return;
+    const result: ReportRecord | null = attempt.exits.get(0)?.report ?? null;
+    this.endAttempt(jobId, 'succeeded', result ? `test accuracy ${(100 * result.testAccuracy).toFixed(2)}%` : '', { result });
+  }
+
+  /** Ends the active attempt in a terminal state, stops its other ranks, frees its slots. */
+  private endAttempt(jobId: string, to: 'succeeded' | 'failed' | 'cancelled', reason: string, patch: JobPatch = {}): void {
+    const attempt = this.active.get(jobId);
+    if (!attempt) return;
+    clearTimeout(attempt.cancelTimer);
+    this.active.delete(jobId);
+    if (attempt.exits.size < attempt.placement.length) this.stopRanks(jobId, attempt);
+    this.rendezvous.drop(attemptScope(jobId, attempt.attempt));
+    this.store.endAttempt(jobId, attempt.attempt, Date.now(), to, reason);
+    this.transition(jobId, to, reason, patch);
+    this.scheduleJobs();
+  }
+
+  private stopRanks(jobId: string, attempt: ActiveAttempt): void {
+    for (const workerId of new Set(attempt.placement.map((s) => s.workerId))) {
+      this.workers.send(workerId, { cancel: { job_id: jobId, attempt: attempt.attempt } });
+    }
+  }
+
+  private emit(job: JobRecord): void {
+    this.events.emit(job.id, { kind: 'job', job } satisfies JobEvent);
+  }
+}
+
+function describePlacement(placement: SlotRef[]): string {
+  return placement.map((s, rank) => `rank ${rank} on ${s.workerId} ${s.kind}:${s.index}`).join(', ');
+}

@@ -1,0 +1,104 @@
+/**
+ * The lifecycle of a job. Every change of state goes through `checkTransition`.
+ *
+ * | state        | meaning                           | moves on when                           |
+ * | ------------ | --------------------------------- | --------------------------------------- |
+ * | `queued`     | waiting for its gang of slots     | placed → starting; cancel → cancelled;  |
+ * |              |                                   | can never run → failed                  |
+ * | `starting`   | placed; workers spawn its ranks   | all ranks up → running;                 |
+ * |              |                                   | a rank fails → failed;                  |
+ * |              |                                   | cancel → cancelling;                    |
+ * |              |                                   | placement could not start (its worker   |
+ * |              |                                   | vanished before the ranks began) →      |
+ * |              |                                   | queued                                  |
+ * | `running`    | every rank started; training      | every rank exits 0 → succeeded;         |
+ * |              |                                   | a rank fails → failed;                  |
+ * |              |                                   | cancel → cancelling                     |
+ * | `cancelling` | cancel asked; ranks stopping      | ranks stopped → cancelled;              |
+ * |              |                                   | a worker is lost → failed               |
+ * | `succeeded`  | terminal: every rank finished     | never                                   |
+ * | `failed`     | terminal: gave up (see reason)    | never                                   |
+ * | `cancelled`  | terminal: a person cancelled it   | never                                   |
+ *
+ * `starting`, `running` and `cancelling` are active: the job holds its slots.
+ */
+import type { JobState__Output as WireJobState } from '../proto/gen/ringmaster/v1/JobState.js';
+
+export type JobState =
+  | 'queued'
+  | 'starting'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelling'
+  | 'cancelled';
+
+export type { WireJobState };
+
+export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
+  queued: ['starting', 'cancelled', 'failed'],
+  starting: ['running', 'failed', 'cancelling', 'queued'],
+  running: ['succeeded', 'failed', 'cancelling'],
+  cancelling: ['cancelled', 'failed'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+};
+
+/** Thrown by `checkTransition` for a move the table above does not allow. */
+export class IllegalTransitionError extends Error {
+  readonly code = 'ILLEGAL_TRANSITION';
+  constructor(
+    readonly from: JobState,
+    readonly to: JobState,
+  ) {
+    super(`illegal job state transition: ${from} → ${to}`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+/** Thrown by `fromWireState` for JOB_STATE_UNSPECIFIED or a value this version does not know. */
+export class UnknownWireStateError extends Error {
+  readonly code = 'UNKNOWN_WIRE_STATE';
+  constructor(readonly wire: string) {
+    super(`unknown job state on the wire: ${wire}`);
+    this.name = 'UnknownWireStateError';
+  }
+}
+
+export function isTerminal(s: JobState): boolean {
+  return TRANSITIONS[s].length === 0;
+}
+
+/** Active jobs hold their slots. */
+export function isActive(s: JobState): boolean {
+  return s === 'starting' || s === 'running' || s === 'cancelling';
+}
+
+export function checkTransition(from: JobState, to: JobState): void {
+  if (!TRANSITIONS[from].includes(to)) throw new IllegalTransitionError(from, to);
+}
+
+const TO_WIRE: Readonly<Record<JobState, WireJobState>> = {
+  queued: 'JOB_STATE_QUEUED',
+  starting: 'JOB_STATE_STARTING',
+  running: 'JOB_STATE_RUNNING',
+  succeeded: 'JOB_STATE_SUCCEEDED',
+  failed: 'JOB_STATE_FAILED',
+  cancelling: 'JOB_STATE_CANCELLING',
+  cancelled: 'JOB_STATE_CANCELLED',
+};
+
+const FROM_WIRE: ReadonlyMap<string, JobState> = new Map(
+  Object.entries(TO_WIRE).map(([state, wire]) => [wire, state as JobState]),
+);
+
+export function toWireState(s: JobState): WireJobState {
+  return TO_WIRE[s];
+}
+
+export function fromWireState(w: string): JobState {
+  const s = FROM_WIRE.get(w);
+  if (s === undefined) throw new UnknownWireStateError(w);
+  return s;
+}

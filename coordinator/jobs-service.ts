@@ -1,0 +1,105 @@
+/** gRPC handlers of JobService (the CLI's API): thin translations to and from the JobManager. */
+import * as grpc from '@grpc/grpc-js';
+import { isRingmasterError } from '../common/errors.js';
+import type { Job } from '../proto/gen/ringmaster/v1/Job.js';
+import type { JobServiceHandlers } from '../proto/gen/ringmaster/v1/JobService.js';
+import type { JobLogs } from './job-logs.js';
+import type { JobManager } from './job-manager.js';
+import { isTerminal, toWireState } from './job-state.js';
+import type { JobRecord, Store } from './store.js';
+import type { WorkerSessions } from './worker-sessions.js';
+
+export function toWireJob(j: JobRecord): Job {
+  return {
+    id: j.id, name: j.name, state: toWireState(j.state), reason: j.reason, priority: j.priority,
+    slots: j.slots, device: j.device, attempt: j.attempt, submitted_at_ms: j.submittedAt,
+    started_at_ms: j.startedAt ?? 0, ended_at_ms: j.endedAt ?? 0, spec_json: j.specJson,
+    progress: j.progress && { step: j.progress.step, total_steps: j.progress.totalSteps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr, samples_per_sec: j.progress.samplesPerSec, elapsed_sec: j.progress.elapsedSec },
+    evaluation: j.evaluation && { step: j.evaluation.step, test_loss: j.evaluation.testLoss, test_accuracy: j.evaluation.testAccuracy },
+    result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, test_loss: j.result.testLoss, test_accuracy: j.result.testAccuracy, samples_per_sec: j.result.samplesPerSec, wall_sec: j.result.wallSec },
+  };
+}
+
+/** A user error becomes a status the CLI prints as one line; anything else is INTERNAL. */
+function toStatus(e: unknown): Partial<grpc.StatusObject> {
+  if (isRingmasterError(e)) {
+    const code = e.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : e.code === 'DATA_MISSING' ? grpc.status.FAILED_PRECONDITION : grpc.status.INVALID_ARGUMENT;
+    return { code, details: e.message };
+  }
+  return { code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e) };
+}
+
+function unary<Req, Res>(fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    try {
+      callback(null, fn(call.request));
+    } catch (e) {
+      callback(toStatus(e));
+    }
+  };
+}
+
+export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobLogs, sessions: WorkerSessions): JobServiceHandlers {
+  return {
+    SubmitJob: unary((req) => toWireJob(manager.submit(req.spec_json, req.priority))),
+    ListJobs: unary(() => ({ jobs: store.listJobs().map(toWireJob) })),
+    GetJob: unary((req) => toWireJob(manager.find(req.job_id))),
+    CancelJob: unary((req) => toWireJob(manager.cancel(req.job_id))),
+    ListWorkers: unary(() => ({
+      workers: store.listWorkers().map((w) => ({
+        id: w.id, hostname: w.hostname, address: w.address, slots: w.slots, busy_slots: manager.busySlots(w.id),
+        connected: sessions.isConnected(w.id), last_seen_ms: w.lastSeen,
+      })),
+    })),
+    WatchJob: (call) => {
+      let job: JobRecord;
+      try {
+        job = manager.find(call.request.job_id);
+      } catch (e) {
+        call.destroy(Object.assign(new Error(), toStatus(e)));
+        return;
+      }
+      call.write({ job: toWireJob(job) });
+      if (isTerminal(job.state)) return call.end();
+      const stop = manager.watch(job.id, (e) => {
+        if (e.kind === 'job') {
+          call.write({ job: toWireJob(e.job) });
+          if (isTerminal(e.job.state)) {
+            stop();
+            call.end();
+          }
+        } else if (e.kind === 'progress') {
+          const p = e.progress;
+          call.write({ progress: { step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec } });
+        } else {
+          call.write({ evaluation: { step: e.evaluation.step, test_loss: e.evaluation.testLoss, test_accuracy: e.evaluation.testAccuracy } });
+        }
+      });
+      call.on('cancelled', stop);
+    },
+    StreamLogs: (call) => {
+      let job: JobRecord;
+      try {
+        job = manager.find(call.request.job_id);
+      } catch (e) {
+        call.destroy(Object.assign(new Error(), toStatus(e)));
+        return;
+      }
+      const follow = call.request.follow && !isTerminal(job.state);
+      const stopLines = follow ? logs.subscribe(job.id, (l) => call.write({ rank: l.rank, text: l.text, at_ms: l.at })) : () => {};
+      for (const l of logs.read(job.id)) call.write({ rank: l.rank, text: l.text, at_ms: l.at });
+      if (!follow) return call.end();
+      const stopJob = manager.watch(job.id, (e) => {
+        if (e.kind === 'job' && isTerminal(e.job.state)) {
+          stopLines();
+          stopJob();
+          call.end();
+        }
+      });
+      call.on('cancelled', () => {
+        stopLines();
+        stopJob();
+      });
+    },
+  };
+}

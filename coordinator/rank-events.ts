@@ -1,0 +1,36 @@
+/** What ranks report, turned from wire messages into the store's records and into reasons. */
+import type { Evaluation__Output } from '../proto/gen/ringmaster/v1/Evaluation.js';
+import type { Progress__Output } from '../proto/gen/ringmaster/v1/Progress.js';
+import type { TrainingReport__Output } from '../proto/gen/ringmaster/v1/TrainingReport.js';
+import type { EvaluationRecord, ProgressRecord, ReportRecord } from './store.js';
+
+export interface RankOutcome {
+  exitCode: number; // -1 when killed by a signal
+  signal: string;
+  errorCode: string;
+  errorMessage: string;
+  report: ReportRecord | null;
+}
+
+export function toProgress(p: Progress__Output): ProgressRecord {
+  return { step: p.step, totalSteps: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec };
+}
+
+export function toEvaluation(e: Evaluation__Output): EvaluationRecord {
+  return { step: e.step, testLoss: e.test_loss, testAccuracy: e.test_accuracy };
+}
+
+export function toReport(r: TrainingReport__Output): ReportRecord {
+  return { steps: r.steps, finalLoss: r.final_loss, testLoss: r.test_loss, testAccuracy: r.test_accuracy, samplesPerSec: r.samples_per_sec, wallSec: r.wall_sec };
+}
+
+/** Why a rank's exit fails its job, naming the rank; null when it finished its training. */
+export function rankFailure(rank: number, o: RankOutcome): string | null {
+  if (o.signal) return `rank ${rank} was killed by ${o.signal}`;
+  if (o.exitCode !== 0) {
+    const why = o.errorMessage ? `: ${o.errorMessage}` : '';
+    return `rank ${rank} exited with code ${o.exitCode}${why}`;
+  }
+  if (!o.report) return `rank ${rank} exited without reporting a result`;
+  return null;
+}

@@ -1,0 +1,70 @@
+/** Assembles the coordinator: state, job manager, worker sessions, and the gRPC server. */
+import * as grpc from '@grpc/grpc-js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { RingmasterError } from '../common/errors.js';
+import { Logger } from '../common/log.js';
+import { ringmasterV1 } from '../proto/load.js';
+import { JobLogs } from './job-logs.js';
+import { DEFAULT_JOB_POLICY, JobManager, type JobManagerPolicy } from './job-manager.js';
+import { jobServiceHandlers } from './jobs-service.js';
+import { RendezvousStore } from './rendezvous.js';
+import { rendezvousHandlers } from './rendezvous-service.js';
+import { Store } from './store.js';
+import { DEFAULT_HEARTBEAT, WorkerSessions, type HeartbeatPolicy } from './worker-sessions.js';
+
+export interface CoordinatorOptions {
+  host: string; // localhost by default; 0.0.0.0 opens it to a network
+  port: number; // 0 picks a free port
+  stateDir: string;
+  heartbeat?: HeartbeatPolicy;
+  jobs?: JobManagerPolicy;
+  print?: (line: string) => void;
+}
+
+export interface RunningCoordinator {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCoordinator> {
+  mkdirSync(o.stateDir, { recursive: true });
+  const store = Store.open(o.stateDir);
+  const log = new Logger('coordinator', path.join(o.stateDir, 'coordinator.jsonl'), o.print);
+  store.markAllWorkersDisconnected();
+  const sessions = new WorkerSessions(store, log, o.heartbeat ?? DEFAULT_HEARTBEAT);
+  const logs = new JobLogs(o.stateDir);
+  const rendezvous = new RendezvousStore();
+  const manager = new JobManager(store, sessions, logs, rendezvous, log, o.jobs ?? DEFAULT_JOB_POLICY);
+  sessions.attach(manager);
+  manager.recover();
+
+  const v1 = ringmasterV1();
+  const server = new grpc.Server();
+  server.addService(v1.JobService.service, jobServiceHandlers(manager, store, logs, sessions));
+  server.addService(v1.WorkerService.service, { Session: (call: Parameters<WorkerSessions['handle']>[0]) => sessions.handle(call) });
+  server.addService(v1.RendezvousService.service, rendezvousHandlers(rendezvous));
+  const address = `${o.host}:${o.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(new RingmasterError('BAD_ARGUMENT', `cannot listen on ${address}: ${err.message} (choose another --port)`));
+      else resolve(bound);
+    });
+  }).catch((e: unknown) => {
+    store.close();
+    throw e;
+  });
+  log.info(`listening on ${o.host}:${port}, state in ${o.stateDir}`);
+  manager.scheduleJobs();
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        sessions.close();
+        server.tryShutdown(() => {
+          store.close();
+          resolve();
+        });
+      }),
+  };
+}

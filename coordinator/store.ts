@@ -1,0 +1,336 @@
+/**
+ * The coordinator's durable state: jobs, their attempts and metrics history, and workers, in an
+ * embedded SQLite database at `<stateDir>/coordinator.db`, so a restarted coordinator carries on
+ * where the last one stopped. Everything is synchronous (better-sqlite3); statements are prepared
+ * once in the constructor, and writes that belong together share a transaction.
+ *
+ * The store records; it does not judge. Which state may follow which is job-state.ts's business.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { JobState } from './job-state.js';
+import { migrate, SCHEMA_VERSION } from './store-schema.js';
+
+export interface ProgressRecord { step: number; totalSteps: number; epoch: number; loss: number; lr: number; samplesPerSec: number; elapsedSec: number }
+export interface EvaluationRecord { step: number; testLoss: number; testAccuracy: number }
+export interface ReportRecord { steps: number; finalLoss: number; testLoss: number; testAccuracy: number; samplesPerSec: number; wallSec: number }
+export interface JobRecord {
+  id: string; name: string; specJson: string; state: JobState; reason: string;
+  priority: number; slots: number; device: string; attempt: number;
+  submittedAt: number; startedAt: number | null; endedAt: number | null; // ms since epoch
+  progress: ProgressRecord | null; evaluation: EvaluationRecord | null; result: ReportRecord | null;
+}
+/** A job as submitted: it starts `queued`, at attempt 0. */
+export type NewJob = Pick<JobRecord, 'id' | 'name' | 'specJson' | 'priority' | 'slots' | 'device' | 'submittedAt'>;
+/** The fields updateJob may change; a field left out (or `undefined`) keeps its value. */
+export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 'startedAt' | 'endedAt' | 'result'>>;
+export interface Placement { rank: number; workerId: string; kind: string; index: number }
+export interface AttemptRecord { jobId: string; attempt: number; startedAt: number; endedAt: number | null; outcome: JobState | null; reason: string; placement: Placement[] }
+export interface MetricPoint { attempt: number; step: number; at: number; progress: ProgressRecord }
+export interface EvaluationPoint { attempt: number; step: number; at: number; evaluation: EvaluationRecord }
+export interface WorkerRecord { id: string; hostname: string; address: string; slots: { kind: string; index: number }[]; firstSeen: number; lastSeen: number; connected: boolean }
+
+export type StoreErrorCode =
+  | 'STATE_CORRUPT' // the database file exists but is not a database this coordinator can read
+  | 'STATE_UNWRITABLE'; // the state directory or database file cannot be created or written
+
+/** Opening the state failed; the message is one line naming the path and the fix. */
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  readonly path: string;
+  constructor(code: StoreErrorCode, filePath: string, message: string) {
+    super(message);
+    this.name = 'StoreError';
+    this.code = code;
+    this.path = filePath;
+  }
+}
+
+interface JobRow {
+  id: string; name: string; spec_json: string; state: JobState; reason: string;
+  priority: number; slots: number; device: string; attempt: number;
+  submitted_at: number; started_at: number | null; ended_at: number | null;
+  progress: string | null; evaluation: string | null; result: string | null;
+}
+interface AttemptRow { job_id: string; attempt: number; started_at: number; ended_at: number | null; outcome: JobState | null; reason: string; placement: string }
+interface ProgressRow { attempt: number; step: number; at: number; progress: string }
+interface EvaluationRow { attempt: number; step: number; at: number; evaluation: string }
+interface WorkerRow { id: string; hostname: string; address: string; slots: string; first_seen: number; last_seen: number; connected: number }
+
+const DB_FILE = 'coordinator.db';
+const JOB_COLUMNS = `id, name, spec_json, state, reason, priority, slots, device, attempt,
+  submitted_at, started_at, ended_at, progress, evaluation, result`;
+const SUBMISSION_ORDER = 'ORDER BY submitted_at, seq';
+
+/**
+ * JSON for records made only of numbers. Plain JSON turns NaN and ±Infinity into null (a loss
+ * that diverged is NaN), so they travel as the strings "NaN", "Infinity", "-Infinity".
+ */
+const numbersJson = {
+  stringify: (value: object): string =>
+    JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)),
+  parse: <T>(text: string): T =>
+    JSON.parse(text, (_key, v: unknown) => (typeof v === 'string' ? Number(v) : v)) as T,
+};
+
+function nullableNumbersJson<T>(text: string | null): T | null {
+  return text === null ? null : numbersJson.parse<T>(text);
+}
+
+function toJob(r: JobRow): JobRecord {
+  return {
+    id: r.id, name: r.name, specJson: r.spec_json, state: r.state, reason: r.reason,
+    priority: r.priority, slots: r.slots, device: r.device, attempt: r.attempt,
+    submittedAt: r.submitted_at, startedAt: r.started_at, endedAt: r.ended_at,
+    progress: nullableNumbersJson<ProgressRecord>(r.progress),
+    evaluation: nullableNumbersJson<EvaluationRecord>(r.evaluation),
+    result: nullableNumbersJson<ReportRecord>(r.result),
+  };
+}
+
+function toAttempt(r: AttemptRow): AttemptRecord {
+  return {
+    jobId: r.job_id, attempt: r.attempt, startedAt: r.started_at, endedAt: r.ended_at,
+    outcome: r.outcome, reason: r.reason, placement: JSON.parse(r.placement) as Placement[],
+  };
+}
+
+function toWorker(r: WorkerRow): WorkerRecord {
+  return {
+    id: r.id, hostname: r.hostname, address: r.address,
+    slots: JSON.parse(r.slots) as WorkerRecord['slots'],
+    firstSeen: r.first_seen, lastSeen: r.last_seen, connected: r.connected === 1,
+  };
+}
+
+/** SQLite result codes that mean the file's contents, not the disk or its permissions, are the problem. */
+function isCorruption(code: string): boolean {
+  return code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT');
+}
+
+function openDatabase(stateDir: string): Database.Database {
+  const file = path.join(stateDir, DB_FILE);
+  try {
+    fs.mkdirSync(stateDir, { recursive: true });
+  } catch (e) {
+    throw new StoreError('STATE_UNWRITABLE', stateDir,
+      `state directory ${stateDir}: ${(e as Error).message} (create it or choose a writable state directory)`);
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    const found = migrate(db);
+    if (found > SCHEMA_VERSION) {
+      throw new StoreError('STATE_CORRUPT', file,
+        `state database ${file}: schema version ${found} is newer than this coordinator's ${SCHEMA_VERSION} ` +
+        `(run a newer ringmaster, or move the file aside to start with empty state)`);
+    }
+    return db;
+  } catch (e) {
+    db?.close();
+    if (e instanceof StoreError) throw e;
+    const code = (e as { code?: unknown }).code;
+    const why = (e as Error).message.replace(/\s+/g, ' ');
+    if (typeof code === 'string' && isCorruption(code)) {
+      throw new StoreError('STATE_CORRUPT', file,
+        `state database ${file}: ${why} (move it aside to start with empty state)`);
+    }
+    throw new StoreError('STATE_UNWRITABLE', file,
+      `state database ${file}: ${why} (check the permissions and free space of ${stateDir})`);
+  }
+}
+
+/** Every statement the store runs, prepared once. */
+function prepareStatements(db: Database.Database) {
+  return {
+    insertJob: db.prepare(`INSERT INTO jobs (${JOB_COLUMNS}) VALUES (@id, @name, @specJson, 'queued', '',
+      @priority, @slots, @device, 0, @submittedAt, NULL, NULL, NULL, NULL, NULL)`),
+    getJob: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
+    jobsWithPrefix: db.prepare<{ prefix: string }, JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
+      WHERE substr(id, 1, length(@prefix)) = @prefix ${SUBMISSION_ORDER}`),
+    listJobs: db.prepare<[], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs ${SUBMISSION_ORDER}`),
+    jobsInStates: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
+      WHERE state IN (SELECT value FROM json_each(?)) ${SUBMISSION_ORDER}`),
+    updateJob: db.prepare(`UPDATE jobs SET state = @state, reason = @reason, attempt = @attempt,
+      started_at = @startedAt, ended_at = @endedAt, result = @result WHERE id = @id`),
+    setProgress: db.prepare('UPDATE jobs SET progress = ? WHERE id = ?'),
+    setEvaluation: db.prepare('UPDATE jobs SET evaluation = ? WHERE id = ?'),
+    insertAttempt: db.prepare(`INSERT INTO attempts (job_id, attempt, started_at, ended_at, outcome, reason, placement)
+      VALUES (@jobId, @attempt, @startedAt, NULL, NULL, '', @placement)`),
+    endAttempt: db.prepare(`UPDATE attempts SET ended_at = @endedAt, outcome = @outcome, reason = @reason
+      WHERE job_id = @jobId AND attempt = @attempt`),
+    listAttempts: db.prepare<[string], AttemptRow>(`SELECT job_id, attempt, started_at, ended_at, outcome, reason, placement
+      FROM attempts WHERE job_id = ? ORDER BY attempt`),
+    insertProgress: db.prepare('INSERT INTO progress_history (job_id, attempt, step, at, progress) VALUES (?, ?, ?, ?, ?)'),
+    progressHistory: db.prepare<[string], ProgressRow>(`SELECT attempt, step, at, progress
+      FROM progress_history WHERE job_id = ? ORDER BY seq`),
+    insertEvaluation: db.prepare('INSERT INTO evaluation_history (job_id, attempt, step, at, evaluation) VALUES (?, ?, ?, ?, ?)'),
+    evaluationHistory: db.prepare<[string], EvaluationRow>(`SELECT attempt, step, at, evaluation
+      FROM evaluation_history WHERE job_id = ? ORDER BY seq`),
+    // A returning worker keeps the first_seen of its first registration.
+    upsertWorker: db.prepare(`INSERT INTO workers (id, hostname, address, slots, first_seen, last_seen, connected)
+      VALUES (@id, @hostname, @address, @slots, @firstSeen, @lastSeen, @connected)
+      ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, address = excluded.address,
+        slots = excluded.slots, last_seen = excluded.last_seen, connected = excluded.connected`),
+    listWorkers: db.prepare<[], WorkerRow>(`SELECT id, hostname, address, slots, first_seen, last_seen, connected
+      FROM workers ORDER BY first_seen, id`),
+    setWorkerConnected: db.prepare('UPDATE workers SET connected = ?, last_seen = ? WHERE id = ?'),
+    disconnectAllWorkers: db.prepare('UPDATE workers SET connected = 0'),
+  };
+}
+
+export class Store {
+  /** Opens (creating if needed) the database under `stateDir` and brings its schema up to date. */
+  static open(stateDir: string): Store {
+    return new Store(openDatabase(stateDir));
+  }
+
+  private readonly db: Database.Database;
+  private readonly sql: ReturnType<typeof prepareStatements>;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.sql = prepareStatements(db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Records a new job, `queued` at attempt 0. A duplicate id throws. */
+  insertJob(job: NewJob): JobRecord {
+    this.sql.insertJob.run({
+      id: job.id, name: job.name, specJson: job.specJson, priority: job.priority,
+      slots: job.slots, device: job.device, submittedAt: job.submittedAt,
+    });
+    return this.mustGetJob(job.id);
+  }
+
+  getJob(id: string): JobRecord | undefined {
+    const row = this.sql.getJob.get(id);
+    return row && toJob(row);
+  }
+
+  /** The job whose id is exactly `idOrPrefix`; failing that, every job whose id starts with it. */
+  findJobs(idOrPrefix: string): JobRecord[] {
+    if (idOrPrefix === '') return [];
+    const exact = this.getJob(idOrPrefix);
+    if (exact) return [exact];
+    return this.sql.jobsWithPrefix.all({ prefix: idOrPrefix }).map(toJob);
+  }
+
+  /** Every job, in submission order. */
+  listJobs(): JobRecord[] {
+    return this.sql.listJobs.all().map(toJob);
+  }
+
+  /** The jobs in any of `states`, in submission order. */
+  jobsInStates(states: readonly JobState[]): JobRecord[] {
+    return this.sql.jobsInStates.all(JSON.stringify(states)).map(toJob);
+  }
+
+  /** Changes the fields present in `patch` and returns the job as it now is. An unknown id throws. */
+  updateJob(id: string, patch: JobPatch): JobRecord {
+    return this.db.transaction((): JobRecord => {
+      const current = this.mustGetJob(id);
+      const next: JobRecord = {
+        ...current,
+        state: patch.state ?? current.state,
+        reason: patch.reason ?? current.reason,
+        attempt: patch.attempt ?? current.attempt,
+        startedAt: patch.startedAt === undefined ? current.startedAt : patch.startedAt,
+        endedAt: patch.endedAt === undefined ? current.endedAt : patch.endedAt,
+        result: patch.result === undefined ? current.result : patch.result,
+      };
+      this.sql.updateJob.run({
+        id, state: next.state, reason: next.reason, attempt: next.attempt,
+        startedAt: next.startedAt, endedAt: next.endedAt,
+        result: next.result && numbersJson.stringify(next.result),
+      });
+      return next;
+    })();
+  }
+
+  /** Opens attempt `a.attempt` of a job. The job must exist; an attempt number used before throws. */
+  startAttempt(a: Omit<AttemptRecord, 'endedAt' | 'outcome' | 'reason'>): void {
+    this.sql.insertAttempt.run({
+      jobId: a.jobId, attempt: a.attempt, startedAt: a.startedAt, placement: JSON.stringify(a.placement),
+    });
+  }
+
+  /** Closes an attempt with its outcome. An attempt never started throws. */
+  endAttempt(jobId: string, attempt: number, endedAt: number, outcome: JobState, reason: string): void {
+    const { changes } = this.sql.endAttempt.run({ jobId, attempt, endedAt, outcome, reason });
+    if (changes === 0) throw new Error(`store: job ${jobId} has no attempt ${attempt}`);
+  }
+
+  /** A job's attempts, oldest first. */
+  listAttempts(jobId: string): AttemptRecord[] {
+    return this.sql.listAttempts.all(jobId).map(toAttempt);
+  }
+
+  /** Appends `p` to the job's metrics history and makes it the job's latest progress. */
+  recordProgress(jobId: string, attempt: number, at: number, p: ProgressRecord): void {
+    const text = numbersJson.stringify(p);
+    this.db.transaction(() => {
+      this.sql.insertProgress.run(jobId, attempt, p.step, at, text);
+      this.sql.setProgress.run(text, jobId);
+    })();
+  }
+
+  /** Appends `e` to the job's evaluation history and makes it the job's latest evaluation. */
+  recordEvaluation(jobId: string, attempt: number, at: number, e: EvaluationRecord): void {
+    const text = numbersJson.stringify(e);
+    this.db.transaction(() => {
+      this.sql.insertEvaluation.run(jobId, attempt, e.step, at, text);
+      this.sql.setEvaluation.run(text, jobId);
+    })();
+  }
+
+  /** Every progress point of a job, across attempts, in the order recorded. */
+  metricsHistory(jobId: string): MetricPoint[] {
+    return this.sql.progressHistory.all(jobId).map((r) => ({
+      attempt: r.attempt, step: r.step, at: r.at, progress: numbersJson.parse<ProgressRecord>(r.progress),
+    }));
+  }
+
+  /** Every evaluation of a job, across attempts, in the order recorded. */
+  evaluationHistory(jobId: string): EvaluationPoint[] {
+    return this.sql.evaluationHistory.all(jobId).map((r) => ({
+      attempt: r.attempt, step: r.step, at: r.at, evaluation: numbersJson.parse<EvaluationRecord>(r.evaluation),
+    }));
+  }
+
+  /** Records a worker, or refreshes one seen before (keeping its original firstSeen). */
+  upsertWorker(w: WorkerRecord): void {
+    this.sql.upsertWorker.run({
+      id: w.id, hostname: w.hostname, address: w.address, slots: JSON.stringify(w.slots),
+      firstSeen: w.firstSeen, lastSeen: w.lastSeen, connected: w.connected ? 1 : 0,
+    });
+  }
+
+  /** Every worker ever seen, oldest first. */
+  listWorkers(): WorkerRecord[] {
+    return this.sql.listWorkers.all().map(toWorker);
+  }
+
+  /** An unknown worker id throws. */
+  setWorkerConnected(id: string, connected: boolean, lastSeen: number): void {
+    const { changes } = this.sql.setWorkerConnected.run(connected ? 1 : 0, lastSeen, id);
+    if (changes === 0) throw new Error(`store: no worker ${id}`);
+  }
+
+  /** A coordinator that starts has no sessions yet, whatever the last one recorded. */
+  markAllWorkersDisconnected(): void {
+    this.sql.disconnectAllWorkers.run();
+  }
+
+  private mustGetJob(id: string): JobRecord {
+    const job = this.getJob(id);
+    if (!job) throw new Error(`store: no job ${id}`);
+    return job;
+  }
+}

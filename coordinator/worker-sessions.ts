@@ -1,0 +1,125 @@
+/**
+ * The coordinator's end of the worker sessions: one bidirectional stream per worker agent.
+ * A session starts with Register; afterwards every message counts as a sign of life, and a
+ * worker silent for longer than the heartbeat timeout (or whose stream ends) is declared lost.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../common/log.js';
+import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
+import type { Register__Output } from '../proto/gen/ringmaster/v1/Register.js';
+import type { WorkerMessage__Output } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
+import type { JobManager, WorkerDirectory } from './job-manager.js';
+import type { Store } from './store.js';
+
+export interface HeartbeatPolicy {
+  intervalMs: number; // how often workers send a heartbeat
+  timeoutMs: number; // silence after which a worker is lost (also the wait for Register)
+}
+
+export const DEFAULT_HEARTBEAT: HeartbeatPolicy = { intervalMs: 1_000, timeoutMs: 10_000 };
+
+type SessionCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
+
+interface Session {
+  workerId: string;
+  slots: { kind: string; index: number }[];
+  call: SessionCall;
+  lastSeen: number;
+}
+
+export class WorkerSessions implements WorkerDirectory {
+  private readonly sessions = new Map<string, Session>();
+  private manager: JobManager | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly policy: HeartbeatPolicy = DEFAULT_HEARTBEAT,
+  ) {
+    this.timer = setInterval(() => this.checkHeartbeats(), Math.max(100, policy.intervalMs / 2));
+    this.timer.unref();
+  }
+
+  attach(manager: JobManager): void {
+    this.manager = manager;
+  }
+
+  /** Serves one worker's Session stream. */
+  handle(call: SessionCall): void {
+    let session: Session | undefined;
+    const registerTimer = setTimeout(() => call.end(), this.policy.timeoutMs);
+    call.on('data', (m: WorkerMessage__Output) => {
+      if (m.kind === 'register' && m.register) {
+        clearTimeout(registerTimer);
+        session = this.register(call, m.register);
+        return;
+      }
+      if (!session) return;
+      session.lastSeen = Date.now();
+      if (m.kind === 'rank_event' && m.rank_event) this.manager?.onRankEvent(m.rank_event);
+    });
+    const ended = (why: string) => {
+      clearTimeout(registerTimer);
+      if (session) this.lose(session, why);
+    };
+    call.on('end', () => ended('its session ended'));
+    call.on('error', (e: Error) => ended(`its session broke (${e.message})`));
+    call.on('cancelled', () => ended('its session was cancelled'));
+  }
+
+  connected(): { workerId: string; slots: { kind: string; index: number }[] }[] {
+    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots }));
+  }
+
+  send(workerId: string, message: CoordinatorMessage): boolean {
+    const session = this.sessions.get(workerId);
+    if (!session) return false;
+    session.call.write(message);
+    return true;
+  }
+
+  isConnected(workerId: string): boolean {
+    return this.sessions.has(workerId);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const s of this.sessions.values()) s.call.end();
+    this.sessions.clear();
+  }
+
+  private register(call: SessionCall, r: Register__Output): Session {
+    const workerId = r.worker_id || `${r.hostname}-${randomBytes(2).toString('hex')}`;
+    const previous = this.sessions.get(workerId);
+    if (previous) this.lose(previous, 'it registered again');
+    const now = Date.now();
+    const slots = r.slots.map((s) => ({ kind: s.kind, index: s.index }));
+    const session: Session = { workerId, slots, call, lastSeen: now };
+    this.sessions.set(workerId, session);
+    const known = this.store.listWorkers().find((w) => w.id === workerId);
+    this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });
+    call.write({ registered: { worker_id: workerId, heartbeat_interval_ms: this.policy.intervalMs, heartbeat_timeout_ms: this.policy.timeoutMs } });
+    this.log.info(`worker ${workerId} registered from ${r.address || r.hostname} with ${slots.map((s) => `${s.kind}:${s.index}`).join(', ')}`);
+    this.manager?.scheduleJobs();
+    return session;
+  }
+
+  private lose(session: Session, reason: string): void {
+    if (this.sessions.get(session.workerId) !== session) return;
+    this.sessions.delete(session.workerId);
+    this.store.setWorkerConnected(session.workerId, false, session.lastSeen);
+    this.log.warn(`worker ${session.workerId} lost: ${reason}`);
+    session.call.end();
+    this.manager?.onWorkerLost(session.workerId, reason);
+  }
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    for (const s of [...this.sessions.values()]) {
+      const silent = now - s.lastSeen;
+      if (silent > this.policy.timeoutMs) this.lose(s, `no heartbeat for ${(silent / 1000).toFixed(1)}s`);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkTransition,
+  fromWireState,
+  IllegalTransitionError,
+  isActive,
+  isTerminal,
+  type JobState,
+  toWireState,
+  TRANSITIONS,
+  UnknownWireStateError,
+} from '../../coordinator/job-state.js';
+
+const STATES: JobState[] = [
+  'queued',
+  'starting',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelling',
+  'cancelled',
+];
+
+// Written out independently of TRANSITIONS: the lifecycle the design promises.
+const ALLOWED = new Set([
+  'queued→starting',
+  'queued→cancelled',
+  'queued→failed',
+  'starting→running',
+  'starting→failed',
+  'starting→cancelling',
+  'starting→queued',
+  'running→succeeded',
+  'running→failed',
+  'running→cancelling',
+  'cancelling→cancelled',
+  'cancelling→failed',
+]);
+
+const PAIRS = STATES.flatMap((from) =>
+  STATES.map((to) => ({ from, to, allowed: ALLOWED.has(`${from}→${to}`) })),
+);
+
+describe('checkTransition', () => {
+  it('covers all 49 pairs, 12 of them allowed', () => {
+    expect(PAIRS).toHaveLength(49);
+    expect(PAIRS.filter((p) => p.allowed)).toHaveLength(12);
+  });
+
+  it.each(PAIRS.filter((p) => p.allowed))('allows $from → $to', ({ from, to }) => {
+    expect(() => checkTransition(from, to)).not.toThrow();
+    expect(TRANSITIONS[from]).toContain(to);
+  });
+
+  it.each(PAIRS.filter((p) => !p.allowed))('rejects $from → $to', ({ from, to }) => {
+    expect(TRANSITIONS[from]).not.toContain(to);
+    let thrown: unknown;
+    try {
+      checkTransition(from, to);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(IllegalTransitionError);
+    const err = thrown as IllegalTransitionError;
+    expect(err.code).toBe('ILLEGAL_TRANSITION');
+    expect(err.from).toBe(from);
+    expect(err.to).toBe(to);
+    expect(err.message).toContain(from);
+    expect(err.message).toContain(to);
+  });
+});
+
+describe('isTerminal / isActive', () => {
+  it.each([
+    ['queued', false, false],
+    ['starting', false, true],
+    ['running', false, true],
+    ['succeeded', true, false],
+    ['failed', true, false],
+    ['cancelling', false, true],
+    ['cancelled', true, false],
+  ] as const)('%s: terminal %s, active %s', (state, terminal, active) => {
+    expect(isTerminal(state)).toBe(terminal);
+    expect(isActive(state)).toBe(active);
+  });
+});
+
+describe('wire states', () => {
+  it.each([
+    ['queued', 'JOB_STATE_QUEUED'],
+    ['starting', 'JOB_STATE_STARTING'],
+    ['running', 'JOB_STATE_RUNNING'],
+    ['succeeded', 'JOB_STATE_SUCCEEDED'],
+    ['failed', 'JOB_STATE_FAILED'],
+    ['cancelling', 'JOB_STATE_CANCELLING'],
+    ['cancelled', 'JOB_STATE_CANCELLED'],
+  ] as const)('%s ⇄ %s', (state, wire) => {
+    expect(toWireState(state)).toBe(wire);
+    expect(fromWireState(wire)).toBe(state);
+  });
+
+  it('round-trips every state', () => {
+    for (const s of STATES) expect(fromWireState(toWireState(s))).toBe(s);
+  });
+
+  it.each(['JOB_STATE_UNSPECIFIED', 'JOB_STATE_PAUSED', 'queued', ''])('rejects %j', (wire) => {
+    expect(() => fromWireState(wire)).toThrow(UnknownWireStateError);
+    expect(() => fromWireState(wire)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_WIRE_STATE' }),
+    );
+  });
+});

@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  Store,
+  StoreError,
+  type NewJob,
+  type ProgressRecord,
+  type ReportRecord,
+  type WorkerRecord,
+} from '../../coordinator/store.js';
+
+let dir: string;
+let store: Store;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-store-'));
+  store = Store.open(dir);
+});
+
+afterEach(() => {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function newJob(id: string, submittedAt: number): NewJob {
+  return { id, name: `job-${id}`, specJson: `{"name":"job-${id}"}`, priority: 0, slots: 2, device: 'cpu', submittedAt };
+}
+
+function progress(step: number, loss = 1 / step): ProgressRecord {
+  return { step, totalSteps: 100, epoch: 0, loss, lr: 1e-3, samplesPerSec: 5000, elapsedSec: step / 10 };
+}
+
+const report: ReportRecord = { steps: 100, finalLoss: 0.25, testLoss: 0.31, testAccuracy: 0.88, samplesPerSec: 5123.5, wallSec: 42.5 };
+
+function worker(id: string, firstSeen: number): WorkerRecord {
+  return {
+    id, hostname: `host-${id}`, address: `10.0.0.${firstSeen}:7000`,
+    slots: [{ kind: 'cpu', index: 0 }, { kind: 'cuda', index: 1 }], firstSeen, lastSeen: firstSeen, connected: true,
+  };
+}
+
+describe('jobs', () => {
+  it('inserts queued at attempt 0, gets, and lists in submission order', () => {
+    const inserted = store.insertJob(newJob('b', 2000));
+    expect(inserted).toEqual({
+      ...newJob('b', 2000), state: 'queued', reason: '', attempt: 0,
+      startedAt: null, endedAt: null, progress: null, evaluation: null, result: null,
+    });
+    store.insertJob(newJob('a', 1000));
+    store.insertJob(newJob('c', 2000)); // same submittedAt as b: insertion order breaks the tie
+    expect(store.getJob('b')).toEqual(inserted);
+    expect(store.getJob('nope')).toBeUndefined();
+    expect(store.listJobs().map((j) => j.id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('rejects a duplicate id', () => {
+    store.insertJob(newJob('a', 1));
+    expect(() => store.insertJob(newJob('a', 2))).toThrow();
+  });
+
+  it.each([
+    ['abc', ['abc']], // an exact match wins over the longer id it prefixes
+    ['ab', ['abc', 'abd', 'abcd']],
+    ['abcd', ['abcd']],
+    ['x', []],
+    ['', []],
+    ['%', []], // no LIKE wildcards
+  ])('findJobs(%j) → %j', (query, expected) => {
+    for (const [i, id] of ['abc', 'abd', 'abcd', 'b'].entries()) store.insertJob(newJob(id, i));
+    expect(store.findJobs(query).map((j) => j.id)).toEqual(expected);
+  });
+
+  it('jobsInStates filters by state, in submission order', () => {
+    for (const [i, id] of ['a', 'b', 'c', 'd'].entries()) store.insertJob(newJob(id, i));
+    store.updateJob('b', { state: 'running' });
+    store.updateJob('d', { state: 'starting' });
+    expect(store.jobsInStates(['running', 'starting', 'cancelling']).map((j) => j.id)).toEqual(['b', 'd']);
+    expect(store.jobsInStates(['queued']).map((j) => j.id)).toEqual(['a', 'c']);
+    expect(store.jobsInStates([])).toEqual([]);
+  });
+
+  it('updateJob changes only the given fields and round-trips the result', () => {
+    const before = store.insertJob(newJob('a', 1));
+    const started = store.updateJob('a', { state: 'running', attempt: 1, startedAt: 10 });
+    expect(started).toEqual({ ...before, state: 'running', attempt: 1, startedAt: 10 });
+    const ended = store.updateJob('a', { state: 'succeeded', endedAt: 20, result: report, reason: 'done' });
+    expect(ended).toEqual({ ...started, state: 'succeeded', endedAt: 20, result: report, reason: 'done' });
+    expect(store.getJob('a')).toEqual(ended);
+    expect(store.updateJob('a', { startedAt: null, result: null })).toEqual({ ...ended, startedAt: null, result: null });
+  });
+
+  it('updateJob on an unknown id throws', () => {
+    expect(() => store.updateJob('nope', { state: 'failed' })).toThrow(/no job nope/);
+  });
+});
+
+describe('attempts', () => {
+  it('round-trips placement and the outcome', () => {
+    store.insertJob(newJob('a', 1));
+    const placement = [
+      { rank: 0, workerId: 'w1', kind: 'cuda', index: 0 },
+      { rank: 1, workerId: 'w2', kind: 'cpu', index: 3 },
+    ];
+    store.startAttempt({ jobId: 'a', attempt: 2, startedAt: 200, placement: [placement[0]!] });
+    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 100, placement });
+    store.endAttempt('a', 1, 150, 'failed', 'rank 1 exited with code 1');
+    expect(store.listAttempts('a')).toEqual([
+      { jobId: 'a', attempt: 1, startedAt: 100, endedAt: 150, outcome: 'failed', reason: 'rank 1 exited with code 1', placement },
+      { jobId: 'a', attempt: 2, startedAt: 200, endedAt: null, outcome: null, reason: '', placement: [placement[0]] },
+    ]);
+    expect(store.listAttempts('other')).toEqual([]);
+  });
+
+  it('rejects an attempt of an unknown job, a repeated attempt, and ending one never started', () => {
+    store.insertJob(newJob('a', 1));
+    expect(() => store.startAttempt({ jobId: 'nope', attempt: 1, startedAt: 1, placement: [] })).toThrow();
+    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 1, placement: [] });
+    expect(() => store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 2, placement: [] })).toThrow();
+    expect(() => store.endAttempt('a', 9, 3, 'failed', '')).toThrow(/no attempt 9/);
+  });
+});
+
+describe('metrics', () => {
+  it('appends progress history in order and keeps the latest on the job', () => {
+    store.insertJob(newJob('a', 1));
+    store.recordProgress('a', 1, 1010, progress(10));
+    store.recordProgress('a', 1, 1020, progress(20));
+    store.recordProgress('a', 2, 2010, progress(10)); // restarted from a checkpoint: steps repeat
+    expect(store.metricsHistory('a')).toEqual([
+      { attempt: 1, step: 10, at: 1010, progress: progress(10) },
+      { attempt: 1, step: 20, at: 1020, progress: progress(20) },
+      { attempt: 2, step: 10, at: 2010, progress: progress(10) },
+    ]);
+    expect(store.getJob('a')?.progress).toEqual(progress(10));
+  });
+
+  it('keeps a diverged loss as NaN and infinities as themselves', () => {
+    store.insertJob(newJob('a', 1));
+    const p = { ...progress(5, NaN), samplesPerSec: Infinity, lr: -Infinity };
+    store.recordProgress('a', 1, 1, p);
+    expect(store.getJob('a')?.progress).toEqual(p);
+    expect(store.metricsHistory('a')[0]?.progress).toEqual(p);
+  });
+
+  it('records evaluations: history and latest', () => {
+    store.insertJob(newJob('a', 1));
+    store.recordEvaluation('a', 1, 500, { step: 50, testLoss: 0.5, testAccuracy: 0.8 });
+    store.recordEvaluation('a', 1, 900, { step: 100, testLoss: 0.4, testAccuracy: 0.85 });
+    expect(store.getJob('a')?.evaluation).toEqual({ step: 100, testLoss: 0.4, testAccuracy: 0.85 });
+    expect(store.evaluationHistory('a')).toEqual([
+      { attempt: 1, step: 50, at: 500, evaluation: { step: 50, testLoss: 0.5, testAccuracy: 0.8 } },
+      { attempt: 1, step: 100, at: 900, evaluation: { step: 100, testLoss: 0.4, testAccuracy: 0.85 } },
+    ]);
+  });
+
+  it('rejects metrics of an unknown job', () => {
+    expect(() => store.recordProgress('nope', 1, 1, progress(1))).toThrow();
+    expect(store.metricsHistory('nope')).toEqual([]);
+  });
+});
+
+describe('workers', () => {
+  it('upserts, lists, and tracks connection', () => {
+    store.upsertWorker(worker('w2', 2));
+    store.upsertWorker(worker('w1', 1));
+    expect(store.listWorkers()).toEqual([worker('w1', 1), worker('w2', 2)]);
+
+    // A returning worker: new address and slots, same first sighting.
+    const back = { ...worker('w1', 9), slots: [{ kind: 'cpu', index: 0 }] };
+    store.upsertWorker(back);
+    expect(store.listWorkers()[0]).toEqual({ ...back, firstSeen: 1 });
+
+    store.setWorkerConnected('w2', false, 30);
+    expect(store.listWorkers()[1]).toMatchObject({ id: 'w2', connected: false, lastSeen: 30 });
+    expect(() => store.setWorkerConnected('nope', true, 1)).toThrow(/no worker nope/);
+
+    store.markAllWorkersDisconnected();
+    expect(store.listWorkers().map((w) => w.connected)).toEqual([false, false]);
+  });
+});
+
+describe('durability', () => {
+  it('still has everything after close and reopen', () => {
+    store.insertJob(newJob('a', 1));
+    store.insertJob(newJob('b', 2));
+    store.updateJob('a', { state: 'succeeded', attempt: 1, startedAt: 5, endedAt: 9, result: report });
+    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 5, placement: [{ rank: 0, workerId: 'w1', kind: 'cpu', index: 0 }] });
+    store.endAttempt('a', 1, 9, 'succeeded', '');
+    store.recordProgress('a', 1, 7, progress(3));
+    store.recordEvaluation('a', 1, 8, { step: 3, testLoss: 0.2, testAccuracy: 0.9 });
+    store.upsertWorker(worker('w1', 1));
+    const snapshot = () => ({
+      jobs: store.listJobs(), attempts: store.listAttempts('a'), metrics: store.metricsHistory('a'),
+      evaluations: store.evaluationHistory('a'), workers: store.listWorkers(),
+    });
+    const before = snapshot();
+
+    store.close();
+    store = Store.open(dir);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('sets user_version to 1, WAL and foreign keys', () => {
+    store.close();
+    const db = new Database(path.join(dir, 'coordinator.db'));
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    store = Store.open(dir);
+  });
+
+  it('creates a missing state directory', () => {
+    const nested = path.join(dir, 'a', 'b');
+    Store.open(nested).close();
+    expect(fs.existsSync(path.join(nested, 'coordinator.db'))).toBe(true);
+  });
+});
+
+describe('opening bad state', () => {
+  function openError(stateDir: string): StoreError {
+    try {
+      Store.open(stateDir).close();
+    } catch (e) {
+      expect(e).toBeInstanceOf(StoreError);
+      return e as StoreError;
+    }
+    throw new Error('Store.open succeeded');
+  }
+
+  it('a garbage db file → STATE_CORRUPT, one line naming the file and the fix', () => {
+    const bad = path.join(dir, 'bad');
+    fs.mkdirSync(bad);
+    const file = path.join(bad, 'coordinator.db');
+    fs.writeFileSync(file, Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 197 + 13) % 256)));
+    const e = openError(bad);
+    expect(e.code).toBe('STATE_CORRUPT');
+    expect(e.path).toBe(file);
+    expect(e.message).toContain(file);
+    expect(e.message).toMatch(/move it aside/);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('a db from a newer schema → STATE_CORRUPT naming the versions', () => {
+    const newer = path.join(dir, 'newer');
+    fs.mkdirSync(newer);
+    const db = new Database(path.join(newer, 'coordinator.db'));
+    db.pragma('user_version = 7');
+    db.close();
+    const e = openError(newer);
+    expect(e.code).toBe('STATE_CORRUPT');
+    expect(e.message).toMatch(/schema version 7 is newer than this coordinator's 1/);
+  });
+
+  it('a state dir that is a file → STATE_UNWRITABLE naming it', () => {
+    const file = path.join(dir, 'plain-file');
+    fs.writeFileSync(file, 'x');
+    const e = openError(file);
+    expect(e.code).toBe('STATE_UNWRITABLE');
+    expect(e.message).toContain(file);
+    expect(e.message).not.toContain('\n');
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * The worker agent: dials the coordinator, registers its slots, heartbeats, runs one rank process
+ * per assigned slot and reports what the ranks say. When the session breaks it stops its ranks
+ * (the coordinator fails their jobs) and reconnects with backoff.
+ */
+import * as grpc from '@grpc/grpc-js';
+import os from 'node:os';
+import type { Logger } from '../common/log.js';
+import type { JobSpec } from '../jobs/types.js';
+import type { Assignment__Output } from '../proto/gen/ringmaster/v1/Assignment.js';
+import type { CoordinatorMessage__Output } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
+import type { RankEvent } from '../proto/gen/ringmaster/v1/RankEvent.js';
+import type { WorkerMessage } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
+import { ringmasterV1 } from '../proto/load.js';
+import { RankProcess } from './rank-process.js';
+
+export interface BackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+}
+
+/** Reconnect after 250 ms, doubling up to 5 s. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 5_000, factor: 2 };
+
+/** How long a cancelled rank gets between SIGTERM and SIGKILL. */
+export const RANK_STOP_GRACE_MS = 5_000;
+
+export interface AgentOptions {
+  coordinator: string; // host:port
+  slots: { kind: string; index: number }[];
+  address: string; // where peers reach this machine's ranks
+  backoff?: BackoffPolicy;
+  log: Logger;
+}
+
+type SessionCall = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage__Output>;
+
+export class WorkerAgent {
+  private workerId = '';
+  private call: SessionCall | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private reconnect: NodeJS.Timeout | undefined;
+  private delayMs: number;
+  private stopped = false;
+  private readonly ranks = new Map<string, { jobId: string; attempt: number; rank: number; process: RankProcess }>();
+  private readonly backoff: BackoffPolicy;
+
+  constructor(private readonly o: AgentOptions) {
+    this.backoff = o.backoff ?? DEFAULT_BACKOFF;
+    this.delayMs = this.backoff.initialMs;
+  }
+
+  start(): void {
+    const { WorkerService } = ringmasterV1();
+    const client = new WorkerService(this.o.coordinator, grpc.credentials.createInsecure());
+    const call = client.Session();
+    this.call = call;
+    call.write({ register: { worker_id: this.workerId, hostname: os.hostname(), address: this.o.address, slots: this.o.slots } });
+    call.on('data', (m: CoordinatorMessage__Output) => this.onMessage(m));
+    let closed = false;
+    const onClose = (why: string) => {
+      if (closed) return;
+      closed = true;
+      client.close();
+      this.onSessionLost(why);
+    };
+    call.on('error', (e: grpc.ServiceError) => onClose(e.code === grpc.status.UNAVAILABLE ? `cannot reach the coordinator at ${this.o.coordinator}` : e.details || e.message));
+    call.on('end', () => onClose('the coordinator closed the session'));
+  }
+
+  /** Stops every rank and the session; the agent does not reconnect afterwards. */
+  shutdown(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnect);
+    clearInterval(this.heartbeat);
+    for (const r of this.ranks.values()) r.process.kill();
+    this.call?.end();
+  }
+
+  private onMessage(m: CoordinatorMessage__Output): void {
+    if (m.kind === 'registered' && m.registered) {
+      const first = this.workerId === '';
+      this.workerId = m.registered.worker_id;
+      this.delayMs = this.backoff.initialMs;
+      clearInterval(this.heartbeat);
+      this.heartbeat = setInterval(() => this.send({ heartbeat: { running: [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank })) } }), m.registered.heartbeat_interval_ms);
+      this.o.log.info(`${first ? 'registered' : 're-registered'} as ${this.workerId} with ${this.o.coordinator}`);
+    } else if (m.kind === 'assignment' && m.assignment) {
+      this.startRanks(m.assignment);
+    } else if (m.kind === 'cancel' && m.cancel) {
+      const { job_id: jobId, attempt } = m.cancel;
+      for (const r of this.ranks.values()) if (r.jobId === jobId && r.attempt === attempt) r.process.stop(RANK_STOP_GRACE_MS);
+    }
+  }
+
+  private startRanks(a: Assignment__Output): void {
+    const spec = JSON.parse(a.spec_json) as JobSpec;
+    // Ranks sharing this machine split its cores, unless the spec says how many threads.
+    const threads = spec.threads > 0 ? spec.threads : Math.max(1, Math.floor(os.availableParallelism() / this.o.slots.length));
+    for (const { rank } of a.ranks) {
+      const key = `${a.job_id}/${a.attempt}/${rank}`;
+      const event = (e: Omit<RankEvent, 'job_id' | 'attempt' | 'rank'>) => this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, ...e } });
+      const process = new RankProcess({ ...spec, threads }, {
+        onEvent: (e) =>
+          e.type === 'progress'
+            ? event({ progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec } })
+            : event({ evaluation: { step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy } }),
+        onStderr: (line) => event({ log_line: line }),
+        onExit: (x) => {
+          this.ranks.delete(key);
+          const report = x.report && { steps: x.report.steps, final_loss: x.report.finalLoss, test_loss: x.report.testLoss, test_accuracy: x.report.testAccuracy, samples_per_sec: x.report.samplesPerSec, wall_sec: x.report.wallSec };
+          event({ exit: { exit_code: x.exitCode, signal: x.signal, error_code: x.errorCode, error_message: x.errorMessage, report } });
+          this.o.log.info(`rank ${rank} of ${a.job_id} exited (${x.signal || `code ${x.exitCode}`})`, { jobId: a.job_id, rank });
+        },
+      });
+      this.ranks.set(key, { jobId: a.job_id, attempt: a.attempt, rank, process });
+      event({ started: { pid: process.pid } });
+      this.o.log.info(`rank ${rank} of ${a.job_id} attempt ${a.attempt} started, pid ${process.pid}, ${threads} thread(s)`, { jobId: a.job_id, rank });
+    }
+  }
+
+  private send(message: WorkerMessage): void {
+    this.call?.write(message);
+  }
+
+  private onSessionLost(why: string): void {
+    clearInterval(this.heartbeat);
+    this.call = undefined;
+    if (this.ranks.size > 0) this.o.log.warn(`stopping ${this.ranks.size} rank(s): their jobs fail with the session`);
+    for (const r of this.ranks.values()) r.process.kill();
+    if (this.stopped) return;
+    this.o.log.warn(`${why}; reconnecting in ${(this.delayMs / 1000).toFixed(1)}s`);
+    this.reconnect = setTimeout(() => this.start(), this.delayMs);
+    this.delayMs = Math.min(this.backoff.maxMs, this.delayMs * this.backoff.factor);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * One supervised rank process: started with the job spec over IPC, its messages and stderr turned
+ * into callbacks, its exit (code or signal) reported exactly once. A rank that misbehaves never
+ * takes its supervisor down.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { EvalEvent, ProgressEvent, RankMessage, StartMessage, TrainingReport } from '../common/rank-messages.js';
+import type { JobSpec } from '../jobs/types.js';
+
+const RANK_ENTRY = fileURLToPath(new URL('./rank.js', import.meta.url));
+
+export interface RankExitInfo {
+  exitCode: number; // -1 when killed by a signal
+  signal: string;
+  errorCode: string;
+  errorMessage: string;
+  report: TrainingReport | null;
+}
+
+export interface RankCallbacks {
+  onEvent(event: ProgressEvent | EvalEvent): void;
+  onStderr(line: string): void;
+  onExit(info: RankExitInfo): void;
+}
+
+export class RankProcess {
+  readonly pid: number;
+  private readonly child: ChildProcess;
+  private report: TrainingReport | null = null;
+  private error: { code: string; message: string } | null = null;
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(spec: JobSpec, callbacks: RankCallbacks) {
+    this.child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.pid = this.child.pid ?? -1;
+    const start: StartMessage = { type: 'start', spec };
+    this.child.send(start);
+    this.child.on('message', (m: RankMessage) => {
+      if (m.type === 'progress' || m.type === 'eval') callbacks.onEvent(m);
+      else if (m.type === 'done') this.report = m.report;
+      else this.error = { code: m.code, message: m.message };
+    });
+    if (this.child.stderr) createInterface({ input: this.child.stderr }).on('line', (l) => callbacks.onStderr(l));
+    this.child.on('error', (e) => {
+      this.error ??= { code: 'SPAWN_FAILED', message: `cannot start the rank process: ${e.message}` };
+    });
+    this.child.once('exit', (code, signal) => {
+      clearTimeout(this.killTimer);
+      callbacks.onExit({
+        exitCode: signal ? -1 : (code ?? -1),
+        signal: signal ?? '',
+        errorCode: this.error?.code ?? '',
+        errorMessage: this.error?.message ?? '',
+        report: this.report,
+      });
+    });
+  }
+
+  /** SIGTERM now, SIGKILL if it is still alive after `graceMs`. */
+  stop(graceMs: number): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    this.killTimer.unref();
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
