@@ -1,0 +1,110 @@
+/**
+ * The orchestrator end to end: a real coordinator and worker agent on localhost, driven through
+ * the CLI as a person would.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ringmaster } from './cli.js';
+import { alive, LocalCluster, until } from './local-cluster.js';
+
+const SHORT = ['--set', 'steps=60', '--set', 'log.every=20'];
+const LONG = ['--set', 'steps=1000000', '--set', 'log.every=10'];
+
+describe('a local cluster', () => {
+  let cluster: LocalCluster;
+  beforeAll(async () => {
+    cluster = await LocalCluster.start('cpu:1');
+  });
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  /** Submits a job and returns its id. */
+  async function submit(extra: string[]): Promise<string> {
+    const job = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', ...extra]);
+    return job.id;
+  }
+
+  /** The pid of a job's rank, from the job log's "rank R started (pid N …)" line. */
+  async function rankPid(jobId: string, rank = 0): Promise<number> {
+    return until(`rank ${rank} of ${jobId} to start`, async () => {
+      const r = await cluster.cli(['logs', jobId]);
+      const m = new RegExp(`rank ${rank} started \\(pid (\\d+)`).exec(r.stdout);
+      return m ? Number(m[1]) : undefined;
+    });
+  }
+
+  it('runs a job: queued → running → succeeded, progress in the coordinator log and the CLI, accuracy in status', async () => {
+    const r = await cluster.cli(['submit', 'jobs/fashion-mnist-mlp.yaml', ...SHORT, '--follow']);
+    expect(r.code, r.stderr).toBe(0);
+    const id = /submitted (\S+)/.exec(r.stdout)![1];
+    expect(r.stdout).toMatch(new RegExp(`\\[${id}\\] step 20/60 33% epoch 1 loss \\d+\\.\\d{4} lr \\S+ \\S+ samples/s`));
+    expect(r.stdout).toContain(`[${id}] succeeded`);
+    expect(cluster.coordinatorLog).toMatch(new RegExp(`\\[${id}\\] step 60/60 100%`));
+    for (const t of ['queued → starting', 'starting → running', 'running → succeeded']) expect(cluster.coordinatorLog).toContain(t);
+    const status = await cluster.json<{ state: string; testAccuracy: number }>(['status', id]);
+    expect(status.state).toBe('succeeded');
+    expect(status.testAccuracy).toBeGreaterThan(0.6);
+  });
+
+  it('cancels a running job and leaves none of its rank processes behind', async () => {
+    const id = await submit(LONG);
+    await cluster.waitForState(id, ['running']);
+    const pid = await rankPid(id);
+    expect(alive(pid)).toBe(true);
+    expect((await cluster.cli(['cancel', id])).code).toBe(0);
+    const s = await cluster.waitForState(id, ['cancelled'], 20_000);
+    expect(s.reason).toMatch(/cancel/);
+    await until(`rank pid ${pid} to exit`, () => (alive(pid) ? undefined : true), 10_000);
+  });
+
+  it('fails a job whose rank is killed with SIGKILL, naming the rank; the agent runs the next job', async () => {
+    const id = await submit(LONG);
+    await cluster.waitForState(id, ['running']);
+    process.kill(await rankPid(id), 'SIGKILL');
+    const s = await cluster.waitForState(id, ['failed'], 20_000);
+    expect(s.reason).toBe('rank 0 was killed by SIGKILL');
+    expect(cluster.workerAlive).toBe(true);
+    const next = await submit(SHORT);
+    await cluster.waitForState(next, ['succeeded']);
+  });
+
+  it('refuses a bad spec at submit with the same one-line error as ringmaster train', async () => {
+    const submitted = await cluster.cli(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'batch.micro=0']);
+    const trained = await ringmaster(['train', 'jobs/fashion-mnist-mlp.yaml', '--set', 'batch.micro=0']);
+    expect(submitted.code).toBe(2);
+    expect(submitted.stderr).toBe(trained.stderr);
+    expect(submitted.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('names an unknown job in one line', async () => {
+    const r = await cluster.cli(['status', 'no-such-job']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('ringmaster: no job no-such-job (ringmaster jobs lists them)');
+  });
+
+  it('survives a coordinator restart: every job is still listed; one running then is failed with the reason', async () => {
+    const running = await submit(LONG);
+    await cluster.waitForState(running, ['running']);
+    const pid = await rankPid(running);
+    const before = await cluster.json<{ id: string; state: string }[]>(['jobs']);
+    await cluster.restartCoordinator();
+    const after = await cluster.json<{ id: string; state: string; reason: string }[]>(['jobs']);
+    expect(after.map((j) => j.id)).toEqual(before.map((j) => j.id));
+    const failed = after.find((j) => j.id === running)!;
+    expect(failed.state).toBe('failed');
+    expect(failed.reason).toBe('the coordinator restarted while the job was running');
+    expect(after.filter((j) => j.state === 'succeeded').length).toBe(before.filter((j) => j.state === 'succeeded').length);
+    await until(`rank pid ${pid} to exit`, () => (alive(pid) ? undefined : true), 20_000); // the agent stops ranks of a lost session
+    await until('the worker to reconnect', async () => ((await cluster.json<{ connected: boolean }[]>(['workers'])).some((w) => w.connected) ? true : undefined));
+    const next = await submit(SHORT);
+    await cluster.waitForState(next, ['succeeded']);
+  });
+});
+
+describe('without a coordinator', () => {
+  it('says so in one line', async () => {
+    const r = await ringmaster(['jobs', '--coordinator', 'localhost:1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^ringmaster: cannot reach the coordinator at localhost:1 \(start one with: ringmaster up/);
+  });
+});

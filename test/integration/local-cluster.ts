@@ -1,0 +1,111 @@
+/** A real coordinator and worker agent as child processes on localhost:0, for integration tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, ringmaster, type CliResult } from './cli.js';
+
+const COORDINATOR = path.join(ROOT, 'dist', 'coordinator', 'main.js');
+const AGENT = path.join(ROOT, 'dist', 'worker', 'agent-main.js');
+
+interface Proc {
+  child: ChildProcess;
+  output: string;
+}
+
+function start(entry: string, args: string[]): Proc {
+  const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: Proc = { child, output: '' };
+  child.stdout!.on('data', (d) => (proc.output += d));
+  child.stderr!.on('data', (d) => (proc.output += d));
+  return proc;
+}
+
+/** Polls `probe` every 100 ms until it returns a value; throws after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export class LocalCluster {
+  address = '';
+  private coordinator!: Proc;
+  private worker!: Proc;
+
+  private constructor(readonly stateDir: string) {}
+
+  static async start(slots = 'cpu:1'): Promise<LocalCluster> {
+    const cluster = new LocalCluster(mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-')));
+    await cluster.startCoordinator(0);
+    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots]);
+    await until('the worker to register', () => (cluster.worker.output.includes('registered as') ? true : undefined));
+    return cluster;
+  }
+
+  get coordinatorLog(): string {
+    return this.coordinator.output;
+  }
+
+  get workerAlive(): boolean {
+    return this.worker.child.exitCode === null && this.worker.child.signalCode === null;
+  }
+
+  /** Runs the CLI against this cluster. */
+  cli(args: string[], timeoutMs?: number): Promise<CliResult> {
+    return ringmaster([...args, '--coordinator', this.address], timeoutMs);
+  }
+
+  async json<T>(args: string[]): Promise<T> {
+    const r = await this.cli([...args, '--json']);
+    if (r.code !== 0) throw new Error(`ringmaster ${args.join(' ')} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** Waits until the job is in one of `states`; returns its status JSON. */
+  waitForState(jobId: string, states: string[], timeoutMs = 60_000): Promise<Record<string, unknown>> {
+    return until(`job ${jobId} to reach ${states.join('/')}`, async () => {
+      const s = await this.json<Record<string, unknown>>(['status', jobId]);
+      return states.includes(String(s.state)) ? s : undefined;
+    }, timeoutMs);
+  }
+
+  /** Kills the coordinator with SIGKILL and starts a new one on the same port and state. */
+  async restartCoordinator(): Promise<void> {
+    await kill(this.coordinator.child, 'SIGKILL');
+    await this.startCoordinator(Number(this.address.split(':')[1]));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([kill(this.worker.child, 'SIGTERM'), kill(this.coordinator.child, 'SIGTERM')]);
+  }
+
+  private async startCoordinator(port: number): Promise<void> {
+    this.coordinator = start(COORDINATOR, ['--port', String(port), '--state-dir', this.stateDir, '--heartbeat-timeout-ms', '3000']);
+    const proc = this.coordinator;
+    const found = await until('the coordinator to listen', () => /listening on \S+:(\d+)/.exec(proc.output)?.[1]);
+    this.address = `localhost:${found}`;
+  }
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+/** Whether a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
