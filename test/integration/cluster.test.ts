@@ -101,6 +101,24 @@ describe('a local cluster', () => {
   });
 });
 
+describe('a worker that falls silent', () => {
+  it('is declared lost after its heartbeat timeout; its job fails with that reason; it comes back', async () => {
+    const cluster = await LocalCluster.start('cpu:1');
+    try {
+      const { id } = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', ...LONG]);
+      await cluster.waitForState(id, ['running']);
+      cluster.signalWorker('SIGSTOP');
+      const s = await cluster.waitForState(id, ['failed'], 20_000);
+      expect(String(s.reason)).toMatch(/^worker \S+ lost: no heartbeat for \d+\.\ds$/);
+      cluster.signalWorker('SIGCONT');
+      await until('the worker to reconnect', async () => ((await cluster.json<{ connected: boolean }[]>(['workers'])).some((w) => w.connected) ? true : undefined));
+    } finally {
+      cluster.signalWorker('SIGCONT');
+      await cluster.stop();
+    }
+  });
+});
+
 describe('without a coordinator', () => {
   it('says so in one line', async () => {
     const r = await ringmaster(['jobs', '--coordinator', 'localhost:1']);

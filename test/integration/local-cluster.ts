@@ -74,6 +74,11 @@ export class LocalCluster {
     }, timeoutMs);
   }
 
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the worker agent: a frozen agent sends no heartbeats. */
+  signalWorker(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.worker.child.kill(signal);
+  }
+
   /** Kills the coordinator with SIGKILL and starts a new one on the same port and state. */
   async restartCoordinator(): Promise<void> {
     await kill(this.coordinator.child, 'SIGKILL');
