@@ -9,7 +9,7 @@
 interface Waiter {
   keys: string[];
   resolve: () => void;
-  reject: (missing: string[]) => void;
+  reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -20,8 +20,8 @@ interface Scope {
 
 export class RendezvousTimeout extends Error {
   readonly code = 'RENDEZVOUS_TIMEOUT';
-  constructor(readonly scope: string, readonly missing: string[], timeoutMs: number) {
-    super(`rendezvous ${scope}: keys ${missing.join(', ')} were not set within ${timeoutMs} ms`);
+  constructor(readonly scope: string, readonly missing: string[], why: string) {
+    super(`rendezvous ${scope}: keys ${missing.join(', ')} ${why}`);
   }
 }
 
@@ -60,10 +60,11 @@ export class RendezvousStore {
       const waiter: Waiter = {
         keys,
         resolve,
-        reject: (missing) => reject(new RendezvousTimeout(scope, missing, timeoutMs)),
+        reject,
         timer: setTimeout(() => {
           s.waiters.delete(waiter);
-          waiter.reject(keys.filter((k) => !s.values.has(k)));
+          const missing = keys.filter((k) => !s.values.has(k));
+          reject(new RendezvousTimeout(scope, missing, `were not set within ${timeoutMs} ms`));
         }, timeoutMs),
       };
       s.waiters.add(waiter);
@@ -77,7 +78,7 @@ export class RendezvousStore {
     this.scopes.delete(scope);
     for (const w of s.waiters) {
       clearTimeout(w.timer);
-      w.reject(w.keys.filter((k) => !s.values.has(k)));
+      w.reject(new RendezvousTimeout(scope, w.keys.filter((k) => !s.values.has(k)), 'will never be set: the attempt ended'));
     }
   }
 
