@@ -2,7 +2,9 @@
  * The orchestrator end to end: a real coordinator and worker agent on localhost, driven through
  * the CLI as a person would.
  */
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ringmasterV1 } from '../../proto/load.js';
 import { ringmaster } from './cli.js';
 import { alive, LocalCluster, until } from './local-cluster.js';
 
@@ -74,6 +76,21 @@ describe('a local cluster', () => {
     expect(submitted.code).toBe(2);
     expect(submitted.stderr).toBe(trained.stderr);
     expect(submitted.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('serves the rendezvous store over gRPC: set, get, add, and a wait that times out naming the key', async () => {
+    const client = new (ringmasterV1().RendezvousService)(cluster.address, grpc.credentials.createInsecure());
+    const unary = <T>(method: string, req: object) =>
+      new Promise<T>((resolve, reject) =>
+        (client as unknown as Record<string, (r: object, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method](req, (e, v) => (e ? reject(e) : resolve(v))));
+    await unary('Set', { scope: 'j/1', key: 'rank0', value: Buffer.from('host:1') });
+    expect((await unary<{ found: boolean; value: Buffer }>('Get', { scope: 'j/1', key: 'rank0' })).value.toString()).toBe('host:1');
+    expect((await unary<{ value: number }>('Add', { scope: 'j/1', key: 'n', delta: 2 })).value).toBe(2);
+    await unary('Wait', { scope: 'j/1', keys: ['rank0'], timeout_ms: 1000 });
+    const err = await unary('Wait', { scope: 'j/1', keys: ['rank1'], timeout_ms: 100 }).catch((e: grpc.ServiceError) => e);
+    expect((err as grpc.ServiceError).code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect((err as grpc.ServiceError).details).toContain('rank1');
+    client.close();
   });
 
   it('names an unknown job in one line', async () => {
