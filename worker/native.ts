@@ -62,11 +62,47 @@ export interface BuildInfo {
   cudaDevices: number;
 }
 
+/** The rendezvous store the native process group joins through (the coordinator's, scoped to one job attempt). */
+export interface RendezvousStoreClient {
+  set(key: string, value: Buffer): Promise<void>;
+  get(key: string): Promise<Buffer>;
+  wait(keys: string[], timeoutMs: number): Promise<void>;
+}
+
+export type CollectiveArray = Float32Array | Float64Array | Int32Array;
+
+/**
+ * Collectives among the ranks of one job attempt. Every rank issues the same calls in the same
+ * order, awaiting each; a peer that does not take part within the timeout fails the call with
+ * COLLECTIVE_TIMEOUT naming the operation and its sequence number.
+ */
+export interface ProcessGroup {
+  readonly rank: number;
+  readonly size: number;
+  allReduce<T extends CollectiveArray>(data: T, op: 'sum' | 'avg'): Promise<T>;
+  broadcast<T extends CollectiveArray>(data: T, root: number): Promise<T>;
+  allGather<T extends CollectiveArray>(data: T): Promise<T>; // size × data.length, in rank order
+  reduceScatter<T extends CollectiveArray>(data: T, op: 'sum' | 'avg'): Promise<T>; // this rank's slice
+  send(data: CollectiveArray, dst: number, tag: number): Promise<void>;
+  recv<T extends CollectiveArray>(like: T, src: number, tag: number): Promise<T>;
+  barrier(): Promise<void>;
+}
+
+export interface ProcessGroupOptions {
+  rank: number;
+  size: number;
+  hostname: string; // the address peers reach this rank at
+  timeoutMs: number; // for joining and for every collective
+  store: RendezvousStoreClient;
+}
+
 export interface NativeAddon {
   Engine: new (config: EngineConfig) => Engine;
   buildInfo(): BuildInfo;
   /** GFLOP/s of oneDNN's fp32 matmul [m×k]·[k×n] on `threads` threads, best of five blocks. */
   matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number }): Promise<number>;
+  /** Joins the group (Gloo over TCP): resolves once every rank has connected. */
+  createProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup>;
 }
 
 /** An error raised inside the addon; `nativeCode` is its native code (e.g. INVALID_ARGUMENT). */

@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo() and matmulPeak(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), matmulPeak() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -9,6 +9,7 @@ namespace rm {
 
 Napi::Function define_engine_class(Napi::Env env);
 void register_bench(Napi::Env env, Napi::Object exports);
+void register_collectives(Napi::Env env, Napi::Object exports);
 
 #ifdef RINGMASTER_WITH_CUDA
 int cuda_device_count();  // cuda/device_info.cu
@@ -35,6 +36,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", define_engine_class(env));
   exports.Set("buildInfo", Napi::Function::New(env, build_info, "buildInfo"));
   register_bench(env, exports);
+  register_collectives(env, exports);
   return exports;
 }
 

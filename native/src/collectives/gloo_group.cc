@@ -1,0 +1,200 @@
+#include "gloo_group.h"
+
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/common/error.h>
+#include <gloo/math.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/transport/tcp/device.h>
+
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "../common.h"
+
+namespace rm {
+
+size_t dtype_size(DType t) { return t == DType::F64 ? 8 : 4; }
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::I32: return "int32";
+  }
+  return "?";
+}
+
+// Calls f(T{}) with T the C++ type of t.
+template <class F>
+static void with_type(DType t, F&& f) {
+  switch (t) {
+    case DType::F32: return f(float{});
+    case DType::F64: return f(double{});
+    case DType::I32: return f(int32_t{});
+  }
+}
+
+template <class T>
+static void divide(T* p, size_t n, int by) {
+  if constexpr (std::is_floating_point_v<T>) {
+    for (size_t i = 0; i < n; ++i) p[i] /= T(by);
+  } else {
+    throw NativeError("INVALID_ARGUMENT", "average is defined for floating-point types only");
+  }
+}
+
+// Slots for point-to-point traffic, apart from the ones Gloo's collectives derive from tags.
+constexpr uint8_t kSendRecvSlot = 0xfe;
+constexpr uint8_t kReduceScatterSlot = 0xfd;
+
+GlooGroup::GlooGroup(const GlooGroupConfig& c, gloo::rendezvous::Store& store)
+    : ProcessGroup(c.rank, c.size), timeout_(c.timeout) {
+  RM_CHECK(c.size >= 1 && c.rank >= 0 && c.rank < c.size, "INVALID_ARGUMENT",
+           "rank " + std::to_string(c.rank) + " is outside [0, " + std::to_string(c.size) + ")");
+  gloo::transport::tcp::attr attr;
+  attr.hostname = c.hostname;
+  auto context = std::make_shared<gloo::rendezvous::Context>(c.rank, c.size);
+  context->setTimeout(timeout_);
+  try {
+    auto device = gloo::transport::tcp::CreateDevice(attr);
+    context->connectFullMesh(store, device);
+  } catch (const NativeError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw NativeError("RENDEZVOUS_FAILED", "rank " + std::to_string(c.rank) + " of " + std::to_string(c.size) +
+                                              " could not connect to its peers: " + e.what());
+  }
+  context_ = context;
+}
+
+GlooGroup::~GlooGroup() = default;
+
+template <class F>
+void GlooGroup::run(const char* op, size_t n, DType t, F&& body) {
+  uint64_t seq = ++seq_;
+  auto fail = [&](const char* code, const std::string& why) {
+    return NativeError(code, std::string(op) + " #" + std::to_string(seq) + " (" + std::to_string(n) + " " +
+                                 dtype_name(t) + ") on rank " + std::to_string(rank_) + " of " +
+                                 std::to_string(size_) + ": " + why);
+  };
+  try {
+    body(uint32_t(seq));
+  } catch (const gloo::IoException& e) {
+    bool timed_out = std::strstr(e.what(), "Timed out") != nullptr;
+    throw fail(timed_out ? "COLLECTIVE_TIMEOUT" : "COLLECTIVE_FAILED",
+               timed_out ? "a peer did not take part within " + std::to_string(timeout_.count()) + " ms (" + e.what() + ")"
+                         : std::string("a peer went away (") + e.what() + ")");
+  } catch (const gloo::Exception& e) {
+    throw fail("COLLECTIVE_FAILED", e.what());
+  }
+}
+
+void GlooGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
+  run("all_reduce", n, t, [&](uint32_t tag) {
+    with_type(t, [&](auto zero) {
+      using T = decltype(zero);
+      T* p = static_cast<T*>(data);
+      if (size_ > 1) {
+        gloo::AllreduceOptions opts(context_);
+        opts.setOutput(p, n);  // in place
+        opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<T>));
+        opts.setTag(tag);
+        opts.setTimeout(timeout_);
+        gloo::allreduce(opts);
+      }
+      if (op == ReduceOp::Avg) divide(p, n, size_);
+    });
+  });
+}
+
+void GlooGroup::broadcast(void* data, size_t n, DType t, int root) {
+  RM_CHECK(root >= 0 && root < size_, "INVALID_ARGUMENT", "broadcast root " + std::to_string(root) + " is not a rank");
+  run("broadcast", n, t, [&](uint32_t tag) {
+    if (size_ == 1) return;
+    with_type(t, [&](auto zero) {
+      using T = decltype(zero);
+      gloo::BroadcastOptions opts(context_);
+      opts.setOutput(static_cast<T*>(data), n);
+      opts.setRoot(root);
+      opts.setTag(tag);
+      opts.setTimeout(timeout_);
+      gloo::broadcast(opts);
+    });
+  });
+}
+
+void GlooGroup::all_gather(void* out, const void* in, size_t n, DType t) {
+  run("all_gather", n, t, [&](uint32_t tag) {
+    with_type(t, [&](auto zero) {
+      using T = decltype(zero);
+      gloo::AllgatherOptions opts(context_);
+      opts.setInput(const_cast<T*>(static_cast<const T*>(in)), n);
+      opts.setOutput(static_cast<T*>(out), n * size_t(size_));
+      opts.setTag(tag);
+      opts.setTimeout(timeout_);
+      gloo::allgather(opts);
+    });
+  });
+}
+
+// Ring reduce-scatter: in N−1 steps each rank passes one chunk to its successor and adds the
+// chunk arriving from its predecessor; at step s rank r sends chunk (r−s−1) mod N and reduces
+// chunk (r−s−2) mod N, so after the last step it holds the full reduction of chunk r.
+void GlooGroup::reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) {
+  run("reduce_scatter", n, t, [&](uint32_t tag) {
+    with_type(t, [&](auto zero) {
+      using T = decltype(zero);
+      int N = size_, r = rank_;
+      std::vector<T> work(static_cast<const T*>(in), static_cast<const T*>(in) + n * size_t(N));
+      std::vector<T> incoming(n);
+      auto chunk = [&](int k) { return work.data() + size_t(((k % N) + N) % N) * n; };
+      auto bytes = n * sizeof(T);
+      for (int s = 0; s + 1 < N; ++s) {
+        uint64_t slot = gloo::Slot::build(kReduceScatterSlot, tag) + uint8_t(s);
+        auto send = context_->createUnboundBuffer(chunk(r - s - 1), bytes);
+        auto recv = context_->createUnboundBuffer(incoming.data(), bytes);
+        send->send((r + 1) % N, slot);
+        recv->recv((r + N - 1) % N, slot);
+        recv->waitRecv(timeout_);
+        send->waitSend(timeout_);
+        T* dst = chunk(r - s - 2);
+        for (size_t i = 0; i < n; ++i) dst[i] += incoming[i];
+      }
+      std::memcpy(out, chunk(r), bytes);
+      if (op == ReduceOp::Avg) divide(static_cast<T*>(out), n, N);
+    });
+  });
+}
+
+void GlooGroup::send(const void* data, size_t n, DType t, int dst, uint32_t tag) {
+  RM_CHECK(dst >= 0 && dst < size_ && dst != rank_, "INVALID_ARGUMENT", "send to " + std::to_string(dst) + ": not a peer");
+  run("send", n, t, [&](uint32_t) {
+    auto buf = context_->createUnboundBuffer(const_cast<void*>(data), n * dtype_size(t));
+    buf->send(dst, gloo::Slot::build(kSendRecvSlot, tag));
+    buf->waitSend(timeout_);
+  });
+}
+
+void GlooGroup::recv(void* data, size_t n, DType t, int src, uint32_t tag) {
+  RM_CHECK(src >= 0 && src < size_ && src != rank_, "INVALID_ARGUMENT", "recv from " + std::to_string(src) + ": not a peer");
+  run("recv", n, t, [&](uint32_t) {
+    auto buf = context_->createUnboundBuffer(data, n * dtype_size(t));
+    buf->recv(src, gloo::Slot::build(kSendRecvSlot, tag));
+    buf->waitRecv(timeout_);
+  });
+}
+
+void GlooGroup::barrier() {
+  run("barrier", 0, DType::F32, [&](uint32_t tag) {
+    gloo::BarrierOptions opts(context_);
+    opts.setTag(tag);
+    opts.setTimeout(timeout_);
+    gloo::barrier(opts);
+  });
+}
+
+}  // namespace rm

@@ -1,0 +1,47 @@
+// ProcessGroup over Gloo's TCP transport. Ranks find each other through a rendezvous store
+// (served by the coordinator, see store_bridge.h); after that they talk to each other directly.
+#pragma once
+
+#include <gloo/rendezvous/store.h>
+
+#include <memory>
+
+#include "process_group.h"
+
+namespace gloo {
+class Context;
+}
+
+namespace rm {
+
+struct GlooGroupConfig {
+  int rank = 0, size = 1;
+  std::string hostname;  // the address peers reach this rank at
+  std::chrono::milliseconds timeout{30000};
+};
+
+class GlooGroup : public ProcessGroup {
+ public:
+  // Connects to every other rank (full mesh); blocks until all have joined or the timeout.
+  GlooGroup(const GlooGroupConfig& config, gloo::rendezvous::Store& store);
+  ~GlooGroup() override;
+
+  void all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
+  void broadcast(void* data, size_t n, DType t, int root) override;
+  void all_gather(void* out, const void* in, size_t n, DType t) override;
+  void reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override;
+  void send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
+  void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
+  void barrier() override;
+
+ private:
+  // Runs one numbered operation, turning Gloo's exceptions into a NativeError that names it.
+  template <class F>
+  void run(const char* op, size_t n, DType t, F&& body);
+
+  std::shared_ptr<gloo::Context> context_;
+  std::chrono::milliseconds timeout_;
+  uint64_t seq_ = 0;
+};
+
+}  // namespace rm
