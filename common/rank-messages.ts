@@ -6,9 +6,19 @@
 import type { JobSpec } from '../jobs/types.js';
 import type { ErrorCode } from './errors.js';
 
+/** Where a rank of a multi-rank job stands and how it finds its peers. */
+export interface DistributedPlacement {
+  rank: number;
+  worldSize: number;
+  coordinator: string; // host:port of the rendezvous store
+  scope: string; // "<job id>/<attempt>": rendezvous keys of this attempt only
+  hostname: string; // the address peers reach this rank at
+}
+
 export interface StartMessage {
   type: 'start';
   spec: JobSpec;
+  distributed?: DistributedPlacement; // absent for a single-rank job
 }
 
 export type ParentMessage = StartMessage;

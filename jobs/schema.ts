@@ -141,6 +141,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       doc: 'how the job is split across ranks; ranks = data × pipeline',
       keys: {
         data: field(int(1), 1, 'data-parallel replicas'),
+        timeout_s: field(num({ gt: 0 }), 60, 'seconds a rank waits for its peers, to join and in every collective, before the job fails'),
         pipeline: field(int(1), 1, 'pipeline stages per replica'),
       },
     },
@@ -217,7 +218,6 @@ export const CROSS_CHECKS: readonly { key: string; atMost: string }[] = [
  */
 export const NOT_YET_SUPPORTED: readonly { key: string; allowed: readonly unknown[]; reason: string }[] = [
   { key: 'device', allowed: ['cpu'], reason: 'not supported by this build yet; use cpu' },
-  { key: 'parallel.data', allowed: [1], reason: 'arrives with the data-parallel issue; use 1' },
   { key: 'parallel.pipeline', allowed: [1], reason: 'arrives with the pipeline issue; use 1' },
   { key: 'precision', allowed: ['fp32'], reason: 'arrives with the mixed-precision issue; use fp32' },
   { key: 'batch.accumulate', allowed: [1], reason: 'arrives with the gradient-accumulation issue; use 1' },

@@ -24,7 +24,7 @@ export interface JobSpec {
   model: ModelSpec;
   data: { kind: 'fashion-mnist'; dir: string };
   device: 'cpu' | 'cuda';
-  parallel: { data: number; pipeline: number };
+  parallel: { data: number; pipeline: number; timeout_s: number }; // timeout_s: for joining and for every collective
   precision: 'fp32' | 'bf16' | 'fp16';
   batch: { micro: number; accumulate: number };
   optimizer: {

@@ -101,7 +101,8 @@ export class WorkerAgent {
     for (const { rank } of a.ranks) {
       const key = `${a.job_id}/${a.attempt}/${rank}`;
       const event = (e: Omit<RankEvent, 'job_id' | 'attempt' | 'rank'>) => this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, ...e } });
-      const process = new RankProcess({ ...spec, threads }, {
+      const distributed = { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address };
+      const process = new RankProcess({ ...spec, threads }, distributed, {
         onEvent: (e) =>
           e.type === 'progress'
             ? event({ progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec } })

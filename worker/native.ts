@@ -53,6 +53,10 @@ export interface Engine {
   trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<{ loss: number; gradNorm: number | null }>;
   evaluate(inputs: Float32Array, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
   optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;
+  /** Data parallel: trainStep then averages gradients and loss over the group before the update. */
+  attachProcessGroup(group: ProcessGroup): void;
+  /** Every rank of the attached group takes rank 0's parameters. */
+  broadcastParameters(): Promise<void>;
 }
 
 export interface BuildInfo {

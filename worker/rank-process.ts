@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { EvalEvent, ProgressEvent, RankMessage, StartMessage, TrainingReport } from '../common/rank-messages.js';
+import type { DistributedPlacement, EvalEvent, ProgressEvent, RankMessage, StartMessage, TrainingReport } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 
 const RANK_ENTRY = fileURLToPath(new URL('./rank.js', import.meta.url));
@@ -32,10 +32,10 @@ export class RankProcess {
   private error: { code: string; message: string } | null = null;
   private killTimer: NodeJS.Timeout | undefined;
 
-  constructor(spec: JobSpec, callbacks: RankCallbacks) {
+  constructor(spec: JobSpec, distributed: DistributedPlacement | undefined, callbacks: RankCallbacks) {
     this.child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.pid = this.child.pid ?? -1;
-    const start: StartMessage = { type: 'start', spec };
+    const start: StartMessage = { type: 'start', spec, ...(distributed ? { distributed } : {}) };
     this.child.send(start);
     this.child.on('message', (m: RankMessage) => {
       if (m.type === 'progress' || m.type === 'eval') callbacks.onEvent(m);

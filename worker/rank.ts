@@ -5,7 +5,8 @@
 import { isRingmasterError } from '../common/errors.js';
 import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
 import { loadFashionMnist } from './data/fashion-mnist.js';
-import { asNativeError, createEngine } from './native.js';
+import { asNativeError, createEngine, loadNative, type ProcessGroup } from './native.js';
+import { CoordinatorStore } from './rendezvous-client.js';
 import { train } from './trainer.js';
 
 function send(message: RankMessage): Promise<void> {
@@ -26,10 +27,23 @@ process.on('disconnect', () => {
   if (!finishing) process.exit(1);
 });
 
+/** Joins the job attempt's process group through the coordinator's rendezvous store. */
+async function joinGroup(message: ParentMessage): Promise<ProcessGroup | undefined> {
+  const d = message.distributed;
+  if (!d || d.worldSize < 2) return undefined;
+  const store = new CoordinatorStore(d.coordinator, d.scope);
+  try {
+    const timeoutMs = message.spec.parallel.timeout_s * 1000;
+    return await loadNative().createProcessGroup({ rank: d.rank, size: d.worldSize, hostname: d.hostname, timeoutMs, store });
+  } finally {
+    store.close(); // the group talks to its peers directly from here on
+  }
+}
+
 async function run(message: ParentMessage): Promise<void> {
   try {
-    const data = await loadFashionMnist(message.spec.data.dir);
-    const report = await train(message.spec, data, { createEngine, onEvent: (e) => void send(e) });
+    const [data, group] = await Promise.all([loadFashionMnist(message.spec.data.dir), joinGroup(message)]);
+    const report = await train(message.spec, data, { createEngine, group, onEvent: (e) => void send(e) });
     await send({ type: 'done', report });
   } catch (e) {
     await send(toErrorMessage(e));

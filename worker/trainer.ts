@@ -8,7 +8,7 @@ import type { JobSpec } from '../jobs/types.js';
 import type { Split } from './data/fashion-mnist.js';
 import { EpochSampler, gather, sequentialBatches } from './data/sampler.js';
 import { modelLayers } from './models.js';
-import type { Engine, EngineConfig } from './native.js';
+import type { Engine, EngineConfig, ProcessGroup } from './native.js';
 import { learningRate } from './schedule.js';
 
 export interface TrainingData {
@@ -18,6 +18,7 @@ export interface TrainingData {
 
 export interface TrainerDeps {
   createEngine(config: EngineConfig): Engine;
+  group?: ProcessGroup; // data parallel: this rank's group (absent for one rank)
   onEvent(event: ProgressEvent | EvalEvent): void;
   now?(): number; // milliseconds; performance.now by default
 }
@@ -48,30 +49,43 @@ function sampleSize(split: Split): number {
   return split.sampleShape.reduce<number>((a, b) => a * b, 1);
 }
 
-/** Test-set loss (mean) and accuracy, in batches of up to the engine's batch size. */
-export async function evaluate(engine: Engine, test: Split, batch: number): Promise<{ loss: number; accuracy: number }> {
+/**
+ * Test-set loss (mean) and accuracy, in batches of up to the engine's batch size. With a group,
+ * each rank evaluates a contiguous share of the test set and the sums are all-reduced.
+ */
+export async function evaluate(engine: Engine, test: Split, batch: number, group?: ProcessGroup): Promise<{ loss: number; accuracy: number }> {
   const row = sampleSize(test);
   const x = new Float32Array(batch * row);
   const y = new Int32Array(batch);
-  let lossSum = 0;
-  let correct = 0;
-  for (const indices of sequentialBatches(test.count, batch)) {
-    gather(test, indices, x, y);
+  const ranks = group?.size ?? 1;
+  const rank = group?.rank ?? 0;
+  const begin = Math.floor((rank * test.count) / ranks);
+  const end = Math.floor(((rank + 1) * test.count) / ranks);
+  let sums = Float64Array.of(0, 0); // loss sum, correct
+  for (const indices of sequentialBatches(end - begin, batch)) {
+    gather(test, indices.map((i) => i + begin), x, y);
     const r = await engine.evaluate(x, y, indices.length);
-    lossSum += r.lossSum;
-    correct += r.correct;
+    sums[0] += r.lossSum;
+    sums[1] += r.correct;
   }
-  return { loss: lossSum / test.count, accuracy: correct / test.count };
+  if (group && ranks > 1) sums = await group.allReduce(sums, 'sum');
+  return { loss: sums[0] / test.count, accuracy: sums[1] / test.count };
 }
 
 export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps): Promise<TrainingReport> {
   const now = deps.now ?? (() => performance.now());
   const start = now();
   const micro = spec.batch.micro;
-  const sampler = new EpochSampler({ count: data.train.count, batch: micro, seed: spec.seed, dropLast: true });
+  const group = deps.group;
+  const ranks = group?.size ?? 1;
+  const sampler = new EpochSampler({ count: data.train.count, batch: micro, seed: spec.seed, dropLast: true, rank: group?.rank ?? 0, ranks });
   const totalSteps = spec.steps ?? spec.epochs * sampler.batchesPerEpoch;
   const schedule = { kind: spec.schedule.kind, lr: spec.optimizer.lr, warmup: spec.schedule.warmup, minLr: spec.schedule.min_lr, total: totalSteps };
   const engine = deps.createEngine(engineConfig(spec, data));
+  if (group && ranks > 1) {
+    engine.attachProcessGroup(group);
+    await engine.broadcastParameters(); // every rank starts from rank 0's parameters
+  }
 
   const row = sampleSize(data.train);
   const x = new Float32Array(micro * row);
@@ -103,7 +117,7 @@ export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps
       finalLoss = intervalLoss / intervalSteps;
       deps.onEvent({
         type: 'progress', step: next, totalSteps, epoch: Math.floor(step / sampler.batchesPerEpoch) + 1,
-        loss: finalLoss, lr, samplesPerSec: (intervalSteps * micro * 1000) / (t - intervalStart), elapsedSec: (t - start) / 1000,
+        loss: finalLoss, lr, samplesPerSec: (intervalSteps * micro * ranks * 1000) / (t - intervalStart), elapsedSec: (t - start) / 1000,
       });
       intervalLoss = 0;
       intervalSteps = 0;
@@ -111,15 +125,15 @@ export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps
     }
     if (spec.eval.every > 0 && next % spec.eval.every === 0 && next !== totalSteps) {
       const t = now();
-      const r = await evaluate(engine, data.test, micro);
+      const r = await evaluate(engine, data.test, micro, group);
       deps.onEvent({ type: 'eval', step: next, testLoss: r.loss, testAccuracy: r.accuracy });
       intervalStart += now() - t; // evaluation time is not training time
     }
   }
-  const final = await evaluate(engine, data.test, micro);
+  const final = await evaluate(engine, data.test, micro, group);
   deps.onEvent({ type: 'eval', step: totalSteps, testLoss: final.loss, testAccuracy: final.accuracy });
   return {
     steps: totalSteps, finalLoss, testLoss: final.loss, testAccuracy: final.accuracy,
-    samplesPerSec: (totalSteps * micro * 1000) / trainMs, wallSec: (now() - start) / 1000,
+    samplesPerSec: (totalSteps * micro * ranks * 1000) / trainMs, wallSec: (now() - start) / 1000,
   };
 }

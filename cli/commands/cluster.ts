@@ -81,7 +81,8 @@ export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: 
   try {
     const [, port] = await waitForLine(coordinator, 'coordinator', (l) => /listening on \S+:(\d+)/.exec(l), (cb) => listeners.push(cb));
     const address = `localhost:${port}`;
-    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots], (l) => listeners.forEach((f) => f(l)));
+    // One machine: its ranks reach each other over loopback.
+    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1'], (l) => listeners.forEach((f) => f(l)));
     children.unshift(worker);
     await waitForLine(worker, 'worker', (l) => / registered as /.exec(l), (cb) => listeners.push(cb));
     if (!o.submit) {

@@ -8,6 +8,7 @@ import { formatProgressLine, formatSummaryLine } from '../../common/progress.js'
 import type { RankMessage, StartMessage, TrainingReport } from '../../common/rank-messages.js';
 import { loadSpecFile } from '../../jobs/load.js';
 import type { JobSpec } from '../../jobs/types.js';
+import { RingmasterError } from '../../common/errors.js';
 import { EXIT, exitCodeFor } from '../output.js';
 
 export interface TrainOptions {
@@ -22,6 +23,9 @@ const RANK_ENTRY = fileURLToPath(new URL('../../worker/rank.js', import.meta.url
 export async function trainCommand(opts: TrainOptions): Promise<number> {
   const overrides = [...opts.set, ...(opts.threads === undefined ? [] : [`threads=${opts.threads}`])];
   const spec = loadSpecFile(opts.spec, overrides);
+  if (spec.parallel.data > 1) {
+    throw new RingmasterError('BAD_ARGUMENT', `ringmaster train runs one rank, but parallel.data = ${spec.parallel.data} (run it on a cluster: ringmaster up --slots cpu:${spec.parallel.data} --submit ${opts.spec})`);
+  }
   const report = await runRank(spec, (line) => process.stdout.write(`${line}\n`));
   if (typeof report === 'number') return report;
   if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);

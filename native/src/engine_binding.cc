@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "binding_util.h"
+#include "collectives/pg_binding.h"
 #include "trainer.h"
 
 namespace rm {
@@ -63,7 +64,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                         InstanceMethod<&EngineWrap::backward>("backward"),
                         InstanceMethod<&EngineWrap::train_step>("trainStep"),
                         InstanceMethod<&EngineWrap::evaluate>("evaluate"),
-                        InstanceMethod<&EngineWrap::optimizer_step>("optimizerStep")});
+                        InstanceMethod<&EngineWrap::optimizer_step>("optimizerStep"),
+                        InstanceMethod<&EngineWrap::attach_process_group>("attachProcessGroup"),
+                        InstanceMethod<&EngineWrap::broadcast_parameters>("broadcastParameters")});
   }
 
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
@@ -235,6 +238,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                    return Napi::Value(o);
                  });
     });
+  }
+
+  // attachProcessGroup(group): from now on trainStep averages gradients over the group.
+  Napi::Value attach_process_group(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    guard(info.Env(), [&] { trainer_->set_process_group(unwrap_process_group(info[0])); });
+    return info.Env().Undefined();
+  }
+
+  // broadcastParameters() → Promise<void>: every rank takes rank 0's parameters.
+  Napi::Value broadcast_parameters(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    return run(info, [this] { trainer_->broadcast_parameters(); }, [](Napi::Env env) { return env.Undefined(); });
   }
 
   std::unique_ptr<Trainer> trainer_;

@@ -19,8 +19,17 @@ StepResult Trainer::train_step(size_t B, float lr, float clip_norm) {
   auto ce = cross_entropy_forward_backward(dlogits_.data(), logits, labels_.data(), B,
                                            net_.output_size(), 1.0f);
   net_.backward(dlogits_.data(), nullptr, false);
+  double loss = ce.loss_sum / double(B);
+  if (group_ && group_->size() > 1) {
+    group_->all_reduce(net_.grads(), net_.param_count(), DType::F32, ReduceOp::Avg);
+    group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
+  }
   double norm = optimizer_step(lr, clip_norm);
-  return {ce.loss_sum / double(B), norm};
+  return {loss, norm};
+}
+
+void Trainer::broadcast_parameters() {
+  if (group_ && group_->size() > 1) group_->broadcast(net_.params(), net_.param_count(), DType::F32, 0);
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {

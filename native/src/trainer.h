@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "collectives/process_group.h"
 #include "layers/cross_entropy.h"
 #include "model.h"
 #include "optimizer.h"
@@ -32,6 +33,12 @@ class Trainer {
   Net& net() { return net_; }
   int32_t* labels() { return labels_.data(); }
 
+  // Data parallel: gradients (and the reported loss) are averaged over the group's ranks after
+  // backward, before clipping, so every rank takes the same step.
+  void set_process_group(std::shared_ptr<ProcessGroup> group) { group_ = std::move(group); }
+  // Makes every rank start from rank 0's parameters.
+  void broadcast_parameters();
+
   // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
   StepResult train_step(size_t B, float lr, float clip_norm);
   // Loss sum and correct count of the batch in net().input() and labels(), no gradients.
@@ -44,6 +51,7 @@ class Trainer {
   Optimizer optimizer_;
   std::vector<int32_t> labels_;
   FloatBuffer dlogits_;
+  std::shared_ptr<ProcessGroup> group_;  // null or size 1: no communication
 };
 
 }  // namespace rm

@@ -42,7 +42,7 @@ export class LocalCluster {
   static async start(slots = 'cpu:1'): Promise<LocalCluster> {
     const cluster = new LocalCluster(mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-')));
     await cluster.startCoordinator(0);
-    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots]);
+    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots, '--address', '127.0.0.1']);
     await until('the worker to register', () => (cluster.worker.output.includes('registered as') ? true : undefined));
     return cluster;
   }

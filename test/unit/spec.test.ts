@@ -45,7 +45,7 @@ describe('validateSpec', () => {
       model: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
       data: { kind: 'fashion-mnist', dir: dataDir },
       device: 'cpu',
-      parallel: { data: 1, pipeline: 1 },
+      parallel: { data: 1, pipeline: 1, timeout_s: 60 },
       precision: 'fp32',
       batch: { micro: 128, accumulate: 1 },
       optimizer: {
@@ -130,7 +130,6 @@ describe('validateSpec', () => {
     { what: 'missing model kind', set: ['model={ hidden: [8] }'], message: 'spec: missing required key "model.kind"' },
     { what: 'empty data dir', set: ['data.dir=""'], message: 'spec: data.dir = "": must be a non-empty path' },
     { what: 'cuda', set: ['device=cuda'], message: 'spec: device = "cuda": not supported by this build yet; use cpu' },
-    { what: 'data parallel', set: ['parallel.data=2'], message: 'spec: parallel.data = 2: arrives with the data-parallel issue; use 1' },
     { what: 'pipeline', set: ['parallel.pipeline=2'], message: 'spec: parallel.pipeline = 2: arrives with the pipeline issue; use 1' },
     { what: 'bf16', set: ['precision=bf16'], message: 'spec: precision = "bf16": arrives with the mixed-precision issue; use fp32' },
     {

@@ -7,6 +7,7 @@
 
 #include "../binding_util.h"
 #include "gloo_group.h"
+#include "pg_binding.h"
 #include "store_bridge.h"
 
 namespace rm {
@@ -72,6 +73,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   explicit ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupWrap>(info) {
     group_.reset(info[0].As<Napi::External<ProcessGroup>>().Data());
   }
+
+  std::shared_ptr<ProcessGroup> group() const { return group_; }
 
  private:
   Napi::Value rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->rank()); }
@@ -155,7 +158,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     });
   }
 
-  std::unique_ptr<ProcessGroup> group_;
+  std::shared_ptr<ProcessGroup> group_;  // shared with an engine that trains through it
   bool busy_ = false;
 };
 
@@ -181,6 +184,12 @@ static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
     task->Queue();
     return Napi::Value(task->promise());
   });
+}
+
+std::shared_ptr<ProcessGroup> unwrap_process_group(const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ProcessGroupWrap::constructor.Value()))
+    throw NativeError("INVALID_ARGUMENT", "expected a ProcessGroup from createProcessGroup()");
+  return ProcessGroupWrap::Unwrap(v.As<Napi::Object>())->group();
 }
 
 void register_collectives(Napi::Env env, Napi::Object exports) {
