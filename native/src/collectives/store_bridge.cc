@@ -70,7 +70,8 @@ void JsStore::set(const std::string& key, const std::vector<char>& data) {
 }
 
 std::vector<char> JsStore::get(const std::string& key) {
-  // Gloo reads keys only after waiting for them, so a plain get is enough here.
+  // Gloo's get blocks until the key exists (as TCPStore's does): wait first, then read.
+  wait({key}, timeout_);
   return call("get " + key, [key](Napi::Env env, Napi::Object js) {
     return js.Get("get").As<Napi::Function>().Call(js, {Napi::String::New(env, key)});
   }, timeout_);

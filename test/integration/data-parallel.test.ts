@@ -1,0 +1,102 @@
+/**
+ * Data parallelism end to end: two ranks with half the batch each train the same model as one
+ * rank with the whole batch (only the order of summation differs), and a job whose rank dies
+ * fails with a reason naming it, its other rank stopped.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './cli.js';
+import { alive, LocalCluster, until } from './local-cluster.js';
+
+const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'dp-train.mjs');
+const STEPS = 50;
+
+/**
+ * The optimizers compared. AdamW steps by lr·m̂/(√v̂ + eps), about lr·sign(g) for any gradient
+ * much larger than eps: with eps 1e-8 a parameter whose gradient is ~1e-9 moves by up to ±lr on
+ * fp32 rounding differences alone (the only thing that differs between 1 and 2 ranks is the
+ * order of summation). With the job's eps the runs agree to 4 digits in loss at every step but
+ * only to ~4e-4 in the worst parameter; SGD, or AdamW with eps 1e-6, shows the 1e-4 agreement
+ * of the gradients themselves.
+ */
+const CASES = [
+  { name: 'SGD with momentum', overrides: 'optimizer.kind=sgd,optimizer.lr=0.05', tolerance: 1e-4 },
+  { name: 'AdamW, eps 1e-6', overrides: 'optimizer.eps=1e-6', tolerance: 1e-4 },
+  { name: 'AdamW as the job sets it (eps 1e-8)', overrides: '', tolerance: 1e-3 },
+];
+
+function trainRank(out: string, micro: number, overrides: string, group: string[] = []): Promise<{ losses: number[]; params: number[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FIXTURE, out, String(micro), String(STEPS), overrides, ...group], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      if (code === 0) resolve(JSON.parse(readFileSync(out, 'utf8')));
+      else reject(new Error(`dp-train exited with ${code}: ${stderr}`));
+    });
+  });
+}
+
+describe('data parallel', () => {
+  let cluster: LocalCluster;
+  beforeAll(async () => {
+    cluster = await LocalCluster.start('cpu:2');
+  });
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  it.each(CASES)('2 ranks × 64 agree with 1 rank × 128 after 50 steps ($name): losses to 4 digits, parameters within $tolerance', async ({ overrides, tolerance }) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-dp-'));
+    const scope = `equivalence-${Date.now()}/1`;
+    const OVERRIDES = overrides;
+    const [one, r0, r1] = await Promise.all([
+      trainRank(path.join(dir, 'one.json'), 128, OVERRIDES),
+      trainRank(path.join(dir, 'r0.json'), 64, OVERRIDES, [cluster.address, scope, '0', '2']),
+      trainRank(path.join(dir, 'r1.json'), 64, OVERRIDES, [cluster.address, scope, '1', '2']),
+    ]);
+    expect(one.losses).toHaveLength(STEPS);
+    expect(r0.losses).toEqual(r1.losses); // both ranks report the averaged loss
+    r0.losses.forEach((loss, step) => expect(loss.toPrecision(4), `step ${step + 1}`).toBe(one.losses[step].toPrecision(4)));
+    expect(r0.params).toEqual(r1.params); // identical replicas
+    let scale = 0;
+    let worst = 0;
+    one.params.forEach((p, i) => {
+      scale = Math.max(scale, Math.abs(p));
+      worst = Math.max(worst, Math.abs(p - r0.params[i]));
+    });
+    expect(worst / scale).toBeLessThan(tolerance);
+  });
+
+  it('gang-schedules: a 2-slot job waits while a 1-slot job runs, then runs; both finish', async () => {
+    const small = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'steps=400']);
+    await cluster.waitForState(small.id, ['running']);
+    const big = await cluster.json<{ id: string; state: string; reason: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=100', '--set', 'batch.micro=64']);
+    const waiting = await cluster.json<{ state: string; reason: string }>(['status', big.id]);
+    expect(waiting.state).toBe('queued');
+    expect(waiting.reason).toBe('waiting for 2 free cpu slots (1 free)');
+    await cluster.waitForState(small.id, ['succeeded']);
+    const done = await cluster.waitForState(big.id, ['succeeded']);
+    expect(done.testAccuracy as number).toBeGreaterThan(0.6);
+  });
+
+  it('a rank killed mid-training fails the job naming it, and its peer stops', async () => {
+    const job = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=1000000', '--set', 'parallel.timeout_s=5']);
+    await cluster.waitForState(job.id, ['running']);
+    const pids = await until('both ranks to start', async () => {
+      const log = (await cluster.cli(['logs', job.id])).stdout;
+      const found = [0, 1].map((r) => new RegExp(`rank ${r} started \\(pid (\\d+)`).exec(log)?.[1]);
+      return found.every(Boolean) ? found.map(Number) : undefined;
+    });
+    await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', job.id])).progress ? true : undefined));
+    process.kill(pids[1], 'SIGKILL');
+    const failed = await cluster.waitForState(job.id, ['failed'], 20_000);
+    expect(failed.reason).toBe('rank 1 was killed by SIGKILL');
+    await until(`rank 0 (pid ${pids[0]}) to stop`, () => (alive(pids[0]) ? undefined : true), 10_000);
+  });
+});
