@@ -1,0 +1,57 @@
+// All-reduce through shared memory for the ranks of one machine, as NCCL does within a node:
+// no sockets, each rank touches every byte about four times at memory speed.
+//
+// Per chunk of up to kChunk floats: every rank copies its chunk into its own slot; barrier; rank r
+// sums slice r of the chunk over all slots into the result area; barrier; every rank copies the
+// whole result out. Slots and results are double-buffered, so two barriers per chunk suffice.
+// Barriers are per-rank counters in the segment; a barrier that times out names the ranks that
+// never arrived.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "process_group.h"
+
+namespace rm {
+
+class ShmAllReduce {
+ public:
+  static constexpr int kMaxRanks = 64;
+  static constexpr size_t kChunk = size_t(1) << 20;  // floats per chunk (4 MiB)
+
+  // The creator (local rank 0) makes the segment `name`; the others open it once it exists.
+  ShmAllReduce(const std::string& name, int rank, int size, bool create, std::chrono::milliseconds timeout);
+  ~ShmAllReduce();
+  ShmAllReduce(const ShmAllReduce&) = delete;
+  ShmAllReduce& operator=(const ShmAllReduce&) = delete;
+
+  // Removes the segment's name; the mappings stay valid. Call once every rank has opened it.
+  void unlink();
+
+  // data[n] ← op over ranks of data[n]. A peer missing for the timeout: COLLECTIVE_TIMEOUT
+  // naming the ranks that never arrived.
+  void all_reduce(float* data, size_t n, ReduceOp op);
+
+ private:
+  struct Header;
+  float* slot(int set, int rank);
+  float* result(int set);
+  void barrier();
+
+  std::string name_;
+  int rank_, size_;
+  std::chrono::milliseconds timeout_;
+  void* base_ = nullptr;
+  size_t bytes_ = 0;
+  Header* header_ = nullptr;
+  uint64_t barriers_ = 0;  // barriers this rank has passed
+  uint64_t chunks_ = 0;    // chunks this rank has reduced (selects the buffer set)
+};
+
+// A name for this machine that differs between machines and between boots.
+std::string machine_identity();
+
+}  // namespace rm
