@@ -39,6 +39,19 @@ export interface NamedParam {
   count: number;
 }
 
+/** Where a training step's time went, in milliseconds (communicate includes waiting for peers). */
+export interface StepTimings {
+  computeMs: number; // forward, loss, backward
+  communicateMs: number; // gradient all-reduce
+  optimizeMs: number; // clipping and the optimizer
+}
+
+export interface StepOutcome {
+  loss: number; // averaged over the group's ranks when data parallel
+  gradNorm: number | null; // null when clipping is off
+  timings: StepTimings;
+}
+
 /** One rank's training engine. Calls must not overlap: await each before the next. */
 export interface Engine {
   readonly paramCount: number;
@@ -50,7 +63,7 @@ export interface Engine {
   setGrads(values: Float32Array): void;
   forward(inputs: Float32Array, batch: number): Promise<Float32Array>;
   backward(dout: Float32Array, options: { accumulate: boolean; inputGrad: boolean }): Promise<Float32Array | null>;
-  trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<{ loss: number; gradNorm: number | null }>;
+  trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<StepOutcome>;
   evaluate(inputs: Float32Array, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
   optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;
   /** Data parallel: trainStep then averages gradients and loss over the group before the update. */
@@ -90,6 +103,8 @@ export interface ProcessGroup {
   send(data: CollectiveArray, dst: number, tag: number): Promise<void>;
   recv<T extends CollectiveArray>(like: T, src: number, tag: number): Promise<T>;
   barrier(): Promise<void>;
+  /** Seconds per float32 all-reduce of `elements` on a native buffer, best of `iterations`; for bench/. */
+  timeAllReduce(elements: number, iterations: number, tcpOnly: boolean): Promise<number>;
 }
 
 export interface ProcessGroupOptions {

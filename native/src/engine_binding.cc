@@ -191,7 +191,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     });
   }
 
-  // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm }>
+  // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm, timings }>
   Napi::Value train_step(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     return guard(info.Env(), [&] {
@@ -204,6 +204,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                    auto o = Napi::Object::New(env);
                    o.Set("loss", result->loss);
                    o.Set("gradNorm", std::isnan(result->grad_norm) ? env.Null() : Napi::Number::New(env, result->grad_norm));
+                   auto t = Napi::Object::New(env);
+                   t.Set("computeMs", 1e3 * result->compute_s);
+                   t.Set("communicateMs", 1e3 * result->communicate_s);
+                   t.Set("optimizeMs", 1e3 * result->optimize_s);
+                   o.Set("timings", t);
                    return Napi::Value(o);
                  });
     });

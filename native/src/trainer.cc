@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -15,17 +16,23 @@ Trainer::Trainer(const TrainerConfig& config)
 }
 
 StepResult Trainer::train_step(size_t B, float lr, float clip_norm) {
+  using clock = std::chrono::steady_clock;
+  auto seconds = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  auto t0 = clock::now();
   const float* logits = net_.forward(B);
   auto ce = cross_entropy_forward_backward(dlogits_.data(), logits, labels_.data(), B,
                                            net_.output_size(), 1.0f);
   net_.backward(dlogits_.data(), nullptr, false);
   double loss = ce.loss_sum / double(B);
+  auto t1 = clock::now();
   if (group_ && group_->size() > 1) {
     group_->all_reduce(net_.grads(), net_.param_count(), DType::F32, ReduceOp::Avg);
     group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
   }
+  auto t2 = clock::now();
   double norm = optimizer_step(lr, clip_norm);
-  return {loss, norm};
+  auto t3 = clock::now();
+  return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3)};
 }
 
 void Trainer::broadcast_parameters() {

@@ -24,6 +24,9 @@ struct TrainerConfig {
 struct StepResult {
   double loss;       // mean over the batch
   double grad_norm;  // global norm before clipping; NaN when clipping is off (not computed)
+  // Where the step's time went, in seconds: forward + loss + backward; gradient all-reduce
+  // (including waiting for the slowest rank); clipping + optimizer.
+  double compute_s, communicate_s, optimize_s;
 };
 
 class Trainer {

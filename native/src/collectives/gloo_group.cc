@@ -142,6 +142,28 @@ void GlooGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
   });
 }
 
+double GlooGroup::time_all_reduce(size_t n, int iterations, bool tcp_only) {
+  std::vector<float> data(n, float(rank_));
+  std::unique_ptr<ShmAllReduce> parked = tcp_only ? std::move(shm_) : nullptr;  // every rank parks alike
+  auto restore = [&] {
+    if (parked) shm_ = std::move(parked);
+  };
+  double best = 1e30;
+  try {
+    barrier();
+    for (int i = 0; i < iterations; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      all_reduce(data.data(), n, DType::F32, ReduceOp::Sum);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return best;
+}
+
 void GlooGroup::broadcast(void* data, size_t n, DType t, int root) {
   RM_CHECK(root >= 0 && root < size_, "INVALID_ARGUMENT", "broadcast root " + std::to_string(root) + " is not a rank");
   run("broadcast", n, t, [&](uint32_t tag) {

@@ -36,6 +36,10 @@ class GlooGroup : public ProcessGroup {
   void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
   void barrier() override;
 
+  // Seconds per float32 all-reduce of n elements, best of `iterations`, on a native buffer; with
+  // `tcp_only` through Gloo even when shared memory is available (the benchmark's baseline).
+  double time_all_reduce(size_t n, int iterations, bool tcp_only);
+
  private:
   // Runs one numbered operation, turning Gloo's exceptions into a NativeError that names it.
   template <class F>

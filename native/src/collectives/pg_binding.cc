@@ -67,6 +67,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       InstanceMethod<&ProcessGroupWrap::send>("send"),
       InstanceMethod<&ProcessGroupWrap::recv>("recv"),
       InstanceMethod<&ProcessGroupWrap::barrier>("barrier"),
+      InstanceMethod<&ProcessGroupWrap::time_all_reduce>("timeAllReduce"),
     }));
   }
 
@@ -155,6 +156,24 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   Napi::Value barrier(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       return run(info, std::make_shared<Bytes>(Bytes{DType::F32, {}}), [this](Bytes&) { group_->barrier(); }, false);
+    });
+  }
+
+  // timeAllReduce(elements, iterations, tcpOnly) → Promise<seconds>: for bench/ only.
+  Napi::Value time_all_reduce(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      size_t n = require_count(info[0], "elements");
+      int iterations = int(require_count(info[1], "iterations"));
+      bool tcp_only = info[2].ToBoolean();
+      auto* gloo = dynamic_cast<GlooGroup*>(group_.get());
+      RM_CHECK(gloo != nullptr, "INVALID_ARGUMENT", "timeAllReduce needs a Gloo group");
+      auto seconds = std::make_shared<double>(0);
+      if (busy_) throw js_error(info.Env(), "BUSY", "the process group is running another collective; await it first");
+      busy_ = true;
+      auto* task = new Task(info.This().As<Napi::Object>(), 1, [gloo, n, iterations, tcp_only, seconds] { *seconds = gloo->time_all_reduce(n, iterations, tcp_only); },
+                            [seconds](Napi::Env env) { return Napi::Value(Napi::Number::New(env, *seconds)); }, [this] { busy_ = false; });
+      task->Queue();
+      return Napi::Value(task->promise());
     });
   }
 

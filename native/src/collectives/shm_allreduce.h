@@ -20,7 +20,7 @@ namespace rm {
 class ShmAllReduce {
  public:
   static constexpr int kMaxRanks = 64;
-  static constexpr size_t kChunk = size_t(1) << 20;  // floats per chunk (4 MiB)
+  static constexpr size_t kChunk = size_t(1) << 17;  // floats per chunk (512 KiB)
 
   // The creator (local rank 0) makes the segment `name`; the others open it once it exists.
   ShmAllReduce(const std::string& name, int rank, int size, bool create, std::chrono::milliseconds timeout);

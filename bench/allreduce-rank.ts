@@ -1,0 +1,37 @@
+/**
+ * One rank of the all-reduce benchmark (started by bench/allreduce.ts): float32 all-reduce from
+ * 4 KB to 256 MB through Ringmaster's path (shared memory between ranks of one machine) and
+ * through Gloo's TCP ring directly, in the same run; rank 0 prints the table.
+ *   node dist/bench/allreduce-rank.js <coordinator> <scope> <rank> <size>
+ */
+import { loadNative } from '../worker/native.js';
+import { CoordinatorStore } from '../worker/rendezvous-client.js';
+
+const [address, scope, rankText, sizeText] = process.argv.slice(2);
+const rank = Number(rankText);
+const size = Number(sizeText);
+
+/** nccl-tests' bus bandwidth: algbw · 2(n−1)/n, algbw = bytes / time. */
+const busBandwidth = (bytes: number, seconds: number) => ((bytes / seconds) * 2 * (size - 1)) / size / 1e9;
+
+async function main(): Promise<void> {
+  const store = new CoordinatorStore(address, scope);
+  const pg = await loadNative().createProcessGroup({ rank, size, hostname: '127.0.0.1', timeoutMs: 60_000, store });
+  store.close();
+  if (rank === 0) console.log('bytes        gloo GB/s   ringmaster GB/s   ratio   (bus bandwidth, best of N)');
+  for (let bytes = 4096; bytes <= 256 << 20; bytes *= 4) {
+    const iterations = Math.max(3, Math.min(50, Math.round((64 << 20) / bytes)));
+    const gloo = await pg.timeAllReduce(bytes / 4, iterations, true);
+    const ours = await pg.timeAllReduce(bytes / 4, iterations, false);
+    if (rank === 0) {
+      const [g, o] = [busBandwidth(bytes, gloo), busBandwidth(bytes, ours)];
+      console.log(`${String(bytes).padEnd(12)} ${g.toFixed(3).padStart(9)} ${o.toFixed(3).padStart(17)} ${(o / g).toFixed(2).padStart(7)}×`);
+    }
+  }
+  process.exit(0);
+}
+
+main().catch((e: unknown) => {
+  console.error(`rank ${rank}: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

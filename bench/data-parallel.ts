@@ -1,0 +1,64 @@
+/**
+ * Data-parallel scaling on this machine: each example job on 2 ranks (1 thread and batch 64
+ * each) against 1 rank (1 thread, batch 128): same global batch, same run, with where a step's
+ * time goes. Starts its own coordinator for the rendezvous.
+ *   npm run bench:dp     (or: node dist/bench/data-parallel.js [steps])
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const steps = Number(process.argv[2] ?? 300);
+
+interface RankResult { samplesPerSec: number; stepMs: number; computeMs: number; communicateMs: number; optimizeMs: number }
+
+function run(args: string[]): Promise<RankResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'dp-rank.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`dp-rank exited with ${code}`))));
+  });
+}
+
+async function startCoordinator(): Promise<{ address: string; stop(): void }> {
+  const child = spawn(process.execPath, [path.join(here, '..', 'coordinator', 'main.js'), '--port', '0', '--state-dir', mkdtempSync(path.join(tmpdir(), 'ringmaster-bench-'))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error('the coordinator did not start within 20s')), 20_000);
+    child.stdout.on('data', (d) => {
+      const m = /listening on \S+:(\d+)/.exec((log += d));
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  return { address: `localhost:${port}`, stop: () => child.kill('SIGTERM') };
+}
+
+const row = (label: string, r: RankResult) =>
+  `${label.padEnd(9)} ${r.samplesPerSec.toFixed(0).padStart(9)} ${r.stepMs.toFixed(2).padStart(8)} ${r.computeMs.toFixed(2).padStart(9)} ${r.communicateMs.toFixed(2).padStart(12)} ${r.optimizeMs.toFixed(2).padStart(10)}`;
+
+async function main(): Promise<void> {
+  const coordinator = await startCoordinator();
+  console.log(`ringmaster bench: data-parallel scaling, global batch 128, 1 thread per rank, ${steps} steps, ${new Date().toISOString().slice(0, 10)}`);
+  console.log('          samples/s  step ms  compute  all-reduce*  optimizer   (* includes waiting for the other rank)');
+  for (const spec of ['jobs/fashion-mnist-mlp.yaml', 'jobs/fashion-mnist-cnn.yaml']) {
+    const one = await run([spec, String(steps), '128']);
+    const scope = `bench-dp-${Date.now()}/1`;
+    const [r0] = await Promise.all([0, 1].map((rank) => run([spec, String(steps), '64', coordinator.address, scope, String(rank), '2'])));
+    console.log(`${path.basename(spec)}: 2 ranks = ${(r0.samplesPerSec / one.samplesPerSec).toFixed(2)}× 1 rank`);
+    console.log(row('1 rank', one));
+    console.log(row('2 ranks', r0));
+  }
+  coordinator.stop();
+}
+
+main().catch((e: unknown) => {
+  console.error(`ringmaster bench: ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,66 @@
+/**
+ * One rank of the data-parallel scaling benchmark (started by bench/data-parallel.ts): trains an
+ * example job for a number of steps, alone or as one rank of a group, and prints one JSON line:
+ * samples/s of the whole group and the mean time per step in compute, all-reduce and optimizer.
+ *   node dist/bench/dp-rank.js <spec> <steps> <micro> [<coordinator> <scope> <rank> <size>]
+ */
+import { loadSpecFile } from '../jobs/load.js';
+import { loadFashionMnist } from '../worker/data/fashion-mnist.js';
+import { createEngine, loadNative, type Engine, type ProcessGroup, type StepTimings } from '../worker/native.js';
+import { CoordinatorStore } from '../worker/rendezvous-client.js';
+import { train } from '../worker/trainer.js';
+
+const [spec, steps, micro, address, scope, rank, size] = process.argv.slice(2);
+const WARMUP = 20;
+
+async function main(): Promise<void> {
+  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0']);
+  let group: ProcessGroup | undefined;
+  if (address) {
+    const store = new CoordinatorStore(address, scope);
+    group = await loadNative().createProcessGroup({ rank: Number(rank), size: Number(size), hostname: '127.0.0.1', timeoutMs: 60_000, store });
+    store.close();
+  }
+  const sums: StepTimings = { computeMs: 0, communicateMs: 0, optimizeMs: 0 };
+  let timed = 0;
+  let t0 = 0;
+  // Wraps the engine to add up the native step timings after a warm-up.
+  const measured = (engine: Engine): Engine => {
+    const trainStep: Engine['trainStep'] = async (...args) => {
+      const r = await engine.trainStep(...args);
+      if (++timed === WARMUP) t0 = performance.now();
+      if (timed > WARMUP) for (const k of Object.keys(sums) as (keyof StepTimings)[]) sums[k] += r.timings[k];
+      return r;
+    };
+    return new Proxy(engine, {
+      get: (target, prop) => {
+        if (prop === 'trainStep') return trainStep;
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  };
+  let wall = 0;
+  await train(job, await loadFashionMnist(job.data.dir), {
+    createEngine: (c) => measured(createEngine(c)),
+    group,
+    onEvent: (e) => {
+      if (e.type === 'progress') wall = performance.now() - t0;
+    },
+  });
+  const n = timed - WARMUP;
+  const ranks = group?.size ?? 1;
+  console.log(JSON.stringify({
+    samplesPerSec: (n * Number(micro) * ranks * 1000) / wall,
+    stepMs: wall / n,
+    computeMs: sums.computeMs / n,
+    communicateMs: sums.communicateMs / n,
+    optimizeMs: sums.optimizeMs / n,
+  }));
+  process.exit(0);
+}
+
+main().catch((e: unknown) => {
+  console.error(`dp-rank: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
