@@ -126,8 +126,8 @@ void GlooGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
     with_type(t, [&](auto zero) {
       using T = decltype(zero);
       T* p = static_cast<T*>(data);
-      if constexpr (std::is_same_v<T, float>) {
-        if (shm_) return shm_->all_reduce(p, n, op);
+      if constexpr (std::is_floating_point_v<T>) {
+        if (shm_) return shm_->all_reduce(p, n, t, op);
       }
       if (size_ > 1) {
         gloo::AllreduceOptions opts(context_);

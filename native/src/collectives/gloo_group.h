@@ -1,6 +1,6 @@
 // ProcessGroup over Gloo's TCP transport. Ranks find each other through a rendezvous store
 // (served by the coordinator, see store_bridge.h); after that they talk to each other directly.
-// When all ranks share one machine, float32 all-reduce goes through shared memory instead.
+// When all ranks share one machine, floating-point all-reduce goes through shared memory instead.
 #pragma once
 
 #include <gloo/rendezvous/store.h>
@@ -45,7 +45,7 @@ class GlooGroup : public ProcessGroup {
   template <class F>
   void run(const char* op, size_t n, DType t, F&& body);
 
-  // When every rank runs on this machine: float32 all-reduce through shared memory.
+  // When every rank runs on this machine: floating-point all-reduce through shared memory.
   void join_shared_memory(gloo::rendezvous::Store& store);
 
   std::shared_ptr<gloo::Context> context_;

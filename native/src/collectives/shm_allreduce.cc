@@ -48,7 +48,7 @@ ShmAllReduce::ShmAllReduce(const std::string& name, int rank, int size, bool cre
     : name_(name), rank_(rank), size_(size), timeout_(timeout) {
   RM_CHECK(size >= 1 && size <= kMaxRanks, "INVALID_ARGUMENT", "shared-memory all-reduce supports up to 64 ranks per machine");
   // Two buffer sets, each with one slot per rank and one result area.
-  bytes_ = kHeaderBytes + 2 * size_t(size + 1) * kChunk * sizeof(float);
+  bytes_ = kHeaderBytes + 2 * size_t(size + 1) * kChunkBytes;
   int fd = create ? shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600) : shm_open(name.c_str(), O_RDWR, 0600);
   RM_CHECK(fd >= 0, "SHM_FAILED", "shared memory " + name + ": " + std::strerror(errno));
   if (create && ftruncate(fd, off_t(bytes_)) != 0) {
@@ -69,12 +69,11 @@ ShmAllReduce::~ShmAllReduce() {
 
 void ShmAllReduce::unlink() { shm_unlink(name_.c_str()); }
 
-float* ShmAllReduce::slot(int set, int rank) {
-  auto* data = reinterpret_cast<float*>(static_cast<char*>(base_) + kHeaderBytes);
-  return data + (size_t(set) * size_t(size_ + 1) + size_t(rank)) * kChunk;
+char* ShmAllReduce::slot(int set, int rank) {
+  return static_cast<char*>(base_) + kHeaderBytes + (size_t(set) * size_t(size_ + 1) + size_t(rank)) * kChunkBytes;
 }
 
-float* ShmAllReduce::result(int set) { return slot(set, size_); }
+char* ShmAllReduce::result(int set) { return slot(set, size_); }
 
 void ShmAllReduce::barrier() {
   uint64_t target = ++barriers_;
@@ -94,32 +93,41 @@ void ShmAllReduce::barrier() {
   }
 }
 
-// out[i] = Σ_q slots[q][i] · scale for i in [0, n)
+// out[i] = Σ_q slots[q][i], then · scale (averages), for i in [0, n)
+template <class T>
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void sum_slots(float* __restrict out, float* const* slots, int count, size_t n, float scale) {
+static void sum_slots(T* __restrict out, T* const* slots, int count, size_t n, T scale) {
   for (size_t i = 0; i < n; ++i) out[i] = slots[0][i];
   for (int q = 1; q < count; ++q) {
-    const float* __restrict s = slots[q];
+    const T* __restrict s = slots[q];
     for (size_t i = 0; i < n; ++i) out[i] += s[i];
   }
-  if (scale != 1.0f)
+  if (scale != T(1))
     for (size_t i = 0; i < n; ++i) out[i] *= scale;
 }
 
-void ShmAllReduce::all_reduce(float* data, size_t n, ReduceOp op) {
-  float scale = op == ReduceOp::Avg ? 1.0f / float(size_) : 1.0f;
-  float* slots[kMaxRanks];
-  for (size_t off = 0; off < n; off += kChunk) {
-    size_t len = std::min(kChunk, n - off);
+template <class T>
+void ShmAllReduce::reduce(T* data, size_t n, ReduceOp op) {
+  constexpr size_t chunk = kChunkBytes / sizeof(T);
+  T scale = op == ReduceOp::Avg ? T(1) / T(size_) : T(1);
+  T* slots[kMaxRanks];
+  for (size_t off = 0; off < n; off += chunk) {
+    size_t len = std::min(chunk, n - off);
     int set = int(chunks_++ & 1);
-    std::memcpy(slot(set, rank_), data + off, len * sizeof(float));
+    std::memcpy(slot(set, rank_), data + off, len * sizeof(T));
     barrier();
     size_t begin = len * size_t(rank_) / size_t(size_), end = len * size_t(rank_ + 1) / size_t(size_);
-    for (int q = 0; q < size_; ++q) slots[q] = slot(set, q) + begin;
-    sum_slots(result(set) + begin, slots, size_, end - begin, scale);
+    for (int q = 0; q < size_; ++q) slots[q] = reinterpret_cast<T*>(slot(set, q)) + begin;
+    sum_slots(reinterpret_cast<T*>(result(set)) + begin, slots, size_, end - begin, scale);
     barrier();
-    std::memcpy(data + off, result(set), len * sizeof(float));
+    std::memcpy(data + off, result(set), len * sizeof(T));
   }
+}
+
+void ShmAllReduce::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
+  if (t == DType::F32) return reduce(static_cast<float*>(data), n, op);
+  if (t == DType::F64) return reduce(static_cast<double*>(data), n, op);
+  throw NativeError("INVALID_ARGUMENT", "shared-memory all-reduce takes float32 or float64");
 }
 
 }  // namespace rm

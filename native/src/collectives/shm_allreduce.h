@@ -1,7 +1,7 @@
 // All-reduce through shared memory for the ranks of one machine, as NCCL does within a node:
 // no sockets, each rank touches every byte about four times at memory speed.
 //
-// Per chunk of up to kChunk floats: every rank copies its chunk into its own slot; barrier; rank r
+// Per chunk of up to kChunkBytes: every rank copies its chunk into its own slot; barrier; rank r
 // sums slice r of the chunk over all slots into the result area; barrier; every rank copies the
 // whole result out. Slots and results are double-buffered, so two barriers per chunk suffice.
 // Barriers are per-rank counters in the segment; a barrier that times out names the ranks that
@@ -20,7 +20,7 @@ namespace rm {
 class ShmAllReduce {
  public:
   static constexpr int kMaxRanks = 64;
-  static constexpr size_t kChunk = size_t(1) << 17;  // floats per chunk (512 KiB)
+  static constexpr size_t kChunkBytes = size_t(512) << 10;  // small enough to stay in L2
 
   // The creator (local rank 0) makes the segment `name`; the others open it once it exists.
   ShmAllReduce(const std::string& name, int rank, int size, bool create, std::chrono::milliseconds timeout);
@@ -33,12 +33,14 @@ class ShmAllReduce {
 
   // data[n] ← op over ranks of data[n]. A peer missing for the timeout: COLLECTIVE_TIMEOUT
   // naming the ranks that never arrived.
-  void all_reduce(float* data, size_t n, ReduceOp op);
+  void all_reduce(void* data, size_t n, DType t, ReduceOp op);  // float32 or float64
 
  private:
   struct Header;
-  float* slot(int set, int rank);
-  float* result(int set);
+  template <class T>
+  void reduce(T* data, size_t n, ReduceOp op);
+  char* slot(int set, int rank);
+  char* result(int set);
   void barrier();
 
   std::string name_;
