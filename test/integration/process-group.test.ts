@@ -88,12 +88,12 @@ describe('a rank that never takes part', () => {
     }
   });
 
-  it('fails the others on the TCP path too (float64 goes through Gloo)', async () => {
-    const results = await runRanks(3, 'straggler-float64', 1500);
+  it('fails the others on the TCP path too (int32 goes through Gloo)', async () => {
+    const results = await runRanks(3, 'straggler-int32', 1500);
     for (const r of results.slice(0, 2)) {
       const error = r.error as { code: string; message: string };
       expect(error.code).toBe('COLLECTIVE_TIMEOUT');
-      expect(error.message).toMatch(/^all_reduce #1 \(16 float64\) on rank \d of 3: a peer did not take part within 1500 ms/);
+      expect(error.message).toMatch(/^all_reduce #1 \(16 int32\) on rank \d of 3: a peer did not take part within 1500 ms/);
     }
   });
 });
