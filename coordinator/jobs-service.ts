@@ -6,16 +6,19 @@ import type { JobServiceHandlers } from '../proto/gen/ringmaster/v1/JobService.j
 import type { JobLogs } from './job-logs.js';
 import type { JobManager } from './job-manager.js';
 import { isTerminal, toWireState } from './job-state.js';
-import type { JobRecord, Store } from './store.js';
+import type { EvaluationRecord, JobRecord, ProgressRecord, Store } from './store.js';
 import type { WorkerSessions } from './worker-sessions.js';
+
+const toWireProgress = (p: ProgressRecord) => ({ step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec });
+const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy });
 
 export function toWireJob(j: JobRecord): Job {
   return {
     id: j.id, name: j.name, state: toWireState(j.state), reason: j.reason, priority: j.priority,
     slots: j.slots, device: j.device, attempt: j.attempt, submitted_at_ms: j.submittedAt,
     started_at_ms: j.startedAt ?? 0, ended_at_ms: j.endedAt ?? 0, spec_json: j.specJson,
-    progress: j.progress && { step: j.progress.step, total_steps: j.progress.totalSteps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr, samples_per_sec: j.progress.samplesPerSec, elapsed_sec: j.progress.elapsedSec },
-    evaluation: j.evaluation && { step: j.evaluation.step, test_loss: j.evaluation.testLoss, test_accuracy: j.evaluation.testAccuracy },
+    progress: j.progress && toWireProgress(j.progress),
+    evaluation: j.evaluation && toWireEvaluation(j.evaluation),
     result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, test_loss: j.result.testLoss, test_accuracy: j.result.testAccuracy, samples_per_sec: j.result.samplesPerSec, wall_sec: j.result.wallSec },
   };
 }
@@ -27,6 +30,16 @@ function toStatus(e: unknown): Partial<grpc.StatusObject> {
     return { code, details: e.message };
   }
   return { code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e) };
+}
+
+/** The job a stream asks for, or undefined after ending the stream with the error. */
+function findForStream(manager: JobManager, call: grpc.ServerWritableStream<{ job_id: string }, unknown>): JobRecord | undefined {
+  try {
+    return manager.find(call.request.job_id);
+  } catch (e) {
+    call.destroy(Object.assign(new Error(), toStatus(e)));
+    return undefined;
+  }
 }
 
 function unary<Req, Res>(fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> {
@@ -52,13 +65,8 @@ export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobL
       })),
     })),
     WatchJob: (call) => {
-      let job: JobRecord;
-      try {
-        job = manager.find(call.request.job_id);
-      } catch (e) {
-        call.destroy(Object.assign(new Error(), toStatus(e)));
-        return;
-      }
+      const job = findForStream(manager, call);
+      if (!job) return;
       call.write({ job: toWireJob(job) });
       if (isTerminal(job.state)) return call.end();
       const stop = manager.watch(job.id, (e) => {
@@ -69,22 +77,16 @@ export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobL
             call.end();
           }
         } else if (e.kind === 'progress') {
-          const p = e.progress;
-          call.write({ progress: { step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec } });
+          call.write({ progress: toWireProgress(e.progress) });
         } else {
-          call.write({ evaluation: { step: e.evaluation.step, test_loss: e.evaluation.testLoss, test_accuracy: e.evaluation.testAccuracy } });
+          call.write({ evaluation: toWireEvaluation(e.evaluation) });
         }
       });
       call.on('cancelled', stop);
     },
     StreamLogs: (call) => {
-      let job: JobRecord;
-      try {
-        job = manager.find(call.request.job_id);
-      } catch (e) {
-        call.destroy(Object.assign(new Error(), toStatus(e)));
-        return;
-      }
+      const job = findForStream(manager, call);
+      if (!job) return;
       const follow = call.request.follow && !isTerminal(job.state);
       const stopLines = follow ? logs.subscribe(job.id, (l) => call.write({ rank: l.rank, text: l.text, at_ms: l.at })) : () => {};
       for (const l of logs.read(job.id)) call.write({ rank: l.rank, text: l.text, at_ms: l.at });
