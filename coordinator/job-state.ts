@@ -57,22 +57,8 @@ export class IllegalTransitionError extends Error {
   }
 }
 
-/** Thrown by `fromWireState` for JOB_STATE_UNSPECIFIED or a value this version does not know. */
-export class UnknownWireStateError extends Error {
-  readonly code = 'UNKNOWN_WIRE_STATE';
-  constructor(readonly wire: string) {
-    super(`unknown job state on the wire: ${wire}`);
-    this.name = 'UnknownWireStateError';
-  }
-}
-
 export function isTerminal(s: JobState): boolean {
   return TRANSITIONS[s].length === 0;
-}
-
-/** Active jobs hold their slots. */
-export function isActive(s: JobState): boolean {
-  return s === 'starting' || s === 'running' || s === 'cancelling';
 }
 
 export function checkTransition(from: JobState, to: JobState): void {
@@ -89,16 +75,7 @@ const TO_WIRE: Readonly<Record<JobState, WireJobState>> = {
   cancelled: 'JOB_STATE_CANCELLED',
 };
 
-const FROM_WIRE: ReadonlyMap<string, JobState> = new Map(
-  Object.entries(TO_WIRE).map(([state, wire]) => [wire, state as JobState]),
-);
-
 export function toWireState(s: JobState): WireJobState {
   return TO_WIRE[s];
 }
 
-export function fromWireState(w: string): JobState {
-  const s = FROM_WIRE.get(w);
-  if (s === undefined) throw new UnknownWireStateError(w);
-  return s;
-}
