@@ -14,46 +14,32 @@
 #include <string>
 
 #include "process_group.h"
+#include "shm_segment.h"
 
 namespace rm {
 
 class ShmAllReduce {
  public:
-  static constexpr int kMaxRanks = 64;
   static constexpr size_t kChunkBytes = size_t(512) << 10;  // small enough to stay in L2
 
   // The creator (local rank 0) makes the segment `name`; the others open it once it exists.
   ShmAllReduce(const std::string& name, int rank, int size, bool create, std::chrono::milliseconds timeout);
-  ~ShmAllReduce();
-  ShmAllReduce(const ShmAllReduce&) = delete;
-  ShmAllReduce& operator=(const ShmAllReduce&) = delete;
 
   // Removes the segment's name; the mappings stay valid. Call once every rank has opened it.
-  void unlink();
+  void unlink() { segment_.unlink(); }
 
   // data[n] ← op over ranks of data[n]. A peer missing for the timeout: COLLECTIVE_TIMEOUT
   // naming the ranks that never arrived.
   void all_reduce(void* data, size_t n, DType t, ReduceOp op);  // float32 or float64
 
  private:
-  struct Header;
   template <class T>
   void reduce(T* data, size_t n, ReduceOp op);
   char* slot(int set, int rank);
   char* result(int set);
-  void barrier();
 
-  std::string name_;
-  int rank_, size_;
-  std::chrono::milliseconds timeout_;
-  void* base_ = nullptr;
-  size_t bytes_ = 0;
-  Header* header_ = nullptr;
-  uint64_t barriers_ = 0;  // barriers this rank has passed
-  uint64_t chunks_ = 0;    // chunks this rank has reduced (selects the buffer set)
+  ShmSegment segment_;
+  uint64_t chunks_ = 0;  // chunks this rank has reduced (selects the buffer set)
 };
-
-// A name for this machine that differs between machines and between boots.
-std::string machine_identity();
 
 }  // namespace rm
