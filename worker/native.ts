@@ -66,10 +66,11 @@ export interface Engine {
   trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<StepOutcome>;
   evaluate(inputs: Float32Array, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
   optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;
-  /** Data parallel: trainStep then averages gradients and loss over the group before the update. */
-  attachProcessGroup(group: ProcessGroup): void;
-  /** Every rank of the attached group takes rank 0's parameters. */
-  broadcastParameters(): Promise<void>;
+  /**
+   * Data parallel (collective: every rank calls it): trainStep then averages gradients and loss
+   * over the group before the update, and every rank starts from rank 0's parameters.
+   */
+  joinProcessGroup(group: ProcessGroup): Promise<void>;
 }
 
 export interface BuildInfo {

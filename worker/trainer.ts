@@ -82,10 +82,7 @@ export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps
   const totalSteps = spec.steps ?? spec.epochs * sampler.batchesPerEpoch;
   const schedule = { kind: spec.schedule.kind, lr: spec.optimizer.lr, warmup: spec.schedule.warmup, minLr: spec.schedule.min_lr, total: totalSteps };
   const engine = deps.createEngine(engineConfig(spec, data));
-  if (group && ranks > 1) {
-    engine.attachProcessGroup(group);
-    await engine.broadcastParameters(); // every rank starts from rank 0's parameters
-  }
+  if (group && ranks > 1) await engine.joinProcessGroup(group); // every rank starts from rank 0's parameters
 
   const row = sampleSize(data.train);
   const x = new Float32Array(micro * row);

@@ -65,8 +65,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                         InstanceMethod<&EngineWrap::train_step>("trainStep"),
                         InstanceMethod<&EngineWrap::evaluate>("evaluate"),
                         InstanceMethod<&EngineWrap::optimizer_step>("optimizerStep"),
-                        InstanceMethod<&EngineWrap::attach_process_group>("attachProcessGroup"),
-                        InstanceMethod<&EngineWrap::broadcast_parameters>("broadcastParameters")});
+                        InstanceMethod<&EngineWrap::join_process_group>("joinProcessGroup")});
   }
 
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
@@ -245,17 +244,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     });
   }
 
-  // attachProcessGroup(group): from now on trainStep averages gradients over the group.
-  Napi::Value attach_process_group(const Napi::CallbackInfo& info) {
+  // joinProcessGroup(group) → Promise<void>: data parallel from now on (see Trainer).
+  Napi::Value join_process_group(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
-    guard(info.Env(), [&] { trainer_->set_process_group(unwrap_process_group(info[0])); });
-    return info.Env().Undefined();
-  }
-
-  // broadcastParameters() → Promise<void>: every rank takes rank 0's parameters.
-  Napi::Value broadcast_parameters(const Napi::CallbackInfo& info) {
-    check_idle(info.Env());
-    return run(info, [this] { trainer_->broadcast_parameters(); }, [](Napi::Env env) { return env.Undefined(); });
+    return guard(info.Env(), [&] {
+      auto group = unwrap_process_group(info[0]);
+      return run(info, [this, group] { trainer_->join_process_group(group); }, [](Napi::Env env) { return env.Undefined(); });
+    });
   }
 
   std::unique_ptr<Trainer> trainer_;

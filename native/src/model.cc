@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "layers/conv2d.h"
 #include "layers/flatten.h"
@@ -50,7 +51,8 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   for (size_t i = layers_.size(); i-- > 0;)
     if (layers_[i]->param_count() > 0) first_trainable_ = i;
   params_ = FloatBuffer(params);
-  grads_ = FloatBuffer(params);
+  own_grads_ = FloatBuffer(params);
+  grads_ = own_grads_.data();
   dact_a_ = FloatBuffer(max_batch * widest);
   dact_b_ = FloatBuffer(max_batch * widest);
 }
@@ -79,11 +81,17 @@ void Net::backward(const float* dout, float* dinput, bool accumulate) {
     float* din = !need_din ? nullptr
                  : k == 0  ? dinput
                            : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
-    layers_[k]->backward(din, grads_.data() + param_offsets_[k], upstream, acts_[k].data(),
+    layers_[k]->backward(din, grads_ + param_offsets_[k], upstream, acts_[k].data(),
                          acts_[k + 1].data(), params_.data() + param_offsets_[k], last_batch_, accumulate);
     if (!need_din) break;
     upstream = din;
   }
+}
+
+void Net::use_gradient_buffer(float* external) {
+  std::memcpy(external, grads_, param_count() * sizeof(float));
+  grads_ = external;
+  own_grads_ = FloatBuffer();
 }
 
 std::vector<NamedParam> Net::named_params() const {

@@ -35,8 +35,11 @@ StepResult Trainer::train_step(size_t B, float lr, float clip_norm) {
   return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3)};
 }
 
-void Trainer::broadcast_parameters() {
-  if (group_ && group_->size() > 1) group_->broadcast(net_.params(), net_.param_count(), DType::F32, 0);
+void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
+  group_ = std::move(group);
+  if (group_->size() < 2) return;
+  if (float* shared = group_->shared_buffer(net_.param_count())) net_.use_gradient_buffer(shared);
+  group_->broadcast(net_.params(), net_.param_count(), DType::F32, 0);
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {

@@ -36,11 +36,11 @@ class Trainer {
   Net& net() { return net_; }
   int32_t* labels() { return labels_.data(); }
 
-  // Data parallel: gradients (and the reported loss) are averaged over the group's ranks after
-  // backward, before clipping, so every rank takes the same step.
-  void set_process_group(std::shared_ptr<ProcessGroup> group) { group_ = std::move(group); }
-  // Makes every rank start from rank 0's parameters.
-  void broadcast_parameters();
+  // Data parallel, collective: from now on gradients (and the reported loss) are averaged over
+  // the group's ranks after backward, before clipping, so every rank takes the same step. The
+  // gradients move into the group's shared buffer when it offers one; every rank starts from
+  // rank 0's parameters.
+  void join_process_group(std::shared_ptr<ProcessGroup> group);
 
   // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
   StepResult train_step(size_t B, float lr, float clip_norm);

@@ -10,6 +10,7 @@
 #include <gloo/transport/tcp/device.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <type_traits>
@@ -126,6 +127,9 @@ void GlooGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
     with_type(t, [&](auto zero) {
       using T = decltype(zero);
       T* p = static_cast<T*>(data);
+      if constexpr (std::is_same_v<T, float>) {
+        if (shared_ && p == shared_->mine() && n == shared_->count()) return shared_->all_reduce(op);
+      }
       if constexpr (std::is_floating_point_v<T>) {
         if (shm_) return shm_->all_reduce(p, n, t, op);
       }
@@ -239,6 +243,19 @@ void GlooGroup::recv(void* data, size_t n, DType t, int src, uint32_t tag) {
     buf->recv(src, gloo::Slot::build(kSendRecvSlot, tag));
     buf->waitRecv(timeout_);
   });
+}
+
+float* GlooGroup::shared_buffer(size_t n) {
+  if (!shm_) return nullptr;  // ranks on several machines
+  // Rank 0 names the segment and broadcasts the name (the rendezvous store is gone by now).
+  char name[96] = {0};
+  if (rank_ == 0) std::snprintf(name, sizeof(name), "/ringmaster-%d-%u-grads", int(getpid()), unsigned(std::random_device{}()));
+  if (rank_ == 0) shared_ = std::make_unique<SharedBuffers>(name, rank_, size_, n, true, timeout_);
+  broadcast(name, sizeof(name) / 4, DType::I32, 0);
+  if (rank_ != 0) shared_ = std::make_unique<SharedBuffers>(name, rank_, size_, n, false, timeout_);
+  barrier();  // all mapped: the name can go
+  if (rank_ == 0) shared_->unlink();
+  return shared_->mine();
 }
 
 void GlooGroup::barrier() {

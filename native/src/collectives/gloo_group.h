@@ -35,6 +35,7 @@ class GlooGroup : public ProcessGroup {
   void send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
   void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
   void barrier() override;
+  float* shared_buffer(size_t n) override;
 
   // Seconds per float32 all-reduce of n elements, best of `iterations`, on a native buffer; with
   // `tcp_only` through Gloo even when shared memory is available (the benchmark's baseline).
@@ -50,6 +51,7 @@ class GlooGroup : public ProcessGroup {
 
   std::shared_ptr<gloo::Context> context_;
   std::unique_ptr<ShmAllReduce> shm_;
+  std::unique_ptr<SharedBuffers> shared_;
   std::chrono::milliseconds timeout_;
   uint64_t seq_ = 0;
 };

@@ -37,6 +37,11 @@ class ProcessGroup {
   virtual void recv(void* data, size_t n, DType t, int src, uint32_t tag) = 0;
   virtual void barrier() = 0;
 
+  // Collective. A buffer of n floats whose all_reduce needs no copies (every rank's lives in
+  // memory all of them can read), or null when this group cannot offer one. all_reduce of exactly
+  // this buffer then takes the fast path.
+  virtual float* shared_buffer(size_t /*n*/) { return nullptr; }
+
  protected:
   int rank_, size_;
 };

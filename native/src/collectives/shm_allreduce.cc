@@ -56,3 +56,29 @@ void ShmAllReduce::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
 }
 
 }  // namespace rm
+
+namespace rm {
+
+static size_t stride_for(size_t n) { return (n + 15) / 16 * 16; }
+
+SharedBuffers::SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout)
+    : n_(n), stride_(stride_for(n)), segment_(name, rank, size, size_t(size) * stride_for(n) * sizeof(float), create, timeout) {}
+
+void SharedBuffers::all_reduce(ReduceOp op) {
+  const int size = segment_.size(), rank = segment_.rank();
+  float scale = op == ReduceOp::Avg ? 1.0f / float(size) : 1.0f;
+  size_t begin = n_ * size_t(rank) / size_t(size), end = n_ * size_t(rank + 1) / size_t(size);
+  constexpr size_t kBlock = 2048;  // the sum of a block stays in L1 while it is written back
+  alignas(64) float block[kBlock];
+  float* slots[ShmSegment::kMaxRanks];
+  segment_.barrier();  // every rank's buffer is complete
+  for (size_t i = begin; i < end; i += kBlock) {
+    size_t len = std::min(kBlock, end - i);
+    for (int q = 0; q < size; ++q) slots[q] = buffer(q) + i;
+    sum_slots(block, slots, size, len, scale);
+    for (int q = 0; q < size; ++q) std::memcpy(buffer(q) + i, block, len * sizeof(float));
+  }
+  segment_.barrier();  // every slice is written everywhere
+}
+
+}  // namespace rm

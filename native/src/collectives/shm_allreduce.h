@@ -43,3 +43,25 @@ class ShmAllReduce {
 };
 
 }  // namespace rm
+
+namespace rm {
+
+// One float buffer per rank in a shared segment, averaged in place: the gradient buffer of a
+// data-parallel engine lives here, so its all-reduce needs no copies in or out. Between two
+// barriers each rank sums its slice over all buffers and writes the result into every buffer.
+class SharedBuffers {
+ public:
+  SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout);
+  void unlink() { segment_.unlink(); }
+  float* mine() { return buffer(segment_.rank()); }
+  size_t count() const { return n_; }
+  void all_reduce(ReduceOp op);
+
+ private:
+  float* buffer(int q) { return reinterpret_cast<float*>(segment_.data()) + size_t(q) * stride_; }
+
+  size_t n_, stride_;  // floats per buffer, and between buffers (cache-line multiple)
+  ShmSegment segment_;
+};
+
+}  // namespace rm
