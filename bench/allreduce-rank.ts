@@ -1,7 +1,8 @@
 /**
  * One rank of the all-reduce benchmark (started by bench/allreduce.ts): float32 all-reduce from
- * 4 KB to 256 MB through Ringmaster's path (shared memory between ranks of one machine) and
- * through Gloo's TCP ring directly, in the same run; rank 0 prints the table.
+ * 4 KB to 256 MB through Gloo's TCP ring directly, through shared memory with copies in and out
+ * (any buffer), and in place in a shared buffer (the engine's gradients), in the same run; rank 0
+ * prints the table.
  *   node dist/bench/allreduce-rank.js <coordinator> <scope> <rank> <size>
  */
 import { loadNative } from '../worker/native.js';
@@ -18,14 +19,14 @@ async function main(): Promise<void> {
   const store = new CoordinatorStore(address, scope);
   const pg = await loadNative().createProcessGroup({ rank, size, hostname: '127.0.0.1', timeoutMs: 60_000, store });
   store.close();
-  if (rank === 0) console.log('bytes        gloo GB/s   ringmaster GB/s   ratio   (bus bandwidth, best of N)');
+  if (rank === 0) console.log('bytes        gloo GB/s   shm copy GB/s  ratio   shm in-place GB/s  ratio   (bus bandwidth, best of N)');
   for (let bytes = 4096; bytes <= 256 << 20; bytes *= 4) {
     const iterations = Math.max(3, Math.min(50, Math.round((64 << 20) / bytes)));
-    const gloo = await pg.timeAllReduce(bytes / 4, iterations, true);
-    const ours = await pg.timeAllReduce(bytes / 4, iterations, false);
+    const gloo = busBandwidth(bytes, await pg.timeAllReduce(bytes / 4, iterations, 'tcp'));
+    const copy = busBandwidth(bytes, await pg.timeAllReduce(bytes / 4, iterations, 'shared-copy'));
+    const inPlace = busBandwidth(bytes, await pg.timeAllReduce(bytes / 4, iterations, 'shared-in-place'));
     if (rank === 0) {
-      const [g, o] = [busBandwidth(bytes, gloo), busBandwidth(bytes, ours)];
-      console.log(`${String(bytes).padEnd(12)} ${g.toFixed(3).padStart(9)} ${o.toFixed(3).padStart(17)} ${(o / g).toFixed(2).padStart(7)}×`);
+      console.log(`${String(bytes).padEnd(12)} ${gloo.toFixed(3).padStart(9)} ${copy.toFixed(3).padStart(14)} ${(copy / gloo).toFixed(2).padStart(6)}× ${inPlace.toFixed(3).padStart(18)} ${(inPlace / gloo).toFixed(2).padStart(6)}×`);
     }
   }
   process.exit(0);

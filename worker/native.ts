@@ -105,7 +105,7 @@ export interface ProcessGroup {
   recv<T extends CollectiveArray>(like: T, src: number, tag: number): Promise<T>;
   barrier(): Promise<void>;
   /** Seconds per float32 all-reduce of `elements` on a native buffer, best of `iterations`; for bench/. */
-  timeAllReduce(elements: number, iterations: number, tcpOnly: boolean): Promise<number>;
+  timeAllReduce(elements: number, iterations: number, path: 'tcp' | 'shared-copy' | 'shared-in-place'): Promise<number>;
 }
 
 export interface ProcessGroupOptions {

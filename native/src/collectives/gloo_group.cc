@@ -146,9 +146,15 @@ void GlooGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
   });
 }
 
-double GlooGroup::time_all_reduce(size_t n, int iterations, bool tcp_only) {
-  std::vector<float> data(n, float(rank_));
-  std::unique_ptr<ShmAllReduce> parked = tcp_only ? std::move(shm_) : nullptr;  // every rank parks alike
+double GlooGroup::time_all_reduce(size_t n, int iterations, Path path) {
+  std::vector<float> own(n, float(rank_));
+  float* data = own.data();
+  if (path == Path::SharedInPlace) {
+    data = shared_buffer(n);
+    RM_CHECK(data != nullptr, "INVALID_ARGUMENT", "no shared buffer: the ranks are not on one machine");
+    std::fill(data, data + n, float(rank_));
+  }
+  std::unique_ptr<ShmAllReduce> parked = path == Path::Tcp ? std::move(shm_) : nullptr;  // every rank parks alike
   auto restore = [&] {
     if (parked) shm_ = std::move(parked);
   };
@@ -157,7 +163,7 @@ double GlooGroup::time_all_reduce(size_t n, int iterations, bool tcp_only) {
     barrier();
     for (int i = 0; i < iterations; ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      all_reduce(data.data(), n, DType::F32, ReduceOp::Sum);
+      all_reduce(data, n, DType::F32, ReduceOp::Sum);
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } catch (...) {

@@ -37,9 +37,11 @@ class GlooGroup : public ProcessGroup {
   void barrier() override;
   float* shared_buffer(size_t n) override;
 
-  // Seconds per float32 all-reduce of n elements, best of `iterations`, on a native buffer; with
-  // `tcp_only` through Gloo even when shared memory is available (the benchmark's baseline).
-  double time_all_reduce(size_t n, int iterations, bool tcp_only);
+  // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: through
+  // Gloo's TCP ring, through shared memory with copies in and out, or in place in a shared
+  // buffer (what data-parallel training uses on one machine).
+  enum class Path { Tcp, SharedCopy, SharedInPlace };
+  double time_all_reduce(size_t n, int iterations, Path path);
 
  private:
   // Runs one numbered operation, turning Gloo's exceptions into a NativeError that names it.

@@ -159,18 +159,20 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     });
   }
 
-  // timeAllReduce(elements, iterations, tcpOnly) → Promise<seconds>: for bench/ only.
+  // timeAllReduce(elements, iterations, path: 'tcp' | 'shared-copy' | 'shared-in-place') → Promise<seconds>: for bench/ only.
   Napi::Value time_all_reduce(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       size_t n = require_count(info[0], "elements");
       int iterations = int(require_count(info[1], "iterations"));
-      bool tcp_only = info[2].ToBoolean();
+      std::string which = info[2].ToString().Utf8Value();
+      RM_CHECK(which == "tcp" || which == "shared-copy" || which == "shared-in-place", "INVALID_ARGUMENT", "path must be tcp, shared-copy or shared-in-place");
+      auto path = which == "tcp" ? GlooGroup::Path::Tcp : which == "shared-copy" ? GlooGroup::Path::SharedCopy : GlooGroup::Path::SharedInPlace;
       auto* gloo = dynamic_cast<GlooGroup*>(group_.get());
       RM_CHECK(gloo != nullptr, "INVALID_ARGUMENT", "timeAllReduce needs a Gloo group");
       auto seconds = std::make_shared<double>(0);
       if (busy_) throw js_error(info.Env(), "BUSY", "the process group is running another collective; await it first");
       busy_ = true;
-      auto* task = new Task(info.This().As<Napi::Object>(), 1, [gloo, n, iterations, tcp_only, seconds] { *seconds = gloo->time_all_reduce(n, iterations, tcp_only); },
+      auto* task = new Task(info.This().As<Napi::Object>(), 1, [gloo, n, iterations, path, seconds] { *seconds = gloo->time_all_reduce(n, iterations, path); },
                             [seconds](Napi::Env env) { return Napi::Value(Napi::Number::New(env, *seconds)); }, [this] { busy_ = false; });
       task->Queue();
       return Napi::Value(task->promise());
