@@ -50,7 +50,9 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   first_trainable_ = layers_.size();
   for (size_t i = layers_.size(); i-- > 0;)
     if (layers_[i]->param_count() > 0) first_trainable_ = i;
-  params_ = FloatBuffer(params);
+  param_count_ = params;
+  own_params_ = FloatBuffer(params);
+  params_ = own_params_.data();
   own_grads_ = FloatBuffer(params);
   grads_ = own_grads_.data();
   dact_a_ = FloatBuffer(max_batch * widest);
@@ -59,14 +61,14 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
 
 void Net::init_params(uint64_t seed) {
   Rng rng(seed);
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->init_params(params_.data() + param_offsets_[i], rng);
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->init_params(params_ + param_offsets_[i], rng);
 }
 
 const float* Net::forward(size_t B) {
   RM_CHECK(B > 0 && B <= max_batch_, "INVALID_ARGUMENT",
            "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
   for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->forward(acts_[i + 1].data(), acts_[i].data(), params_.data() + param_offsets_[i], B);
+    layers_[i]->forward(acts_[i + 1].data(), acts_[i].data(), params_ + param_offsets_[i], B);
   last_batch_ = B;
   return output();
 }
@@ -82,10 +84,15 @@ void Net::backward(const float* dout, float* dinput, bool accumulate) {
                  : k == 0  ? dinput
                            : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
     layers_[k]->backward(din, grads_ + param_offsets_[k], upstream, acts_[k].data(),
-                         acts_[k + 1].data(), params_.data() + param_offsets_[k], last_batch_, accumulate);
+                         acts_[k + 1].data(), params_ + param_offsets_[k], last_batch_, accumulate);
     if (!need_din) break;
     upstream = din;
   }
+}
+
+void Net::use_parameter_buffer(float* external) {
+  params_ = external;
+  own_params_ = FloatBuffer();
 }
 
 void Net::use_gradient_buffer(float* external) {

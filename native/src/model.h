@@ -43,12 +43,14 @@ class Net {
 
   float* input() { return acts_.front().data(); }
   const float* output() const { return acts_.back().data(); }
-  float* params() { return params_.data(); }
+  float* params() { return params_; }
   float* grads() { return grads_; }
   // Moves the gradients into caller-owned memory of param_count() floats (e.g. a buffer shared
   // with the other ranks of a data-parallel group); the values move along.
   void use_gradient_buffer(float* external);
-  size_t param_count() const { return params_.size(); }
+  // Reads and updates the parameters in caller-owned memory from now on; the caller fills it.
+  void use_parameter_buffer(float* external);
+  size_t param_count() const { return param_count_; }
   size_t input_size() const { return input_shape_.size(); }
   size_t output_size() const { return layers_.back()->output_shape().size(); }
   size_t max_batch() const { return max_batch_; }
@@ -62,10 +64,12 @@ class Net {
   size_t first_trainable_;             // index of the first layer with parameters
   SampleShape input_shape_;
   size_t max_batch_;
-  FloatBuffer params_, own_grads_;
-  float* grads_;  // own_grads_ unless use_gradient_buffer() moved them
+  FloatBuffer own_params_, own_grads_;
+  float* params_;  // own_params_ unless use_parameter_buffer() moved them
+  float* grads_;   // own_grads_ unless use_gradient_buffer() moved them
   std::vector<FloatBuffer> acts_;
   FloatBuffer dact_a_, dact_b_;  // ping-pong activation gradients, sized for the largest layer
+  size_t param_count_ = 0;
   size_t last_batch_ = 0;        // batch of the last forward; 0 before any
 };
 

@@ -23,8 +23,9 @@ class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, size_t n);
 
-  // One update of params from grads·grad_scale (grad_scale folds clipping into the same pass).
-  void step(float* params, const float* grads, float lr, float grad_scale);
+  // One update of params[begin, end) from grads·grad_scale (grad_scale folds clipping into the
+  // same pass); [0, n) unless this rank owns a shard of a sharded optimizer.
+  void step(float* params, const float* grads, float lr, float grad_scale, size_t begin, size_t end);
 
   size_t steps_taken() const { return t_; }
 

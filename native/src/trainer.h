@@ -37,9 +37,10 @@ class Trainer {
   int32_t* labels() { return labels_.data(); }
 
   // Data parallel, collective: from now on gradients (and the reported loss) are averaged over
-  // the group's ranks after backward, before clipping, so every rank takes the same step. The
-  // gradients move into the group's shared buffer when it offers one; every rank starts from
-  // rank 0's parameters.
+  // the group's ranks after backward, before clipping, so every rank takes the same step; every
+  // rank starts from rank 0's parameters. On one machine the gradients and the parameters move
+  // into the group's shared memory and each rank updates only its shard of the parameters
+  // (ZeRO stage 1: the optimizer's work is divided, not repeated).
   void join_process_group(std::shared_ptr<ProcessGroup> group);
 
   // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
@@ -48,6 +49,7 @@ class Trainer {
   CrossEntropyResult evaluate(size_t B);
   // Clips the current gradients (clip_norm > 0) and updates the parameters; returns the norm.
   double optimizer_step(float lr, float clip_norm);
+  static float clip_scale(double norm, float clip_norm);
 
  private:
   Net net_;
@@ -55,6 +57,7 @@ class Trainer {
   std::vector<int32_t> labels_;
   FloatBuffer dlogits_;
   std::shared_ptr<ProcessGroup> group_;  // null or size 1: no communication
+  bool sharded_ = false;  // gradients and parameters in the group's shared memory, optimizer sharded
 };
 
 }  // namespace rm

@@ -264,6 +264,25 @@ float* GlooGroup::shared_buffer(size_t n) {
   return shared_->mine();
 }
 
+bool GlooGroup::share_training_buffers(size_t n, float** grads, float** params) {
+  float* mine = shared_buffer(n);
+  if (!mine) return false;
+  *grads = mine;
+  *params = shared_->params();
+  return true;
+}
+
+double GlooGroup::reduce_gradient_shard(size_t* begin, size_t* end) {
+  RM_CHECK(shared_ != nullptr, "STATE", "reduce_gradient_shard before share_training_buffers");
+  double squares = 0;
+  run("reduce_gradient_shard", shared_->count(), DType::F32, [&](uint32_t) { squares = shared_->reduce_shard(begin, end); });
+  return squares;
+}
+
+void GlooGroup::publish_parameter_shards() {
+  run("publish_parameter_shards", shared_->count(), DType::F32, [&](uint32_t) { shared_->barrier(); });
+}
+
 void GlooGroup::barrier() {
   run("barrier", 0, DType::F32, [&](uint32_t tag) {
     gloo::BarrierOptions opts(context_);

@@ -36,6 +36,9 @@ class GlooGroup : public ProcessGroup {
   void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
   void barrier() override;
   float* shared_buffer(size_t n) override;
+  bool share_training_buffers(size_t n, float** grads, float** params) override;
+  double reduce_gradient_shard(size_t* begin, size_t* end) override;
+  void publish_parameter_shards() override;
 
   // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: through
   // Gloo's TCP ring, through shared memory with copies in and out, or in place in a shared

@@ -42,6 +42,15 @@ class ProcessGroup {
   // this buffer then takes the fast path.
   virtual float* shared_buffer(size_t /*n*/) { return nullptr; }
 
+  // Sharded optimizer (ZeRO stage 1) over shared memory, for ranks of one machine. Collective:
+  // returns false when the group cannot; otherwise this rank's gradient buffer and one parameter
+  // buffer shared by all ranks, n floats each (the caller fills the parameters on rank 0).
+  virtual bool share_training_buffers(size_t /*n*/, float** /*grads*/, float** /*params*/) { return false; }
+  // Averages this rank's shard [begin, end) of the gradients; returns Σ g² of the whole average.
+  virtual double reduce_gradient_shard(size_t* begin, size_t* end) = 0;
+  // After each rank has written its shard of the parameters.
+  virtual void publish_parameter_shards() = 0;
+
  protected:
   int rank_, size_;
 };

@@ -62,7 +62,36 @@ namespace rm {
 static size_t stride_for(size_t n) { return (n + 15) / 16 * 16; }
 
 SharedBuffers::SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout)
-    : n_(n), stride_(stride_for(n)), segment_(name, rank, size, size_t(size) * stride_for(n) * sizeof(float), create, timeout) {}
+    // size gradient buffers, the parameters, then one double per rank for the norm's partial sums
+    : n_(n), stride_(stride_for(n)),
+      segment_(name, rank, size, size_t(size + 1) * stride_for(n) * sizeof(float) + ShmSegment::kMaxRanks * sizeof(double), create, timeout) {}
+
+double SharedBuffers::reduce_shard(size_t* begin_out, size_t* end_out) {
+  const int size = segment_.size(), rank = segment_.rank();
+  size_t begin = n_ * size_t(rank) / size_t(size), end = n_ * size_t(rank + 1) / size_t(size);
+  constexpr size_t kBlock = 2048;
+  alignas(64) float block[kBlock];
+  float* slots[ShmSegment::kMaxRanks];
+  double squares = 0;
+  segment_.barrier();  // every rank's gradients are complete
+  for (size_t i = begin; i < end; i += kBlock) {
+    size_t len = std::min(kBlock, end - i);
+    for (int q = 0; q < size; ++q) slots[q] = buffer(q) + i;
+    sum_slots(block, slots, size, len, 1.0f / float(size));
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t k = 0; k < len; ++k) s += block[k] * block[k];
+    squares += s;
+    std::memcpy(mine() + i, block, len * sizeof(float));
+  }
+  partial_sums()[rank] = squares;
+  segment_.barrier();  // every rank's share of the norm is written
+  double total = 0;
+  for (int q = 0; q < size; ++q) total += partial_sums()[q];
+  *begin_out = begin;
+  *end_out = end;
+  return total;
+}
 
 void SharedBuffers::all_reduce(ReduceOp op) {
   const int size = segment_.size(), rank = segment_.rank();

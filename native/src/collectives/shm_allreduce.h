@@ -46,19 +46,27 @@ class ShmAllReduce {
 
 namespace rm {
 
-// One float buffer per rank in a shared segment, averaged in place: the gradient buffer of a
-// data-parallel engine lives here, so its all-reduce needs no copies in or out. Between two
-// barriers each rank sums its slice over all buffers and writes the result into every buffer.
+// The training buffers of a data-parallel job on one machine, in one shared segment: a gradient
+// buffer per rank and a single parameter buffer all ranks read. Either average the gradients in
+// place (all_reduce: each rank sums its slice over all buffers and writes it into every buffer),
+// or shard the optimizer as ZeRO stage 1 does (reduce_shard: each rank averages only its slice,
+// updates that slice of the shared parameters, and a barrier publishes them).
 class SharedBuffers {
  public:
   SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout);
   void unlink() { segment_.unlink(); }
   float* mine() { return buffer(segment_.rank()); }
+  float* params() { return buffer(segment_.size()); }
   size_t count() const { return n_; }
   void all_reduce(ReduceOp op);
+  // Averages slice [begin, end) of every rank's gradients into this rank's buffer; returns Σ g²
+  // over the whole averaged gradient (each rank's share passes through the segment).
+  double reduce_shard(size_t* begin, size_t* end);
+  void barrier() { segment_.barrier(); }
 
  private:
   float* buffer(int q) { return reinterpret_cast<float*>(segment_.data()) + size_t(q) * stride_; }
+  double* partial_sums() { return reinterpret_cast<double*>(buffer(segment_.size() + 1)); }
 
   size_t n_, stride_;  // floats per buffer, and between buffers (cache-line multiple)
   ShmSegment segment_;
