@@ -40,7 +40,8 @@ class Trainer {
   // the group's ranks after backward, before clipping, so every rank takes the same step; every
   // rank starts from rank 0's parameters. On one machine the gradients and the parameters move
   // into the group's shared memory and each rank updates only its shard of the parameters
-  // (ZeRO stage 1: the optimizer's work is divided, not repeated).
+  // (ZeRO stage 1: the optimizer's work is divided, not repeated). Each rank's optimizer moments
+  // are then meaningful for its own shard only: a checkpoint has to gather them.
   void join_process_group(std::shared_ptr<ProcessGroup> group);
 
   // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
