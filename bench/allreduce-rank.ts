@@ -5,8 +5,7 @@
  * prints the table.
  *   node dist/bench/allreduce-rank.js <coordinator> <scope> <rank> <size>
  */
-import { loadNative } from '../worker/native.js';
-import { CoordinatorStore } from '../worker/rendezvous-client.js';
+import { joinProcessGroup } from '../worker/process-group.js';
 
 const [address, scope, rankText, sizeText] = process.argv.slice(2);
 const rank = Number(rankText);
@@ -16,9 +15,7 @@ const size = Number(sizeText);
 const busBandwidth = (bytes: number, seconds: number) => ((bytes / seconds) * 2 * (size - 1)) / size / 1e9;
 
 async function main(): Promise<void> {
-  const store = new CoordinatorStore(address, scope);
-  const pg = await loadNative().createProcessGroup({ rank, size, hostname: '127.0.0.1', timeoutMs: 60_000, store });
-  store.close();
+  const pg = await joinProcessGroup({ rank, worldSize: size, coordinator: address, scope, hostname: '127.0.0.1' }, 60_000);
   if (rank === 0) console.log('bytes        gloo GB/s   shm copy GB/s  ratio   shm in-place GB/s  ratio   (bus bandwidth, best of N)');
   for (let bytes = 4096; bytes <= 256 << 20; bytes *= 4) {
     const iterations = Math.max(3, Math.min(50, Math.round((64 << 20) / bytes)));

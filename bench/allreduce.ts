@@ -4,35 +4,22 @@
  *   npm run bench:allreduce     (or: node dist/bench/allreduce.js [ranks])
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startCoordinator } from './coordinator.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ranks = Number(process.argv[2] ?? 2);
 
 async function main(): Promise<void> {
-  const coordinator = spawn(process.execPath, [path.join(here, '..', 'coordinator', 'main.js'), '--port', '0', '--state-dir', mkdtempSync(path.join(tmpdir(), 'ringmaster-bench-'))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error('the coordinator did not start within 20s')), 20_000);
-    coordinator.stdout.on('data', (d) => {
-      log += d;
-      const m = /listening on \S+:(\d+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
+  const coordinator = await startCoordinator();
   const scope = `bench-allreduce-${Date.now()}/1`;
   console.log(`ringmaster bench: all-reduce, ${ranks} processes on one machine, ${new Date().toISOString().slice(0, 10)}`);
   const codes = await Promise.all(Array.from({ length: ranks }, (_, rank) => new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [path.join(here, 'allreduce-rank.js'), `localhost:${port}`, scope, String(rank), String(ranks)], { stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(here, 'allreduce-rank.js'), coordinator.address, scope, String(rank), String(ranks)], { stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit'] });
     child.on('exit', resolve);
   })));
-  coordinator.kill('SIGTERM');
+  coordinator.stop();
   if (codes.some((c) => c !== 0)) process.exitCode = 1;
 }
 

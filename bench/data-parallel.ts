@@ -5,10 +5,9 @@
  *   npm run bench:dp     (or: node dist/bench/data-parallel.js [steps])
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startCoordinator } from './coordinator.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const steps = Number(process.argv[2] ?? 300);
@@ -22,22 +21,6 @@ function run(args: string[]): Promise<RankResult> {
     child.stdout.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`dp-rank exited with ${code}`))));
   });
-}
-
-async function startCoordinator(): Promise<{ address: string; stop(): void }> {
-  const child = spawn(process.execPath, [path.join(here, '..', 'coordinator', 'main.js'), '--port', '0', '--state-dir', mkdtempSync(path.join(tmpdir(), 'ringmaster-bench-'))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error('the coordinator did not start within 20s')), 20_000);
-    child.stdout.on('data', (d) => {
-      const m = /listening on \S+:(\d+)/.exec((log += d));
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
-  return { address: `localhost:${port}`, stop: () => child.kill('SIGTERM') };
 }
 
 const row = (label: string, r: RankResult) =>

@@ -6,8 +6,8 @@
  */
 import { loadSpecFile } from '../jobs/load.js';
 import { loadFashionMnist } from '../worker/data/fashion-mnist.js';
-import { createEngine, loadNative, type Engine, type ProcessGroup, type StepTimings } from '../worker/native.js';
-import { CoordinatorStore } from '../worker/rendezvous-client.js';
+import { createEngine, type Engine, type ProcessGroup, type StepTimings } from '../worker/native.js';
+import { joinProcessGroup } from '../worker/process-group.js';
 import { train } from '../worker/trainer.js';
 
 const [spec, steps, micro, address, scope, rank, size] = process.argv.slice(2);
@@ -17,9 +17,7 @@ async function main(): Promise<void> {
   const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0']);
   let group: ProcessGroup | undefined;
   if (address) {
-    const store = new CoordinatorStore(address, scope);
-    group = await loadNative().createProcessGroup({ rank: Number(rank), size: Number(size), hostname: '127.0.0.1', timeoutMs: 60_000, store });
-    store.close();
+    group = await joinProcessGroup({ rank: Number(rank), worldSize: Number(size), coordinator: address, scope, hostname: '127.0.0.1' }, 60_000);
   }
   const sums: StepTimings = { computeMs: 0, communicateMs: 0, optimizeMs: 0 };
   let timed = 0;

@@ -5,8 +5,8 @@
 import { isRingmasterError } from '../common/errors.js';
 import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
 import { loadFashionMnist } from './data/fashion-mnist.js';
-import { asNativeError, createEngine, loadNative, type ProcessGroup } from './native.js';
-import { CoordinatorStore } from './rendezvous-client.js';
+import { asNativeError, createEngine, type ProcessGroup } from './native.js';
+import { joinProcessGroup } from './process-group.js';
 import { train } from './trainer.js';
 
 function send(message: RankMessage): Promise<void> {
@@ -31,13 +31,7 @@ process.on('disconnect', () => {
 async function joinGroup(message: ParentMessage): Promise<ProcessGroup | undefined> {
   const d = message.distributed;
   if (!d || d.worldSize < 2) return undefined;
-  const store = new CoordinatorStore(d.coordinator, d.scope);
-  try {
-    const timeoutMs = message.spec.parallel.timeout_s * 1000;
-    return await loadNative().createProcessGroup({ rank: d.rank, size: d.worldSize, hostname: d.hostname, timeoutMs, store });
-  } finally {
-    store.close(); // the group talks to its peers directly from here on
-  }
+  return joinProcessGroup(d, message.spec.parallel.timeout_s * 1000);
 }
 
 async function run(message: ParentMessage): Promise<void> {

@@ -1,0 +1,24 @@
+/** A throwaway coordinator for the benchmarks' rendezvous (fresh state directory, any free port). */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'coordinator', 'main.js');
+
+export async function startCoordinator(): Promise<{ address: string; stop(): void }> {
+  const child = spawn(process.execPath, [ENTRY, '--port', '0', '--state-dir', mkdtempSync(path.join(tmpdir(), 'ringmaster-bench-'))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error('the coordinator did not start within 20s')), 20_000);
+    child.stdout.on('data', (d) => {
+      const m = /listening on \S+:(\d+)/.exec((log += d));
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  return { address: `localhost:${port}`, stop: () => child.kill('SIGTERM') };
+}
