@@ -1,7 +1,9 @@
 /**
  * Data-parallel scaling on this machine: each example job on 2 ranks (1 thread and batch 64
  * each) against 1 rank (1 thread, batch 128): same global batch, same run, with where a step's
- * time goes. Starts its own coordinator for the rendezvous.
+ * time goes; 2 ranks run twice: with DDP's 25 MiB buckets (one bucket for these models, reduced
+ * after backward) and with 1 MiB buckets (reduced while backward runs). Starts its own
+ * coordinator for the rendezvous.
  *   npm run bench:dp     (or: node dist/bench/data-parallel.js [steps])
  */
 import { spawn } from 'node:child_process';
@@ -31,12 +33,18 @@ async function main(): Promise<void> {
   console.log(`ringmaster bench: data-parallel scaling, global batch 128, 1 thread per rank, ${steps} steps, ${new Date().toISOString().slice(0, 10)}`);
   console.log('          samples/s  step ms  compute  all-reduce*  optimizer   (* includes waiting for the other rank)');
   for (const spec of ['jobs/fashion-mnist-mlp.yaml', 'jobs/fashion-mnist-cnn.yaml']) {
-    const one = await run([spec, String(steps), '128']);
-    const scope = `bench-dp-${Date.now()}/1`;
-    const [r0] = await Promise.all([0, 1].map((rank) => run([spec, String(steps), '64', coordinator.address, scope, String(rank), '2'])));
-    console.log(`${path.basename(spec)}: 2 ranks = ${(r0.samplesPerSec / one.samplesPerSec).toFixed(2)}× 1 rank`);
+    const one = await run([spec, String(steps), '128', '25']);
+    const pair = async (bucketMb: string) => {
+      const scope = `bench-dp-${Date.now()}-${bucketMb}/1`;
+      const [r0] = await Promise.all([0, 1].map((rank) => run([spec, String(steps), '64', bucketMb, coordinator.address, scope, String(rank), '2'])));
+      return r0;
+    };
+    const whole = await pair('25');
+    const bucketed = await pair('1');
+    console.log(`${path.basename(spec)}: 2 ranks = ${(whole.samplesPerSec / one.samplesPerSec).toFixed(2)}× 1 rank; with 1 MiB buckets ${(bucketed.samplesPerSec / one.samplesPerSec).toFixed(2)}×`);
     console.log(row('1 rank', one));
-    console.log(row('2 ranks', r0));
+    console.log(row('2 ranks', whole));
+    console.log(row('2 × 1MiB', bucketed));
   }
   coordinator.stop();
 }

@@ -2,7 +2,7 @@
  * One rank of the data-parallel scaling benchmark (started by bench/data-parallel.ts): trains an
  * example job for a number of steps, alone or as one rank of a group, and prints one JSON line:
  * samples/s of the whole group and the mean time per step in compute, all-reduce and optimizer.
- *   node dist/bench/dp-rank.js <spec> <steps> <micro> [<coordinator> <scope> <rank> <size>]
+ *   node dist/bench/dp-rank.js <spec> <steps> <micro> <bucket MiB> [<coordinator> <scope> <rank> <size>]
  */
 import { loadSpecFile } from '../jobs/load.js';
 import { loadFashionMnist } from '../worker/data/fashion-mnist.js';
@@ -10,11 +10,11 @@ import { createEngine, type Engine, type ProcessGroup, type StepTimings } from '
 import { joinProcessGroup } from '../worker/process-group.js';
 import { train } from '../worker/trainer.js';
 
-const [spec, steps, micro, address, scope, rank, size] = process.argv.slice(2);
+const [spec, steps, micro, bucketMb, address, scope, rank, size] = process.argv.slice(2);
 const WARMUP = 20;
 
 async function main(): Promise<void> {
-  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0']);
+  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0', `parallel.bucket_mb=${bucketMb}`]);
   let group: ProcessGroup | undefined;
   if (address) {
     group = await joinProcessGroup({ rank: Number(rank), worldSize: Number(size), coordinator: address, scope, hostname: '127.0.0.1' }, 60_000);

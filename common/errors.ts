@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'DATA_MISSING' // a data set file or directory is missing
   | 'DATA_CORRUPT' // a data set file exists but cannot be parsed
   | 'FILE_UNREADABLE' // a file exists but cannot be read
+  | 'FILE_UNWRITABLE' // a file or directory cannot be written (disk full, permissions)
   | 'DIVERGED' // training produced a non-finite loss
   | 'NOT_FOUND' // no job (or worker) with the given id
   | 'UNAVAILABLE' // the coordinator cannot be reached

@@ -13,6 +13,7 @@ export interface DistributedPlacement {
   coordinator: string; // host:port of the rendezvous store
   scope: string; // "<job id>/<attempt>": rendezvous keys of this attempt only
   hostname: string; // the address peers reach this rank at
+  machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
 }
 
 export interface StartMessage {

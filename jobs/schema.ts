@@ -45,11 +45,15 @@ export interface Section<T> {
   keys: { [K in keyof T]-?: NodeFor<T[K]> };
 }
 
-/** A section whose allowed keys depend on its `kind` key (required, one of the variant names). */
+/**
+ * A section whose allowed keys depend on its `kind` key, one of the variant names: required,
+ * unless `defaultKind` names the kind an absent `kind` means. A key of another kind is refused.
+ */
 export interface Variant<T extends { kind: string }> {
   node: 'variant';
   doc: string;
   kindDoc: string;
+  defaultKind?: T['kind'];
   variants: { [K in T['kind']]: Section<Omit<Extract<T, { kind: K }>, 'kind'>> };
 }
 
@@ -63,6 +67,7 @@ export interface AnyVariant {
   node: 'variant';
   doc: string;
   kindDoc: string;
+  defaultKind?: string;
   variants: Record<string, AnySection>;
 }
 export type SchemaNode = Field | AnySection | AnyVariant;
@@ -78,6 +83,8 @@ const field = (rule: Rule, defaultValue: unknown, doc: string): Field => ({
 });
 
 const activation = field(oneOf('relu', 'gelu'), 'relu', 'nonlinearity after each hidden layer');
+const warmup = field(int(0), 100, 'optimizer steps of linear warmup up to optimizer.lr');
+const minLr = field(num({ ge: 0 }), 1e-4, 'the learning rate at the bottom of the cosine');
 
 export const JOB_SCHEMA: Section<JobSpec> = {
   node: 'section',
@@ -143,6 +150,11 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         data: field(int(1), 1, 'data-parallel replicas'),
         timeout_s: field(num({ gt: 0 }), 60, 'seconds a rank waits for its peers, to join and in every collective, before the job fails'),
         pipeline: field(int(1), 1, 'pipeline stages per replica'),
+        bucket_mb: field(
+          num({ gt: 0 }),
+          25,
+          "size of the gradient all-reduce buckets in MiB, launched as backward produces them (DDP's bucket_cap_mb)",
+        ),
       },
     },
     precision: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'compute precision (fp16 uses dynamic loss scaling)'),
@@ -173,12 +185,31 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       },
     },
     schedule: {
-      node: 'section',
-      doc: 'the learning-rate schedule',
-      keys: {
-        kind: field(oneOf('cosine', 'constant'), 'cosine', 'shape after warmup'),
-        warmup: field(int(0), 100, 'optimizer steps of linear warmup up to optimizer.lr'),
-        min_lr: field(num({ ge: 0 }), 1e-4, 'learning rate at the end of the cosine decay'),
+      node: 'variant',
+      doc: 'the learning-rate schedule: a linear warmup to optimizer.lr, then the shape `kind` names',
+      kindDoc: 'shape after warmup',
+      defaultKind: 'cosine',
+      variants: {
+        cosine: {
+          node: 'section',
+          doc: "one cosine decay to min_lr, reached at the run's last step (nanoGPT's get_lr)",
+          keys: { warmup, min_lr: minLr },
+        },
+        constant: {
+          node: 'section',
+          doc: 'optimizer.lr until the end',
+          keys: { warmup },
+        },
+        cosine_restarts: {
+          node: 'section',
+          doc: 'cosine decays to min_lr that restart at optimizer.lr (SGDR); no end: cycles go on past the last step',
+          keys: {
+            warmup,
+            min_lr: minLr,
+            t0: field(int(1), 1000, 'optimizer steps of the first cycle'),
+            t_mult: field(int(1), 1, 'each cycle is t_mult times as long as the one before'),
+          },
+        },
       },
     },
     epochs: field(int(1), 5, 'passes over the training set'),
@@ -207,7 +238,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
   },
 };
 
-/** Checks between keys, after each key passed its own rule. */
+/** Checks between keys, after each key passed its own rule; skipped where `key` is absent (a key of another kind). */
 export const CROSS_CHECKS: readonly { key: string; atMost: string }[] = [
   { key: 'schedule.min_lr', atMost: 'optimizer.lr' },
 ];

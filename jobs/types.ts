@@ -19,12 +19,39 @@ export interface CnnModelSpec {
 
 export type ModelSpec = MlpModelSpec | CnnModelSpec;
 
+/** After `warmup` steps of linear warmup to optimizer.lr (worker/schedule.ts has the formulas): */
+export interface ConstantScheduleSpec {
+  kind: 'constant'; // optimizer.lr
+  warmup: number;
+}
+
+export interface CosineScheduleSpec {
+  kind: 'cosine'; // one cosine decay to min_lr, reached at the run's last step (nanoGPT's get_lr)
+  warmup: number;
+  min_lr: number;
+}
+
+export interface CosineRestartsScheduleSpec {
+  kind: 'cosine_restarts'; // cosine decays to min_lr, restarting at the peak (SGDR); no end
+  warmup: number;
+  min_lr: number;
+  t0: number; // optimizer steps of the first cycle
+  t_mult: number; // each cycle is t_mult times as long as the one before
+}
+
+export type ScheduleSpec = ConstantScheduleSpec | CosineScheduleSpec | CosineRestartsScheduleSpec;
+
 export interface JobSpec {
   name: string;
   model: ModelSpec;
   data: { kind: 'fashion-mnist'; dir: string };
   device: 'cpu' | 'cuda';
-  parallel: { data: number; pipeline: number; timeout_s: number }; // timeout_s: for joining and for every collective
+  parallel: {
+    data: number;
+    pipeline: number;
+    timeout_s: number; // for joining and for every collective
+    bucket_mb: number; // MiB per gradient all-reduce bucket (DDP's bucket_cap_mb)
+  };
   precision: 'fp32' | 'bf16' | 'fp16';
   batch: { micro: number; accumulate: number };
   optimizer: {
@@ -37,7 +64,7 @@ export interface JobSpec {
     nesterov: boolean; // sgd
     clip_grad_norm: number; // 0 disables clipping
   };
-  schedule: { kind: 'cosine' | 'constant'; warmup: number; min_lr: number };
+  schedule: ScheduleSpec;
   epochs: number;
   steps: number | null; // optimizer steps; when set it wins over epochs
   eval: { every: number }; // steps between evaluations; 0 evaluates only at the end

@@ -32,9 +32,9 @@ export function validateSpec(raw: unknown, opts: { specDir: string }): JobSpec {
   const walk: Walk = { specDir: opts.specDir, dirsToCheck: [] };
   const spec = checkSection(JOB_SCHEMA, raw, '', walk);
   for (const { key, atMost } of CROSS_CHECKS) {
-    const value = valueAt(spec, key) as number;
+    const value = valueAt(spec, key) as number | undefined;
     const limit = valueAt(spec, atMost) as number;
-    if (value > limit) throw badValue(key, value, `≤ ${atMost} (${formatValue(limit)})`);
+    if (value !== undefined && value > limit) throw badValue(key, value, `≤ ${atMost} (${formatValue(limit)})`);
   }
   for (const { key, allowed, reason } of NOT_YET_SUPPORTED) {
     const value = valueAt(spec, key);
@@ -81,19 +81,31 @@ function checkSection(section: AnySection, value: unknown, key: string, walk: Wa
   return out;
 }
 
-/** `kind` picks the variant; unknown keys are judged against all variants first for better hints. */
+/**
+ * `kind` picks the variant. Unknown keys are judged against all variants first for better
+ * hints; a key that only other kinds have is then refused naming those kinds.
+ */
 function checkVariant(variant: AnyVariant, value: unknown, key: string, walk: Walk): Mapping {
   const given = asMapping(value, key);
-  const sections = Object.values(variant.variants);
-  rejectUnknownKeys(given, ['kind', ...new Set(sections.flatMap((s) => Object.keys(s.keys)))], key);
+  const kinds = Object.entries(variant.variants);
+  rejectUnknownKeys(given, ['kind', ...new Set(kinds.flatMap(([, s]) => Object.keys(s.keys)))], key);
   const kindField: Field = {
     node: 'field',
-    rule: { type: 'enum', values: Object.keys(variant.variants) },
-    required: true,
+    rule: { type: 'enum', values: kinds.map(([name]) => name) },
     doc: variant.kindDoc,
+    ...(variant.defaultKind === undefined ? { required: true } : { default: variant.defaultKind }),
   };
-  const kind = checkField(kindField, given.kind, joinKey(key, 'kind'), walk) as string;
+  const kindKey = joinKey(key, 'kind');
+  const kind = checkField(kindField, given.kind, kindKey, walk) as string;
   const section = variant.variants[kind];
+  for (const name of Object.keys(given)) {
+    if (name === 'kind' || Object.hasOwn(section.keys, name)) continue;
+    const owners = kinds.filter(([, s]) => Object.hasOwn(s.keys, name)).map(([k]) => k);
+    throw new RingmasterError(
+      'BAD_SPEC',
+      `spec: key ${JSON.stringify(joinKey(key, name))} does not apply to ${kindKey} ${kind} (only to ${owners.join(', ')})`,
+    );
+  }
   return checkSection({ ...section, keys: { kind: kindField, ...section.keys } }, given, key, walk);
 }
 

@@ -21,6 +21,7 @@ export interface EngineConfig {
   impl: 'fast' | 'reference'; // oneDNN kernels, or the plain-loop oracle used by tests
   seed: number; // parameters are drawn from this seed, identically on every machine
   threads: number; // compute threads; 0 = every core
+  bucketBytes?: number; // data parallel: size of the gradient all-reduce buckets; 25 MiB (DDP's) when absent
   optimizer: {
     kind: 'adamw' | 'sgd';
     beta1: number;
@@ -94,9 +95,19 @@ export type CollectiveArray = Float32Array | Float64Array | Int32Array;
  * order, awaiting each; a peer that does not take part within the timeout fails the call with
  * COLLECTIVE_TIMEOUT naming the operation and its sequence number.
  */
+/** Where a group's ranks run; ranks of one machine share memory. */
+export interface Topology {
+  machines: number;
+  machine: number; // this rank's machine, numbered in order of each machine's lowest rank
+  localRank: number; // this rank among its machine's ranks
+  localSize: number;
+  uniform: boolean; // every machine holds localSize ranks: gradients reduce hierarchically
+}
+
 export interface ProcessGroup {
   readonly rank: number;
   readonly size: number;
+  readonly topology: Topology;
   allReduce<T extends CollectiveArray>(data: T, op: 'sum' | 'avg'): Promise<T>;
   broadcast<T extends CollectiveArray>(data: T, root: number): Promise<T>;
   allGather<T extends CollectiveArray>(data: T): Promise<T>; // size × data.length, in rank order
@@ -112,6 +123,7 @@ export interface ProcessGroupOptions {
   rank: number;
   size: number;
   hostname: string; // the address peers reach this rank at
+  machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
   timeoutMs: number; // for joining and for every collective
   store: RendezvousStoreClient;
 }

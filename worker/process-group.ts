@@ -10,7 +10,7 @@ import { CoordinatorStore } from './rendezvous-client.js';
 export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number): Promise<ProcessGroup> {
   const store = new CoordinatorStore(p.coordinator, p.scope);
   try {
-    return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, timeoutMs, store });
+    return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, store });
   } finally {
     store.close();
   }

@@ -9,7 +9,7 @@ import type { Split } from './data/fashion-mnist.js';
 import { EpochSampler, gather, sequentialBatches } from './data/sampler.js';
 import { modelLayers } from './models.js';
 import type { Engine, EngineConfig, ProcessGroup } from './native.js';
-import { learningRate } from './schedule.js';
+import { learningRate, scheduleParams } from './schedule.js';
 
 export interface TrainingData {
   train: Split;
@@ -33,6 +33,7 @@ export function engineConfig(spec: JobSpec, data: TrainingData): EngineConfig {
     impl: 'fast',
     seed: spec.seed,
     threads: spec.threads,
+    bucketBytes: Math.round(spec.parallel.bucket_mb * 2 ** 20),
     optimizer: {
       kind: o.kind,
       beta1: o.betas[0],
@@ -80,7 +81,7 @@ export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps
   const ranks = group?.size ?? 1;
   const sampler = new EpochSampler({ count: data.train.count, batch: micro, seed: spec.seed, dropLast: true, rank: group?.rank ?? 0, ranks });
   const totalSteps = spec.steps ?? spec.epochs * sampler.batchesPerEpoch;
-  const schedule = { kind: spec.schedule.kind, lr: spec.optimizer.lr, warmup: spec.schedule.warmup, minLr: spec.schedule.min_lr, total: totalSteps };
+  const schedule = scheduleParams(spec, totalSteps);
   const engine = deps.createEngine(engineConfig(spec, data));
   if (group && ranks > 1) await engine.joinProcessGroup(group); // every rank starts from rank 0's parameters
 

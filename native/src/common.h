@@ -26,6 +26,11 @@ class NativeError : public std::runtime_error {
   std::string code_;
 };
 
+// A half-open range [begin, end) of elements of a flat buffer.
+struct Range {
+  size_t begin, end;
+};
+
 // Throws NativeError(code, message) when cond is false.
 #define RM_CHECK(cond, code, message)                  \
   do {                                                 \

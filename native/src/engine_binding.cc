@@ -46,6 +46,7 @@ static TrainerConfig parse_config(const Napi::Object& o) {
   c.impl = parse_impl(o);
   c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
   c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
+  if (o.Has("bucketBytes")) c.bucket_floats = std::max<size_t>(1, require_count(o.Get("bucketBytes"), "bucketBytes") / sizeof(float));
   return c;
 }
 

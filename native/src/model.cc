@@ -73,7 +73,7 @@ const float* Net::forward(size_t B) {
   return output();
 }
 
-void Net::backward(const float* dout, float* dinput, bool accumulate) {
+void Net::backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready) {
   RM_CHECK(last_batch_ > 0, "STATE", "backward called before forward");
   const float* upstream = dout;
   for (size_t k = layers_.size(); k-- > 0;) {
@@ -85,6 +85,7 @@ void Net::backward(const float* dout, float* dinput, bool accumulate) {
                            : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
     layers_[k]->backward(din, grads_ + param_offsets_[k], upstream, acts_[k].data(),
                          acts_[k + 1].data(), params_ + param_offsets_[k], last_batch_, accumulate);
+    if (ready && layers_[k]->param_count() > 0) ready(param_offsets_[k]);
     if (!need_din) break;
     upstream = din;
   }

@@ -6,6 +6,7 @@
 // that follows a Linear or Conv2d is fused into it, so layers_ may be shorter than the config.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,9 +38,13 @@ class Net {
 
   // Runs forward on the batch already written to input(); returns output()[B, output_size()].
   const float* forward(size_t B);
+  // Called during backward each time the gradients grads()[first, param_count()) are final, with
+  // `first` decreasing: what a data-parallel trainer needs to start exchanging them early.
+  using GradientsReady = std::function<void(size_t first)>;
+
   // Backward from dout[B, output_size()] of the last forward; writes ∂L/∂input into dinput when
   // it is not null. Parameter gradients are accumulated or assigned (see layers/layer.h).
-  void backward(const float* dout, float* dinput, bool accumulate);
+  void backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready = nullptr);
 
   float* input() { return acts_.front().data(); }
   const float* output() const { return acts_.back().data(); }
@@ -56,6 +61,9 @@ class Net {
   size_t max_batch() const { return max_batch_; }
   size_t last_batch() const { return last_batch_; }  // 0 before the first forward
   std::vector<NamedParam> named_params() const;
+  // Where each layer's parameters begin in the flat buffers, ascending (layers without
+  // parameters repeat the next offset).
+  const std::vector<size_t>& layer_param_offsets() const { return param_offsets_; }
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;

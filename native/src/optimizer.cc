@@ -47,27 +47,28 @@ Optimizer::Optimizer(const OptimizerConfig& config, size_t n) : config_(config),
   if (config.kind == "adamw") v_ = FloatBuffer(n);
 }
 
-void Optimizer::step(float* params_all, const float* grads_all, float lr, float grad_scale, size_t begin, size_t end) {
+void Optimizer::step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges) {
   ++t_;
-  float* params = params_all + begin;
-  const float* grads = grads_all + begin;
-  float* m = m_.data() + begin;
-  float* v = v_.size() ? v_.data() + begin : nullptr;  // AdamW only
-  size_t n = end - begin;
+  float* m = m_.data();
+  float* v = v_.size() ? v_.data() : nullptr;  // AdamW only
   if (config_.kind == "sgd") {
     SgdCoefficients c{lr, config_.weight_decay, config_.momentum, config_.nesterov};
-    parallel_for(n, kGrain, [&](size_t i0, size_t i1) {
-      sgd_chunk(params + i0, m + i0, grads + i0, i1 - i0, grad_scale, c);
-    });
+    for (Range r : ranges)
+      parallel_for(r.end - r.begin, kGrain, [&](size_t i0, size_t i1) {
+        size_t o = r.begin + i0;
+        sgd_chunk(params + o, m + o, grads + o, i1 - i0, grad_scale, c);
+      });
     return;
   }
   double bc1 = 1.0 - std::pow(double(config_.beta1), double(t_));
   double bc2 = 1.0 - std::pow(double(config_.beta2), double(t_));
   AdamWCoefficients c{1.0f - lr * config_.weight_decay, config_.beta1, config_.beta2,
                       float(lr / bc1), float(1.0 / std::sqrt(bc2)), config_.eps};
-  parallel_for(n, kGrain, [&](size_t i0, size_t i1) {
-    adamw_chunk(params + i0, m + i0, v + i0, grads + i0, i1 - i0, grad_scale, c);
-  });
+  for (Range r : ranges)
+    parallel_for(r.end - r.begin, kGrain, [&](size_t i0, size_t i1) {
+      size_t o = r.begin + i0;
+      adamw_chunk(params + o, m + o, v + o, grads + o, i1 - i0, grad_scale, c);
+    });
 }
 
 }  // namespace rm

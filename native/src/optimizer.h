@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common.h"
 
@@ -23,9 +24,9 @@ class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, size_t n);
 
-  // One update of params[begin, end) from grads·grad_scale (grad_scale folds clipping into the
-  // same pass); [0, n) unless this rank owns a shard of a sharded optimizer.
-  void step(float* params, const float* grads, float lr, float grad_scale, size_t begin, size_t end);
+  // One update of params from grads·grad_scale (grad_scale folds clipping into the same pass)
+  // over the given ranges: [0, n) unless this rank owns shards of a sharded optimizer.
+  void step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges);
 
   size_t steps_taken() const { return t_; }
 

@@ -9,7 +9,8 @@
 namespace rm {
 
 Trainer::Trainer(const TrainerConfig& config)
-    : net_(config.layers, config.input, config.max_batch, config.impl),
+    : config_(config),
+      net_(config.layers, config.input, config.max_batch, config.impl),
       optimizer_(config.optimizer, net_.param_count()),
       labels_(config.max_batch, 0),
       dlogits_(config.max_batch * net_.output_size()) {
@@ -23,27 +24,43 @@ StepResult Trainer::train_step(size_t B, float lr, float clip_norm) {
   const float* logits = net_.forward(B);
   auto ce = cross_entropy_forward_backward(dlogits_.data(), logits, labels_.data(), B,
                                            net_.output_size(), 1.0f);
-  net_.backward(dlogits_.data(), nullptr, false);
   double loss = ce.loss_sum / double(B);
+  if (!reducer_) {
+    net_.backward(dlogits_.data(), nullptr, false);
+    auto t1 = clock::now();
+    double norm = optimizer_step(lr, clip_norm);
+    return {loss, norm, seconds(t0, t1), 0.0, seconds(t1, clock::now())};
+  }
+  next_bucket_ = 0;
+  shard_squares_ = 0;
+  net_.backward(dlogits_.data(), nullptr, false, [this](size_t first) { launch_ready_buckets(first); });
   auto t1 = clock::now();
-  if (sharded_) {
-    size_t begin = 0, end = 0;
-    double squares = group_->reduce_gradient_shard(&begin, &end);
-    group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
-    auto t2 = clock::now();
-    double norm = std::sqrt(squares);
-    optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), begin, end);
-    group_->publish_parameter_shards();
-    return {loss, clip_norm > 0.0f ? norm : std::numeric_limits<double>::quiet_NaN(), seconds(t0, t1), seconds(t1, t2), seconds(t2, clock::now())};
-  }
-  if (group_ && group_->size() > 1) {
-    group_->all_reduce(net_.grads(), net_.param_count(), DType::F32, ReduceOp::Avg);
-    group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
-  }
+  reducer_->wait();
+  group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
   auto t2 = clock::now();
-  double norm = optimizer_step(lr, clip_norm);
-  auto t3 = clock::now();
-  return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3)};
+  double norm;
+  if (sharded_) {
+    norm = std::sqrt(group_->sum_over_shards(shard_squares_));
+    optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), shards_);
+    group_->publish_parameter_shards();
+  } else {
+    norm = optimizer_step(lr, clip_norm);
+  }
+  if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
+  return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, clock::now())};
+}
+
+void Trainer::launch_ready_buckets(size_t first) {
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].begin >= first) reducer_->launch(next_bucket_++);
+}
+
+void Trainer::reduce_bucket(size_t bucket) {
+  Range b = buckets_[bucket];
+  if (sharded_) {
+    shard_squares_ += group_->reduce_gradient_shard(b, &shards_[bucket]);
+  } else {
+    group_->all_reduce(net_.grads() + b.begin, b.end - b.begin, DType::F32, ReduceOp::Avg);
+  }
 }
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
@@ -52,12 +69,14 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
   size_t n = net_.param_count();
   group_->broadcast(net_.params(), n, DType::F32, 0);
   float *grads = nullptr, *params = nullptr;
-  if (!group_->share_training_buffers(n, &grads, &params)) return;
-  if (group_->rank() == 0) std::memcpy(params, net_.params(), n * sizeof(float));
-  net_.use_gradient_buffer(grads);
-  group_->publish_parameter_shards();  // rank 0's copy is in place before anyone reads it
-  net_.use_parameter_buffer(params);
-  sharded_ = true;
+  if (group_->share_training_buffers(n, net_.params(), &grads, &params)) {
+    net_.use_gradient_buffer(grads);
+    net_.use_parameter_buffer(params);
+    sharded_ = true;
+  }
+  buckets_ = plan_buckets(net_.layer_param_offsets(), n, config_.bucket_floats);
+  shards_.assign(buckets_.size(), Range{0, 0});
+  reducer_ = std::make_unique<BucketReducer>([this](size_t bucket) { reduce_bucket(bucket); }, 2 * group_->timeout() + std::chrono::seconds(1));
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {
@@ -73,7 +92,7 @@ float Trainer::clip_scale(double norm, float clip_norm) {
 
 double Trainer::optimizer_step(float lr, float clip_norm) {
   double norm = clip_norm > 0.0f ? global_norm(net_.grads(), net_.param_count()) : std::numeric_limits<double>::quiet_NaN();
-  optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), 0, net_.param_count());
+  optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), {Range{0, net_.param_count()}});
   return norm;
 }
 

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "collectives/process_group.h"
+#include "gradient_buckets.h"
 #include "layers/cross_entropy.h"
 #include "model.h"
 #include "optimizer.h"
@@ -19,13 +21,15 @@ struct TrainerConfig {
   Impl impl = Impl::Fast;
   OptimizerConfig optimizer;
   uint64_t seed = 0;
+  size_t bucket_floats = size_t(25) << 18;  // data parallel: gradient bucket size (25 MiB)
 };
 
 struct StepResult {
   double loss;       // mean over the batch
   double grad_norm;  // global norm before clipping; NaN when clipping is off (not computed)
   // Where the step's time went, in seconds: forward + loss + backward; gradient all-reduce
-  // (including waiting for the slowest rank); clipping + optimizer.
+  // still running when backward ends (including waiting for the slowest rank); clipping +
+  // optimizer. Buckets reduced while backward ran count as compute.
   double compute_s, communicate_s, optimize_s;
 };
 
@@ -37,11 +41,12 @@ class Trainer {
   int32_t* labels() { return labels_.data(); }
 
   // Data parallel, collective: from now on gradients (and the reported loss) are averaged over
-  // the group's ranks after backward, before clipping, so every rank takes the same step; every
-  // rank starts from rank 0's parameters. On one machine the gradients and the parameters move
-  // into the group's shared memory and each rank updates only its shard of the parameters
-  // (ZeRO stage 1: the optimizer's work is divided, not repeated). Each rank's optimizer moments
-  // are then meaningful for its own shard only: a checkpoint has to gather them.
+  // the group's ranks, bucket by bucket while backward runs, before clipping, so every rank
+  // takes the same step; every rank starts from rank 0's parameters. Where the ranks can share
+  // memory (see ProcessGroup::share_training_buffers) gradients and parameters move into it and
+  // each rank updates only its shards of the parameters (ZeRO stage 1: the optimizer's work is
+  // divided, not repeated). Each rank's optimizer moments are then meaningful for its own
+  // shards only: a checkpoint has to gather them.
   void join_process_group(std::shared_ptr<ProcessGroup> group);
 
   // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
@@ -53,12 +58,22 @@ class Trainer {
   static float clip_scale(double norm, float clip_norm);
 
  private:
+  TrainerConfig config_;
   Net net_;
   Optimizer optimizer_;
   std::vector<int32_t> labels_;
   FloatBuffer dlogits_;
+  // Data parallel: launches every bucket whose gradients are final once [first, n) are.
+  void launch_ready_buckets(size_t first);
+  void reduce_bucket(size_t bucket);  // on the reducer's thread
+
   std::shared_ptr<ProcessGroup> group_;  // null or size 1: no communication
   bool sharded_ = false;  // gradients and parameters in the group's shared memory, optimizer sharded
+  std::vector<Range> buckets_;  // in the order backward finishes them
+  std::vector<Range> shards_;   // sharded: this rank's part of each bucket
+  double shard_squares_ = 0;    // sharded: Σ g² over this step's shards so far
+  size_t next_bucket_ = 0;      // the first bucket of this step not yet launched
+  std::unique_ptr<BucketReducer> reducer_;  // last: its thread uses the members above
 };
 
 }  // namespace rm

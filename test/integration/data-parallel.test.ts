@@ -28,7 +28,13 @@ const CASES = [
   { name: 'AdamW as the job sets it (eps 1e-8)', overrides: '', tolerance: 1e-3 },
 ];
 
-function trainRank(out: string, micro: number, overrides: string, group: string[] = []): Promise<{ losses: number[]; params: number[] }> {
+interface RankResult {
+  losses: number[];
+  params: number[];
+  topology?: { machines: number; localSize: number; uniform: boolean };
+}
+
+function trainRank(out: string, micro: number, overrides: string, group: string[] = []): Promise<RankResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [FIXTURE, out, String(micro), String(STEPS), overrides, ...group], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -42,6 +48,43 @@ function trainRank(out: string, micro: number, overrides: string, group: string[
   });
 }
 
+/**
+ * One rank with the whole batch, and `machines.length` ranks with `micro` each, rank r acting as
+ * a rank of machine machines[r]; every rank must report the one-rank run's losses within 1e-4 (relative)
+ * and hold identical parameters within `tolerance` (relative) of the one-rank run's.
+ */
+async function expectEquivalent(
+  address: string,
+  o: { micro: number; machines: string[]; overrides: string; tolerance: number },
+): Promise<RankResult[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-dp-'));
+  const scope = `equivalence-${Date.now()}-${Math.random()}/1`;
+  const size = o.machines.length;
+  const [one, ...ranks] = await Promise.all([
+    trainRank(path.join(dir, 'one.json'), o.micro * size, o.overrides),
+    ...o.machines.map((machine, r) => trainRank(path.join(dir, `r${r}.json`), o.micro, o.overrides, [address, scope, String(r), String(size), machine])),
+  ]);
+  expect(one.losses).toHaveLength(STEPS);
+  for (const r of ranks) {
+    expect(r.losses).toEqual(ranks[0].losses); // every rank reports the averaged loss
+    expect(r.params).toEqual(ranks[0].params); // identical replicas
+  }
+  // "To 4 significant digits" as a relative difference below 1e-4, not as equal 4-digit
+  // roundings, which differ for two values a hair apart on either side of a rounding boundary.
+  ranks[0].losses.forEach((loss, step) => {
+    const expected = one.losses[step];
+    expect(Math.abs(loss - expected) / Math.abs(expected), `step ${step + 1}: ${loss} vs ${expected}`).toBeLessThan(1e-4);
+  });
+  let scale = 0;
+  let worst = 0;
+  one.params.forEach((p, i) => {
+    scale = Math.max(scale, Math.abs(p));
+    worst = Math.max(worst, Math.abs(p - ranks[0].params[i]));
+  });
+  expect(worst / scale).toBeLessThan(o.tolerance);
+  return ranks;
+}
+
 describe('data parallel', () => {
   let cluster: LocalCluster;
   beforeAll(async () => {
@@ -51,26 +94,26 @@ describe('data parallel', () => {
     await cluster.stop();
   });
 
-  it.each(CASES)('2 ranks × 64 agree with 1 rank × 128 after 50 steps ($name): losses to 4 digits, parameters within $tolerance', async ({ overrides, tolerance }) => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-dp-'));
-    const scope = `equivalence-${Date.now()}/1`;
-    const OVERRIDES = overrides;
-    const [one, r0, r1] = await Promise.all([
-      trainRank(path.join(dir, 'one.json'), 128, OVERRIDES),
-      trainRank(path.join(dir, 'r0.json'), 64, OVERRIDES, [cluster.address, scope, '0', '2']),
-      trainRank(path.join(dir, 'r1.json'), 64, OVERRIDES, [cluster.address, scope, '1', '2']),
-    ]);
-    expect(one.losses).toHaveLength(STEPS);
-    expect(r0.losses).toEqual(r1.losses); // both ranks report the averaged loss
-    r0.losses.forEach((loss, step) => expect(loss.toPrecision(4), `step ${step + 1}`).toBe(one.losses[step].toPrecision(4)));
-    expect(r0.params).toEqual(r1.params); // identical replicas
-    let scale = 0;
-    let worst = 0;
-    one.params.forEach((p, i) => {
-      scale = Math.max(scale, Math.abs(p));
-      worst = Math.max(worst, Math.abs(p - r0.params[i]));
-    });
-    expect(worst / scale).toBeLessThan(tolerance);
+  it.each(CASES)('2 ranks × 64 agree with 1 rank × 128 after 50 steps ($name): losses within 1e-4, parameters within $tolerance', async ({ overrides, tolerance }) => {
+    const ranks = await expectEquivalent(cluster.address, { micro: 64, machines: ['', ''], overrides, tolerance });
+    expect(ranks[0].topology).toMatchObject({ machines: 1, localSize: 2 });
+  });
+
+  // 1 MiB buckets cut the MLP's gradients into 3, each reduced while backward computes the rest.
+  const BUCKETED_SGD = 'optimizer.kind=sgd,optimizer.lr=0.05,parallel.bucket_mb=1';
+
+  it('hierarchical: 4 ranks on 2 machines (shared memory within, Gloo across), 3 buckets, agree with 1 rank × 128', async () => {
+    const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['a', 'a', 'b', 'b'], overrides: BUCKETED_SGD, tolerance: 1e-4 });
+    expect(ranks[0].topology).toMatchObject({ machines: 2, localSize: 2, uniform: true });
+  });
+
+  // 126 = 3 × 42 rounds differently from 128 = 2 × 64 and drifts faster: with the SGD settings
+  // above the losses start 1e-10 apart and reach ~2e-4 by step 50 on one machine's shared-memory
+  // path as much as on Gloo (measured), so this case steps more gently.
+  it('uneven machines: 3 ranks on 2 machines (2 + 1) all-reduce each bucket over Gloo, agree with 1 rank × 126', async () => {
+    const overrides = 'optimizer.kind=sgd,optimizer.lr=0.02,parallel.bucket_mb=1';
+    const ranks = await expectEquivalent(cluster.address, { micro: 42, machines: ['a', 'a', 'b'], overrides, tolerance: 1e-4 });
+    expect(ranks[0].topology).toMatchObject({ machines: 2, uniform: false });
   });
 
   it('gang-schedules: a 2-slot job waits while a 1-slot job runs, then runs; both finish', async () => {

@@ -45,7 +45,7 @@ describe('validateSpec', () => {
       model: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
       data: { kind: 'fashion-mnist', dir: dataDir },
       device: 'cpu',
-      parallel: { data: 1, pipeline: 1, timeout_s: 60 },
+      parallel: { data: 1, pipeline: 1, timeout_s: 60, bucket_mb: 25 },
       precision: 'fp32',
       batch: { micro: 128, accumulate: 1 },
       optimizer: {
@@ -72,6 +72,20 @@ describe('validateSpec', () => {
   it('fills the defaults of the chosen model kind', () => {
     const spec = validateSpec({ ...minimal, model: { kind: 'cnn' } }, { specDir: root });
     expect(spec.model).toEqual({ kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' });
+  });
+
+  it('fills the defaults of the chosen schedule kind, cosine when kind is absent', () => {
+    const check = (schedule: unknown) => validateSpec({ ...minimal, schedule }, { specDir: root }).schedule;
+    expect(check({ kind: 'cosine_restarts' })).toEqual({ kind: 'cosine_restarts', warmup: 100, min_lr: 1e-4, t0: 1000, t_mult: 1 });
+    expect(check({ kind: 'cosine_restarts', t0: 500, t_mult: 2 })).toMatchObject({ t0: 500, t_mult: 2 });
+    expect(check({ kind: 'constant' })).toEqual({ kind: 'constant', warmup: 100 });
+    expect(check({ warmup: 5 })).toEqual({ kind: 'cosine', warmup: 5, min_lr: 1e-4 });
+    expect(check(null)).toEqual({ kind: 'cosine', warmup: 100, min_lr: 1e-4 });
+  });
+
+  it('takes a fractional parallel.bucket_mb', () => {
+    const spec = validateSpec({ ...minimal, parallel: { bucket_mb: 0.5 } }, { specDir: root });
+    expect(spec.parallel).toEqual({ data: 1, pipeline: 1, timeout_s: 60, bucket_mb: 0.5 });
   });
 
   it('treats an empty section as all defaults and resolves a relative data.dir', () => {
@@ -101,7 +115,7 @@ describe('validateSpec', () => {
     {
       what: 'key of another model kind',
       set: ['model.channels=[1, 2]'],
-      message: 'spec: unknown key "model.channels" (allowed: kind, hidden, activation)',
+      message: 'spec: key "model.channels" does not apply to model.kind mlp (only to cnn)',
     },
     { what: 'string for int', set: ['epochs=five'], message: 'spec: epochs = "five": must be an integer ≥ 1' },
     { what: 'quoted number', set: ['optimizer.lr="0.1"'], message: 'spec: optimizer.lr = "0.1": must be a number > 0' },
@@ -123,7 +137,39 @@ describe('validateSpec', () => {
     { what: 'min_lr above lr', set: ['schedule.min_lr=0.01'], message: 'spec: schedule.min_lr = 0.01: must be ≤ optimizer.lr (0.001)' },
     { what: 'bad model kind', set: ['model.kind=rnn'], message: 'spec: model.kind = "rnn": must be one of mlp, cnn' },
     { what: 'bad precision', set: ['precision=fp8'], message: 'spec: precision = "fp8": must be one of fp32, bf16, fp16' },
-    { what: 'bad schedule', set: ['schedule.kind=step'], message: 'spec: schedule.kind = "step": must be one of cosine, constant' },
+    { what: 'bad schedule', set: ['schedule.kind=step'], message: 'spec: schedule.kind = "step": must be one of cosine, constant, cosine_restarts' },
+    {
+      what: 't0 0',
+      set: ['schedule.kind=cosine_restarts', 'schedule.t0=0'],
+      message: 'spec: schedule.t0 = 0: must be an integer ≥ 1',
+    },
+    {
+      what: 'fractional t_mult',
+      set: ['schedule.kind=cosine_restarts', 'schedule.t_mult=0.5'],
+      message: 'spec: schedule.t_mult = 0.5: must be an integer ≥ 1',
+    },
+    {
+      what: 'a restarts key under kind cosine',
+      set: ['schedule.kind=cosine', 'schedule.t0=500'],
+      message: 'spec: key "schedule.t0" does not apply to schedule.kind cosine (only to cosine_restarts)',
+    },
+    {
+      what: 'a restarts key with kind absent (cosine)',
+      set: ['schedule.t_mult=2'],
+      message: 'spec: key "schedule.t_mult" does not apply to schedule.kind cosine (only to cosine_restarts)',
+    },
+    {
+      what: 'min_lr under kind constant',
+      set: ['schedule.kind=constant', 'schedule.min_lr=1e-5'],
+      message: 'spec: key "schedule.min_lr" does not apply to schedule.kind constant (only to cosine, cosine_restarts)',
+    },
+    {
+      what: 'restarts min_lr above lr',
+      set: ['schedule.kind=cosine_restarts', 'schedule.min_lr=0.01'],
+      message: 'spec: schedule.min_lr = 0.01: must be ≤ optimizer.lr (0.001)',
+    },
+    { what: 'bucket_mb 0', set: ['parallel.bucket_mb=0'], message: 'spec: parallel.bucket_mb = 0: must be a number > 0' },
+    { what: 'negative bucket_mb', set: ['parallel.bucket_mb=-25'], message: 'spec: parallel.bucket_mb = -25: must be a number > 0' },
     { what: 'bad name', set: ['name=-x'], message: /^spec: name = "-x": must be a name of letters, digits/ },
     { what: 'long name', set: [`name=${'a'.repeat(64)}`], message: /^spec: name = "a+…: must be a name .* at most 63 characters$/ },
     { what: 'missing name', drop: 'name', message: 'spec: missing required key "name"' },
@@ -198,6 +244,12 @@ describe('loadSpecFile', () => {
       epochs: 3,
       seed: 1337,
     });
+  });
+
+  it('switches an example to warm restarts from the command line, keeping its warmup and min_lr', () => {
+    const file = join(examples, 'fashion-mnist-mlp.yaml');
+    const spec = loadSpecFile(file, [useTempData, 'schedule.kind=cosine_restarts', 'schedule.t0=200', 'schedule.t_mult=2']);
+    expect(spec.schedule).toEqual({ kind: 'cosine_restarts', warmup: 100, min_lr: 1e-4, t0: 200, t_mult: 2 });
   });
 
   it('applies overrides of every form', () => {

@@ -7,6 +7,7 @@
 #include <gloo/common/error.h>
 #include <gloo/math.h>
 #include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
 #include <gloo/transport/tcp/device.h>
 #include <unistd.h>
 
@@ -63,8 +64,8 @@ GlooGroup::GlooGroup(const GlooGroupConfig& c, gloo::rendezvous::Store& store)
   auto context = std::make_shared<gloo::rendezvous::Context>(c.rank, c.size);
   context->setTimeout(timeout_);
   try {
-    auto device = gloo::transport::tcp::CreateDevice(attr);
-    context->connectFullMesh(store, device);
+    device_ = gloo::transport::tcp::CreateDevice(attr);
+    context->connectFullMesh(store, device_);
   } catch (const NativeError&) {
     throw;
   } catch (const std::exception& e) {
@@ -72,29 +73,38 @@ GlooGroup::GlooGroup(const GlooGroupConfig& c, gloo::rendezvous::Store& store)
                                               " could not connect to its peers: " + e.what());
   }
   context_ = context;
-  if (c.size > 1) join_shared_memory(store);
+  if (c.size > 1) join_machine(store, c.machine.empty() ? machine_identity() : c.machine);
 }
 
-void GlooGroup::join_shared_memory(gloo::rendezvous::Store& store) {
-  std::string me = machine_identity();
-  store.set("machine/" + std::to_string(rank_), std::vector<char>(me.begin(), me.end()));
-  for (int q = 0; q < size_; ++q) {
-    auto other = store.get("machine/" + std::to_string(q));
-    if (std::string(other.begin(), other.end()) != me) return;  // spans machines: Gloo carries it all
-  }
-  std::string name;
-  if (rank_ == 0) {
-    name = "/ringmaster-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}());
-    shm_ = std::make_unique<ShmAllReduce>(name, rank_, size_, true, timeout_);
-    store.set("shm", std::vector<char>(name.begin(), name.end()));
+void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& identity) {
+  topology_ = discover_topology(store, rank_, size_, identity);
+  if (!topology_.uniform) return;  // Gloo carries everything
+  std::string key = "shm/" + std::to_string(topology_.machine);
+  if (topology_.local_rank == 0) {
+    shm_name_ = "/ringmaster-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}());
+    store.set(key, std::vector<char>(shm_name_.begin(), shm_name_.end()));
   } else {
-    auto v = store.get("shm");
-    shm_ = std::make_unique<ShmAllReduce>(std::string(v.begin(), v.end()), rank_, size_, false, timeout_);
+    auto v = store.get(key);
+    shm_name_.assign(v.begin(), v.end());
+  }
+  if (topology_.machines == 1) {
+    shm_ = std::make_unique<ShmAllReduce>(shm_name_, rank_, size_, rank_ == 0, timeout_);
+  } else {
+    gloo::rendezvous::PrefixStore peers("across/" + std::to_string(topology_.local_rank), store);
+    auto across = std::make_shared<gloo::rendezvous::Context>(topology_.machine, topology_.machines);
+    across->setTimeout(timeout_);
+    try {
+      across->connectFullMesh(peers, device_);
+    } catch (const gloo::Exception& e) {
+      throw NativeError("RENDEZVOUS_FAILED", "rank " + std::to_string(rank_) + " could not connect to the ranks of local rank " +
+                                                std::to_string(topology_.local_rank) + " on the other machines: " + e.what());
+    }
+    across_ = across;
   }
   gloo::BarrierOptions opts(context_);  // tag 0: numbered operations start at 1
   opts.setTimeout(timeout_);
   gloo::barrier(opts);  // every rank has the segment mapped: its name can go
-  if (rank_ == 0) shm_->unlink();
+  if (shm_ && rank_ == 0) shm_->unlink();
 }
 
 GlooGroup::~GlooGroup() = default;
@@ -128,7 +138,7 @@ void GlooGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
       using T = decltype(zero);
       T* p = static_cast<T*>(data);
       if constexpr (std::is_same_v<T, float>) {
-        if (shared_ && p == shared_->mine() && n == shared_->count()) return shared_->all_reduce(op);
+        if (shm_ && shared_ && p == shared_->mine() && n == shared_->count()) return shared_->all_reduce(op);
       }
       if constexpr (std::is_floating_point_v<T>) {
         if (shm_) return shm_->all_reduce(p, n, t, op);
@@ -150,8 +160,9 @@ double GlooGroup::time_all_reduce(size_t n, int iterations, Path path) {
   std::vector<float> own(n, float(rank_));
   float* data = own.data();
   if (path == Path::SharedInPlace) {
-    data = shared_buffer(n);
-    RM_CHECK(data != nullptr, "INVALID_ARGUMENT", "no shared buffer: the ranks are not on one machine");
+    RM_CHECK(shm_ != nullptr, "INVALID_ARGUMENT", "no shared buffer: the ranks are not on one machine");
+    map_shared_buffers(n);
+    data = shared_->mine();
     std::fill(data, data + n, float(rank_));
   }
   std::unique_ptr<ShmAllReduce> parked = path == Path::Tcp ? std::move(shm_) : nullptr;  // every rank parks alike
@@ -251,32 +262,49 @@ void GlooGroup::recv(void* data, size_t n, DType t, int src, uint32_t tag) {
   });
 }
 
-float* GlooGroup::shared_buffer(size_t n) {
-  if (!shm_) return nullptr;  // ranks on several machines
-  // Rank 0 names the segment and broadcasts the name (the rendezvous store is gone by now).
-  char name[96] = {0};
-  if (rank_ == 0) std::snprintf(name, sizeof(name), "/ringmaster-%d-%u-grads", int(getpid()), unsigned(std::random_device{}()));
-  if (rank_ == 0) shared_ = std::make_unique<SharedBuffers>(name, rank_, size_, n, true, timeout_);
-  broadcast(name, sizeof(name) / 4, DType::I32, 0);
-  if (rank_ != 0) shared_ = std::make_unique<SharedBuffers>(name, rank_, size_, n, false, timeout_);
+void GlooGroup::map_shared_buffers(size_t n) {
+  bool create = topology_.local_rank == 0;
+  auto map = [&] { shared_ = std::make_unique<SharedBuffers>(shm_name_ + "-grads", topology_.local_rank, topology_.local_size, n, create, timeout_); };
+  if (create) map();
+  barrier();  // created: the others can open it
+  if (!create) map();
   barrier();  // all mapped: the name can go
-  if (rank_ == 0) shared_->unlink();
-  return shared_->mine();
+  if (create) shared_->unlink();
 }
 
-bool GlooGroup::share_training_buffers(size_t n, float** grads, float** params) {
-  float* mine = shared_buffer(n);
-  if (!mine) return false;
-  *grads = mine;
+bool GlooGroup::share_training_buffers(size_t n, const float* initial, float** grads, float** params) {
+  if (size_ < 2 || !topology_.uniform) return false;
+  map_shared_buffers(n);
+  if (topology_.local_rank == 0) std::memcpy(shared_->params(), initial, n * sizeof(float));
+  publish_parameter_shards();
+  *grads = shared_->mine();
   *params = shared_->params();
   return true;
 }
 
-double GlooGroup::reduce_gradient_shard(size_t* begin, size_t* end) {
+double GlooGroup::reduce_gradient_shard(Range bucket, Range* shard) {
   RM_CHECK(shared_ != nullptr, "STATE", "reduce_gradient_shard before share_training_buffers");
   double squares = 0;
-  run("reduce_gradient_shard", shared_->count(), DType::F32, [&](uint32_t) { squares = shared_->reduce_shard(begin, end); });
+  run("reduce_gradient_shard", bucket.end - bucket.begin, DType::F32, [&](uint32_t tag) {
+    SharedBuffers::AcrossMachines across;
+    if (across_)
+      across = [&](float* data, size_t n) {
+        gloo::AllreduceOptions opts(across_);
+        opts.setOutput(data, n);
+        opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+        opts.setTag(tag);
+        opts.setTimeout(timeout_);
+        gloo::allreduce(opts);
+      };
+    squares = shared_->reduce_shard(bucket, shard, across, size_);
+  });
   return squares;
+}
+
+double GlooGroup::sum_over_shards(double mine) {
+  double total = 0;
+  run("sum_over_shards", 1, DType::F64, [&](uint32_t) { total = shared_->sum_over_ranks(mine); });
+  return total;
 }
 
 void GlooGroup::publish_parameter_shards() {

@@ -1,6 +1,8 @@
 // ProcessGroup over Gloo's TCP transport. Ranks find each other through a rendezvous store
 // (served by the coordinator, see store_bridge.h); after that they talk to each other directly.
 // When all ranks share one machine, floating-point all-reduce goes through shared memory instead.
+// When every machine holds as many ranks, training gradients are reduced hierarchically: within
+// the machine through shared memory, across machines by Gloo among the ranks of one local rank.
 #pragma once
 
 #include <gloo/rendezvous/store.h>
@@ -9,16 +11,21 @@
 
 #include "process_group.h"
 #include "shm_allreduce.h"
+#include "topology.h"
 
 namespace gloo {
 class Context;
+namespace transport {
+class Device;
 }
+}  // namespace gloo
 
 namespace rm {
 
 struct GlooGroupConfig {
   int rank = 0, size = 1;
   std::string hostname;  // the address peers reach this rank at
+  std::string machine;   // ranks with the same value share memory; empty: this machine's identity
   std::chrono::milliseconds timeout{30000};
 };
 
@@ -28,6 +35,8 @@ class GlooGroup : public ProcessGroup {
   GlooGroup(const GlooGroupConfig& config, gloo::rendezvous::Store& store);
   ~GlooGroup() override;
 
+  std::chrono::milliseconds timeout() const override { return timeout_; }
+  Topology topology() const override { return topology_; }
   void all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
   void broadcast(void* data, size_t n, DType t, int root) override;
   void all_gather(void* out, const void* in, size_t n, DType t) override;
@@ -35,9 +44,9 @@ class GlooGroup : public ProcessGroup {
   void send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
   void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
   void barrier() override;
-  float* shared_buffer(size_t n) override;
-  bool share_training_buffers(size_t n, float** grads, float** params) override;
-  double reduce_gradient_shard(size_t* begin, size_t* end) override;
+  bool share_training_buffers(size_t n, const float* initial, float** grads, float** params) override;
+  double reduce_gradient_shard(Range bucket, Range* shard) override;
+  double sum_over_shards(double mine) override;
   void publish_parameter_shards() override;
 
   // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: through
@@ -51,10 +60,17 @@ class GlooGroup : public ProcessGroup {
   template <class F>
   void run(const char* op, size_t n, DType t, F&& body);
 
-  // When every rank runs on this machine: floating-point all-reduce through shared memory.
-  void join_shared_memory(gloo::rendezvous::Store& store);
+  // Finds the ranks of this machine; when every machine holds as many, names the shared
+  // memory of this one and connects this rank to its peers of the same local rank elsewhere.
+  void join_machine(gloo::rendezvous::Store& store, const std::string& identity);
+  // Collective: maps the training buffers of this machine's ranks.
+  void map_shared_buffers(size_t n);
 
+  std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::Context> context_;
+  Topology topology_;
+  std::string shm_name_;                   // this machine's segments start with it
+  std::shared_ptr<gloo::Context> across_;  // ranks of this local rank, one per machine
   std::unique_ptr<ShmAllReduce> shm_;
   std::unique_ptr<SharedBuffers> shared_;
   std::chrono::milliseconds timeout_;

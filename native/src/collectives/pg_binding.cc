@@ -60,6 +60,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     constructor = Napi::Persistent(DefineClass(env, "ProcessGroup", {
       InstanceAccessor<&ProcessGroupWrap::rank>("rank"),
       InstanceAccessor<&ProcessGroupWrap::size>("size"),
+      InstanceAccessor<&ProcessGroupWrap::topology>("topology"),
       InstanceMethod<&ProcessGroupWrap::all_reduce>("allReduce"),
       InstanceMethod<&ProcessGroupWrap::broadcast>("broadcast"),
       InstanceMethod<&ProcessGroupWrap::all_gather>("allGather"),
@@ -80,6 +81,16 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
  private:
   Napi::Value rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->rank()); }
   Napi::Value size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->size()); }
+  Napi::Value topology(const Napi::CallbackInfo& info) {
+    Topology t = group_->topology();
+    auto o = Napi::Object::New(info.Env());
+    o.Set("machines", t.machines);
+    o.Set("machine", t.machine);
+    o.Set("localRank", t.local_rank);
+    o.Set("localSize", t.local_size);
+    o.Set("uniform", t.uniform);
+    return o;
+  }
 
   // Runs `op` on `bytes` off the event loop; resolves with the (possibly replaced) bytes, or
   // with undefined when `result` is false. Calls on one group never overlap: all ranks must
@@ -185,7 +196,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 
 Napi::FunctionReference ProcessGroupWrap::constructor;
 
-// createProcessGroup({ rank, size, hostname, timeoutMs, store }) → Promise<ProcessGroup>
+// createProcessGroup({ rank, size, hostname, machine?, timeoutMs, store }) → Promise<ProcessGroup>
 static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&] {
@@ -194,6 +205,7 @@ static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
     c.rank = int(require_count(o.Get("rank"), "rank"));
     c.size = int(require_count(o.Get("size"), "size"));
     c.hostname = o.Get("hostname").ToString().Utf8Value();
+    if (o.Has("machine") && !o.Get("machine").IsUndefined()) c.machine = o.Get("machine").ToString().Utf8Value();
     c.timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("timeoutMs"), "timeoutMs")));
     auto store = std::make_shared<JsStore>(env, require_object(o.Get("store"), "store"), c.timeout);
     auto group = std::make_shared<std::unique_ptr<ProcessGroup>>();

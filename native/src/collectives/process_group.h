@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "../common.h"
+
 namespace rm {
 
 enum class DType { F32, F64, I32 };
@@ -18,12 +20,24 @@ enum class ReduceOp { Sum, Avg };  // Avg: floating types only
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 
+// Where the ranks of a group run: which of them share a machine (and so memory).
+struct Topology {
+  int machines = 1;     // distinct machines in the group
+  int machine = 0;      // this rank's machine
+  int local_rank = 0;   // this rank among its machine's ranks, in rank order
+  int local_size = 1;   // ranks on this machine
+  bool uniform = true;  // every machine holds local_size ranks
+};
+
 class ProcessGroup {
  public:
   ProcessGroup(int rank, int size) : rank_(rank), size_(size) {}
   virtual ~ProcessGroup() = default;
   int rank() const { return rank_; }
   int size() const { return size_; }
+  virtual Topology topology() const = 0;
+  // How long any operation may wait for the other ranks before it fails.
+  virtual std::chrono::milliseconds timeout() const = 0;
 
   // data[n] ← op over ranks of data[n]
   virtual void all_reduce(void* data, size_t n, DType t, ReduceOp op) = 0;
@@ -37,18 +51,22 @@ class ProcessGroup {
   virtual void recv(void* data, size_t n, DType t, int src, uint32_t tag) = 0;
   virtual void barrier() = 0;
 
-  // Collective. A buffer of n floats whose all_reduce needs no copies (every rank's lives in
-  // memory all of them can read), or null when this group cannot offer one. all_reduce of exactly
-  // this buffer then takes the fast path.
-  virtual float* shared_buffer(size_t /*n*/) { return nullptr; }
-
-  // Sharded optimizer (ZeRO stage 1) over shared memory, for ranks of one machine. Collective:
-  // returns false when the group cannot; otherwise this rank's gradient buffer and one parameter
-  // buffer shared by all ranks, n floats each (the caller fills the parameters on rank 0).
-  virtual bool share_training_buffers(size_t /*n*/, float** /*grads*/, float** /*params*/) { return false; }
-  // Averages this rank's shard [begin, end) of the gradients; returns Σ g² of the whole average.
-  virtual double reduce_gradient_shard(size_t* begin, size_t* end) = 0;
-  // After each rank has written its shard of the parameters.
+  // Sharded optimizer (ZeRO stage 1) for ranks that can share memory with the others of their
+  // machine, every machine holding as many ranks. Collective: returns false when the group
+  // cannot; otherwise this rank's gradient buffer and one parameter buffer shared by the ranks
+  // of this machine, n floats each, the latter filled from `initial` (equal on every rank).
+  virtual bool share_training_buffers(size_t /*n*/, const float* /*initial*/, float** /*grads*/, float** /*params*/) {
+    return false;
+  }
+  // Collective over every rank, once per gradient bucket [begin, end), in the same order on
+  // every rank; may run on a thread of its own while the caller computes. Averages over all
+  // ranks this rank's shard of the bucket, in place in its gradient buffer; returns the shard
+  // and Σ g² over it. Ranks of different machines with the same local rank own the same shard.
+  virtual double reduce_gradient_shard(Range bucket, Range* shard) = 0;
+  // Σ over the ranks of one machine of each one's value: with the sum of squares of each
+  // rank's shards, the squared norm of the whole averaged gradient.
+  virtual double sum_over_shards(double mine) = 0;
+  // After each rank has updated its shards of the parameters: every rank sees all of them.
   virtual void publish_parameter_shards() = 0;
 
  protected:

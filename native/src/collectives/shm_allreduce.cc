@@ -66,30 +66,52 @@ SharedBuffers::SharedBuffers(const std::string& name, int rank, int size, size_t
     : n_(n), stride_(stride_for(n)),
       segment_(name, rank, size, size_t(size + 1) * stride_for(n) * sizeof(float) + ShmSegment::kMaxRanks * sizeof(double), create, timeout) {}
 
-double SharedBuffers::reduce_shard(size_t* begin_out, size_t* end_out) {
-  const int size = segment_.size(), rank = segment_.rank();
-  size_t begin = n_ * size_t(rank) / size_t(size), end = n_ * size_t(rank + 1) / size_t(size);
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static double scale_and_square(float* p, size_t n, float scale) {
   constexpr size_t kBlock = 2048;
-  alignas(64) float block[kBlock];
-  float* slots[ShmSegment::kMaxRanks];
-  double squares = 0;
-  segment_.barrier();  // every rank's gradients are complete
-  for (size_t i = begin; i < end; i += kBlock) {
-    size_t len = std::min(kBlock, end - i);
-    for (int q = 0; q < size; ++q) slots[q] = buffer(q) + i;
-    sum_slots(block, slots, size, len, 1.0f / float(size));
+  double total = 0;
+  for (size_t b = 0; b < n; b += kBlock) {
+    size_t end = std::min(n, b + kBlock);
     float s = 0;
 #pragma omp simd reduction(+ : s)
-    for (size_t k = 0; k < len; ++k) s += block[k] * block[k];
-    squares += s;
-    std::memcpy(mine() + i, block, len * sizeof(float));
+    for (size_t i = b; i < end; ++i) {
+      p[i] *= scale;
+      s += p[i] * p[i];
+    }
+    total += s;
   }
-  partial_sums()[rank] = squares;
-  segment_.barrier();  // every rank's share of the norm is written
+  return total;
+}
+
+double SharedBuffers::reduce_shard(Range bucket, Range* slice, const AcrossMachines& across, int world) {
+  const int size = segment_.size(), rank = segment_.rank();
+  size_t len = bucket.end - bucket.begin;
+  size_t begin = bucket.begin + len * size_t(rank) / size_t(size), end = bucket.begin + len * size_t(rank + 1) / size_t(size);
+  *slice = {begin, end};
+  constexpr size_t kBlock = 2048;  // the sum of a block stays in L1 while it is written back
+  alignas(64) float block[kBlock];
+  float* slots[ShmSegment::kMaxRanks];
+  segment_.barrier();  // every local rank's gradients of the bucket are complete
+  // One machine: average while summing. Several: sum here, average after the machines' sums.
+  float scale = across ? 1.0f : 1.0f / float(size);
+  double squares = 0;
+  for (size_t i = begin; i < end; i += kBlock) {
+    size_t n = std::min(kBlock, end - i);
+    for (int q = 0; q < size; ++q) slots[q] = buffer(q) + i;
+    sum_slots(block, slots, size, n, scale);
+    if (!across) squares += scale_and_square(block, n, 1.0f);
+    std::memcpy(mine() + i, block, n * sizeof(float));
+  }
+  if (!across) return squares;
+  across(mine() + begin, end - begin);
+  return scale_and_square(mine() + begin, end - begin, 1.0f / float(world));
+}
+
+double SharedBuffers::sum_over_ranks(double value) {
+  partial_sums()[segment_.rank()] = value;
+  segment_.barrier();  // every rank's value is written
   double total = 0;
-  for (int q = 0; q < size; ++q) total += partial_sums()[q];
-  *begin_out = begin;
-  *end_out = end;
+  for (int q = 0; q < segment_.size(); ++q) total += partial_sums()[q];
   return total;
 }
 

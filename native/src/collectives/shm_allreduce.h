@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "process_group.h"
@@ -46,22 +47,30 @@ class ShmAllReduce {
 
 namespace rm {
 
-// The training buffers of a data-parallel job on one machine, in one shared segment: a gradient
-// buffer per rank and a single parameter buffer all ranks read. Either average the gradients in
-// place (all_reduce: each rank sums its slice over all buffers and writes it into every buffer),
-// or shard the optimizer as ZeRO stage 1 does (reduce_shard: each rank averages only its slice,
-// updates that slice of the shared parameters, and a barrier publishes them).
+// The training buffers of the data-parallel ranks of one machine, in one shared segment: a
+// gradient buffer per rank and a single parameter buffer they all read. Either average the
+// gradients in place (all_reduce: each rank sums its slice over all buffers and writes it into
+// every buffer), or shard the optimizer as ZeRO stage 1 does (reduce_shard: each rank averages
+// only its slice of a bucket, updates that slice of the shared parameters, and a barrier
+// publishes them). With ranks on several machines, `across` all-reduces (sums) a slice with the
+// ranks of the same local rank on the other machines: reduce within the machine, all-reduce
+// across, and the parameters every rank of the machine reads are the broadcast back.
 class SharedBuffers {
  public:
+  using AcrossMachines = std::function<void(float* data, size_t n)>;
+
   SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout);
   void unlink() { segment_.unlink(); }
   float* mine() { return buffer(segment_.rank()); }
   float* params() { return buffer(segment_.size()); }
   size_t count() const { return n_; }
   void all_reduce(ReduceOp op);
-  // Averages slice [begin, end) of every rank's gradients into this rank's buffer; returns Σ g²
-  // over the whole averaged gradient (each rank's share passes through the segment).
-  double reduce_shard(size_t* begin, size_t* end);
+  // Averages this rank's slice of `bucket` over the local buffers and, when `across` is set,
+  // over the other machines too (`world` ranks in all), into this rank's buffer; returns the
+  // slice and Σ g² over it.
+  double reduce_shard(Range bucket, Range* slice, const AcrossMachines& across, int world);
+  // Σ over the local ranks of each one's value, through the segment.
+  double sum_over_ranks(double mine);
   void barrier() { segment_.barrier(); }
 
  private:
