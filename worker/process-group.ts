@@ -4,13 +4,47 @@
  * as soon as the join settles.
  */
 import type { DistributedPlacement } from '../common/rank-messages.js';
-import { loadNative, type ProcessGroup } from './native.js';
+import { asNativeError, loadNative, NativeError, type ProcessGroup } from './native.js';
 import { CoordinatorStore } from './rendezvous-client.js';
 
 export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number): Promise<ProcessGroup> {
   const store = new CoordinatorStore(p.coordinator, p.scope);
   try {
     return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, store });
+  } finally {
+    store.close();
+  }
+}
+
+/** How long ranks that timed out at one collective wait for each other to say so. */
+const ROLL_CALL_MS = 2_000;
+
+/**
+ * A collective that timed out over TCP cannot tell which peer is missing (within a machine the
+ * shared-memory barrier can, and says so). This asks the coordinator: every rank whose
+ * collective timed out records it there under the operation's name and sequence number, waits
+ * briefly for the others to do the same, and names the ranks that did not: dead, hung, or stuck
+ * elsewhere. Other errors, and timeouts that already name the missing ranks, pass unchanged.
+ */
+export async function nameMissingRanks(error: unknown, p: DistributedPlacement): Promise<unknown> {
+  const e = asNativeError(error);
+  if (!(e instanceof NativeError) || e.nativeCode !== 'COLLECTIVE_TIMEOUT' || e.message.includes('never joined')) return e;
+  const operation = /^(\w+ #\d+)/.exec(e.message)?.[1];
+  if (!operation) return e;
+  const store = new CoordinatorStore(p.coordinator, p.scope);
+  const key = (rank: number) => `timed-out/${operation}/${rank}`;
+  try {
+    await store.set(key(p.rank), Buffer.from('1'));
+    const everyone = Array.from({ length: p.worldSize }, (_, r) => key(r));
+    await store.wait(everyone, ROLL_CALL_MS).catch(() => undefined); // a missing rank never answers
+    const missing: number[] = [];
+    for (let r = 0; r < p.worldSize; r++) {
+      if (!(await store.get(key(r)).then(() => true, () => false))) missing.push(r);
+    }
+    if (missing.length === 0) return e;
+    return new NativeError(e.nativeCode, `${e.message}; rank(s) ${missing.join(', ')} never reached ${operation}`);
+  } catch {
+    return e; // the coordinator is gone too: the original error is all there is
   } finally {
     store.close();
   }

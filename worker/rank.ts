@@ -6,7 +6,7 @@ import { isRingmasterError } from '../common/errors.js';
 import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
 import { loadFashionMnist } from './data/fashion-mnist.js';
 import { asNativeError, createEngine, type ProcessGroup } from './native.js';
-import { joinProcessGroup } from './process-group.js';
+import { joinProcessGroup, nameMissingRanks } from './process-group.js';
 import { train } from './trainer.js';
 
 function send(message: RankMessage): Promise<void> {
@@ -40,7 +40,7 @@ async function run(message: ParentMessage): Promise<void> {
     const report = await train(message.spec, data, { createEngine, group, onEvent: (e) => void send(e) });
     await send({ type: 'done', report });
   } catch (e) {
-    await send(toErrorMessage(e));
+    await send(toErrorMessage(message.distributed ? await nameMissingRanks(e, message.distributed) : e));
     process.exitCode = 1;
   }
   finishing = true;

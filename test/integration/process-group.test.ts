@@ -80,20 +80,21 @@ describe('a rank that never takes part', () => {
   it('fails the others within the timeout, naming the operation and its sequence number', async () => {
     const results = await runRanks(3, 'straggler', 1500);
     for (const r of results.slice(0, 2)) {
-      const error = r.error as { code: string; message: string };
-      expect(error.code).toBe('COLLECTIVE_TIMEOUT');
+      const error = r.error as { nativeCode: string; message: string };
+      expect(error.nativeCode).toBe('COLLECTIVE_TIMEOUT');
       // all ranks share this machine, so the all-reduce runs through shared memory, which knows who is missing
       expect(error.message).toBe(`all_reduce #1 (16 float32) on rank ${results.indexOf(r)} of 3: rank(s) 2 never joined within 1500 ms`);
       expect(r.elapsedMs as number).toBeLessThan(10_000);
     }
   });
 
-  it('fails the others on the TCP path too (int32 goes through Gloo)', async () => {
+  it('fails the others on the TCP path too (int32 goes through Gloo), naming the missing rank through the coordinator', async () => {
     const results = await runRanks(3, 'straggler-int32', 1500);
     for (const r of results.slice(0, 2)) {
-      const error = r.error as { code: string; message: string };
-      expect(error.code).toBe('COLLECTIVE_TIMEOUT');
+      const error = r.error as { nativeCode: string; message: string };
+      expect(error.nativeCode).toBe('COLLECTIVE_TIMEOUT');
       expect(error.message).toMatch(/^all_reduce #1 \(16 int32\) on rank \d of 3: a peer did not take part within 1500 ms/);
+      expect(error.message).toMatch(/; rank\(s\) 2 never reached all_reduce #1$/);
     }
   });
 });
