@@ -3,9 +3,9 @@
  * gRPC failures turned into one-line errors.
  */
 import * as grpc from '@grpc/grpc-js';
-import { RingmasterError } from '../common/errors.js';
+import { isErrorCode, RingmasterError } from '../common/errors.js';
 import type { JobServiceClient } from '../proto/gen/ringmaster/v1/JobService.js';
-import { COORDINATOR_ENV, DEFAULT_COORDINATOR, ringmasterV1 } from '../proto/load.js';
+import { COORDINATOR_ENV, DEFAULT_COORDINATOR, ERROR_CODE_METADATA, ringmasterV1 } from '../proto/load.js';
 
 /** Unary calls give up after this long; streams have no deadline but end with the job. */
 export const CALL_TIMEOUT_MS = 10_000;
@@ -25,6 +25,8 @@ export function describeCallError(e: unknown, address: string): RingmasterError 
   if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
     return new RingmasterError('UNAVAILABLE', `cannot reach the coordinator at ${address} (start one with: ringmaster up, or point to it with --coordinator or ${COORDINATOR_ENV})`);
   }
+  const code = err.metadata?.get(ERROR_CODE_METADATA)[0];
+  if (typeof code === 'string' && isErrorCode(code) && err.details) return new RingmasterError(code, err.details);
   if (err.code === grpc.status.NOT_FOUND) return new RingmasterError('NOT_FOUND', err.details ?? 'not found');
   if (err.code === grpc.status.INVALID_ARGUMENT) return new RingmasterError('BAD_SPEC', err.details ?? 'invalid argument');
   if (err.code === grpc.status.FAILED_PRECONDITION) return new RingmasterError('DATA_MISSING', err.details ?? 'failed precondition');

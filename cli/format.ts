@@ -1,5 +1,6 @@
-/** How the CLI prints jobs and workers for a person, and as JSON for scripts. */
+/** How the CLI prints jobs, workers and checkpoints for a person, and as JSON for scripts. */
 import { formatDuration, formatLr, formatRate } from '../common/progress.js';
+import type { Checkpoint__Output } from '../proto/gen/ringmaster/v1/Checkpoint.js';
 import type { Job__Output } from '../proto/gen/ringmaster/v1/Job.js';
 import type { Worker__Output } from '../proto/gen/ringmaster/v1/Worker.js';
 
@@ -41,6 +42,22 @@ export function jobDetail(j: Job__Output): string {
 export function workersTable(workers: Worker__Output[]): string {
   const rows = workers.map((w) => [w.id, w.connected ? 'connected' : 'lost', w.address, w.slots.map((s) => `${s.kind}:${s.index}`).join(','), `${w.busy_slots}/${w.slots.length}`]);
   return table(['WORKER', 'STATUS', 'ADDRESS', 'SLOTS', 'BUSY'], rows);
+}
+
+export function checkpointJson(c: Checkpoint__Output): Record<string, unknown> {
+  return { step: c.step, attempt: c.attempt, publishedAt: c.published_at_ms, dir: c.dir };
+}
+
+export function checkpointsTable(checkpoints: Checkpoint__Output[]): string {
+  const rows = checkpoints.map((c) => [String(c.step), String(c.attempt), localTime(c.published_at_ms), c.dir]);
+  return table(['STEP', 'ATTEMPT', 'TIME', 'DIR'], rows);
+}
+
+/** `2025-03-01 17:00:45` in this machine's time zone. */
+function localTime(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 function progressCell(j: Job__Output): string {

@@ -3,6 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { coordinatorAddress } from './client.js';
+import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
 import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
 import { trainCommand } from './commands/train.js';
@@ -29,8 +30,9 @@ async function main(argv: string[]): Promise<number> {
     .command('train <spec>', 'train a job here, in one rank process, without a cluster',
       (y) => withSet(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))
         .option('threads', { type: 'number', describe: 'compute threads (default: every core); same as --set threads=N' })
+        .option('resume', { type: 'string', describe: 'start from a checkpoint: a run\'s checkpoint directory (its newest valid one) or one step-NNNNNNNN directory' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary of the run as the last line' }),
-      (a) => run(trainCommand({ spec: a.spec, set: a.set, threads: a.threads, json: a.json })))
+      (a) => run(trainCommand({ spec: a.spec, set: a.set, threads: a.threads, resume: a.resume, json: a.json })))
     .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
       (y) => withSet(withState(y))
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })
@@ -60,6 +62,13 @@ async function main(argv: string[]): Promise<number> {
       (a) => run(logsCommand({ address: coordinatorAddress(a.coordinator), job: a.job, follow: a.follow })))
     .command('cancel <job>', 'cancel a job', (y) => withCoordinator(y.positional('job', { type: 'string', demandOption: true })),
       (a) => run(cancelCommand({ address: coordinatorAddress(a.coordinator), job: a.job })))
+    .command('checkpoints <job>', 'list a job\'s checkpoints', (y) => withJson(withCoordinator(y.positional('job', { type: 'string', demandOption: true }))),
+      (a) => run(checkpointsCommand({ address: coordinatorAddress(a.coordinator), job: a.job, json: a.json })))
+    .command('resume <job>', 'start a new attempt of a failed or cancelled job from a checkpoint',
+      (y) => withJson(withCoordinator(y.positional('job', { type: 'string', demandOption: true })))
+        .option('step', { type: 'number', describe: 'the checkpoint to start from (default: the newest valid one)' })
+        .option('follow', { type: 'boolean', default: false, describe: 'stream progress until the job ends; exit 0 succeeded, 1 failed, 3 cancelled' }),
+      (a) => run(resumeCommand({ address: coordinatorAddress(a.coordinator), job: a.job, step: a.step, follow: a.follow, json: a.json })))
     .command('workers', 'list worker agents', (y) => withJson(withCoordinator(y)),
       (a) => run(workersCommand({ address: coordinatorAddress(a.coordinator), json: a.json })))
     .demandCommand(1, 'name a command (ringmaster --help lists them)')

@@ -1,8 +1,14 @@
 /**
- * The person-readable lines a training run prints: one per logging interval, one at the end.
+ * The person-readable lines a training run prints: one per logging interval, one per checkpoint
+ * and resume, one at the end.
  *
+ *   [fashion-mnist-mlp] resumed from step 150 (/ckpt/fashion-mnist-mlp/local-20250301-170045/step-00000150)
  *   [fashion-mnist-mlp] step 400/2340 17% epoch 1 loss 0.4123 lr 9.6e-4 11.2k samples/s elapsed 36s ETA 2m55s
+ *   [fashion-mnist-mlp] checkpoint step 500 → /ckpt/fashion-mnist-mlp/local-20250301-170045/step-00000500
  *   [fashion-mnist-mlp] done: test loss 0.3012 accuracy 89.47% wall 3m31s 11.1k samples/s
+ *
+ * The checkpoint and resume texts come without the `[name]` tag, because a job's own log holds
+ * them bare; whoever prints them to a shared stream tags them with `tagged`.
  */
 
 export interface ProgressLine {
@@ -71,6 +77,29 @@ export function formatSummaryLine(s: SummaryLine): string {
     `[${s.name}] done: test loss ${s.testLoss.toFixed(4)} accuracy ${(100 * s.testAccuracy).toFixed(2)}% ` +
     `wall ${formatDuration(s.wallSec)} ${formatRate(s.samplesPerSec)} samples/s`
   );
+}
+
+export interface ResumeLines {
+  step: number; // the checkpoint's step
+  dir: string; // the checkpoint's directory
+  skipped: string[]; // one line per newer checkpoint passed over as invalid
+  attempt?: number; // the job attempt that resumed, on a cluster
+}
+
+/** `checkpoint step 500 → <dir>` */
+export function formatCheckpoint(step: number, dir: string): string {
+  return `checkpoint step ${step} → ${dir}`;
+}
+
+/** `[attempt 2 ]resumed from step 150 (<dir>)`, then one line per checkpoint passed over. */
+export function formatResume(r: ResumeLines): string[] {
+  const who = r.attempt === undefined ? '' : `attempt ${r.attempt} `;
+  return [`${who}resumed from step ${r.step} (${r.dir})`, ...r.skipped.map((why) => `skipped a newer checkpoint: ${why}`)];
+}
+
+/** `[name] text`: a line of one job among others. */
+export function tagged(name: string, text: string): string {
+  return `[${name}] ${text}`;
 }
 
 function pad2(n: number): string {

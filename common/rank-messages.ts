@@ -16,10 +16,24 @@ export interface DistributedPlacement {
   machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
 }
 
+/** Where an attempt publishes its checkpoints (see worker/checkpoint/write.ts). */
+export interface CheckpointTarget {
+  root: string; // <spec checkpoint.dir>/<job id> on a cluster; a directory per run for `ringmaster train`
+  token: string; // unique per attempt, [A-Za-z0-9_-]: names its staging directories
+}
+
+/** Start from a checkpoint: the newest valid one under `root`, or exactly `step` (no fallback). */
+export interface ResumeFrom {
+  root: string;
+  step?: number;
+}
+
 export interface StartMessage {
   type: 'start';
   spec: JobSpec;
   distributed?: DistributedPlacement; // absent for a single-rank job
+  checkpoints: CheckpointTarget;
+  resume?: ResumeFrom;
 }
 
 export type ParentMessage = StartMessage;
@@ -34,6 +48,8 @@ export interface ProgressEvent {
   lr: number; // learning rate of the last step
   samplesPerSec: number; // over the interval
   elapsedSec: number; // since training started
+  lossScale?: number; // fp16: the loss scale the next step runs with
+  skippedSteps?: number; // fp16: steps skipped for inf/NaN gradients since the run started
 }
 
 export interface EvalEvent {
@@ -41,6 +57,21 @@ export interface EvalEvent {
   step: number;
   testLoss: number;
   testAccuracy: number; // fraction in [0, 1]
+}
+
+/** Rank 0 published a checkpoint (every `checkpoint.every` steps, and at the end). */
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  step: number;
+  dir: string; // the published step directory
+}
+
+/** The ranks start from a checkpoint instead of step 0. */
+export interface ResumeEvent {
+  type: 'resumed';
+  step: number;
+  dir: string;
+  skipped: string[]; // one line per newer checkpoint refused as invalid, naming the file and why
 }
 
 export interface TrainingReport {
@@ -63,4 +94,4 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type RankMessage = ProgressEvent | EvalEvent | DoneMessage | ErrorMessage;
+export type RankMessage = ProgressEvent | EvalEvent | CheckpointEvent | ResumeEvent | DoneMessage | ErrorMessage;

@@ -1,21 +1,24 @@
 /**
  * The coordinator's model of jobs: submission, gang placement, the lifecycle of each attempt,
- * cancellation, and what ranks and workers report. Every state change goes through
- * `transition`, which checks it against coordinator/job-state.ts, stores it and logs it.
+ * cancellation, resume from a checkpoint, and what ranks and workers report. Every state change
+ * goes through `transition`, which checks it against coordinator/job-state.ts, stores it and
+ * logs it.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.js';
-import { formatLr, formatProgressLine } from '../common/progress.js';
+import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
 import { validateSpec } from '../jobs/validate.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { RankEvent__Output } from '../proto/gen/ringmaster/v1/RankEvent.js';
+import type { Resumed__Output } from '../proto/gen/ringmaster/v1/Resumed.js';
+import { checkpointSpecOf, checkpointTarget, describeResume, planResume } from './checkpoints.js';
 import type { JobLogs } from './job-logs.js';
 import { checkTransition, isTerminal, type JobState } from './job-state.js';
 import { attemptScope, type RendezvousStore } from './rendezvous.js';
 import { schedule, slotKey, type SlotRef } from './scheduler.js';
-import type { EvaluationRecord, JobPatch, JobRecord, ProgressRecord, ReportRecord, Store } from './store.js';
+import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ProgressRecord, ReportRecord, Store } from './store.js';
 import { rankFailure, toEvaluation, toProgress, toReport, type RankOutcome } from './rank-events.js';
 
 /** The connected workers, as the worker sessions see them. */
@@ -33,13 +36,16 @@ export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000 };
 export type JobEvent =
   | { kind: 'job'; job: JobRecord }
   | { kind: 'progress'; progress: ProgressRecord }
-  | { kind: 'evaluation'; evaluation: EvaluationRecord };
+  | { kind: 'evaluation'; evaluation: EvaluationRecord }
+  | { kind: 'checkpoint'; checkpoint: CheckpointRecord }
+  | { kind: 'resumed'; resumed: { step: number; dir: string; skipped: string[] } };
 
 interface ActiveAttempt {
   attempt: number;
   placement: SlotRef[]; // rank i runs on placement[i]
   started: Set<number>;
   exits: Map<number, RankOutcome>;
+  startStep: number; // 0, or the step of the checkpoint the ranks resumed from
   cancelTimer?: NodeJS.Timeout;
 }
 
@@ -103,6 +109,25 @@ export class JobManager {
     return updated;
   }
 
+  /**
+   * Queues a new attempt of a failed or cancelled job that starts from its checkpoint of `step`,
+   * or from its newest valid one. Refused (see planResume) for other states, for a job without
+   * checkpoints, and for a step it has none of.
+   */
+  resume(idOrPrefix: string, step?: number): JobRecord {
+    const job = this.find(idOrPrefix);
+    const recorded = this.store.listCheckpoints(job.id);
+    const resume = planResume(job, recorded, step);
+    this.transition(job.id, 'queued', describeResume(resume, recorded), { resume, endedAt: null });
+    this.scheduleJobs();
+    return this.find(job.id);
+  }
+
+  /** The checkpoints of a job that its ranks keep, by step ascending. */
+  checkpoints(idOrPrefix: string): CheckpointRecord[] {
+    return this.store.listCheckpoints(this.find(idOrPrefix).id);
+  }
+
   cancel(idOrPrefix: string): JobRecord {
     const job = this.find(idOrPrefix);
     if (job.state === 'queued') return this.transition(job.id, 'cancelled', 'cancelled before it started');
@@ -145,12 +170,16 @@ export class JobManager {
         this.transition(jobId, 'running', `all ${attempt.placement.length} rank(s) started`);
       }
     } else if (event.kind === 'progress' && event.progress && rank === 0) {
-      this.onProgress(jobId, attempt.attempt, toProgress(event.progress));
+      this.onProgress(jobId, attempt.attempt, { ...toProgress(event.progress), startStep: attempt.startStep });
     } else if (event.kind === 'evaluation' && event.evaluation && rank === 0) {
       const evaluation = toEvaluation(event.evaluation);
       this.store.recordEvaluation(jobId, attempt.attempt, Date.now(), evaluation);
       this.log.line(`[${jobId}] eval at step ${evaluation.step}: test loss ${evaluation.testLoss.toFixed(4)} accuracy ${(100 * evaluation.testAccuracy).toFixed(2)}%`, { jobId, rank, step: evaluation.step });
       this.events.emit(jobId, { kind: 'evaluation', evaluation } satisfies JobEvent);
+    } else if (event.kind === 'checkpoint' && event.checkpoint && rank === 0) {
+      this.onCheckpoint(jobId, attempt.attempt, event.checkpoint.step, event.checkpoint.dir);
+    } else if (event.kind === 'resumed' && event.resumed && rank === 0) {
+      this.onResumed(jobId, attempt, event.resumed);
     } else if (event.kind === 'log_line' && event.log_line !== undefined) {
       this.logs.append(jobId, { rank, text: event.log_line, at: Date.now() });
     } else if (event.kind === 'exit' && event.exit) {
@@ -187,20 +216,41 @@ export class JobManager {
     const now = Date.now();
     this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now });
     this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })) });
-    this.active.set(jobId, { attempt, placement, started: new Set(), exits: new Map() });
+    this.active.set(jobId, { attempt, placement, started: new Set(), exits: new Map(), startStep: 0 });
+    const checkpoints = checkpointTarget(jobId, attempt, checkpointSpecOf(job));
     const byWorker = new Map<string, { rank: number; slot: { kind: string; index: number } }[]>();
     placement.forEach((s, rank) => byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), { rank, slot: { kind: s.kind, index: s.index } }]));
     for (const [workerId, ranks] of byWorker) {
-      const sent = this.workers.send(workerId, { assignment: { job_id: jobId, attempt, spec_json: job.specJson, world_size: placement.length, ranks } });
+      const assignment = { job_id: jobId, attempt, spec_json: job.specJson, world_size: placement.length, ranks, checkpoints, resume: job.resume };
+      const sent = this.workers.send(workerId, { assignment });
       if (!sent) return this.endAttempt(jobId, 'failed', `worker ${workerId} went away before rank ${ranks[0].rank} could start`);
     }
   }
 
   private onProgress(jobId: string, attempt: number, progress: ProgressRecord): void {
     this.store.recordProgress(jobId, attempt, Date.now(), progress);
-    const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec });
+    const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec, startStep: progress.startStep });
     this.log.line(line, { jobId, rank: 0, step: progress.step, loss: progress.loss, lr: formatLr(progress.lr) });
     this.events.emit(jobId, { kind: 'progress', progress } satisfies JobEvent);
+  }
+
+  private onCheckpoint(jobId: string, attempt: number, step: number, dir: string): void {
+    const checkpoint: CheckpointRecord = { jobId, step, attempt, dir, publishedAt: Date.now() };
+    this.store.recordCheckpoint(checkpoint, checkpointSpecOf(this.find(jobId)).keep);
+    const text = formatCheckpoint(step, dir);
+    this.logs.append(jobId, { rank: -1, text, at: checkpoint.publishedAt });
+    this.log.line(tagged(jobId, text), { jobId, rank: 0, step, dir });
+    this.events.emit(jobId, { kind: 'checkpoint', checkpoint } satisfies JobEvent);
+  }
+
+  private onResumed(jobId: string, attempt: ActiveAttempt, resumed: Resumed__Output): void {
+    attempt.startStep = resumed.step;
+    const now = Date.now();
+    for (const text of formatResume({ ...resumed, attempt: attempt.attempt })) {
+      this.logs.append(jobId, { rank: -1, text, at: now });
+      this.log.line(tagged(jobId, text), { jobId, rank: 0, attempt: attempt.attempt, step: resumed.step, dir: resumed.dir });
+    }
+    this.events.emit(jobId, { kind: 'resumed', resumed: { step: resumed.step, dir: resumed.dir, skipped: resumed.skipped } } satisfies JobEvent);
   }
 
   private onRankExit(jobId: string, attempt: ActiveAttempt, rank: number, outcome: RankOutcome): void {

@@ -4,7 +4,8 @@
  * | state        | meaning                           | moves on when                           |
  * | ------------ | --------------------------------- | --------------------------------------- |
  * | `queued`     | waiting for its gang of slots     | placed → starting; cancel → cancelled;  |
- * |              |                                   | can never run → failed                  |
+ * |              | (for its first attempt, or for a  | can never run → failed                  |
+ * |              | resumed one)                      |                                         |
  * | `starting`   | placed; workers spawn its ranks   | all ranks up → running;                 |
  * |              |                                   | a rank fails → failed;                  |
  * |              |                                   | cancel → cancelling;                    |
@@ -17,10 +18,11 @@
  * | `cancelling` | cancel asked; ranks stopping      | ranks stopped → cancelled;              |
  * |              |                                   | a worker is lost → failed               |
  * | `succeeded`  | terminal: every rank finished     | never                                   |
- * | `failed`     | terminal: gave up (see reason)    | never                                   |
- * | `cancelled`  | terminal: a person cancelled it   | never                                   |
+ * | `failed`     | terminal: gave up (see reason)    | resume (from a checkpoint) → queued     |
+ * | `cancelled`  | terminal: a person cancelled it   | resume (from a checkpoint) → queued     |
  *
- * `starting`, `running` and `cancelling` are active: the job holds its slots.
+ * `starting`, `running` and `cancelling` are active: the job holds its slots. Terminal states
+ * hold no attempt and change only when a person asks for a resume, which starts a new attempt.
  */
 import type { JobState__Output as WireJobState } from '../proto/gen/ringmaster/v1/JobState.js';
 
@@ -41,9 +43,11 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   running: ['succeeded', 'failed', 'cancelling'],
   cancelling: ['cancelled', 'failed'],
   succeeded: [],
-  failed: [],
-  cancelled: [],
+  failed: ['queued'],
+  cancelled: ['queued'],
 };
+
+const TERMINAL: ReadonlySet<JobState> = new Set<JobState>(['succeeded', 'failed', 'cancelled']);
 
 /** Thrown by `checkTransition` for a move the table above does not allow. */
 export class IllegalTransitionError extends Error {
@@ -57,8 +61,9 @@ export class IllegalTransitionError extends Error {
   }
 }
 
+/** The job's attempts are over: it holds no slots, and watchers of it are done. */
 export function isTerminal(s: JobState): boolean {
-  return TRANSITIONS[s].length === 0;
+  return TERMINAL.has(s);
 }
 
 export function checkTransition(from: JobState, to: JobState): void {

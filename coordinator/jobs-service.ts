@@ -1,15 +1,18 @@
 /** gRPC handlers of JobService (the CLI's API): thin translations to and from the JobManager. */
 import * as grpc from '@grpc/grpc-js';
-import { isRingmasterError } from '../common/errors.js';
+import { isRingmasterError, type ErrorCode } from '../common/errors.js';
 import type { Job } from '../proto/gen/ringmaster/v1/Job.js';
+import type { JobEvent } from '../proto/gen/ringmaster/v1/JobEvent.js';
 import type { JobServiceHandlers } from '../proto/gen/ringmaster/v1/JobService.js';
+import { ERROR_CODE_METADATA } from '../proto/load.js';
 import type { JobLogs } from './job-logs.js';
-import type { JobManager } from './job-manager.js';
+import type { JobEvent as ManagerEvent, JobManager } from './job-manager.js';
 import { isTerminal, toWireState } from './job-state.js';
-import type { EvaluationRecord, JobRecord, ProgressRecord, Store } from './store.js';
+import type { CheckpointRecord, EvaluationRecord, JobRecord, ProgressRecord, Store } from './store.js';
 import type { WorkerSessions } from './worker-sessions.js';
 
-const toWireProgress = (p: ProgressRecord) => ({ step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec });
+const toWireProgress = (p: ProgressRecord) => ({ step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec, start_step: p.startStep ?? 0 });
+const toWireCheckpoint = (c: CheckpointRecord) => ({ step: c.step, attempt: c.attempt, dir: c.dir, published_at_ms: c.publishedAt });
 const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy });
 
 export function toWireJob(j: JobRecord): Job {
@@ -23,13 +26,39 @@ export function toWireJob(j: JobRecord): Job {
   };
 }
 
-/** A user error becomes a status the CLI prints as one line; anything else is INTERNAL. */
+/** The gRPC status of each error code that has one other than INVALID_ARGUMENT. */
+const GRPC_STATUS: Partial<Record<ErrorCode, grpc.status>> = {
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  DATA_MISSING: grpc.status.FAILED_PRECONDITION,
+  WRONG_STATE: grpc.status.FAILED_PRECONDITION,
+};
+
+/**
+ * A user error becomes a status the CLI prints as one line, its code in the trailing metadata
+ * so the CLI raises the same RingmasterError; anything else is INTERNAL.
+ */
 function toStatus(e: unknown): Partial<grpc.StatusObject> {
   if (isRingmasterError(e)) {
-    const code = e.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : e.code === 'DATA_MISSING' ? grpc.status.FAILED_PRECONDITION : grpc.status.INVALID_ARGUMENT;
-    return { code, details: e.message };
+    const metadata = new grpc.Metadata();
+    metadata.set(ERROR_CODE_METADATA, e.code);
+    return { code: GRPC_STATUS[e.code] ?? grpc.status.INVALID_ARGUMENT, details: e.message, metadata };
   }
   return { code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e) };
+}
+
+function toWireEvent(e: ManagerEvent): JobEvent {
+  switch (e.kind) {
+    case 'job':
+      return { job: toWireJob(e.job) };
+    case 'progress':
+      return { progress: toWireProgress(e.progress) };
+    case 'evaluation':
+      return { evaluation: toWireEvaluation(e.evaluation) };
+    case 'checkpoint':
+      return { checkpoint: { step: e.checkpoint.step, dir: e.checkpoint.dir } };
+    case 'resumed':
+      return { resumed: e.resumed };
+  }
 }
 
 /** The job a stream asks for, or undefined after ending the stream with the error. */
@@ -37,7 +66,9 @@ function findForStream(manager: JobManager, call: grpc.ServerWritableStream<{ jo
   try {
     return manager.find(call.request.job_id);
   } catch (e) {
-    call.destroy(Object.assign(new Error(), toStatus(e)));
+    // grpc-js sends a server stream's status from its 'error' handler; destroy() would drop it
+    // and leave the client waiting for a status that never comes.
+    call.emit('error', toStatus(e));
     return undefined;
   }
 }
@@ -58,6 +89,8 @@ export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobL
     ListJobs: unary(() => ({ jobs: store.listJobs().map(toWireJob) })),
     GetJob: unary((req) => toWireJob(manager.find(req.job_id))),
     CancelJob: unary((req) => toWireJob(manager.cancel(req.job_id))),
+    ListCheckpoints: unary((req) => ({ checkpoints: manager.checkpoints(req.job_id).map(toWireCheckpoint) })),
+    ResumeJob: unary((req) => toWireJob(manager.resume(req.job_id, req.step))),
     ListWorkers: unary(() => ({
       workers: store.listWorkers().map((w) => ({
         id: w.id, hostname: w.hostname, address: w.address, slots: w.slots, busy_slots: manager.busySlots(w.id),
@@ -70,16 +103,10 @@ export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobL
       call.write({ job: toWireJob(job) });
       if (isTerminal(job.state)) return call.end();
       const stop = manager.watch(job.id, (e) => {
-        if (e.kind === 'job') {
-          call.write({ job: toWireJob(e.job) });
-          if (isTerminal(e.job.state)) {
-            stop();
-            call.end();
-          }
-        } else if (e.kind === 'progress') {
-          call.write({ progress: toWireProgress(e.progress) });
-        } else {
-          call.write({ evaluation: toWireEvaluation(e.evaluation) });
+        call.write(toWireEvent(e));
+        if (e.kind === 'job' && isTerminal(e.job.state)) {
+          stop();
+          call.end();
         }
       });
       call.on('cancelled', stop);

@@ -8,7 +8,7 @@
  */
 import type Database from 'better-sqlite3';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // v1: jobs, their attempts and metrics history, workers.
   `
   CREATE TABLE jobs (
@@ -70,6 +70,21 @@ const MIGRATIONS: readonly string[] = [
     first_seen INTEGER NOT NULL,
     last_seen  INTEGER NOT NULL,
     connected  INTEGER NOT NULL         -- 0 or 1
+  );
+  `,
+  // v2: checkpoints and resume.
+  `
+  ALTER TABLE jobs ADD COLUMN resume TEXT;  -- ResumeRecord the next (or latest) attempt starts from; NULL: step 0
+
+  -- The published checkpoints still on disk: a step published again replaces its row, and rows
+  -- beyond the newest checkpoint.keep steps go, as the ranks prune their directories.
+  CREATE TABLE checkpoints (
+    job_id       TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    step         INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL,      -- the attempt that published it
+    dir          TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, step)
   );
   `,
 ];

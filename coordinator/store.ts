@@ -1,5 +1,5 @@
 /**
- * The coordinator's durable state: jobs, their attempts and metrics history, and workers, in an
+ * The coordinator's durable state: jobs, their attempts, metrics history and checkpoints, and workers, in an
  * embedded SQLite database at `<stateDir>/coordinator.db`, so a restarted coordinator carries on
  * where the last one stopped. Everything is synchronous (better-sqlite3); statements are prepared
  * once in the constructor, and writes that belong together share a transaction.
@@ -12,23 +12,30 @@ import Database from 'better-sqlite3';
 import type { JobState } from './job-state.js';
 import { migrate, SCHEMA_VERSION } from './store-schema.js';
 
-export interface ProgressRecord { step: number; totalSteps: number; epoch: number; loss: number; lr: number; samplesPerSec: number; elapsedSec: number }
+export interface ProgressRecord {
+  step: number; totalSteps: number; epoch: number; loss: number; lr: number; samplesPerSec: number; elapsedSec: number;
+  startStep?: number; // the step the attempt started from; absent: 0
+}
 export interface EvaluationRecord { step: number; testLoss: number; testAccuracy: number }
 export interface ReportRecord { steps: number; finalLoss: number; testLoss: number; testAccuracy: number; samplesPerSec: number; wallSec: number }
+/** Where an attempt starts: from the checkpoint of `step` under `root`, or the newest valid one there. */
+export interface ResumeRecord { root: string; step?: number }
 export interface JobRecord {
   id: string; name: string; specJson: string; state: JobState; reason: string;
   priority: number; slots: number; device: string; attempt: number;
   submittedAt: number; startedAt: number | null; endedAt: number | null; // ms since epoch
   progress: ProgressRecord | null; evaluation: EvaluationRecord | null; result: ReportRecord | null;
+  resume: ResumeRecord | null; // null: the next attempt starts at step 0
 }
 /** A job as submitted: it starts `queued`, at attempt 0. */
 export type NewJob = Pick<JobRecord, 'id' | 'name' | 'specJson' | 'priority' | 'slots' | 'device' | 'submittedAt'>;
 /** The fields updateJob may change; a field left out (or `undefined`) keeps its value. */
-export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 'startedAt' | 'endedAt' | 'result'>>;
+export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 'startedAt' | 'endedAt' | 'result' | 'resume'>>;
 export interface Placement { rank: number; workerId: string; kind: string; index: number }
 export interface AttemptRecord { jobId: string; attempt: number; startedAt: number; endedAt: number | null; outcome: JobState | null; reason: string; placement: Placement[] }
 export interface MetricPoint { attempt: number; step: number; at: number; progress: ProgressRecord }
 export interface EvaluationPoint { attempt: number; step: number; at: number; evaluation: EvaluationRecord }
+export interface CheckpointRecord { jobId: string; step: number; attempt: number; dir: string; publishedAt: number }
 export interface WorkerRecord { id: string; hostname: string; address: string; slots: { kind: string; index: number }[]; firstSeen: number; lastSeen: number; connected: boolean }
 
 export type StoreErrorCode =
@@ -51,16 +58,17 @@ interface JobRow {
   id: string; name: string; spec_json: string; state: JobState; reason: string;
   priority: number; slots: number; device: string; attempt: number;
   submitted_at: number; started_at: number | null; ended_at: number | null;
-  progress: string | null; evaluation: string | null; result: string | null;
+  progress: string | null; evaluation: string | null; result: string | null; resume: string | null;
 }
 interface AttemptRow { job_id: string; attempt: number; started_at: number; ended_at: number | null; outcome: JobState | null; reason: string; placement: string }
 interface ProgressRow { attempt: number; step: number; at: number; progress: string }
 interface EvaluationRow { attempt: number; step: number; at: number; evaluation: string }
+interface CheckpointRow { job_id: string; step: number; attempt: number; dir: string; published_at: number }
 interface WorkerRow { id: string; hostname: string; address: string; slots: string; first_seen: number; last_seen: number; connected: number }
 
 const DB_FILE = 'coordinator.db';
 const JOB_COLUMNS = `id, name, spec_json, state, reason, priority, slots, device, attempt,
-  submitted_at, started_at, ended_at, progress, evaluation, result`;
+  submitted_at, started_at, ended_at, progress, evaluation, result, resume`;
 const SUBMISSION_ORDER = 'ORDER BY submitted_at, seq';
 
 /**
@@ -86,6 +94,7 @@ function toJob(r: JobRow): JobRecord {
     progress: nullableNumbersJson<ProgressRecord>(r.progress),
     evaluation: nullableNumbersJson<EvaluationRecord>(r.evaluation),
     result: nullableNumbersJson<ReportRecord>(r.result),
+    resume: r.resume === null ? null : (JSON.parse(r.resume) as ResumeRecord),
   };
 }
 
@@ -94,6 +103,10 @@ function toAttempt(r: AttemptRow): AttemptRecord {
     jobId: r.job_id, attempt: r.attempt, startedAt: r.started_at, endedAt: r.ended_at,
     outcome: r.outcome, reason: r.reason, placement: JSON.parse(r.placement) as Placement[],
   };
+}
+
+function toCheckpoint(r: CheckpointRow): CheckpointRecord {
+  return { jobId: r.job_id, step: r.step, attempt: r.attempt, dir: r.dir, publishedAt: r.published_at };
 }
 
 function toWorker(r: WorkerRow): WorkerRecord {
@@ -147,7 +160,7 @@ function openDatabase(stateDir: string): Database.Database {
 function prepareStatements(db: Database.Database) {
   return {
     insertJob: db.prepare(`INSERT INTO jobs (${JOB_COLUMNS}) VALUES (@id, @name, @specJson, 'queued', '',
-      @priority, @slots, @device, 0, @submittedAt, NULL, NULL, NULL, NULL, NULL)`),
+      @priority, @slots, @device, 0, @submittedAt, NULL, NULL, NULL, NULL, NULL, NULL)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
     jobsWithPrefix: db.prepare<{ prefix: string }, JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE substr(id, 1, length(@prefix)) = @prefix ${SUBMISSION_ORDER}`),
@@ -155,7 +168,7 @@ function prepareStatements(db: Database.Database) {
     jobsInStates: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE state IN (SELECT value FROM json_each(?)) ${SUBMISSION_ORDER}`),
     updateJob: db.prepare(`UPDATE jobs SET state = @state, reason = @reason, attempt = @attempt,
-      started_at = @startedAt, ended_at = @endedAt, result = @result WHERE id = @id`),
+      started_at = @startedAt, ended_at = @endedAt, result = @result, resume = @resume WHERE id = @id`),
     setProgress: db.prepare('UPDATE jobs SET progress = ? WHERE id = ?'),
     setEvaluation: db.prepare('UPDATE jobs SET evaluation = ? WHERE id = ?'),
     insertAttempt: db.prepare(`INSERT INTO attempts (job_id, attempt, started_at, ended_at, outcome, reason, placement)
@@ -170,6 +183,14 @@ function prepareStatements(db: Database.Database) {
     insertEvaluation: db.prepare('INSERT INTO evaluation_history (job_id, attempt, step, at, evaluation) VALUES (?, ?, ?, ?, ?)'),
     evaluationHistory: db.prepare<[string], EvaluationRow>(`SELECT attempt, step, at, evaluation
       FROM evaluation_history WHERE job_id = ? ORDER BY seq`),
+    upsertCheckpoint: db.prepare(`INSERT INTO checkpoints (job_id, step, attempt, dir, published_at)
+      VALUES (@jobId, @step, @attempt, @dir, @publishedAt)
+      ON CONFLICT (job_id, step) DO UPDATE SET attempt = excluded.attempt, dir = excluded.dir,
+        published_at = excluded.published_at`),
+    pruneCheckpoints: db.prepare(`DELETE FROM checkpoints WHERE job_id = @jobId AND step NOT IN
+      (SELECT step FROM checkpoints WHERE job_id = @jobId ORDER BY step DESC LIMIT @keep)`),
+    listCheckpoints: db.prepare<[string], CheckpointRow>(`SELECT job_id, step, attempt, dir, published_at
+      FROM checkpoints WHERE job_id = ? ORDER BY step`),
     // A returning worker keeps the first_seen of its first registration.
     upsertWorker: db.prepare(`INSERT INTO workers (id, hostname, address, slots, first_seen, last_seen, connected)
       VALUES (@id, @hostname, @address, @slots, @firstSeen, @lastSeen, @connected)
@@ -244,11 +265,13 @@ export class Store {
         startedAt: patch.startedAt === undefined ? current.startedAt : patch.startedAt,
         endedAt: patch.endedAt === undefined ? current.endedAt : patch.endedAt,
         result: patch.result === undefined ? current.result : patch.result,
+        resume: patch.resume === undefined ? current.resume : patch.resume,
       };
       this.sql.updateJob.run({
         id, state: next.state, reason: next.reason, attempt: next.attempt,
         startedAt: next.startedAt, endedAt: next.endedAt,
         result: next.result && numbersJson.stringify(next.result),
+        resume: next.resume && JSON.stringify(next.resume),
       });
       return next;
     })();
@@ -302,6 +325,22 @@ export class Store {
     return this.sql.evaluationHistory.all(jobId).map((r) => ({
       attempt: r.attempt, step: r.step, at: r.at, evaluation: numbersJson.parse<EvaluationRecord>(r.evaluation),
     }));
+  }
+
+  /**
+   * Records a published checkpoint (replacing the row of a step published again) and forgets
+   * all but the newest `keep` steps of the job, the ones its ranks leave on disk.
+   */
+  recordCheckpoint(c: CheckpointRecord, keep: number): void {
+    this.db.transaction(() => {
+      this.sql.upsertCheckpoint.run(c);
+      this.sql.pruneCheckpoints.run({ jobId: c.jobId, keep });
+    })();
+  }
+
+  /** A job's recorded checkpoints, by step ascending. */
+  listCheckpoints(jobId: string): CheckpointRecord[] {
+    return this.sql.listCheckpoints.all(jobId).map(toCheckpoint);
   }
 
   /** Records a worker, or refreshes one seen before (keeping its original firstSeen). */

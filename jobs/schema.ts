@@ -148,7 +148,8 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       doc: 'how the job is split across ranks; ranks = data × pipeline',
       keys: {
         data: field(int(1), 1, 'data-parallel replicas'),
-        timeout_s: field(num({ gt: 0 }), 60, 'seconds a rank waits for its peers, to join and in every collective, before the job fails'),
+        timeout_s: field(num({ gt: 0 }), 60, 'seconds a rank waits for its peers in every collective before the job fails'),
+        join_timeout_s: field(num({ gt: 0 }), 300, 'seconds the ranks of an attempt have to find each other (they start at different times)'),
         pipeline: field(int(1), 1, 'pipeline stages per replica'),
         bucket_mb: field(
           num({ gt: 0 }),
@@ -158,6 +159,16 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       },
     },
     precision: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'compute precision (fp16 uses dynamic loss scaling)'),
+    loss_scale: {
+      node: 'section',
+      doc: "fp16's loss scaling (torch.amp.GradScaler's rules); bf16 and fp32 need none",
+      keys: {
+        dynamic: field({ type: 'bool' }, true, 'halve the scale and skip the step on inf/NaN gradients, double it after growth_interval finite steps; false keeps init'),
+        init: field(num({ gt: 0 }), 65536, 'the first scale'),
+        growth_interval: field(int(1), 2000, 'finite steps in a row before the scale doubles'),
+        min: field(num({ gt: 0 }), 1, 'a dynamic scale below this stops the job: gradients overflow at every scale'),
+      },
+    },
     batch: {
       node: 'section',
       doc: 'batch size per rank; global batch = micro × accumulate × parallel.data',
@@ -250,7 +261,4 @@ export const CROSS_CHECKS: readonly { key: string; atMost: string }[] = [
 export const NOT_YET_SUPPORTED: readonly { key: string; allowed: readonly unknown[]; reason: string }[] = [
   { key: 'device', allowed: ['cpu'], reason: 'not supported by this build yet; use cpu' },
   { key: 'parallel.pipeline', allowed: [1], reason: 'arrives with the pipeline issue; use 1' },
-  { key: 'precision', allowed: ['fp32'], reason: 'arrives with the mixed-precision issue; use fp32' },
-  { key: 'batch.accumulate', allowed: [1], reason: 'arrives with the gradient-accumulation issue; use 1' },
-  { key: 'checkpoint.every', allowed: [0], reason: 'checkpoint writing arrives with the checkpoint issue; use 0' },
 ];

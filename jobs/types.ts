@@ -49,10 +49,12 @@ export interface JobSpec {
   parallel: {
     data: number;
     pipeline: number;
-    timeout_s: number; // for joining and for every collective
+    timeout_s: number; // for every collective
+    join_timeout_s: number; // for all ranks to join the process group
     bucket_mb: number; // MiB per gradient all-reduce bucket (DDP's bucket_cap_mb)
   };
   precision: 'fp32' | 'bf16' | 'fp16';
+  loss_scale: { dynamic: boolean; init: number; growth_interval: number; min: number }; // fp16 only
   batch: { micro: number; accumulate: number };
   optimizer: {
     kind: 'adamw' | 'sgd';

@@ -39,3 +39,6 @@ export function ringmasterV1(): RingmasterV1 {
 /** The default coordinator address, and the environment variable that overrides it. */
 export const DEFAULT_COORDINATOR = 'localhost:7470';
 export const COORDINATOR_ENV = 'RINGMASTER_COORDINATOR';
+
+/** Trailing metadata key of a failed call: the RingmasterError code behind its status. */
+export const ERROR_CODE_METADATA = 'ringmaster-error-code';

@@ -6,13 +6,15 @@
 import * as grpc from '@grpc/grpc-js';
 import os from 'node:os';
 import type { Logger } from '../common/log.js';
+import type { ResumeFrom, StartMessage } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import type { Assignment__Output } from '../proto/gen/ringmaster/v1/Assignment.js';
 import type { CoordinatorMessage__Output } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { RankEvent } from '../proto/gen/ringmaster/v1/RankEvent.js';
+import type { ResumeFrom__Output } from '../proto/gen/ringmaster/v1/ResumeFrom.js';
 import type { WorkerMessage } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
 import { ringmasterV1 } from '../proto/load.js';
-import { RankProcess } from './rank-process.js';
+import { RankProcess, type RankTrainingEvent } from './rank-process.js';
 
 export interface BackoffPolicy {
   initialMs: number;
@@ -101,12 +103,20 @@ export class WorkerAgent {
     for (const { rank } of a.ranks) {
       const key = `${a.job_id}/${a.attempt}/${rank}`;
       const event = (e: Omit<RankEvent, 'job_id' | 'attempt' | 'rank'>) => this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, ...e } });
-      const distributed = { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address };
-      const process = new RankProcess({ ...spec, threads }, distributed, {
-        onEvent: (e) =>
-          e.type === 'progress'
-            ? event({ progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec } })
-            : event({ evaluation: { step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy } }),
+      if (!a.checkpoints) {
+        // A coordinator of another version: without a target the rank could not checkpoint.
+        event({ exit: { exit_code: -1, signal: '', error_code: 'BAD_ARGUMENT', error_message: 'the assignment names no checkpoint target (run the same ringmaster version on the coordinator and the workers)', report: null } });
+        continue;
+      }
+      const start: StartMessage = {
+        type: 'start',
+        spec: { ...spec, threads },
+        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address },
+        checkpoints: { root: a.checkpoints.root, token: a.checkpoints.token },
+        ...(a.resume ? { resume: toResumeFrom(a.resume) } : {}),
+      };
+      const process = new RankProcess(start, {
+        onEvent: (e) => event(toWireEvent(e)),
         onStderr: (line) => event({ log_line: line }),
         onExit: (x) => {
           this.ranks.delete(key);
@@ -135,4 +145,22 @@ export class WorkerAgent {
     this.reconnect = setTimeout(() => this.start(), this.delayMs);
     this.delayMs = Math.min(this.backoff.maxMs, this.delayMs * this.backoff.factor);
   }
+}
+
+/** A rank's training event as the session stream carries it. */
+function toWireEvent(e: RankTrainingEvent): Omit<RankEvent, 'job_id' | 'attempt' | 'rank'> {
+  switch (e.type) {
+    case 'progress':
+      return { progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec } };
+    case 'eval':
+      return { evaluation: { step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy } };
+    case 'checkpoint':
+      return { checkpoint: { step: e.step, dir: e.dir } };
+    case 'resumed':
+      return { resumed: { step: e.step, dir: e.dir, skipped: e.skipped } };
+  }
+}
+
+function toResumeFrom(r: ResumeFrom__Output): ResumeFrom {
+  return r.step === undefined ? { root: r.root } : { root: r.root, step: r.step };
 }

@@ -17,7 +17,10 @@ export type LayerConfig =
 export interface EngineConfig {
   input: [number, number, number]; // channels, height, width of one sample
   layers: LayerConfig[];
-  maxBatch: number;
+  maxBatch: number; // samples per micro-batch
+  maxAccumulate?: number; // micro-batches per optimizer step; 1 when absent
+  precision?: 'fp32' | 'bf16' | 'fp16'; // what the layers compute in (parameters stay fp32); fp32 when absent
+  lossScale?: { dynamic: boolean; init: number; growthInterval: number; minScale: number }; // absent: no loss scaling
   impl: 'fast' | 'reference'; // oneDNN kernels, or the plain-loop oracle used by tests
   seed: number; // parameters are drawn from this seed, identically on every machine
   threads: number; // compute threads; 0 = every core
@@ -48,9 +51,20 @@ export interface StepTimings {
 }
 
 export interface StepOutcome {
-  loss: number; // averaged over the group's ranks when data parallel
+  loss: number; // over the step's micro-batches, averaged over the group's ranks when data parallel
   gradNorm: number | null; // null when clipping is off
   timings: StepTimings;
+  gradientAllReduces: number; // gradient buckets reduced in this step (0 for one rank)
+  lossScale: number; // the scale this step ran with; 1 without loss scaling
+  skipped: boolean; // inf/NaN gradients: no update, and a halved scale for the next step
+}
+
+/** What a checkpoint holds of an engine. */
+export interface EngineState {
+  params: Float32Array;
+  moments: Float32Array[]; // AdamW: exp_avg, exp_avg_sq; SGD: momentum_buffer
+  optimizerSteps: number; // updates taken (AdamW's bias correction counts them)
+  lossScale: { scale: number; goodSteps: number; skipped: number };
 }
 
 /** One rank's training engine. Calls must not overlap: await each before the next. */
@@ -60,10 +74,18 @@ export interface Engine {
   namedParams(): NamedParam[];
   getParams(): Float32Array;
   setParams(values: Float32Array): void;
+  getState(): EngineState;
+  /** Restores a checkpoint's state; before joinProcessGroup. */
+  setState(state: EngineState): void;
   getGrads(): Float32Array;
   setGrads(values: Float32Array): void;
   forward(inputs: Float32Array, batch: number): Promise<Float32Array>;
   backward(dout: Float32Array, options: { accumulate: boolean; inputGrad: boolean }): Promise<Float32Array | null>;
+  /**
+   * One optimizer step over the K = ⌊inputs.length / (batch × sample size)⌋ micro-batches of
+   * `batch` samples that inputs and labels hold (K ≤ maxAccumulate): the gradient of their mean
+   * loss, averaged over the group once.
+   */
   trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<StepOutcome>;
   evaluate(inputs: Float32Array, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
   optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;
@@ -124,13 +146,16 @@ export interface ProcessGroupOptions {
   size: number;
   hostname: string; // the address peers reach this rank at
   machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
-  timeoutMs: number; // for joining and for every collective
+  timeoutMs: number; // for every collective
+  joinTimeoutMs?: number; // for every rank to join; timeoutMs when absent
   store: RendezvousStoreClient;
 }
 
 export interface NativeAddon {
   Engine: new (config: EngineConfig) => Engine;
   buildInfo(): BuildInfo;
+  /** Each value rounded (ties to even) to what bf16 or fp16 can hold: the oracle of the mixed-precision tests. */
+  roundTo(values: Float32Array, precision: 'bf16' | 'fp16'): Float32Array;
   /** GFLOP/s of oneDNN's fp32 matmul [m×k]·[k×n] on `threads` threads, best of five blocks. */
   matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number }): Promise<number>;
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */

@@ -7,10 +7,11 @@ import type { DistributedPlacement } from '../common/rank-messages.js';
 import { asNativeError, loadNative, NativeError, type ProcessGroup } from './native.js';
 import { CoordinatorStore } from './rendezvous-client.js';
 
-export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number): Promise<ProcessGroup> {
+/** timeoutMs bounds every collective; joinTimeoutMs the wait for every rank to join. */
+export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number, joinTimeoutMs = timeoutMs): Promise<ProcessGroup> {
   const store = new CoordinatorStore(p.coordinator, p.scope);
   try {
-    return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, store });
+    return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, joinTimeoutMs, store });
   } finally {
     store.close();
   }

@@ -1,13 +1,12 @@
 /**
- * One supervised rank process: started with the job spec over IPC, its messages and stderr turned
+ * One supervised rank process: started with its StartMessage over IPC, its messages and stderr turned
  * into callbacks, its exit (code or signal) reported exactly once. A rank that misbehaves never
  * takes its supervisor down.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { DistributedPlacement, EvalEvent, ProgressEvent, RankMessage, StartMessage, TrainingReport } from '../common/rank-messages.js';
-import type { JobSpec } from '../jobs/types.js';
+import type { CheckpointEvent, EvalEvent, ProgressEvent, RankMessage, ResumeEvent, StartMessage, TrainingReport } from '../common/rank-messages.js';
 
 const RANK_ENTRY = fileURLToPath(new URL('./rank.js', import.meta.url));
 
@@ -19,8 +18,11 @@ export interface RankExitInfo {
   report: TrainingReport | null;
 }
 
+/** What a rank reports while it trains, passed on as it comes. */
+export type RankTrainingEvent = ProgressEvent | EvalEvent | CheckpointEvent | ResumeEvent;
+
 export interface RankCallbacks {
-  onEvent(event: ProgressEvent | EvalEvent): void;
+  onEvent(event: RankTrainingEvent): void;
   onStderr(line: string): void;
   onExit(info: RankExitInfo): void;
 }
@@ -32,15 +34,14 @@ export class RankProcess {
   private error: { code: string; message: string } | null = null;
   private killTimer: NodeJS.Timeout | undefined;
 
-  constructor(spec: JobSpec, distributed: DistributedPlacement | undefined, callbacks: RankCallbacks) {
+  constructor(start: StartMessage, callbacks: RankCallbacks) {
     this.child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.pid = this.child.pid ?? -1;
-    const start: StartMessage = { type: 'start', spec, ...(distributed ? { distributed } : {}) };
     this.child.send(start);
     this.child.on('message', (m: RankMessage) => {
-      if (m.type === 'progress' || m.type === 'eval') callbacks.onEvent(m);
-      else if (m.type === 'done') this.report = m.report;
-      else this.error = { code: m.code, message: m.message };
+      if (m.type === 'done') this.report = m.report;
+      else if (m.type === 'error') this.error = { code: m.code, message: m.message };
+      else callbacks.onEvent(m);
     });
     if (this.child.stderr) createInterface({ input: this.child.stderr }).on('line', (l) => callbacks.onStderr(l));
     this.child.on('error', (e) => {

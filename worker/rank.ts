@@ -31,13 +31,16 @@ process.on('disconnect', () => {
 async function joinGroup(message: ParentMessage): Promise<ProcessGroup | undefined> {
   const d = message.distributed;
   if (!d || d.worldSize < 2) return undefined;
-  return joinProcessGroup(d, message.spec.parallel.timeout_s * 1000);
+  const { timeout_s, join_timeout_s } = message.spec.parallel;
+  return joinProcessGroup(d, timeout_s * 1000, join_timeout_s * 1000);
 }
 
 async function run(message: ParentMessage): Promise<void> {
   try {
     const [data, group] = await Promise.all([loadFashionMnist(message.spec.data.dir), joinGroup(message)]);
-    const report = await train(message.spec, data, { createEngine, group, onEvent: (e) => void send(e) });
+    const report = await train(message.spec, data, {
+      createEngine, group, checkpoints: message.checkpoints, resume: message.resume, onEvent: (e) => void send(e),
+    });
     await send({ type: 'done', report });
   } catch (e) {
     await send(toErrorMessage(message.distributed ? await nameMissingRanks(e, message.distributed) : e));

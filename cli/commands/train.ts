@@ -1,20 +1,22 @@
 /**
- * `ringmaster train <spec> [--set key=value ...] [--threads N] [--json]`: trains the job in one
- * rank process on this machine, printing progress lines, and a JSON summary last with --json.
+ * `ringmaster train <spec> [--set key=value ...] [--threads N] [--resume DIR] [--json]`: trains
+ * the job in one rank process on this machine, printing progress, checkpoint and resume lines,
+ * and a JSON summary last with --json.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { formatProgressLine, formatSummaryLine } from '../../common/progress.js';
+import { formatCheckpoint, formatProgressLine, formatResume, formatSummaryLine, tagged } from '../../common/progress.js';
 import type { RankMessage, StartMessage, TrainingReport } from '../../common/rank-messages.js';
 import { loadSpecFile } from '../../jobs/load.js';
-import type { JobSpec } from '../../jobs/types.js';
 import { RingmasterError } from '../../common/errors.js';
+import { localCheckpointTarget, resolveResumeDir } from '../local-checkpoints.js';
 import { EXIT, exitCodeFor } from '../output.js';
 
 export interface TrainOptions {
   spec: string;
   set: string[];
   threads?: number;
+  resume?: string; // a checkpoint root or step directory
   json: boolean;
 }
 
@@ -26,31 +28,46 @@ export async function trainCommand(opts: TrainOptions): Promise<number> {
   if (spec.parallel.data > 1) {
     throw new RingmasterError('BAD_ARGUMENT', `ringmaster train runs one rank, but parallel.data = ${spec.parallel.data} (run it on a cluster: ringmaster up --slots cpu:${spec.parallel.data} --submit ${opts.spec})`);
   }
-  const report = await runRank(spec, (line) => process.stdout.write(`${line}\n`));
+  const resume = opts.resume === undefined ? undefined : resolveResumeDir(opts.resume, spec);
+  const start: StartMessage = { type: 'start', spec, checkpoints: localCheckpointTarget(spec, new Date(), resume), ...(resume ? { resume } : {}) };
+  const report = await runRank(start, (line) => process.stdout.write(`${line}\n`));
   if (typeof report === 'number') return report;
   if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   return EXIT.ok;
 }
 
 /** Runs one rank process to the end; resolves with its report, or with an exit code on failure. */
-function runRank(spec: JobSpec, print: (line: string) => void): Promise<TrainingReport | number> {
+function runRank(hello: StartMessage, print: (line: string) => void): Promise<TrainingReport | number> {
+  const { name } = hello.spec;
   return new Promise((resolve) => {
     const child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let outcome: TrainingReport | number | undefined;
+    let startStep = 0; // the ETA counts only the steps this run did
     const start = Date.now();
-    const hello: StartMessage = { type: 'start', spec };
     child.send(hello);
     child.on('message', (m: RankMessage) => {
-      if (m.type === 'progress') {
-        print(formatProgressLine({ name: spec.name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec }));
-      } else if (m.type === 'eval') {
-        print(`[${spec.name}] eval at step ${m.step}: test loss ${m.testLoss.toFixed(4)} accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
-      } else if (m.type === 'done') {
-        print(formatSummaryLine({ name: spec.name, testLoss: m.report.testLoss, testAccuracy: m.report.testAccuracy, wallSec: m.report.wallSec, samplesPerSec: m.report.samplesPerSec }));
-        outcome = m.report;
-      } else {
-        process.stderr.write(`ringmaster: ${m.message}\n`);
-        outcome = exitCodeFor(m.code);
+      switch (m.type) {
+        case 'progress':
+          print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep }));
+          break;
+        case 'eval':
+          print(`[${name}] eval at step ${m.step}: test loss ${m.testLoss.toFixed(4)} accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
+          break;
+        case 'checkpoint':
+          print(tagged(name, formatCheckpoint(m.step, m.dir)));
+          break;
+        case 'resumed':
+          startStep = m.step;
+          for (const line of formatResume(m)) print(tagged(name, line));
+          break;
+        case 'done':
+          print(formatSummaryLine({ name, testLoss: m.report.testLoss, testAccuracy: m.report.testAccuracy, wallSec: m.report.wallSec, samplesPerSec: m.report.samplesPerSec }));
+          outcome = m.report;
+          break;
+        case 'error':
+          process.stderr.write(`ringmaster: ${m.message}\n`);
+          outcome = exitCodeFor(m.code);
+          break;
       }
     });
     child.on('error', (e) => {

@@ -1,9 +1,11 @@
-// Module entry: the Engine class, buildInfo(), matmulPeak() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), roundTo(), matmulPeak() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "binding_util.h"
 #include "dnnl_context.h"
+#include "precision.h"
 
 namespace rm {
 
@@ -32,7 +34,19 @@ static Napi::Value build_info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// roundTo(values, precision) → Float32Array: each value rounded as bf16 or fp16 stores it.
+static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] {
+    auto x = require_f32(info[0], 0, "values");
+    Precision p = parse_precision(info[1].ToString().Utf8Value());
+    auto out = Napi::Float32Array::New(info.Env(), x.ElementLength());
+    copy_rounded(p, out.Data(), x.Data(), x.ElementLength());
+    return Napi::Value(out);
+  });
+}
+
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("roundTo", Napi::Function::New(env, round_to_precision, "roundTo"));
   exports.Set("Engine", define_engine_class(env));
   exports.Set("buildInfo", Napi::Function::New(env, build_info, "buildInfo"));
   register_bench(env, exports);

@@ -43,9 +43,19 @@ static TrainerConfig parse_config(const Napi::Object& o) {
     c.layers.push_back(lc);
   }
   c.max_batch = require_count(o.Get("maxBatch"), "maxBatch");
+  if (o.Has("maxAccumulate")) c.max_accumulate = std::max<size_t>(1, require_count(o.Get("maxAccumulate"), "maxAccumulate"));
   c.impl = parse_impl(o);
   c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
   c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
+  if (o.Has("precision")) c.precision = parse_precision(o.Get("precision").ToString().Utf8Value());
+  if (o.Has("lossScale") && o.Get("lossScale").IsObject()) {
+    auto l = o.Get("lossScale").As<Napi::Object>();
+    c.loss_scale.enabled = true;
+    c.loss_scale.dynamic = l.Get("dynamic").ToBoolean();
+    c.loss_scale.init = float(require_number(l.Get("init"), "lossScale.init"));
+    c.loss_scale.growth_interval = require_count(l.Get("growthInterval"), "lossScale.growthInterval");
+    c.loss_scale.min_scale = float(require_number(l.Get("minScale"), "lossScale.minScale"));
+  }
   if (o.Has("bucketBytes")) c.bucket_floats = std::max<size_t>(1, require_count(o.Get("bucketBytes"), "bucketBytes") / sizeof(float));
   return c;
 }
@@ -59,6 +69,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                         InstanceMethod<&EngineWrap::named_params>("namedParams"),
                         InstanceMethod<&EngineWrap::get_params>("getParams"),
                         InstanceMethod<&EngineWrap::set_params>("setParams"),
+                        InstanceMethod<&EngineWrap::get_state>("getState"),
+                        InstanceMethod<&EngineWrap::set_state>("setState"),
                         InstanceMethod<&EngineWrap::get_grads>("getGrads"),
                         InstanceMethod<&EngineWrap::set_grads>("setGrads"),
                         InstanceMethod<&EngineWrap::forward>("forward"),
@@ -75,7 +87,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       size_t threads = require_count(o.Get("threads"), "threads");
       threads_ = threads == 0 ? omp_get_num_procs() : int(threads);
       omp_set_num_threads(threads_);  // primitive creation below may consult it
-      trainer_ = std::make_unique<Trainer>(parse_config(o));
+      auto config = parse_config(o);
+      max_accumulate_ = config.max_accumulate;
+      trainer_ = std::make_unique<Trainer>(config);
     });
   }
 
@@ -97,17 +111,29 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return task->promise();
   }
 
-  // Copies the batch's inputs (and labels, when given) into the engine; returns the batch size.
-  size_t load_batch(const Napi::CallbackInfo& info, bool with_labels) {
-    size_t B = require_count(info[with_labels ? 2 : 1], "batch");
+  // Copies the batch's inputs into the network's input; returns the batch size.
+  size_t load_batch(const Napi::CallbackInfo& info) {
+    size_t B = require_count(info[1], "batch");
     RM_CHECK(B >= 1 && B <= net().max_batch(), "INVALID_ARGUMENT",
              "batch " + std::to_string(B) + " is outside [1, " + std::to_string(net().max_batch()) + "]");
     auto x = require_f32(info[0], B * net().input_size(), "inputs");
     std::memcpy(net().input(), x.Data(), B * net().input_size() * sizeof(float));
-    if (with_labels) {
-      auto y = require_i32(info[1], B, "labels");
-      std::memcpy(trainer_->labels(), y.Data(), B * sizeof(int32_t));
-    }
+    return B;
+  }
+
+  // Copies the first `samples` inputs and labels into the trainer's micro-batch area.
+  void load_samples(const Napi::CallbackInfo& info, size_t samples) {
+    size_t row = net().input_size();
+    auto x = require_f32(info[0], samples * row, "inputs");
+    auto y = require_i32(info[1], samples, "labels");
+    std::memcpy(trainer_->inputs(), x.Data(), samples * row * sizeof(float));
+    std::memcpy(trainer_->labels(), y.Data(), samples * sizeof(int32_t));
+  }
+
+  size_t require_batch(const Napi::CallbackInfo& info) {
+    size_t B = require_count(info[2], "batch");
+    RM_CHECK(B >= 1 && B <= net().max_batch(), "INVALID_ARGUMENT",
+             "batch " + std::to_string(B) + " is outside [1, " + std::to_string(net().max_batch()) + "]");
     return B;
   }
 
@@ -143,9 +169,56 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     check_idle(info.Env());
     return copy_to_js(info.Env(), net().grads(), net().param_count());
   }
-  void set_params(const Napi::CallbackInfo& info, const Napi::Value& v) { set_flat(info, v, net().params()); }
+  void set_params(const Napi::CallbackInfo& info, const Napi::Value& v) {
+    set_flat(info, v, net().params());
+    trainer_->parameters_changed();
+  }
   Napi::Value set_params(const Napi::CallbackInfo& info) { set_params(info, info[0]); return info.Env().Undefined(); }
   Napi::Value set_grads(const Napi::CallbackInfo& info) { set_flat(info, info[0], net().grads()); return info.Env().Undefined(); }
+
+  // getState() → { params, moments: Float32Array[], optimizerSteps, lossScale: { scale,
+  // goodSteps, skipped } }: what a checkpoint holds.
+  // Data parallel, the moments are whole on rank 0 (see Trainer::join_process_group).
+  Napi::Value get_state(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    Napi::Env env = info.Env();
+    auto& opt = trainer_->optimizer();
+    auto moments = Napi::Array::New(env, opt.moment_count());
+    for (size_t i = 0; i < opt.moment_count(); ++i) moments.Set(uint32_t(i), copy_to_js(env, opt.moment(i), net().param_count()));
+    auto o = Napi::Object::New(env);
+    o.Set("params", copy_to_js(env, net().params(), net().param_count()));
+    o.Set("moments", moments);
+    o.Set("optimizerSteps", double(opt.steps_taken()));
+    auto& scaler = trainer_->loss_scaler();
+    auto l = Napi::Object::New(env);
+    l.Set("scale", scaler.scale());
+    l.Set("goodSteps", double(scaler.good_steps()));
+    l.Set("skipped", double(scaler.skipped()));
+    o.Set("lossScale", l);
+    return o;
+  }
+
+  // setState(state as getState gives it): restores a checkpoint, before joinProcessGroup.
+  Napi::Value set_state(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    guard(info.Env(), [&] {
+      RM_CHECK(!trainer_->joined(), "STATE", "setState must come before joinProcessGroup");
+      auto o = require_object(info[0], "state");
+      auto& opt = trainer_->optimizer();
+      auto moments = o.Get("moments");
+      RM_CHECK(moments.IsArray() && moments.As<Napi::Array>().Length() == opt.moment_count(), "INVALID_ARGUMENT",
+               "state.moments must hold " + std::to_string(opt.moment_count()) + " arrays for this optimizer");
+      set_flat(info, o.Get("params"), net().params());
+      for (size_t i = 0; i < opt.moment_count(); ++i) set_flat(info, moments.As<Napi::Array>().Get(uint32_t(i)), opt.moment(i));
+      opt.set_steps_taken(require_count(o.Get("optimizerSteps"), "state.optimizerSteps"));
+      trainer_->parameters_changed();
+      auto l = require_object(o.Get("lossScale"), "state.lossScale");
+      trainer_->loss_scaler().restore(float(require_number(l.Get("scale"), "state.lossScale.scale")),
+                                      require_count(l.Get("goodSteps"), "state.lossScale.goodSteps"),
+                                      require_count(l.Get("skipped"), "state.lossScale.skipped"));
+    });
+    return info.Env().Undefined();
+  }
 
   void set_flat(const Napi::CallbackInfo& info, const Napi::Value& v, float* dst) {
     check_idle(info.Env());
@@ -160,7 +233,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   // forward(inputs, batch) → Promise<Float32Array outputs[batch × outputSize]>
   Napi::Value forward(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
-    size_t B = guard(info.Env(), [&] { return load_batch(info, false); });
+    size_t B = guard(info.Env(), [&] { return load_batch(info); });
     return run(info, [this, B] { net().forward(B); },
                [this, B](Napi::Env env) { return copy_to_js(env, net().output(), B * net().output_size()); });
   }
@@ -191,18 +264,28 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     });
   }
 
-  // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm, timings }>
+  // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm, timings,
+  // gradientAllReduces }>: one optimizer step over the K = inputs.length / (batch × input size)
+  // micro-batches the inputs hold.
   Napi::Value train_step(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     return guard(info.Env(), [&] {
-      size_t B = load_batch(info, true);
+      size_t B = require_batch(info);
+      size_t row = net().input_size();
+      size_t K = require_f32(info[0], B * row, "inputs").ElementLength() / (B * row);
+      RM_CHECK(K >= 1 && K <= max_accumulate_, "INVALID_ARGUMENT",
+               "inputs hold " + std::to_string(K) + " micro-batches of " + std::to_string(B) + "; this engine takes 1 to " + std::to_string(max_accumulate_));
+      load_samples(info, K * B);
       float lr = float(require_number(info[3], "lr"));
       float clip = float(require_number(info[4], "clipNorm"));
       auto result = std::make_shared<StepResult>();
-      return run(info, [this, result, B, lr, clip] { *result = trainer_->train_step(B, lr, clip); },
+      return run(info, [this, result, B, K, lr, clip] { *result = trainer_->train_step(B, K, lr, clip); },
                  [result](Napi::Env env) {
                    auto o = Napi::Object::New(env);
                    o.Set("loss", result->loss);
+                   o.Set("gradientAllReduces", double(result->gradient_all_reduces));
+                   o.Set("lossScale", result->loss_scale);
+                   o.Set("skipped", result->skipped);
                    o.Set("gradNorm", std::isnan(result->grad_norm) ? env.Null() : Napi::Number::New(env, result->grad_norm));
                    auto t = Napi::Object::New(env);
                    t.Set("computeMs", 1e3 * result->compute_s);
@@ -218,7 +301,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value evaluate(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     return guard(info.Env(), [&] {
-      size_t B = load_batch(info, true);
+      size_t B = require_batch(info);
+      load_samples(info, B);
       auto result = std::make_shared<CrossEntropyResult>();
       return run(info, [this, result, B] { *result = trainer_->evaluate(B); }, [result](Napi::Env env) {
         auto o = Napi::Object::New(env);
@@ -255,6 +339,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
 
   std::unique_ptr<Trainer> trainer_;
+  size_t max_accumulate_ = 1;
   int threads_ = 1;
   bool busy_ = false;
 };

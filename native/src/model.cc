@@ -29,8 +29,8 @@ static bool fuses_next_relu(const std::vector<LayerConfig>& layers, size_t i, Im
          (layers[i].kind == "linear" || layers[i].kind == "conv2d");
 }
 
-Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl)
-    : input_shape_(input), max_batch_(max_batch) {
+Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl, Precision precision)
+    : input_shape_(input), max_batch_(max_batch), precision_(precision) {
   RM_CHECK(!layers.empty(), "INVALID_ARGUMENT", "a network needs at least one layer");
   RM_CHECK(max_batch > 0 && input.size() > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");
   SampleShape shape = input;
@@ -57,18 +57,39 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   grads_ = own_grads_.data();
   dact_a_ = FloatBuffer(max_batch * widest);
   dact_b_ = FloatBuffer(max_batch * widest);
+  if (precision_ != Precision::F32) {
+    own_compute_params_ = FloatBuffer(params);
+    compute_params_ = own_compute_params_.data();
+    grad_scratch_ = FloatBuffer(params);
+  }
+}
+
+void Net::refresh_compute_params(const std::vector<Range>& changed) {
+  if (precision_ == Precision::F32) return;
+  for (Range r : changed) copy_rounded(precision_, compute_params_ + r.begin, params_ + r.begin, r.end - r.begin);
+}
+
+void Net::use_compute_parameter_buffer(float* external) {
+  if (precision_ == Precision::F32) return;
+  compute_params_ = external;
+  own_compute_params_ = FloatBuffer();
 }
 
 void Net::init_params(uint64_t seed) {
   Rng rng(seed);
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->init_params(params_ + param_offsets_[i], rng);
+  refresh_compute_params({Range{0, param_count_}});
 }
 
 const float* Net::forward(size_t B) {
   RM_CHECK(B > 0 && B <= max_batch_, "INVALID_ARGUMENT",
            "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
-  for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->forward(acts_[i + 1].data(), acts_[i].data(), params_ + param_offsets_[i], B);
+  float* weights = compute_params();
+  round_to(precision_, acts_[0].data(), B * input_shape_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(acts_[i + 1].data(), acts_[i].data(), weights + param_offsets_[i], B);
+    round_to(precision_, acts_[i + 1].data(), B * layers_[i]->output_shape().size());
+  }
   last_batch_ = B;
   return output();
 }
@@ -76,6 +97,8 @@ const float* Net::forward(size_t B) {
 void Net::backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready) {
   RM_CHECK(last_batch_ > 0, "STATE", "backward called before forward");
   const float* upstream = dout;
+  float* weights = compute_params();
+  bool low = precision_ != Precision::F32;
   for (size_t k = layers_.size(); k-- > 0;) {
     // Below the first layer with parameters only the caller can want a gradient: skip the rest
     // (for an MLP this spares the first Linear's input-gradient matmul).
@@ -83,9 +106,19 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
     float* din = !need_din ? nullptr
                  : k == 0  ? dinput
                            : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
-    layers_[k]->backward(din, grads_ + param_offsets_[k], upstream, acts_[k].data(),
-                         acts_[k + 1].data(), params_ + param_offsets_[k], last_batch_, accumulate);
-    if (ready && layers_[k]->param_count() > 0) ready(param_offsets_[k]);
+    size_t offset = param_offsets_[k], count = layers_[k]->param_count();
+    // In low precision a contribution is rounded before it joins the fp32 sum: computed apart
+    // when there is a sum to join.
+    bool apart = low && accumulate && count > 0;
+    float* dparams = (apart ? grad_scratch_.data() : grads_) + offset;
+    layers_[k]->backward(din, dparams, upstream, acts_[k].data(), acts_[k + 1].data(), weights + offset,
+                         last_batch_, accumulate && !apart);
+    if (low && count > 0) {
+      round_to(precision_, dparams, count);
+      if (apart) add_into(grads_ + offset, dparams, count);
+    }
+    if (din) round_to(precision_, din, last_batch_ * (k == 0 ? input_shape_.size() : layers_[k - 1]->output_shape().size()));
+    if (ready && count > 0) ready(offset);
     if (!need_din) break;
     upstream = din;
   }

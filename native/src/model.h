@@ -4,6 +4,11 @@
 // Activation buffers are allocated once for the largest batch; acts_[0] is the input and
 // acts_[i + 1] the output of layer i, kept from forward for backward. With Impl::Fast a ReLU
 // that follows a Linear or Conv2d is fused into it, so layers_ may be shorter than the config.
+//
+// Mixed precision (bf16, fp16): the parameters stay fp32 (the master copy the optimizer
+// updates); the layers compute from a copy rounded to the low precision, and every activation,
+// activation gradient and parameter-gradient contribution is rounded as it is stored, as on a
+// GPU computing in that type (see precision.h).
 #pragma once
 
 #include <functional>
@@ -13,6 +18,7 @@
 
 #include "common.h"
 #include "layers/layer.h"
+#include "precision.h"
 
 namespace rm {
 
@@ -31,7 +37,8 @@ struct NamedParam {
 
 class Net {
  public:
-  Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl);
+  Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl,
+      Precision precision = Precision::F32);
 
   // Draws every layer's parameters from one RNG seeded with `seed`, in layer order.
   void init_params(uint64_t seed);
@@ -55,6 +62,12 @@ class Net {
   void use_gradient_buffer(float* external);
   // Reads and updates the parameters in caller-owned memory from now on; the caller fills it.
   void use_parameter_buffer(float* external);
+  // Mixed precision: the rounded copy of the parameters the layers compute with (the parameters
+  // themselves in fp32). Refresh it over the ranges whose parameters changed.
+  Precision precision() const { return precision_; }
+  float* compute_params() { return precision_ == Precision::F32 ? params_ : compute_params_; }
+  void refresh_compute_params(const std::vector<Range>& changed);
+  void use_compute_parameter_buffer(float* external);
   size_t param_count() const { return param_count_; }
   size_t input_size() const { return input_shape_.size(); }
   size_t output_size() const { return layers_.back()->output_shape().size(); }
@@ -75,6 +88,10 @@ class Net {
   FloatBuffer own_params_, own_grads_;
   float* params_;  // own_params_ unless use_parameter_buffer() moved them
   float* grads_;   // own_grads_ unless use_gradient_buffer() moved them
+  Precision precision_;
+  FloatBuffer own_compute_params_;  // mixed precision: the rounded copy, unless moved
+  float* compute_params_ = nullptr;
+  FloatBuffer grad_scratch_;        // mixed precision: one backward's gradients, before they are added
   std::vector<FloatBuffer> acts_;
   FloatBuffer dact_a_, dact_b_;  // ping-pong activation gradients, sized for the largest layer
   size_t param_count_ = 0;

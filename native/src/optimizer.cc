@@ -25,8 +25,8 @@ static double sum_of_squares(const float* g, size_t n) {
   return total;
 }
 
-double global_norm(const float* grads, size_t n) {
-  return std::sqrt(parallel_sum(n, kGrain, [&](size_t i0, size_t i1) { return sum_of_squares(grads + i0, i1 - i0); }));
+double global_squares(const float* grads, size_t n) {
+  return parallel_sum(n, kGrain, [&](size_t i0, size_t i1) { return sum_of_squares(grads + i0, i1 - i0); });
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -43,14 +43,25 @@ static void sgd_chunk(float* p, float* b, const float* g, size_t n, float grad_s
 Optimizer::Optimizer(const OptimizerConfig& config, size_t n) : config_(config), n_(n) {
   RM_CHECK(config.kind == "adamw" || config.kind == "sgd", "INVALID_ARGUMENT",
            "unknown optimizer \"" + config.kind + "\" (adamw or sgd)");
-  m_ = FloatBuffer(n);
-  if (config.kind == "adamw") v_ = FloatBuffer(n);
+  own_m_ = FloatBuffer(n);
+  if (config.kind == "adamw") own_v_ = FloatBuffer(n);
+  m_ = own_m_.data();
+  v_ = config.kind == "adamw" ? own_v_.data() : nullptr;
+}
+
+void Optimizer::use_moment_buffers(float* const* moments) {
+  m_ = moments[0];
+  own_m_ = FloatBuffer();
+  if (v_) {
+    v_ = moments[1];
+    own_v_ = FloatBuffer();
+  }
 }
 
 void Optimizer::step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges) {
   ++t_;
-  float* m = m_.data();
-  float* v = v_.size() ? v_.data() : nullptr;  // AdamW only
+  float* m = m_;
+  float* v = v_;  // AdamW only
   if (config_.kind == "sgd") {
     SgdCoefficients c{lr, config_.weight_decay, config_.momentum, config_.nesterov};
     for (Range r : ranges)

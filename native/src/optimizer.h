@@ -17,8 +17,8 @@ struct OptimizerConfig {
   bool nesterov = false;
 };
 
-// √(Σ g²) over the whole buffer, accumulated in double in a fixed order for a given thread count.
-double global_norm(const float* grads, size_t n);
+// Σ g² over the whole buffer, accumulated in double in a fixed order for a given thread count.
+double global_squares(const float* grads, size_t n);
 
 class Optimizer {
  public:
@@ -28,13 +28,22 @@ class Optimizer {
   // over the given ranges: [0, n) unless this rank owns shards of a sharded optimizer.
   void step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges);
 
+  // The state a checkpoint holds: the update count and the per-parameter buffers, AdamW's first
+  // and second moments (torch's exp_avg, exp_avg_sq) or SGD's momentum buffer.
   size_t steps_taken() const { return t_; }
+  void set_steps_taken(size_t t) { t_ = t; }
+  size_t moment_count() const { return config_.kind == "adamw" ? 2 : 1; }
+  float* moment(size_t i) { return i == 0 ? m_ : v_; }
+  // Reads and updates the moments in caller-owned memory (n floats each) from now on.
+  void use_moment_buffers(float* const* moments);
 
  private:
   OptimizerConfig config_;
   size_t n_;
   size_t t_ = 0;
-  FloatBuffer m_, v_;  // AdamW: first and second moments; SGD: m_ is the momentum buffer
+  FloatBuffer own_m_, own_v_;
+  float* m_;  // AdamW: first moment; SGD: momentum buffer
+  float* v_;  // AdamW: second moment; SGD: null
 };
 
 }  // namespace rm

@@ -10,44 +10,64 @@ namespace rm {
 
 Trainer::Trainer(const TrainerConfig& config)
     : config_(config),
-      net_(config.layers, config.input, config.max_batch, config.impl),
+      net_(config.layers, config.input, config.max_batch, config.impl, config.precision),
       optimizer_(config.optimizer, net_.param_count()),
-      labels_(config.max_batch, 0),
+      scaler_(config.loss_scale),
+      inputs_(config.max_accumulate * config.max_batch * net_.input_size()),
+      labels_(config.max_accumulate * config.max_batch, 0),
       dlogits_(config.max_batch * net_.output_size()) {
   net_.init_params(config.seed);
 }
 
-StepResult Trainer::train_step(size_t B, float lr, float clip_norm) {
+StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   using clock = std::chrono::steady_clock;
   auto seconds = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  RM_CHECK(K >= 1 && K <= config_.max_accumulate, "INVALID_ARGUMENT",
+           "micro-batches per step " + std::to_string(K) + " is outside [1, " + std::to_string(config_.max_accumulate) + "]");
   auto t0 = clock::now();
-  const float* logits = net_.forward(B);
-  auto ce = cross_entropy_forward_backward(dlogits_.data(), logits, labels_.data(), B,
-                                           net_.output_size(), 1.0f);
-  double loss = ce.loss_sum / double(B);
-  if (!reducer_) {
-    net_.backward(dlogits_.data(), nullptr, false);
-    auto t1 = clock::now();
-    double norm = optimizer_step(lr, clip_norm);
-    return {loss, norm, seconds(t0, t1), 0.0, seconds(t1, clock::now())};
-  }
   next_bucket_ = 0;
   shard_squares_ = 0;
-  net_.backward(dlogits_.data(), nullptr, false, [this](size_t first) { launch_ready_buckets(first); });
-  auto t1 = clock::now();
-  reducer_->wait();
-  group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
-  auto t2 = clock::now();
-  double norm;
-  if (sharded_) {
-    norm = std::sqrt(group_->sum_over_shards(shard_squares_));
-    optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), shards_);
-    group_->publish_parameter_shards();
-  } else {
-    norm = optimizer_step(lr, clip_norm);
+  double loss_sum = 0;
+  size_t row = net_.input_size(), V = net_.output_size();
+  float scale = scaler_.scale();
+  for (size_t k = 0; k < K; ++k) {
+    std::memcpy(net_.input(), inputs_.data() + k * B * row, B * row * sizeof(float));
+    const int32_t* labels = labels_.data() + k * B;
+    auto ce = cross_entropy_forward_backward(dlogits_.data(), net_.forward(B), labels, B, V, scale / float(K));
+    round_to(net_.precision(), dlogits_.data(), B * V);
+    loss_sum += ce.loss_sum;
+    bool last = k + 1 == K;
+    if (reducer_ && last) {
+      net_.backward(dlogits_.data(), nullptr, k > 0, [this](size_t first) { launch_ready_buckets(first); });
+    } else {
+      net_.backward(dlogits_.data(), nullptr, k > 0);
+    }
   }
+  double loss = loss_sum / double(K * B);
+  auto t1 = clock::now();
+  size_t n = net_.param_count();
+  std::vector<Range> mine = {Range{0, n}};  // the parameters this rank updates
+  double squares;                            // Σ g² of the scaled, averaged gradients
+  if (reducer_) {
+    reducer_->wait();
+    group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
+    if (sharded_) mine = shards_;
+    bool wanted = clip_norm > 0.0f || scaler_.enabled();
+    squares = sharded_ ? group_->sum_over_shards(shard_squares_) : wanted ? global_squares(net_.grads(), n) : 0.0;
+  } else {
+    squares = clip_norm > 0.0f || scaler_.enabled() ? global_squares(net_.grads(), n) : 0.0;
+  }
+  auto t2 = clock::now();
+  // All ranks hold the same gradients, so they agree on finiteness without a word.
+  bool step = scaler_.update(std::isfinite(squares));
+  double norm = std::sqrt(squares) / scale;
+  if (step) {
+    optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm) / scale, mine);
+    net_.refresh_compute_params(mine);
+  }
+  if (sharded_) group_->publish_parameter_shards();
   if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
-  return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, clock::now())};
+  return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, clock::now()), next_bucket_, scale, !step};
 }
 
 void Trainer::launch_ready_buckets(size_t first) {
@@ -68,10 +88,17 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
   if (group_->size() < 2) return;
   size_t n = net_.param_count();
   group_->broadcast(net_.params(), n, DType::F32, 0);
-  float *grads = nullptr, *params = nullptr;
-  if (group_->share_training_buffers(n, net_.params(), &grads, &params)) {
-    net_.use_gradient_buffer(grads);
-    net_.use_parameter_buffer(params);
+  parameters_changed();
+  TrainingState initial, shared;
+  initial.params = net_.params();
+  if (net_.precision() != Precision::F32) initial.compute_params = net_.compute_params();
+  initial.moment_count = int(optimizer_.moment_count());
+  for (int i = 0; i < initial.moment_count; ++i) initial.moments[i] = optimizer_.moment(size_t(i));
+  if (group_->share_training_state(n, initial, &shared)) {
+    net_.use_gradient_buffer(shared.grads);
+    net_.use_parameter_buffer(shared.params);
+    optimizer_.use_moment_buffers(shared.moments);
+    net_.use_compute_parameter_buffer(shared.compute_params);
     sharded_ = true;
   }
   buckets_ = plan_buckets(net_.layer_param_offsets(), n, config_.bucket_floats);
@@ -80,6 +107,7 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {
+  std::memcpy(net_.input(), inputs_.data(), B * net_.input_size() * sizeof(float));
   const float* logits = net_.forward(B);
   return cross_entropy_forward_backward(nullptr, logits, labels_.data(), B, net_.output_size(), 1.0f);
 }
@@ -91,8 +119,10 @@ float Trainer::clip_scale(double norm, float clip_norm) {
 }
 
 double Trainer::optimizer_step(float lr, float clip_norm) {
-  double norm = clip_norm > 0.0f ? global_norm(net_.grads(), net_.param_count()) : std::numeric_limits<double>::quiet_NaN();
-  optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), {Range{0, net_.param_count()}});
+  double norm = clip_norm > 0.0f ? std::sqrt(global_squares(net_.grads(), net_.param_count())) : std::numeric_limits<double>::quiet_NaN();
+  std::vector<Range> all = {Range{0, net_.param_count()}};
+  optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), all);
+  net_.refresh_compute_params(all);
   return norm;
 }
 

@@ -8,6 +8,7 @@
 
 #include "collectives/process_group.h"
 #include "gradient_buckets.h"
+#include "loss_scaler.h"
 #include "layers/cross_entropy.h"
 #include "model.h"
 #include "optimizer.h"
@@ -17,20 +18,26 @@ namespace rm {
 struct TrainerConfig {
   std::vector<LayerConfig> layers;
   SampleShape input;
-  size_t max_batch = 0;
+  size_t max_batch = 0;       // samples per micro-batch
+  size_t max_accumulate = 1;  // micro-batches per optimizer step
   Impl impl = Impl::Fast;
+  Precision precision = Precision::F32;
+  LossScalerConfig loss_scale;
   OptimizerConfig optimizer;
   uint64_t seed = 0;
   size_t bucket_floats = size_t(25) << 18;  // data parallel: gradient bucket size (25 MiB)
 };
 
 struct StepResult {
-  double loss;       // mean over the batch
+  double loss;       // mean over the step's samples (all micro-batches)
   double grad_norm;  // global norm before clipping; NaN when clipping is off (not computed)
   // Where the step's time went, in seconds: forward + loss + backward; gradient all-reduce
   // still running when backward ends (including waiting for the slowest rank); clipping +
   // optimizer. Buckets reduced while backward ran count as compute.
   double compute_s, communicate_s, optimize_s;
+  size_t gradient_all_reduces;  // buckets reduced: once per bucket per optimizer step
+  float loss_scale;             // the scale this step ran with (1 without loss scaling)
+  bool skipped;                 // inf/NaN gradients: no update (fp16 loss scaling)
 };
 
 class Trainer {
@@ -38,7 +45,16 @@ class Trainer {
   explicit Trainer(const TrainerConfig& config);
 
   Net& net() { return net_; }
+  Optimizer& optimizer() { return optimizer_; }
+  LossScaler& loss_scaler() { return scaler_; }
+  // After the parameters were set from outside (restored, or by a test).
+  void parameters_changed() { net_.refresh_compute_params({Range{0, net_.param_count()}}); }
+  // Where a step's micro-batches go before train_step: up to max_accumulate × max_batch samples
+  // and their labels, micro-batch after micro-batch.
+  float* inputs() { return inputs_.data(); }
   int32_t* labels() { return labels_.data(); }
+  // Set once join_process_group has run: the state may live in shared memory from then on.
+  bool joined() const { return group_ != nullptr; }
 
   // Data parallel, collective: from now on gradients (and the reported loss) are averaged over
   // the group's ranks, bucket by bucket while backward runs, before clipping, so every rank
@@ -49,9 +65,12 @@ class Trainer {
   // shards only: a checkpoint has to gather them.
   void join_process_group(std::shared_ptr<ProcessGroup> group);
 
-  // Trains on the batch in net().input() and labels(). clip_norm ≤ 0 disables clipping.
-  StepResult train_step(size_t B, float lr, float clip_norm);
-  // Loss sum and correct count of the batch in net().input() and labels(), no gradients.
+  // One optimizer step over K micro-batches of B samples in inputs() and labels(): gradients of
+  // the mean loss over all K·B samples are accumulated (the loss of each micro-batch scaled by
+  // 1/K), then averaged over the ranks once (DDP's no_sync semantics: buckets are reduced
+  // during the last micro-batch's backward only). clip_norm ≤ 0 disables clipping.
+  StepResult train_step(size_t B, size_t K, float lr, float clip_norm);
+  // Loss sum and correct count of the batch of B samples in inputs() and labels(), no gradients.
   CrossEntropyResult evaluate(size_t B);
   // Clips the current gradients (clip_norm > 0) and updates the parameters; returns the norm.
   double optimizer_step(float lr, float clip_norm);
@@ -61,6 +80,8 @@ class Trainer {
   TrainerConfig config_;
   Net net_;
   Optimizer optimizer_;
+  LossScaler scaler_;
+  FloatBuffer inputs_;
   std::vector<int32_t> labels_;
   FloatBuffer dlogits_;
   // Data parallel: launches every bucket whose gradients are final once [first, n) are.

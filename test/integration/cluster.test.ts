@@ -3,13 +3,18 @@
  * the CLI as a person would.
  */
 import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ringmasterV1 } from '../../proto/load.js';
 import { ringmaster } from './cli.js';
 import { alive, LocalCluster, until } from './local-cluster.js';
 
-const SHORT = ['--set', 'steps=60', '--set', 'log.every=20'];
-const LONG = ['--set', 'steps=1000000', '--set', 'log.every=10'];
+// The jobs' final checkpoints go to a scratch directory, not into jobs/.
+const CHECKPOINTS = ['--set', `checkpoint.dir=${mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-checkpoints-'))}`];
+const SHORT = ['--set', 'steps=60', '--set', 'log.every=20', ...CHECKPOINTS];
+const LONG = ['--set', 'steps=1000000', '--set', 'log.every=10', ...CHECKPOINTS];
 
 describe('a local cluster', () => {
   let cluster: LocalCluster;

@@ -12,6 +12,8 @@ import { ROOT } from './cli.js';
 import { alive, LocalCluster, until } from './local-cluster.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'dp-train.mjs');
+// The jobs' final checkpoints go to a scratch directory, not into jobs/.
+const CHECKPOINTS = ['--set', `checkpoint.dir=${mkdtempSync(path.join(tmpdir(), 'ringmaster-dp-checkpoints-'))}`];
 const STEPS = 50;
 
 /**
@@ -29,14 +31,16 @@ const CASES = [
 ];
 
 interface RankResult {
-  losses: number[];
+  losses: Record<string, number>; // step → loss
+  allReduces: number[]; // gradient buckets reduced, per step
   params: number[];
   topology?: { machines: number; localSize: number; uniform: boolean };
 }
 
-function trainRank(out: string, micro: number, overrides: string, group: string[] = []): Promise<RankResult> {
+function trainRank(out: string, micro: number, overrides: string, group?: { address: string; scope: string; rank: number; size: number; machine?: string }): Promise<RankResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, out, String(micro), String(STEPS), overrides, ...group], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const options = { out, micro, steps: STEPS, overrides: overrides ? overrides.split(',') : [], group };
+    const child = spawn(process.execPath, [FIXTURE, JSON.stringify(options)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
@@ -62,19 +66,19 @@ async function expectEquivalent(
   const size = o.machines.length;
   const [one, ...ranks] = await Promise.all([
     trainRank(path.join(dir, 'one.json'), o.micro * size, o.overrides),
-    ...o.machines.map((machine, r) => trainRank(path.join(dir, `r${r}.json`), o.micro, o.overrides, [address, scope, String(r), String(size), machine])),
+    ...o.machines.map((machine, rank) => trainRank(path.join(dir, `r${rank}.json`), o.micro, o.overrides, { address, scope, rank, size, machine: machine || undefined })),
   ]);
-  expect(one.losses).toHaveLength(STEPS);
+  expect(Object.keys(one.losses)).toHaveLength(STEPS);
   for (const r of ranks) {
     expect(r.losses).toEqual(ranks[0].losses); // every rank reports the averaged loss
     expect(r.params).toEqual(ranks[0].params); // identical replicas
   }
   // "To 4 significant digits" as a relative difference below 1e-4, not as equal 4-digit
   // roundings, which differ for two values a hair apart on either side of a rounding boundary.
-  ranks[0].losses.forEach((loss, step) => {
+  for (const [step, loss] of Object.entries(ranks[0].losses)) {
     const expected = one.losses[step];
-    expect(Math.abs(loss - expected) / Math.abs(expected), `step ${step + 1}: ${loss} vs ${expected}`).toBeLessThan(1e-4);
-  });
+    expect(Math.abs(loss - expected) / Math.abs(expected), `step ${step}: ${loss} vs ${expected}`).toBeLessThan(1e-4);
+  }
   let scale = 0;
   let worst = 0;
   one.params.forEach((p, i) => {
@@ -99,12 +103,18 @@ describe('data parallel', () => {
     expect(ranks[0].topology).toMatchObject({ machines: 1, localSize: 2 });
   });
 
-  // 1 MiB buckets cut the MLP's gradients into 3, each reduced while backward computes the rest.
+  // 1 MiB buckets cut the MLP's gradients in 2 (the last two layers, then the first), each reduced while backward computes the rest.
   const BUCKETED_SGD = 'optimizer.kind=sgd,optimizer.lr=0.05,parallel.bucket_mb=1';
 
-  it('hierarchical: 4 ranks on 2 machines (shared memory within, Gloo across), 3 buckets, agree with 1 rank × 128', async () => {
+  it('hierarchical: 4 ranks on 2 machines (shared memory within, Gloo across), 2 buckets, agree with 1 rank × 128', async () => {
     const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['a', 'a', 'b', 'b'], overrides: BUCKETED_SGD, tolerance: 1e-4 });
     expect(ranks[0].topology).toMatchObject({ machines: 2, localSize: 2, uniform: true });
+  });
+
+  it('accumulation: 2 ranks × 2 micro-batches of 32 agree with 1 rank × 2 × 64; each bucket is all-reduced once per step, not per micro-batch', async () => {
+    const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['', ''], overrides: `${BUCKETED_SGD},batch.accumulate=2`, tolerance: 1e-4 });
+    expect(ranks[0].allReduces).toHaveLength(STEPS);
+    expect(new Set(ranks[0].allReduces)).toEqual(new Set([2])); // the MLP's gradients in 1 MiB buckets: 2
   });
 
   // 126 = 3 × 42 rounds differently from 128 = 2 × 64 and drifts faster: with the SGD settings
@@ -117,9 +127,9 @@ describe('data parallel', () => {
   });
 
   it('gang-schedules: a 2-slot job waits while a 1-slot job runs, then runs; both finish', async () => {
-    const small = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'steps=400']);
+    const small = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'steps=400', ...CHECKPOINTS]);
     await cluster.waitForState(small.id, ['running']);
-    const big = await cluster.json<{ id: string; state: string; reason: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=100', '--set', 'batch.micro=64']);
+    const big = await cluster.json<{ id: string; state: string; reason: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=100', '--set', 'batch.micro=64', ...CHECKPOINTS]);
     const waiting = await cluster.json<{ state: string; reason: string }>(['status', big.id]);
     expect(waiting.state).toBe('queued');
     expect(waiting.reason).toBe('waiting for 2 free cpu slots (1 free)');
@@ -129,7 +139,7 @@ describe('data parallel', () => {
   });
 
   it('a rank killed mid-training fails the job naming it, and its peer stops', async () => {
-    const job = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=1000000', '--set', 'parallel.timeout_s=5']);
+    const job = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=1000000', '--set', 'parallel.timeout_s=5', ...CHECKPOINTS]);
     await cluster.waitForState(job.id, ['running']);
     const pids = await until('both ranks to start', async () => {
       const log = (await cluster.cli(['logs', job.id])).stdout;

@@ -1,11 +1,14 @@
 /** `ringmaster train` end to end: determinism, the JSON summary, and one-line user errors. */
+import { mkdtempSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ringmaster, summary, type CliResult } from './cli.js';
 
-const SHORT = ['--set', 'steps=60', '--set', 'log.every=20', '--json'];
+// The runs' final checkpoints go to a scratch directory, not into jobs/.
+const CHECKPOINTS = ['--set', `checkpoint.dir=${mkdtempSync(path.join(tmpdir(), 'ringmaster-train-checkpoints-'))}`];
+const SHORT = ['--set', 'steps=60', '--set', 'log.every=20', '--json', ...CHECKPOINTS];
 
 function lossLines(r: CliResult): string[] {
   return r.stdout.split('\n').filter((l) => /^\[[^\]]+\] step \d+\//.test(l));
@@ -35,7 +38,7 @@ describe('ringmaster train', () => {
   });
 
   it('ends with a JSON summary of the run', async () => {
-    const r = await ringmaster(['train', 'jobs/fashion-mnist-cnn.yaml', '--set', 'steps=20', '--set', 'log.every=10', '--json']);
+    const r = await ringmaster(['train', 'jobs/fashion-mnist-cnn.yaml', '--set', 'steps=20', '--set', 'log.every=10', '--json', ...CHECKPOINTS]);
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
     expect(s.steps).toBe(20);
@@ -90,6 +93,12 @@ describe('user errors end in one line and a non-zero exit', () => {
     const file = path.join(scratch, 'broken.yaml');
     await writeFile(file, 'name: x\nmodel: { kind: mlp\n');
     expectOneLineError(await ringmaster(['train', file]), 'broken.yaml');
+  });
+
+  it('names a --resume directory that does not exist, and what to pass instead', async () => {
+    const absent = path.join(scratch, 'no-such-run');
+    const r = await ringmaster(['train', 'jobs/fashion-mnist-mlp.yaml', '--resume', absent]);
+    expectOneLineError(r, `--resume ${absent}: no such directory`, 'local-YYYYMMDD-HHMMSS', 'step-NNNNNNNN');
   });
 
   it('refuses an unknown flag', async () => {

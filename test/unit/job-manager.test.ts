@@ -1,7 +1,8 @@
 /**
  * The JobManager with a real state store and a fake worker directory: gang placement of a
- * multi-rank job, the lifecycle driven by rank events, cancellation, and worker loss. (A real
- * 2-rank job needs the data-parallel trainer; these drive the coordinator's side directly.)
+ * multi-rank job, the lifecycle driven by rank events, cancellation, worker loss, checkpoints
+ * and resume. (A real 2-rank job needs the data-parallel trainer; these drive the
+ * coordinator's side directly.)
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Logger } from '../../common/log.js';
 import { JobLogs } from '../../coordinator/job-logs.js';
 import { JobManager, type WorkerDirectory } from '../../coordinator/job-manager.js';
+import type { ErrorCode } from '../../common/errors.js';
 import { RendezvousStore } from '../../coordinator/rendezvous.js';
 import { Store } from '../../coordinator/store.js';
 import type { CoordinatorMessage } from '../../proto/gen/ringmaster/v1/CoordinatorMessage.js';
@@ -40,19 +42,23 @@ describe('JobManager', () => {
   let store: Store;
   let workers: FakeWorkers;
   let manager: JobManager;
+  let logs: JobLogs;
   const lines: string[] = [];
 
   beforeEach(() => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-manager-'));
     store = Store.open(dir);
+    logs = new JobLogs(dir);
     workers = new FakeWorkers([{ workerId: 'w1', slots: [{ kind: 'cpu', index: 0 }, { kind: 'cpu', index: 1 }] }]);
-    manager = new JobManager(store, workers, new JobLogs(dir), new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50 });
+    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50 });
+    lines.length = 0;
   });
   afterEach(() => store.close());
 
   /** A job needing `slots` cpu slots, inserted as the coordinator's submit would. */
   function queue(id: string, slots: number, submittedAt: number): void {
-    store.insertJob({ id, name: id, specJson: '{}', priority: 0, slots, device: 'cpu', submittedAt });
+    const specJson = JSON.stringify({ name: id, checkpoint: { every: 100, keep: 2, dir: '/ckpt' } });
+    store.insertJob({ id, name: id, specJson, priority: 0, slots, device: 'cpu', submittedAt });
   }
 
   function finish(jobId: string, attempt: number, ranks: number): void {
@@ -132,5 +138,93 @@ describe('JobManager', () => {
     expect(() => manager.submit(JSON.stringify({ name: 'x', model: { kind: 'mlp' }, batch: { micro: 0 } }), 0)).toThrow(
       expect.objectContaining({ code: 'BAD_SPEC' }),
     );
+  });
+
+  /** A 1-rank job started, running, that published checkpoints of `steps`, then failed. */
+  function failedWithCheckpoints(id: string, steps: number[]): void {
+    queue(id, 1, 1);
+    manager.scheduleJobs();
+    manager.onRankEvent(event(id, 1, 0, { kind: 'started', started: { pid: 1 } }));
+    for (const step of steps) manager.onRankEvent(event(id, 1, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/${id}/step-${step}` } }));
+    manager.onRankEvent(event(id, 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: 'SIGKILL', error_code: '', error_message: '', report: null } }));
+  }
+
+  /** A job resumed once and running its second attempt. */
+  function runningAgain(id: string): void {
+    failedWithCheckpoints(id, [100]);
+    manager.resume(id);
+    manager.onRankEvent(event(id, 2, 0, { kind: 'started', started: { pid: 2 } }));
+  }
+
+  const logText = (jobId: string) => logs.read(jobId).map((l) => l.text);
+
+  it('puts the checkpoint root and the attempt token in every assignment, and no resume on a first attempt', () => {
+    queue('gpt.small-00ff', 2, 1);
+    manager.scheduleJobs();
+    const [{ message }] = workers.assignments('gpt.small-00ff');
+    expect(message.assignment!.checkpoints).toEqual({ root: '/ckpt/gpt.small-00ff', token: 'gpt_small-00ff-a1' });
+    expect(message.assignment!.resume).toBeNull();
+  });
+
+  it("records rank 0's checkpoints (the newest checkpoint.keep), logs them, ignores other ranks'", () => {
+    queue('two', 2, 1);
+    manager.scheduleJobs();
+    for (const step of [100, 200, 300]) manager.onRankEvent(event('two', 1, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/two/step-${step}` } }));
+    manager.onRankEvent(event('two', 1, 1, { kind: 'checkpoint', checkpoint: { step: 400, dir: '/elsewhere' } }));
+    expect(manager.checkpoints('two').map((c) => [c.step, c.attempt, c.dir])).toEqual([[200, 1, '/ckpt/two/step-200'], [300, 1, '/ckpt/two/step-300']]);
+    expect(logText('two')).toContain('checkpoint step 300 → /ckpt/two/step-300');
+    expect(lines.some((l) => l.includes('[two] checkpoint step 100 → /ckpt/two/step-100'))).toBe(true);
+  });
+
+  it.each([
+    { step: undefined, resume: { root: '/ckpt/one' }, reason: 'resume requested from the newest valid checkpoint (step 200 recorded)' },
+    { step: 100, resume: { root: '/ckpt/one', step: 100 }, reason: 'resume requested from step 100' },
+  ])('resumes a failed job (step $step): queued again, then attempt 2 carries $resume', ({ step, resume, reason }) => {
+    failedWithCheckpoints('one', [100, 200]);
+    expect(store.getJob('one')!.state).toBe('failed');
+    workers.workers = []; // no slots: the resumed job stays queued where we can see it
+    const queued = manager.resume('on', step); // a unique prefix works as everywhere
+    expect(queued).toMatchObject({ id: 'one', state: 'queued', endedAt: null, resume });
+    expect(logText('one')).toContain(`failed → queued: ${reason}`);
+
+    workers.workers = [{ workerId: 'w1', slots: [{ kind: 'cpu', index: 0 }] }];
+    manager.scheduleJobs();
+    const assignments = workers.assignments('one');
+    expect(assignments).toHaveLength(2);
+    expect(assignments[1].message.assignment).toMatchObject({ attempt: 2, resume, checkpoints: { root: '/ckpt/one', token: 'one-a2' } });
+    expect(store.getJob('one')).toMatchObject({ state: 'starting', attempt: 2 });
+  });
+
+  it('resumes a cancelled job', () => {
+    queue('one', 1, 1);
+    manager.scheduleJobs();
+    manager.onRankEvent(event('one', 1, 0, { kind: 'checkpoint', checkpoint: { step: 100, dir: '/ckpt/one/step-100' } }));
+    manager.cancel('one');
+    manager.onRankEvent(event('one', 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: 'SIGTERM', error_code: '', error_message: '', report: null } }));
+    expect(store.getJob('one')!.state).toBe('cancelled');
+    expect(manager.resume('one').state).toBe('starting');
+  });
+
+  it.each<{ what: string; setUp: () => void; step?: number; code: ErrorCode; says: string }>([
+    { what: 'a running job', setUp: () => runningAgain('one'), code: 'WRONG_STATE', says: 'job one is running (attempt 2)' },
+    { what: 'a queued job', setUp: () => queue('one', 3, 1), code: 'WRONG_STATE', says: 'job one is already queued' },
+    { what: 'a job without checkpoints', setUp: () => failedWithCheckpoints('one', []), code: 'WRONG_STATE', says: 'job one has no checkpoints to resume from' },
+    { what: 'a step never recorded', setUp: () => failedWithCheckpoints('one', [100, 200]), step: 150, code: 'BAD_ARGUMENT', says: 'no checkpoint of step 150 (its checkpoints: 100, 200;' },
+  ])('refuses to resume $what with $code, changing nothing', ({ setUp, step, code, says }) => {
+    setUp();
+    const before = store.getJob('one');
+    expect(() => manager.resume('one', step)).toThrow(expect.objectContaining({ code, message: expect.stringContaining(says) }));
+    expect(store.getJob('one')).toEqual(before);
+  });
+
+  it('logs where a resumed attempt started and the checkpoints it passed over; its ETA counts from there', () => {
+    failedWithCheckpoints('one', [100, 200]);
+    manager.resume('one');
+    const skipped = 'checkpoint file /ckpt/one/step-200/manifest.json is missing (…)';
+    manager.onRankEvent(event('one', 2, 0, { kind: 'resumed', resumed: { step: 100, dir: '/ckpt/one/step-100', skipped: [skipped] } }));
+    expect(logText('one')).toEqual(expect.arrayContaining(['attempt 2 resumed from step 100 (/ckpt/one/step-100)', `skipped a newer checkpoint: ${skipped}`]));
+    manager.onRankEvent(event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0 } }));
+    expect(store.getJob('one')!.progress?.startStep).toBe(100);
+    expect(lines.at(-1)).toMatch(/\[one\] step 150\/250 60% .* elapsed 10s ETA 20s$/); // 50 steps in 10s, 100 to go
   });
 });

@@ -32,6 +32,8 @@ const ALLOWED = new Set([
   'running→cancelling',
   'cancelling→cancelled',
   'cancelling→failed',
+  'failed→queued', // resume from a checkpoint
+  'cancelled→queued', // resume from a checkpoint
 ]);
 
 const PAIRS = STATES.flatMap((from) =>
@@ -39,9 +41,9 @@ const PAIRS = STATES.flatMap((from) =>
 );
 
 describe('checkTransition', () => {
-  it('covers all 49 pairs, 12 of them allowed', () => {
+  it('covers all 49 pairs, 14 of them allowed', () => {
     expect(PAIRS).toHaveLength(49);
-    expect(PAIRS.filter((p) => p.allowed)).toHaveLength(12);
+    expect(PAIRS.filter((p) => p.allowed)).toHaveLength(14);
   });
 
   it.each(PAIRS.filter((p) => p.allowed))('allows $from → $to', ({ from, to }) => {

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  formatCheckpoint,
   formatDuration,
   formatLr,
   formatProgressLine,
   formatRate,
+  formatResume,
   formatSummaryLine,
+  tagged,
 } from '../../common/progress.js';
 
 describe('formatDuration', () => {
@@ -106,5 +109,28 @@ describe('formatSummaryLine', () => {
       samplesPerSec: 11_100,
     });
     expect(line).toBe('[fashion-mnist-mlp] done: test loss 0.3012 accuracy 89.47% wall 3m31s 11.1k samples/s');
+  });
+});
+
+describe('checkpoint and resume lines', () => {
+  const dir = '/ckpt/mlp/local-20250301-170045/step-00000150';
+
+  it('names the step and the directory of a checkpoint', () => {
+    expect(tagged('mlp', formatCheckpoint(150, dir))).toBe(`[mlp] checkpoint step 150 → ${dir}`);
+  });
+
+  it.each([
+    { resume: { step: 150, dir, skipped: [] }, lines: [`resumed from step 150 (${dir})`] },
+    { resume: { step: 150, dir, skipped: [], attempt: 2 }, lines: [`attempt 2 resumed from step 150 (${dir})`] },
+    {
+      resume: { step: 150, dir, skipped: ['checkpoint file /c/step-00000200/manifest.json is missing (…)', 'checkpoint file /c/step-00000175/model.safetensors is corrupt: …'] },
+      lines: [
+        `resumed from step 150 (${dir})`,
+        'skipped a newer checkpoint: checkpoint file /c/step-00000200/manifest.json is missing (…)',
+        'skipped a newer checkpoint: checkpoint file /c/step-00000175/model.safetensors is corrupt: …',
+      ],
+    },
+  ])('resume $resume.step attempt $resume.attempt with $resume.skipped.length skipped', ({ resume, lines }) => {
+    expect(formatResume(resume)).toEqual(lines);
   });
 });

@@ -45,8 +45,9 @@ describe('validateSpec', () => {
       model: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
       data: { kind: 'fashion-mnist', dir: dataDir },
       device: 'cpu',
-      parallel: { data: 1, pipeline: 1, timeout_s: 60, bucket_mb: 25 },
+      parallel: { data: 1, pipeline: 1, timeout_s: 60, join_timeout_s: 300, bucket_mb: 25 },
       precision: 'fp32',
+      loss_scale: { dynamic: true, init: 65536, growth_interval: 2000, min: 1 },
       batch: { micro: 128, accumulate: 1 },
       optimizer: {
         kind: 'adamw',
@@ -85,7 +86,7 @@ describe('validateSpec', () => {
 
   it('takes a fractional parallel.bucket_mb', () => {
     const spec = validateSpec({ ...minimal, parallel: { bucket_mb: 0.5 } }, { specDir: root });
-    expect(spec.parallel).toEqual({ data: 1, pipeline: 1, timeout_s: 60, bucket_mb: 0.5 });
+    expect(spec.parallel).toEqual({ data: 1, pipeline: 1, timeout_s: 60, join_timeout_s: 300, bucket_mb: 0.5 });
   });
 
   it('treats an empty section as all defaults and resolves a relative data.dir', () => {
@@ -177,12 +178,8 @@ describe('validateSpec', () => {
     { what: 'empty data dir', set: ['data.dir=""'], message: 'spec: data.dir = "": must be a non-empty path' },
     { what: 'cuda', set: ['device=cuda'], message: 'spec: device = "cuda": not supported by this build yet; use cpu' },
     { what: 'pipeline', set: ['parallel.pipeline=2'], message: 'spec: parallel.pipeline = 2: arrives with the pipeline issue; use 1' },
-    { what: 'bf16', set: ['precision=bf16'], message: 'spec: precision = "bf16": arrives with the mixed-precision issue; use fp32' },
-    {
-      what: 'accumulation',
-      set: ['batch.accumulate=4'],
-      message: 'spec: batch.accumulate = 4: arrives with the gradient-accumulation issue; use 1',
-    },
+    { what: 'an unknown precision', set: ['precision=fp8'], message: /^spec: precision = "fp8": must be one of fp32, bf16, fp16/ },
+    { what: 'a loss scale of 0', set: ['loss_scale.init=0'], message: 'spec: loss_scale.init = 0: must be a number > 0' },
     {
       what: 'missing data dir',
       set: [`data.dir=${join(root, 'absent')}`],

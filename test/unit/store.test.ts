@@ -3,9 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../coordinator/store-schema.js';
 import {
   Store,
   StoreError,
+  type CheckpointRecord,
   type NewJob,
   type ProgressRecord,
   type ReportRecord,
@@ -47,7 +49,7 @@ describe('jobs', () => {
     const inserted = store.insertJob(newJob('b', 2000));
     expect(inserted).toEqual({
       ...newJob('b', 2000), state: 'queued', reason: '', attempt: 0,
-      startedAt: null, endedAt: null, progress: null, evaluation: null, result: null,
+      startedAt: null, endedAt: null, progress: null, evaluation: null, result: null, resume: null,
     });
     store.insertJob(newJob('a', 1000));
     store.insertJob(newJob('c', 2000)); // same submittedAt as b: insertion order breaks the tie
@@ -90,6 +92,19 @@ describe('jobs', () => {
     expect(ended).toEqual({ ...started, state: 'succeeded', endedAt: 20, result: report, reason: 'done' });
     expect(store.getJob('a')).toEqual(ended);
     expect(store.updateJob('a', { startedAt: null, result: null })).toEqual({ ...ended, startedAt: null, result: null });
+  });
+
+  it.each([
+    [{ root: '/ckpt/a' }],
+    [{ root: '/ckpt/a', step: 150 }],
+    [{ root: '/ckpt/a', step: 0 }],
+    [null],
+  ])('updateJob round-trips resume %j', (resume) => {
+    store.insertJob(newJob('a', 1));
+    store.updateJob('a', { resume: { root: '/elsewhere', step: 7 } });
+    expect(store.updateJob('a', { resume }).resume).toEqual(resume);
+    expect(store.getJob('a')?.resume).toEqual(resume);
+    expect(store.updateJob('a', { reason: 'unrelated' }).resume).toEqual(resume); // left out: kept
   });
 
   it('updateJob on an unknown id throws', () => {
@@ -162,6 +177,39 @@ describe('metrics', () => {
   });
 });
 
+describe('checkpoints', () => {
+  const checkpoint = (step: number, attempt = 1, publishedAt = step * 10): CheckpointRecord => (
+    { jobId: 'a', step, attempt, dir: `/ckpt/a/step-${String(step).padStart(8, '0')}`, publishedAt });
+
+  it('records and lists by step; a step published again replaces its row', () => {
+    store.insertJob(newJob('a', 1));
+    store.insertJob(newJob('b', 2));
+    store.recordCheckpoint(checkpoint(200), 3);
+    store.recordCheckpoint(checkpoint(100), 3);
+    store.recordCheckpoint({ ...checkpoint(100, 2, 5000) }, 3); // attempt 2 resumed from an earlier step
+    store.recordCheckpoint({ ...checkpoint(50), jobId: 'b' }, 3);
+    expect(store.listCheckpoints('a')).toEqual([checkpoint(100, 2, 5000), checkpoint(200)]);
+    expect(store.listCheckpoints('b').map((c) => c.step)).toEqual([50]);
+    expect(store.listCheckpoints('nope')).toEqual([]);
+  });
+
+  // As pruneCheckpoints leaves the newest `keep` steps on disk, whichever attempt wrote them.
+  it.each([
+    { keep: 1, published: [100, 200, 300], kept: [300] },
+    { keep: 2, published: [100, 200, 300], kept: [200, 300] },
+    { keep: 3, published: [100, 200], kept: [100, 200] },
+    { keep: 2, published: [300, 100, 200], kept: [200, 300] }, // a resume from step 100 republished 200
+  ])('keeps the newest $keep of $published', ({ keep, published, kept }) => {
+    store.insertJob(newJob('a', 1));
+    for (const step of published) store.recordCheckpoint(checkpoint(step), keep);
+    expect(store.listCheckpoints('a').map((c) => c.step)).toEqual(kept);
+  });
+
+  it('rejects a checkpoint of an unknown job', () => {
+    expect(() => store.recordCheckpoint({ ...checkpoint(1), jobId: 'nope' }, 3)).toThrow();
+  });
+});
+
 describe('workers', () => {
   it('upserts, lists, and tracks connection', () => {
     store.upsertWorker(worker('w2', 2));
@@ -191,10 +239,12 @@ describe('durability', () => {
     store.endAttempt('a', 1, 9, 'succeeded', '');
     store.recordProgress('a', 1, 7, progress(3));
     store.recordEvaluation('a', 1, 8, { step: 3, testLoss: 0.2, testAccuracy: 0.9 });
+    store.recordCheckpoint({ jobId: 'a', step: 3, attempt: 1, dir: '/c/step-00000003', publishedAt: 8 }, 3);
+    store.updateJob('b', { resume: { root: '/c', step: 3 } });
     store.upsertWorker(worker('w1', 1));
     const snapshot = () => ({
       jobs: store.listJobs(), attempts: store.listAttempts('a'), metrics: store.metricsHistory('a'),
-      evaluations: store.evaluationHistory('a'), workers: store.listWorkers(),
+      evaluations: store.evaluationHistory('a'), checkpoints: store.listCheckpoints('a'), workers: store.listWorkers(),
     });
     const before = snapshot();
 
@@ -203,13 +253,33 @@ describe('durability', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  it('sets user_version to 1, WAL and foreign keys', () => {
+  it('sets user_version to the schema version, WAL and foreign keys', () => {
     store.close();
     const db = new Database(path.join(dir, 'coordinator.db'));
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
     store = Store.open(dir);
+  });
+
+  it('migrates a version 1 database: its jobs keep everything, resume null, checkpoints empty', () => {
+    const old = path.join(dir, 'v1');
+    fs.mkdirSync(old);
+    const db = new Database(path.join(old, 'coordinator.db'));
+    db.exec(MIGRATIONS[0]!);
+    db.pragma('user_version = 1');
+    db.prepare(`INSERT INTO jobs (id, name, spec_json, state, reason, priority, slots, device, attempt, submitted_at)
+      VALUES ('a', 'job-a', '{}', 'failed', 'rank 0 was killed by SIGKILL', 0, 1, 'cpu', 1, 5)`).run();
+    db.close();
+    const migrated = Store.open(old);
+    try {
+      expect(migrated.getJob('a')).toMatchObject({ id: 'a', state: 'failed', reason: 'rank 0 was killed by SIGKILL', attempt: 1, resume: null });
+      expect(migrated.listCheckpoints('a')).toEqual([]);
+      migrated.recordCheckpoint({ jobId: 'a', step: 10, attempt: 1, dir: '/c/step-00000010', publishedAt: 9 }, 3);
+      expect(migrated.listCheckpoints('a')).toHaveLength(1);
+    } finally {
+      migrated.close();
+    }
   });
 
   it('creates a missing state directory', () => {
@@ -251,7 +321,7 @@ describe('opening bad state', () => {
     db.close();
     const e = openError(newer);
     expect(e.code).toBe('STATE_CORRUPT');
-    expect(e.message).toMatch(/schema version 7 is newer than this coordinator's 1/);
+    expect(e.message).toMatch(new RegExp(`schema version 7 is newer than this coordinator's ${SCHEMA_VERSION}`));
   });
 
   it('a state dir that is a file → STATE_UNWRITABLE naming it', () => {

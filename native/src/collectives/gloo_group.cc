@@ -62,7 +62,7 @@ GlooGroup::GlooGroup(const GlooGroupConfig& c, gloo::rendezvous::Store& store)
   gloo::transport::tcp::attr attr;
   attr.hostname = c.hostname;
   auto context = std::make_shared<gloo::rendezvous::Context>(c.rank, c.size);
-  context->setTimeout(timeout_);
+  context->setTimeout(c.join_timeout);
   try {
     device_ = gloo::transport::tcp::CreateDevice(attr);
     context->connectFullMesh(store, device_);
@@ -73,10 +73,11 @@ GlooGroup::GlooGroup(const GlooGroupConfig& c, gloo::rendezvous::Store& store)
                                               " could not connect to its peers: " + e.what());
   }
   context_ = context;
-  if (c.size > 1) join_machine(store, c.machine.empty() ? machine_identity() : c.machine);
+  if (c.size > 1) join_machine(store, c.machine.empty() ? machine_identity() : c.machine, c.join_timeout);
+  context->setTimeout(timeout_);
 }
 
-void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& identity) {
+void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& identity, std::chrono::milliseconds timeout) {
   topology_ = discover_topology(store, rank_, size_, identity);
   if (!topology_.uniform) return;  // Gloo carries everything
   std::string key = "shm/" + std::to_string(topology_.machine);
@@ -92,9 +93,10 @@ void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& 
   } else {
     gloo::rendezvous::PrefixStore peers("across/" + std::to_string(topology_.local_rank), store);
     auto across = std::make_shared<gloo::rendezvous::Context>(topology_.machine, topology_.machines);
-    across->setTimeout(timeout_);
+    across->setTimeout(timeout);
     try {
       across->connectFullMesh(peers, device_);
+      across->setTimeout(timeout_);
     } catch (const gloo::Exception& e) {
       throw NativeError("RENDEZVOUS_FAILED", "rank " + std::to_string(rank_) + " could not connect to the ranks of local rank " +
                                                 std::to_string(topology_.local_rank) + " on the other machines: " + e.what());
@@ -102,7 +104,7 @@ void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& 
     across_ = across;
   }
   gloo::BarrierOptions opts(context_);  // tag 0: numbered operations start at 1
-  opts.setTimeout(timeout_);
+  opts.setTimeout(timeout);
   gloo::barrier(opts);  // every rank has the segment mapped: its name can go
   if (shm_ && rank_ == 0) shm_->unlink();
 }
@@ -161,7 +163,7 @@ double GlooGroup::time_all_reduce(size_t n, int iterations, Path path) {
   float* data = own.data();
   if (path == Path::SharedInPlace) {
     RM_CHECK(shm_ != nullptr, "INVALID_ARGUMENT", "no shared buffer: the ranks are not on one machine");
-    map_shared_buffers(n);
+    map_shared_buffers(n, 0, false);
     data = shared_->mine();
     std::fill(data, data + n, float(rank_));
   }
@@ -262,9 +264,12 @@ void GlooGroup::recv(void* data, size_t n, DType t, int src, uint32_t tag) {
   });
 }
 
-void GlooGroup::map_shared_buffers(size_t n) {
+void GlooGroup::map_shared_buffers(size_t n, int moments, bool compute_copy) {
   bool create = topology_.local_rank == 0;
-  auto map = [&] { shared_ = std::make_unique<SharedBuffers>(shm_name_ + "-grads", topology_.local_rank, topology_.local_size, n, create, timeout_); };
+  auto map = [&] {
+    shared_ = std::make_unique<SharedBuffers>(shm_name_ + "-training", topology_.local_rank, topology_.local_size, n, moments, compute_copy,
+                                              create, timeout_);
+  };
   if (create) map();
   barrier();  // created: the others can open it
   if (!create) map();
@@ -272,13 +277,21 @@ void GlooGroup::map_shared_buffers(size_t n) {
   if (create) shared_->unlink();
 }
 
-bool GlooGroup::share_training_buffers(size_t n, const float* initial, float** grads, float** params) {
+bool GlooGroup::share_training_state(size_t n, const TrainingState& initial, TrainingState* out) {
   if (size_ < 2 || !topology_.uniform) return false;
-  map_shared_buffers(n);
-  if (topology_.local_rank == 0) std::memcpy(shared_->params(), initial, n * sizeof(float));
+  bool compute_copy = initial.compute_params != nullptr;
+  map_shared_buffers(n, initial.moment_count, compute_copy);
+  if (topology_.local_rank == 0) {
+    std::memcpy(shared_->params(), initial.params, n * sizeof(float));
+    for (int i = 0; i < initial.moment_count; ++i) std::memcpy(shared_->moment(i), initial.moments[i], n * sizeof(float));
+    if (compute_copy) std::memcpy(shared_->compute_params(), initial.compute_params, n * sizeof(float));
+  }
   publish_parameter_shards();
-  *grads = shared_->mine();
-  *params = shared_->params();
+  out->grads = shared_->mine();
+  out->params = shared_->params();
+  out->moment_count = initial.moment_count;
+  for (int i = 0; i < initial.moment_count; ++i) out->moments[i] = shared_->moment(i);
+  out->compute_params = compute_copy ? shared_->compute_params() : nullptr;
   return true;
 }
 

@@ -26,7 +26,8 @@ struct GlooGroupConfig {
   int rank = 0, size = 1;
   std::string hostname;  // the address peers reach this rank at
   std::string machine;   // ranks with the same value share memory; empty: this machine's identity
-  std::chrono::milliseconds timeout{30000};
+  std::chrono::milliseconds timeout{30000};       // every operation
+  std::chrono::milliseconds join_timeout{30000};  // connecting to every peer: ranks start at different times
 };
 
 class GlooGroup : public ProcessGroup {
@@ -44,7 +45,7 @@ class GlooGroup : public ProcessGroup {
   void send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
   void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
   void barrier() override;
-  bool share_training_buffers(size_t n, const float* initial, float** grads, float** params) override;
+  bool share_training_state(size_t n, const TrainingState& initial, TrainingState* shared) override;
   double reduce_gradient_shard(Range bucket, Range* shard) override;
   double sum_over_shards(double mine) override;
   void publish_parameter_shards() override;
@@ -62,9 +63,9 @@ class GlooGroup : public ProcessGroup {
 
   // Finds the ranks of this machine; when every machine holds as many, names the shared
   // memory of this one and connects this rank to its peers of the same local rank elsewhere.
-  void join_machine(gloo::rendezvous::Store& store, const std::string& identity);
+  void join_machine(gloo::rendezvous::Store& store, const std::string& identity, std::chrono::milliseconds timeout);
   // Collective: maps the training buffers of this machine's ranks.
-  void map_shared_buffers(size_t n);
+  void map_shared_buffers(size_t n, int moments, bool compute_copy);
 
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::Context> context_;

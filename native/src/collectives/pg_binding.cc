@@ -196,7 +196,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 
 Napi::FunctionReference ProcessGroupWrap::constructor;
 
-// createProcessGroup({ rank, size, hostname, machine?, timeoutMs, store }) → Promise<ProcessGroup>
+// createProcessGroup({ rank, size, hostname, machine?, timeoutMs, joinTimeoutMs?, store }) → Promise<ProcessGroup>
 static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&] {
@@ -207,7 +207,10 @@ static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
     c.hostname = o.Get("hostname").ToString().Utf8Value();
     if (o.Has("machine") && !o.Get("machine").IsUndefined()) c.machine = o.Get("machine").ToString().Utf8Value();
     c.timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("timeoutMs"), "timeoutMs")));
-    auto store = std::make_shared<JsStore>(env, require_object(o.Get("store"), "store"), c.timeout);
+    c.join_timeout = c.timeout;
+    if (o.Has("joinTimeoutMs") && !o.Get("joinTimeoutMs").IsUndefined())
+      c.join_timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("joinTimeoutMs"), "joinTimeoutMs")));
+    auto store = std::make_shared<JsStore>(env, require_object(o.Get("store"), "store"), c.join_timeout);
     auto group = std::make_shared<std::unique_ptr<ProcessGroup>>();
     auto* task = new Task(Napi::Object::New(env), 1, [c, store, group] { *group = std::make_unique<GlooGroup>(c, *store); },
                           [group](Napi::Env e) {

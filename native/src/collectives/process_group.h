@@ -29,6 +29,15 @@ struct Topology {
   bool uniform = true;  // every machine holds local_size ranks
 };
 
+// One rank's training buffers (n floats each): gradients, parameters, optimizer moments.
+struct TrainingState {
+  float* grads = nullptr;
+  float* params = nullptr;
+  float* moments[2] = {nullptr, nullptr};
+  int moment_count = 0;
+  float* compute_params = nullptr;  // mixed precision: the rounded copy the layers read; else null
+};
+
 class ProcessGroup {
  public:
   ProcessGroup(int rank, int size) : rank_(rank), size_(size) {}
@@ -53,11 +62,10 @@ class ProcessGroup {
 
   // Sharded optimizer (ZeRO stage 1) for ranks that can share memory with the others of their
   // machine, every machine holding as many ranks. Collective: returns false when the group
-  // cannot; otherwise this rank's gradient buffer and one parameter buffer shared by the ranks
-  // of this machine, n floats each, the latter filled from `initial` (equal on every rank).
-  virtual bool share_training_buffers(size_t /*n*/, const float* /*initial*/, float** /*grads*/, float** /*params*/) {
-    return false;
-  }
+  // cannot; otherwise `shared` receives this rank's gradient buffer and the parameter and
+  // optimizer-moment buffers shared by the ranks of this machine, n floats each, filled from
+  // `initial` (equal on every rank).
+  virtual bool share_training_state(size_t /*n*/, const TrainingState& /*initial*/, TrainingState* /*shared*/) { return false; }
   // Collective over every rank, once per gradient bucket [begin, end), in the same order on
   // every rank; may run on a thread of its own while the caller computes. Averages over all
   // ranks this rank's shard of the bucket, in place in its gradient buffer; returns the shard

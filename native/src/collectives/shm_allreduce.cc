@@ -61,10 +61,13 @@ namespace rm {
 
 static size_t stride_for(size_t n) { return (n + 15) / 16 * 16; }
 
-SharedBuffers::SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout)
-    // size gradient buffers, the parameters, then one double per rank for the norm's partial sums
-    : n_(n), stride_(stride_for(n)),
-      segment_(name, rank, size, size_t(size + 1) * stride_for(n) * sizeof(float) + ShmSegment::kMaxRanks * sizeof(double), create, timeout) {}
+SharedBuffers::SharedBuffers(const std::string& name, int rank, int size, size_t n, int moments, bool compute_copy, bool create,
+                             std::chrono::milliseconds timeout)
+    // size gradient buffers, the parameters, the moments, the compute copy, then one double per
+    // rank for the norm's partial sums
+    : n_(n), stride_(stride_for(n)), moments_(moments), compute_copy_(compute_copy ? 1 : 0),
+      segment_(name, rank, size, size_t(size + 1 + moments + compute_copy_) * stride_for(n) * sizeof(float) + ShmSegment::kMaxRanks * sizeof(double),
+               create, timeout) {}
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static double scale_and_square(float* p, size_t n, float scale) {

@@ -48,7 +48,8 @@ class ShmAllReduce {
 namespace rm {
 
 // The training buffers of the data-parallel ranks of one machine, in one shared segment: a
-// gradient buffer per rank and a single parameter buffer they all read. Either average the
+// gradient buffer per rank, and one buffer of parameters and one per optimizer moment that
+// all of them read (each rank writes only its shards of those; a checkpoint reads them whole). Either average the
 // gradients in place (all_reduce: each rank sums its slice over all buffers and writes it into
 // every buffer), or shard the optimizer as ZeRO stage 1 does (reduce_shard: each rank averages
 // only its slice of a bucket, updates that slice of the shared parameters, and a barrier
@@ -59,10 +60,14 @@ class SharedBuffers {
  public:
   using AcrossMachines = std::function<void(float* data, size_t n)>;
 
-  SharedBuffers(const std::string& name, int rank, int size, size_t n, bool create, std::chrono::milliseconds timeout);
+  // moments: optimizer moment buffers; compute_copy: a buffer for the parameters' rounded copy.
+  SharedBuffers(const std::string& name, int rank, int size, size_t n, int moments, bool compute_copy, bool create,
+                std::chrono::milliseconds timeout);
   void unlink() { segment_.unlink(); }
   float* mine() { return buffer(segment_.rank()); }
   float* params() { return buffer(segment_.size()); }
+  float* moment(int i) { return buffer(segment_.size() + 1 + i); }
+  float* compute_params() { return buffer(segment_.size() + 1 + moments_); }
   size_t count() const { return n_; }
   void all_reduce(ReduceOp op);
   // Averages this rank's slice of `bucket` over the local buffers and, when `across` is set,
@@ -75,9 +80,10 @@ class SharedBuffers {
 
  private:
   float* buffer(int q) { return reinterpret_cast<float*>(segment_.data()) + size_t(q) * stride_; }
-  double* partial_sums() { return reinterpret_cast<double*>(buffer(segment_.size() + 1)); }
+  double* partial_sums() { return reinterpret_cast<double*>(buffer(segment_.size() + 1 + moments_ + compute_copy_)); }
 
   size_t n_, stride_;  // floats per buffer, and between buffers (cache-line multiple)
+  int moments_, compute_copy_;
   ShmSegment segment_;
 };
 

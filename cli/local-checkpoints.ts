@@ -1,0 +1,84 @@
+/**
+ * Where `ringmaster train` keeps its checkpoints, and what its `--resume <dir>` means.
+ *
+ *   <checkpoint.dir>/<name>/local-20250301-170045/      the root of one local run
+ *   <checkpoint.dir>/<name>/local-20250301-170045/step-00000150/manifest.json
+ *
+ * A fresh run gets a root of its own, named by its start time (UTC); a resumed run keeps
+ * writing into the root it resumed from, with a fresh token, so its checkpoints continue the
+ * ones it started from.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { RingmasterError } from '../common/errors.js';
+import type { CheckpointTarget, ResumeFrom } from '../common/rank-messages.js';
+import type { JobSpec } from '../jobs/types.js';
+
+// The rank's checkpoint layout (worker/checkpoint/layout.ts); the CLI may not import worker/.
+const MANIFEST_NAME = 'manifest.json';
+const STEP_DIR = /^step-(\d{8,})$/;
+
+/** `local-20250301-170045`: the run's start time in UTC, to the second. */
+export function localRunToken(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `local-${stamp}`;
+}
+
+/** Where a local run publishes: a new root per run, or the root it resumes from. */
+export function localCheckpointTarget(spec: JobSpec, now: Date, resume?: ResumeFrom): CheckpointTarget {
+  const token = localRunToken(now);
+  return { root: resume?.root ?? path.join(spec.checkpoint.dir, spec.name, token), token };
+}
+
+/**
+ * What `--resume <dir>` names: a checkpoint step directory (it holds manifest.json) resumes
+ * exactly that step; a checkpoint root (it holds step directories) resumes its newest valid
+ * checkpoint. Anything else is refused in one line naming the path and what to pass instead.
+ */
+export function resolveResumeDir(dir: string, spec: JobSpec): ResumeFrom {
+  const absolute = path.resolve(dir);
+  const example = path.join(spec.checkpoint.dir, spec.name, 'local-YYYYMMDD-HHMMSS');
+  const fix = `pass a checkpoint root such as ${example}, or one of its step-NNNNNNNN directories`;
+  if (!isDirectory(absolute)) {
+    // A step directory that is gone was most likely pruned: say which steps its run still keeps.
+    const kept = STEP_DIR.test(path.basename(absolute)) ? stepsIn(path.dirname(absolute)) : [];
+    const hint = kept.length ? `its run keeps steps ${kept.join(', ')}; pass one of those, or the run's directory ${path.dirname(dir)}` : fix;
+    throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: no such directory (${hint})`);
+  }
+  if (existsSync(path.join(absolute, MANIFEST_NAME))) {
+    const match = STEP_DIR.exec(path.basename(absolute));
+    if (!match) {
+      throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: holds ${MANIFEST_NAME} but is not named step-NNNNNNNN, so it is not a published checkpoint (${fix})`);
+    }
+    return { root: path.dirname(absolute), step: Number(match[1]) };
+  }
+  if (stepsIn(absolute).length === 0) {
+    // Most often the directory above the runs was named; point at its newest run.
+    const newestRun = readdirSync(absolute).filter((name) => name.startsWith('local-')).sort().at(-1);
+    const hint = newestRun ? `pass one of its runs, e.g. ${path.join(dir, newestRun)}` : fix;
+    throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: holds no checkpoints (${hint})`);
+  }
+  return { root: absolute };
+}
+
+/** The steps of the checkpoint directories in `root`, ascending; [] when it cannot be read. */
+function stepsIn(root: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const match = STEP_DIR.exec(name);
+    return match ? [Number(match[1])] : [];
+  }).sort((a, b) => a - b);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
