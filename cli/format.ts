@@ -1,5 +1,6 @@
 /** How the CLI prints jobs, workers and checkpoints for a person, and as JSON for scripts. */
 import { formatDuration, formatLr, formatRate } from '../common/progress.js';
+import { maxRestartsOf } from '../jobs/load.js';
 import type { Checkpoint__Output } from '../proto/gen/ringmaster/v1/Checkpoint.js';
 import type { Job__Output } from '../proto/gen/ringmaster/v1/Job.js';
 import type { Worker__Output } from '../proto/gen/ringmaster/v1/Worker.js';
@@ -13,7 +14,7 @@ export function jobJson(j: Job__Output): Record<string, unknown> {
   return {
     id: j.id, name: j.name, state: stateName(j.state), reason: j.reason, priority: j.priority, slots: j.slots,
     device: j.device, attempt: j.attempt, submittedAt: j.submitted_at_ms, startedAt: j.started_at_ms || null,
-    endedAt: j.ended_at_ms || null,
+    endedAt: j.ended_at_ms || null, restarts: j.restarts, restartedAfter: j.restarted_after || null,
     progress: j.progress && { step: j.progress.step, totalSteps: j.progress.total_steps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr, samplesPerSec: j.progress.samples_per_sec },
     testLoss: j.result?.test_loss ?? j.evaluation?.test_loss ?? null,
     testAccuracy: j.result?.test_accuracy ?? j.evaluation?.test_accuracy ?? null,
@@ -31,6 +32,7 @@ export function jobDetail(j: Job__Output): string {
     `state     ${stateName(j.state)}${j.reason ? ` — ${j.reason}` : ''}`,
     `slots     ${j.slots} ${j.device}, priority ${j.priority}, attempt ${j.attempt}`,
   ];
+  if (j.restarts > 0) lines.push(`restarts  ${j.restarts} of ${maxRestartsOf(j.spec_json)}, the latest after: ${j.restarted_after}`);
   if (j.progress) {
     const p = j.progress;
     lines.push(`progress  step ${p.step}/${p.total_steps} epoch ${p.epoch} loss ${p.loss.toFixed(4)} lr ${formatLr(p.lr)} ${formatRate(p.samples_per_sec)} samples/s`);

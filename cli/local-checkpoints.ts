@@ -10,13 +10,10 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { MANIFEST_NAME, parseStepDirName } from '../common/checkpoint-names.js';
 import { RingmasterError } from '../common/errors.js';
 import type { CheckpointTarget, ResumeFrom } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
-
-// The rank's checkpoint layout (worker/checkpoint/layout.ts); the CLI may not import worker/.
-const MANIFEST_NAME = 'manifest.json';
-const STEP_DIR = /^step-(\d{8,})$/;
 
 /** `local-20250301-170045`: the run's start time in UTC, to the second. */
 export function localRunToken(now: Date): string {
@@ -41,16 +38,16 @@ export function resolveResumeDir(dir: string, spec: JobSpec): ResumeFrom {
   const fix = `pass a checkpoint root such as ${example}, or one of its step-NNNNNNNN directories`;
   if (!isDirectory(absolute)) {
     // A step directory that is gone was most likely pruned: say which steps its run still keeps.
-    const kept = STEP_DIR.test(path.basename(absolute)) ? stepsIn(path.dirname(absolute)) : [];
+    const kept = parseStepDirName(path.basename(absolute)) !== undefined ? stepsIn(path.dirname(absolute)) : [];
     const hint = kept.length ? `its run keeps steps ${kept.join(', ')}; pass one of those, or the run's directory ${path.dirname(dir)}` : fix;
     throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: no such directory (${hint})`);
   }
   if (existsSync(path.join(absolute, MANIFEST_NAME))) {
-    const match = STEP_DIR.exec(path.basename(absolute));
-    if (!match) {
+    const step = parseStepDirName(path.basename(absolute));
+    if (step === undefined) {
       throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: holds ${MANIFEST_NAME} but is not named step-NNNNNNNN, so it is not a published checkpoint (${fix})`);
     }
-    return { root: path.dirname(absolute), step: Number(match[1]) };
+    return { root: path.dirname(absolute), step };
   }
   if (stepsIn(absolute).length === 0) {
     // Most often the directory above the runs was named; point at its newest run.
@@ -70,8 +67,8 @@ function stepsIn(root: string): number[] {
     return [];
   }
   return names.flatMap((name) => {
-    const match = STEP_DIR.exec(name);
-    return match ? [Number(match[1])] : [];
+    const step = parseStepDirName(name);
+    return step === undefined ? [] : [step];
   }).sort((a, b) => a - b);
 }
 

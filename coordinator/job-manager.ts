@@ -1,6 +1,7 @@
 /**
  * The coordinator's model of jobs: submission, gang placement, the lifecycle of each attempt,
- * cancellation, resume from a checkpoint, and what ranks and workers report. Every state change
+ * cancellation, resume from a checkpoint, automatic restarts after a failed attempt
+ * (coordinator/restarts.ts), and what ranks and workers report. Every state change
  * goes through `transition`, which checks it against coordinator/job-state.ts, stores it and
  * logs it.
  */
@@ -20,6 +21,7 @@ import { attemptScope, type RendezvousStore } from './rendezvous.js';
 import { schedule, slotKey, type SlotRef } from './scheduler.js';
 import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ProgressRecord, ReportRecord, Store } from './store.js';
 import { rankFailure, toEvaluation, toProgress, toReport, type RankOutcome } from './rank-events.js';
+import { planRestart, type AttemptFailure } from './restarts.js';
 
 /** The connected workers, as the worker sessions see them. */
 export interface WorkerDirectory {
@@ -62,11 +64,18 @@ export class JobManager {
     private readonly policy: JobManagerPolicy = DEFAULT_JOB_POLICY,
   ) {}
 
-  /** Jobs that were active when the previous coordinator stopped cannot be running any more. */
+  /**
+   * Jobs that were active when the previous coordinator stopped cannot be running any more (the
+   * agents stop their ranks when the session breaks). A starting or running job's attempt has
+   * failed, and restarts as after any other failure when its max_restarts allows; a cancelling
+   * job fails, since a person asked it to stop. Restarted jobs wait for their workers to return.
+   */
   recover(): void {
     for (const job of this.store.jobsInStates(['starting', 'running', 'cancelling'])) {
-      this.transition(job.id, 'failed', `the coordinator restarted while the job was ${job.state}`);
+      const reason = `the coordinator restarted while the job was ${job.state}`;
       this.store.endAttempt(job.id, job.attempt, Date.now(), 'failed', 'coordinator restarted');
+      if (job.state === 'cancelling') this.transition(job.id, 'failed', reason);
+      else this.afterFailure(job, { reason, errorCode: '' });
     }
   }
 
@@ -118,7 +127,7 @@ export class JobManager {
     const job = this.find(idOrPrefix);
     const recorded = this.store.listCheckpoints(job.id);
     const resume = planResume(job, recorded, step);
-    this.transition(job.id, 'queued', describeResume(resume, recorded), { resume, endedAt: null });
+    this.transition(job.id, 'queued', describeResume(resume, recorded), { resume, endedAt: null, restarts: 0, restartedAfter: null });
     this.scheduleJobs();
     return this.find(job.id);
   }
@@ -187,13 +196,13 @@ export class JobManager {
     }
   }
 
-  /** A worker's session ended or fell silent: every attempt with a rank there has failed. */
+  /** A worker's session ended or fell silent: every attempt with a rank there has failed (and may restart). */
   onWorkerLost(workerId: string, reason: string): void {
     for (const [jobId, attempt] of [...this.active]) {
       if (!attempt.placement.some((s) => s.workerId === workerId)) continue;
       const state = this.find(jobId).state;
       if (state === 'cancelling') this.endAttempt(jobId, 'cancelled', `cancelled; worker ${workerId} is gone`);
-      else this.endAttempt(jobId, 'failed', `worker ${workerId} lost: ${reason}`);
+      else this.failAttempt(jobId, { reason: `worker ${workerId} lost: ${reason}`, errorCode: '' });
     }
     this.scheduleJobs();
   }
@@ -223,7 +232,7 @@ export class JobManager {
     for (const [workerId, ranks] of byWorker) {
       const assignment = { job_id: jobId, attempt, spec_json: job.specJson, world_size: placement.length, ranks, checkpoints, resume: job.resume };
       const sent = this.workers.send(workerId, { assignment });
-      if (!sent) return this.endAttempt(jobId, 'failed', `worker ${workerId} went away before rank ${ranks[0].rank} could start`);
+      if (!sent) return this.failAttempt(jobId, { reason: `worker ${workerId} went away before rank ${ranks[0].rank} could start`, errorCode: '' });
     }
   }
 
@@ -262,23 +271,46 @@ export class JobManager {
       return;
     }
     const failure = rankFailure(rank, outcome);
-    if (failure) return this.endAttempt(jobId, 'failed', failure);
+    if (failure) return this.failAttempt(jobId, failure);
     if (!allExited) return;
     const result: ReportRecord | null = attempt.exits.get(0)?.report ?? null;
     this.endAttempt(jobId, 'succeeded', result ? `test accuracy ${(100 * result.testAccuracy).toFixed(2)}%` : '', { result });
   }
 
-  /** Ends the active attempt in a terminal state, stops its other ranks, frees its slots. */
-  private endAttempt(jobId: string, to: 'succeeded' | 'failed' | 'cancelled', reason: string, patch: JobPatch = {}): void {
+  /** Ends the active attempt, and the job, in `to`. */
+  private endAttempt(jobId: string, to: 'succeeded' | 'cancelled', reason: string, patch: JobPatch = {}): void {
+    if (!this.closeAttempt(jobId, to, reason)) return;
+    this.transition(jobId, to, reason, patch);
+    this.scheduleJobs();
+  }
+
+  /** Ends the active attempt as failed; the job restarts or fails (see afterFailure). */
+  private failAttempt(jobId: string, failure: AttemptFailure): void {
+    if (!this.closeAttempt(jobId, 'failed', failure.reason)) return;
+    this.afterFailure(this.find(jobId), failure);
+    this.scheduleJobs();
+  }
+
+  /** Queues the job again as a restart when its spec allows one after `failure`, else fails it. */
+  private afterFailure(job: JobRecord, failure: AttemptFailure): void {
+    const next = planRestart(job, failure, this.store.listCheckpoints(job.id));
+    if (next.to === 'queued') this.transition(job.id, 'queued', next.reason, next.patch);
+    else this.transition(job.id, 'failed', next.reason);
+  }
+
+  /**
+   * Records the active attempt's outcome, stops its ranks still running and frees its slots;
+   * false when the job has no active attempt (it ended already).
+   */
+  private closeAttempt(jobId: string, outcome: JobState, reason: string): boolean {
     const attempt = this.active.get(jobId);
-    if (!attempt) return;
+    if (!attempt) return false;
     clearTimeout(attempt.cancelTimer);
     this.active.delete(jobId);
     if (attempt.exits.size < attempt.placement.length) this.stopRanks(jobId, attempt);
     this.rendezvous.drop(attemptScope(jobId, attempt.attempt));
-    this.store.endAttempt(jobId, attempt.attempt, Date.now(), to, reason);
-    this.transition(jobId, to, reason, patch);
-    this.scheduleJobs();
+    this.store.endAttempt(jobId, attempt.attempt, Date.now(), outcome, reason);
+    return true;
   }
 
   private stopRanks(jobId: string, attempt: ActiveAttempt): void {

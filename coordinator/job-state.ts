@@ -4,19 +4,24 @@
  * | state        | meaning                           | moves on when                           |
  * | ------------ | --------------------------------- | --------------------------------------- |
  * | `queued`     | waiting for its gang of slots     | placed → starting; cancel → cancelled;  |
- * |              | (for its first attempt, or for a  | can never run → failed                  |
- * |              | resumed one)                      |                                         |
+ * |              | (for its first attempt, a resumed | can never run → failed                  |
+ * |              | one, or a restart after a failed  |                                         |
+ * |              | one)                              |                                         |
  * | `starting`   | placed; workers spawn its ranks   | all ranks up → running;                 |
- * |              |                                   | a rank fails → failed;                  |
+ * |              |                                   | a rank fails → failed, or → queued when |
+ * |              |                                   | max_restarts allows a restart;          |
  * |              |                                   | cancel → cancelling;                    |
  * |              |                                   | placement could not start (its worker   |
  * |              |                                   | vanished before the ranks began) →      |
- * |              |                                   | queued                                  |
+ * |              |                                   | failed, or queued as a restart          |
  * | `running`    | every rank started; training      | every rank exits 0 → succeeded;         |
- * |              |                                   | a rank fails → failed;                  |
+ * |              |                                   | a rank fails → failed, or → queued when |
+ * |              |                                   | max_restarts allows a restart (see      |
+ * |              |                                   | coordinator/restarts.ts);               |
  * |              |                                   | cancel → cancelling                     |
- * | `cancelling` | cancel asked; ranks stopping      | ranks stopped → cancelled;              |
- * |              |                                   | a worker is lost → failed               |
+ * | `cancelling` | cancel asked; ranks stopping      | ranks stopped (or their worker lost) →  |
+ * |              |                                   | cancelled; the coordinator restarted →  |
+ * |              |                                   | failed (never restarted)                |
  * | `succeeded`  | terminal: every rank finished     | never                                   |
  * | `failed`     | terminal: gave up (see reason)    | resume (from a checkpoint) → queued     |
  * | `cancelled`  | terminal: a person cancelled it   | resume (from a checkpoint) → queued     |
@@ -40,7 +45,7 @@ export type { WireJobState };
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   queued: ['starting', 'cancelled', 'failed'],
   starting: ['running', 'failed', 'cancelling', 'queued'],
-  running: ['succeeded', 'failed', 'cancelling'],
+  running: ['succeeded', 'failed', 'cancelling', 'queued'],
   cancelling: ['cancelled', 'failed'],
   succeeded: [],
   failed: ['queued'],

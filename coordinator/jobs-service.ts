@@ -23,6 +23,7 @@ export function toWireJob(j: JobRecord): Job {
     progress: j.progress && toWireProgress(j.progress),
     evaluation: j.evaluation && toWireEvaluation(j.evaluation),
     result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, test_loss: j.result.testLoss, test_accuracy: j.result.testAccuracy, samples_per_sec: j.result.samplesPerSec, wall_sec: j.result.wallSec },
+    restarts: j.restarts, restarted_after: j.restartedAfter ?? '',
   };
 }
 

@@ -2,6 +2,7 @@
 import type { Evaluation__Output } from '../proto/gen/ringmaster/v1/Evaluation.js';
 import type { Progress__Output } from '../proto/gen/ringmaster/v1/Progress.js';
 import type { TrainingReport__Output } from '../proto/gen/ringmaster/v1/TrainingReport.js';
+import type { AttemptFailure } from './restarts.js';
 import type { EvaluationRecord, ProgressRecord, ReportRecord } from './store.js';
 
 export interface RankOutcome {
@@ -24,13 +25,11 @@ export function toReport(r: TrainingReport__Output): ReportRecord {
   return { steps: r.steps, finalLoss: r.final_loss, testLoss: r.test_loss, testAccuracy: r.test_accuracy, samplesPerSec: r.samples_per_sec, wallSec: r.wall_sec };
 }
 
-/** Why a rank's exit fails its job, naming the rank; null when it finished its training. */
-export function rankFailure(rank: number, o: RankOutcome): string | null {
-  if (o.signal) return `rank ${rank} was killed by ${o.signal}`;
-  if (o.exitCode !== 0) {
-    const why = o.errorMessage ? `: ${o.errorMessage}` : '';
-    return `rank ${rank} exited with code ${o.exitCode}${why}`;
-  }
-  if (!o.report) return `rank ${rank} exited without reporting a result`;
+/** Why a rank's exit fails its job's attempt, naming the rank; null when it finished its training. */
+export function rankFailure(rank: number, o: RankOutcome): AttemptFailure | null {
+  const failure = (reason: string) => ({ reason, errorCode: o.errorCode });
+  if (o.signal) return failure(`rank ${rank} was killed by ${o.signal}`);
+  if (o.exitCode !== 0) return failure(`rank ${rank} exited with code ${o.exitCode}${o.errorMessage ? `: ${o.errorMessage}` : ''}`);
+  if (!o.report) return failure(`rank ${rank} exited without reporting a result`);
   return null;
 }

@@ -87,6 +87,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (job_id, step)
   );
   `,
+  // v3: automatic restarts after a failed attempt.
+  `
+  ALTER TABLE jobs ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;  -- since submission or the latest resume by a person
+  ALTER TABLE jobs ADD COLUMN restarted_after TEXT;                 -- why the attempt before the latest restart failed
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

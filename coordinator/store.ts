@@ -26,11 +26,13 @@ export interface JobRecord {
   submittedAt: number; startedAt: number | null; endedAt: number | null; // ms since epoch
   progress: ProgressRecord | null; evaluation: EvaluationRecord | null; result: ReportRecord | null;
   resume: ResumeRecord | null; // null: the next attempt starts at step 0
+  restarts: number; // automatic restarts since submission or the latest resume by a person
+  restartedAfter: string | null; // why the attempt before the latest restart failed; null: no restart
 }
 /** A job as submitted: it starts `queued`, at attempt 0. */
 export type NewJob = Pick<JobRecord, 'id' | 'name' | 'specJson' | 'priority' | 'slots' | 'device' | 'submittedAt'>;
 /** The fields updateJob may change; a field left out (or `undefined`) keeps its value. */
-export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 'startedAt' | 'endedAt' | 'result' | 'resume'>>;
+export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 'startedAt' | 'endedAt' | 'result' | 'resume' | 'restarts' | 'restartedAfter'>>;
 export interface Placement { rank: number; workerId: string; kind: string; index: number }
 export interface AttemptRecord { jobId: string; attempt: number; startedAt: number; endedAt: number | null; outcome: JobState | null; reason: string; placement: Placement[] }
 export interface MetricPoint { attempt: number; step: number; at: number; progress: ProgressRecord }
@@ -59,6 +61,7 @@ interface JobRow {
   priority: number; slots: number; device: string; attempt: number;
   submitted_at: number; started_at: number | null; ended_at: number | null;
   progress: string | null; evaluation: string | null; result: string | null; resume: string | null;
+  restarts: number; restarted_after: string | null;
 }
 interface AttemptRow { job_id: string; attempt: number; started_at: number; ended_at: number | null; outcome: JobState | null; reason: string; placement: string }
 interface ProgressRow { attempt: number; step: number; at: number; progress: string }
@@ -68,7 +71,7 @@ interface WorkerRow { id: string; hostname: string; address: string; slots: stri
 
 const DB_FILE = 'coordinator.db';
 const JOB_COLUMNS = `id, name, spec_json, state, reason, priority, slots, device, attempt,
-  submitted_at, started_at, ended_at, progress, evaluation, result, resume`;
+  submitted_at, started_at, ended_at, progress, evaluation, result, resume, restarts, restarted_after`;
 const SUBMISSION_ORDER = 'ORDER BY submitted_at, seq';
 
 /**
@@ -95,6 +98,7 @@ function toJob(r: JobRow): JobRecord {
     evaluation: nullableNumbersJson<EvaluationRecord>(r.evaluation),
     result: nullableNumbersJson<ReportRecord>(r.result),
     resume: r.resume === null ? null : (JSON.parse(r.resume) as ResumeRecord),
+    restarts: r.restarts, restartedAfter: r.restarted_after,
   };
 }
 
@@ -160,7 +164,7 @@ function openDatabase(stateDir: string): Database.Database {
 function prepareStatements(db: Database.Database) {
   return {
     insertJob: db.prepare(`INSERT INTO jobs (${JOB_COLUMNS}) VALUES (@id, @name, @specJson, 'queued', '',
-      @priority, @slots, @device, 0, @submittedAt, NULL, NULL, NULL, NULL, NULL, NULL)`),
+      @priority, @slots, @device, 0, @submittedAt, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
     jobsWithPrefix: db.prepare<{ prefix: string }, JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE substr(id, 1, length(@prefix)) = @prefix ${SUBMISSION_ORDER}`),
@@ -168,7 +172,8 @@ function prepareStatements(db: Database.Database) {
     jobsInStates: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE state IN (SELECT value FROM json_each(?)) ${SUBMISSION_ORDER}`),
     updateJob: db.prepare(`UPDATE jobs SET state = @state, reason = @reason, attempt = @attempt,
-      started_at = @startedAt, ended_at = @endedAt, result = @result, resume = @resume WHERE id = @id`),
+      started_at = @startedAt, ended_at = @endedAt, result = @result, resume = @resume,
+      restarts = @restarts, restarted_after = @restartedAfter WHERE id = @id`),
     setProgress: db.prepare('UPDATE jobs SET progress = ? WHERE id = ?'),
     setEvaluation: db.prepare('UPDATE jobs SET evaluation = ? WHERE id = ?'),
     insertAttempt: db.prepare(`INSERT INTO attempts (job_id, attempt, started_at, ended_at, outcome, reason, placement)
@@ -266,12 +271,15 @@ export class Store {
         endedAt: patch.endedAt === undefined ? current.endedAt : patch.endedAt,
         result: patch.result === undefined ? current.result : patch.result,
         resume: patch.resume === undefined ? current.resume : patch.resume,
+        restarts: patch.restarts ?? current.restarts,
+        restartedAfter: patch.restartedAfter === undefined ? current.restartedAfter : patch.restartedAfter,
       };
       this.sql.updateJob.run({
         id, state: next.state, reason: next.reason, attempt: next.attempt,
         startedAt: next.startedAt, endedAt: next.endedAt,
         result: next.result && numbersJson.stringify(next.result),
         resume: next.resume && JSON.stringify(next.resume),
+        restarts: next.restarts, restartedAfter: next.restartedAfter,
       });
       return next;
     })();

@@ -1,6 +1,7 @@
 /**
  * Reading a job spec file: YAML → `--set key.path=value` overrides → validateSpec, with
- * relative paths resolved against the file's directory. Also the spec's content hash.
+ * relative paths resolved against the file's directory. Also the spec's content hash, and keys
+ * read from a spec stored by an earlier version (which may lack keys added since).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -32,6 +33,11 @@ export function applyOverrides(raw: unknown, overrides: string[]): unknown {
 /** sha256 (hex) of the spec as JSON with keys sorted at every level. */
 export function specHash(spec: JobSpec): string {
   return createHash('sha256').update(canonicalJson(spec)).digest('hex');
+}
+
+/** The max_restarts of a stored spec's JSON: 0 for a spec stored before the key existed. */
+export function maxRestartsOf(specJson: string): number {
+  return (JSON.parse(specJson) as Partial<Pick<JobSpec, 'max_restarts'>>).max_restarts ?? 0;
 }
 
 function readSpecText(path: string): string {

@@ -239,6 +239,11 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         dir: field({ type: 'path' }, './checkpoints', 'directory for checkpoint files'),
       },
     },
+    max_restarts: field(
+      int(0),
+      0,
+      'times the coordinator restarts a failed attempt from its newest valid checkpoint (from the start when it has none)',
+    ),
     log: {
       node: 'section',
       doc: 'progress reporting',

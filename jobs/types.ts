@@ -71,6 +71,7 @@ export interface JobSpec {
   steps: number | null; // optimizer steps; when set it wins over epochs
   eval: { every: number }; // steps between evaluations; 0 evaluates only at the end
   checkpoint: { every: number; keep: number; dir: string };
+  max_restarts: number; // automatic restarts of a failed attempt (coordinator/restarts.ts says which failures)
   log: { every: number };
   seed: number;
   threads: number; // compute threads per rank; 0 means all cores of the machine

@@ -157,7 +157,7 @@ export interface NativeAddon {
   /** Each value rounded (ties to even) to what bf16 or fp16 can hold: the oracle of the mixed-precision tests. */
   roundTo(values: Float32Array, precision: 'bf16' | 'fp16'): Float32Array;
   /** GFLOP/s of oneDNN's fp32 matmul [m×k]·[k×n] on `threads` threads, best of five blocks. */
-  matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number }): Promise<number>;
+  matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number; bf16?: boolean }): Promise<number>;
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */
   createProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup>;
 }

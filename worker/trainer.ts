@@ -8,7 +8,7 @@ import type { JobSpec } from '../jobs/types.js';
 import type { Split } from './data/fashion-mnist.js';
 import { EpochSampler, gather, sequentialBatches } from './data/sampler.js';
 import { modelLayers } from './models.js';
-import type { Engine, EngineConfig, ProcessGroup } from './native.js';
+import { asNativeError, NativeError, type Engine, type EngineConfig, type ProcessGroup } from './native.js';
 import { CheckpointWriter, restoreCheckpoint } from './checkpointing.js';
 import { learningRate, scheduleParams } from './schedule.js';
 
@@ -136,7 +136,11 @@ export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps
       if (p.batch === 0) order = sampler.order(p.epoch);
       gather(data.train, sampler.shard(order, p.batch), x, y);
     }
-    const outcome = await pending;
+    const outcome = await pending.catch((e: unknown) => {
+      const err = asNativeError(e);
+      // a collapsed fp16 loss scale is divergence: a restart would only collapse it again
+      throw err instanceof NativeError && err.nativeCode === 'LOSS_SCALE_COLLAPSED' ? new RingmasterError('DIVERGED', `training diverged at step ${next}: ${err.message}`) : err;
+    });
     lossScale = outcome.lossScale;
     if (outcome.skipped) {
       skipped++; // fp16 overflow: no update, the scale halves; the loss may be inf

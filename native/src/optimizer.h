@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.h"
+#include "precision.h"
 
 namespace rm {
 
@@ -20,13 +21,22 @@ struct OptimizerConfig {
 // Σ g² over the whole buffer, accumulated in double in a fixed order for a given thread count.
 double global_squares(const float* grads, size_t n);
 
+// Mixed precision: where an update also writes each parameter rounded to `precision` (the copy
+// the layers compute with), in the same pass; values null: no copy.
+struct RoundedCopy {
+  Precision precision = Precision::F32;
+  float* values = nullptr;
+};
+
 class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, size_t n);
 
-  // One update of params from grads·grad_scale (grad_scale folds clipping into the same pass)
-  // over the given ranges: [0, n) unless this rank owns shards of a sharded optimizer.
-  void step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges);
+  // One update of params from grads·grad_scale (grad_scale folds clipping and loss-scale
+  // division into the same pass) over the given ranges: [0, n) unless this rank owns shards of a
+  // sharded optimizer.
+  void step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges,
+            RoundedCopy copy = {});
 
   // The state a checkpoint holds: the update count and the per-parameter buffers, AdamW's first
   // and second moments (torch's exp_avg, exp_avg_sq) or SGD's momentum buffer.

@@ -47,23 +47,20 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   auto t1 = clock::now();
   size_t n = net_.param_count();
   std::vector<Range> mine = {Range{0, n}};  // the parameters this rank updates
-  double squares;                            // Σ g² of the scaled, averaged gradients
   if (reducer_) {
     reducer_->wait();
     group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
-    if (sharded_) mine = shards_;
-    bool wanted = clip_norm > 0.0f || scaler_.enabled();
-    squares = sharded_ ? group_->sum_over_shards(shard_squares_) : wanted ? global_squares(net_.grads(), n) : 0.0;
-  } else {
-    squares = clip_norm > 0.0f || scaler_.enabled() ? global_squares(net_.grads(), n) : 0.0;
   }
+  // Σ g² of the scaled, averaged gradients: a sharded rank's shares pass through shared memory.
+  double squares = sharded_ ? group_->sum_over_shards(shard_squares_) : 0.0;
+  if (sharded_) mine = shards_;
   auto t2 = clock::now();
+  if (!sharded_ && (clip_norm > 0.0f || scaler_.enabled())) squares = global_squares(net_.grads(), n);
   // All ranks hold the same gradients, so they agree on finiteness without a word.
   bool step = scaler_.update(std::isfinite(squares));
   double norm = std::sqrt(squares) / scale;
   if (step) {
-    optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm) / scale, mine);
-    net_.refresh_compute_params(mine);
+    optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm) / scale, mine, compute_copy());
   }
   if (sharded_) group_->publish_parameter_shards();
   if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
@@ -121,8 +118,7 @@ float Trainer::clip_scale(double norm, float clip_norm) {
 double Trainer::optimizer_step(float lr, float clip_norm) {
   double norm = clip_norm > 0.0f ? std::sqrt(global_squares(net_.grads(), net_.param_count())) : std::numeric_limits<double>::quiet_NaN();
   std::vector<Range> all = {Range{0, net_.param_count()}};
-  optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), all);
-  net_.refresh_compute_params(all);
+  optimizer_.step(net_.params(), net_.grads(), lr, clip_scale(norm, clip_norm), all, compute_copy());
   return norm;
 }
 

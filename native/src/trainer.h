@@ -87,6 +87,10 @@ class Trainer {
   // Data parallel: launches every bucket whose gradients are final once [first, n) are.
   void launch_ready_buckets(size_t first);
   void reduce_bucket(size_t bucket);  // on the reducer's thread
+  // Mixed precision: the optimizer refreshes the layers' rounded copy of what it updates.
+  RoundedCopy compute_copy() {
+    return net_.precision() == Precision::F32 ? RoundedCopy{} : RoundedCopy{net_.precision(), net_.compute_params()};
+  }
 
   std::shared_ptr<ProcessGroup> group_;  // null or size 1: no communication
   bool sharded_ = false;  // gradients and parameters in the group's shared memory, optimizer sharded

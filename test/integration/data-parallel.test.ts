@@ -146,7 +146,11 @@ describe('data parallel', () => {
       const found = [0, 1].map((r) => new RegExp(`rank ${r} started \\(pid (\\d+)`).exec(log)?.[1]);
       return found.every(Boolean) ? found.map(Number) : undefined;
     });
-    await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', job.id])).progress ? true : undefined));
+    await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', job.id])).progress ? true : undefined)).catch(async (e: unknown) => {
+      // say where the job stood, so a failure here can be diagnosed from the CI log alone
+      const status = JSON.stringify(await cluster.json(['status', job.id]));
+      throw new Error(`${String(e)}; status ${status}; log:\n${(await cluster.cli(['logs', job.id])).stdout}`);
+    });
     process.kill(pids[1], 'SIGKILL');
     const failed = await cluster.waitForState(job.id, ['failed'], 20_000);
     expect(failed.reason).toBe('rank 1 was killed by SIGKILL');

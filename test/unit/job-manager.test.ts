@@ -1,7 +1,7 @@
 /**
  * The JobManager with a real state store and a fake worker directory: gang placement of a
- * multi-rank job, the lifecycle driven by rank events, cancellation, worker loss, checkpoints
- * and resume. (A real 2-rank job needs the data-parallel trainer; these drive the
+ * multi-rank job, the lifecycle driven by rank events, cancellation, worker loss, checkpoints,
+ * resume and automatic restarts. (A real 2-rank job needs the data-parallel trainer; these drive the
  * coordinator's side directly.)
  */
 import { mkdtempSync } from 'node:fs';
@@ -56,8 +56,8 @@ describe('JobManager', () => {
   afterEach(() => store.close());
 
   /** A job needing `slots` cpu slots, inserted as the coordinator's submit would. */
-  function queue(id: string, slots: number, submittedAt: number): void {
-    const specJson = JSON.stringify({ name: id, checkpoint: { every: 100, keep: 2, dir: '/ckpt' } });
+  function queue(id: string, slots: number, submittedAt: number, maxRestarts = 0): void {
+    const specJson = JSON.stringify({ name: id, checkpoint: { every: 100, keep: 2, dir: '/ckpt' }, max_restarts: maxRestarts });
     store.insertJob({ id, name: id, specJson, priority: 0, slots, device: 'cpu', submittedAt });
   }
 
@@ -226,5 +226,115 @@ describe('JobManager', () => {
     manager.onRankEvent(event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0 } }));
     expect(store.getJob('one')!.progress?.startStep).toBe(100);
     expect(lines.at(-1)).toMatch(/\[one\] step 150\/250 60% .* elapsed 10s ETA 20s$/); // 50 steps in 10s, 100 to go
+  });
+
+  describe('restarts after a failed attempt (max_restarts)', () => {
+    const killed = { exit_code: -1, signal: 'SIGKILL', error_code: '', error_message: '', report: null };
+    const exit = (id: string, attempt: number, rank: number, e = killed) => manager.onRankEvent(event(id, attempt, rank, { kind: 'exit', exit: e }));
+    const start = (id: string, attempt: number, ranks: number) => {
+      for (let r = 0; r < ranks; r++) manager.onRankEvent(event(id, attempt, r, { kind: 'started', started: { pid: 10 * attempt + r } }));
+    };
+    const checkpoint = (id: string, attempt: number, step: number) => manager.onRankEvent(event(id, attempt, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/${id}/step-${step}` } }));
+    const cancels = (id: string) => workers.sent.flatMap((s) => (s.message.cancel?.job_id === id ? [s.message.cancel.attempt] : []));
+
+    it('stops the other ranks and starts attempt 2 from the newest valid checkpoint; the failure stays visible', () => {
+      queue('two', 2, 1, 2);
+      manager.scheduleJobs();
+      start('two', 1, 2);
+      checkpoint('two', 1, 100);
+      checkpoint('two', 1, 200);
+      exit('two', 1, 1);
+      expect(cancels('two')).toEqual([1]); // rank 0 of attempt 1 is stopped
+      expect(logText('two')).toContain('running → queued: restarting after failure (restart 1 of 2, from the newest valid checkpoint, step 200 recorded): rank 1 was killed by SIGKILL');
+      expect(store.listAttempts('two')[0]).toMatchObject({ outcome: 'failed', reason: 'rank 1 was killed by SIGKILL' });
+      const assignments = workers.assignments('two');
+      expect(assignments).toHaveLength(2); // gang-scheduled again at once: both slots are free
+      expect(assignments[1].message.assignment).toMatchObject({ attempt: 2, resume: { root: '/ckpt/two' }, checkpoints: { token: 'two-a2' } });
+      expect(store.getJob('two')).toMatchObject({ state: 'starting', attempt: 2, restarts: 1, restartedAfter: 'rank 1 was killed by SIGKILL' });
+
+      exit('two', 1, 0, { ...killed, signal: 'SIGTERM' }); // the stopped rank's exit changes nothing
+      start('two', 2, 2);
+      expect(store.getJob('two')).toMatchObject({ state: 'running', attempt: 2, restarts: 1 });
+      finish('two', 2, 2);
+      expect(store.getJob('two')).toMatchObject({ state: 'succeeded', restarts: 1, restartedAfter: 'rank 1 was killed by SIGKILL' });
+    });
+
+    it('starts over from step 0 when the job has recorded no checkpoint', () => {
+      queue('one', 1, 1, 1);
+      manager.scheduleJobs();
+      start('one', 1, 1);
+      exit('one', 1, 0);
+      expect(logText('one')).toContain('running → queued: restarting after failure (restart 1 of 1, from the start: no checkpoint recorded): rank 0 was killed by SIGKILL');
+      expect(workers.assignments('one')[1].message.assignment).toMatchObject({ attempt: 2, resume: null });
+    });
+
+    it('gives up after max_restarts, saying so; a resume by a person grants a fresh budget', () => {
+      queue('one', 1, 1, 1);
+      manager.scheduleJobs();
+      start('one', 1, 1);
+      exit('one', 1, 0);
+      start('one', 2, 1);
+      checkpoint('one', 2, 100);
+      exit('one', 2, 0);
+      expect(store.getJob('one')).toMatchObject({ state: 'failed', reason: 'rank 0 was killed by SIGKILL (gave up after 1 restart)', attempt: 2, restarts: 1 });
+      expect(workers.assignments('one')).toHaveLength(2);
+
+      expect(manager.resume('one')).toMatchObject({ state: 'starting', attempt: 3, restarts: 0, restartedAfter: null });
+      start('one', 3, 1);
+      exit('one', 3, 0);
+      expect(store.getJob('one')).toMatchObject({ state: 'starting', attempt: 4, restarts: 1 });
+    });
+
+    it.each(['DATA_MISSING', 'DIVERGED'])('does not restart after the rank error %s, which would recur', (code) => {
+      queue('one', 1, 1, 3);
+      manager.scheduleJobs();
+      start('one', 1, 1);
+      exit('one', 1, 0, { exit_code: 1, signal: '', error_code: code, error_message: 'it went wrong', report: null });
+      expect(store.getJob('one')).toMatchObject({ state: 'failed', restarts: 0, reason: `rank 0 exited with code 1: it went wrong (not restarted: ${code} would fail a new attempt the same way)` });
+      expect(workers.assignments('one')).toHaveLength(1);
+    });
+
+    it('restarts after the worker is lost, and waits in the queue for slots', () => {
+      queue('one', 1, 1, 1);
+      manager.scheduleJobs();
+      start('one', 1, 1);
+      workers.workers = [];
+      manager.onWorkerLost('w1', 'no heartbeat for 10.0s');
+      expect(store.getJob('one')).toMatchObject({ state: 'queued', reason: 'needs 1 cpu slot but no worker has cpu slots', restartedAfter: 'worker w1 lost: no heartbeat for 10.0s' });
+      workers.workers = [{ workerId: 'w2', slots: [{ kind: 'cpu', index: 0 }] }];
+      manager.scheduleJobs();
+      expect(store.getJob('one')).toMatchObject({ state: 'starting', attempt: 2 });
+    });
+
+    it('never restarts a cancelled job, whether its ranks confirm or its worker goes away', () => {
+      queue('a', 1, 1, 2);
+      queue('b', 1, 2, 2);
+      manager.scheduleJobs();
+      start('a', 1, 1);
+      start('b', 1, 1);
+      manager.cancel('a');
+      manager.cancel('b');
+      exit('a', 1, 0, { ...killed, signal: 'SIGTERM' });
+      manager.onWorkerLost('w1', 'its session ended');
+      expect(store.getJob('a')).toMatchObject({ state: 'cancelled', restarts: 0 });
+      expect(store.getJob('b')).toMatchObject({ state: 'cancelled', restarts: 0 });
+      expect(workers.assignments('a')).toHaveLength(1);
+      expect(workers.assignments('b')).toHaveLength(1);
+    });
+
+    it('after a coordinator restart, restarts a running job by the same rule, but not a cancelling one', () => {
+      queue('run', 1, 1, 1);
+      queue('stop', 1, 2, 1);
+      manager.scheduleJobs();
+      start('run', 1, 1);
+      checkpoint('run', 1, 100);
+      manager.cancel('stop');
+      workers.workers = []; // the new coordinator has no sessions yet
+      manager.recover();
+      expect(store.getJob('run')).toMatchObject({ state: 'queued', resume: { root: '/ckpt/run' }, restarts: 1, restartedAfter: 'the coordinator restarted while the job was running' });
+      expect(logText('run')).toContain('running → queued: restarting after failure (restart 1 of 1, from the newest valid checkpoint, step 100 recorded): the coordinator restarted while the job was running');
+      expect(store.getJob('stop')).toMatchObject({ state: 'failed', reason: 'the coordinator restarted while the job was cancelling' });
+      expect(store.listAttempts('run')[0]).toMatchObject({ outcome: 'failed', reason: 'coordinator restarted' });
+    });
   });
 });

@@ -26,10 +26,11 @@ const ALLOWED = new Set([
   'starting→running',
   'starting→failed',
   'starting→cancelling',
-  'starting→queued',
+  'starting→queued', // restart after a failed attempt (max_restarts)
   'running→succeeded',
   'running→failed',
   'running→cancelling',
+  'running→queued', // restart after a failed attempt (max_restarts)
   'cancelling→cancelled',
   'cancelling→failed',
   'failed→queued', // resume from a checkpoint
@@ -41,9 +42,9 @@ const PAIRS = STATES.flatMap((from) =>
 );
 
 describe('checkTransition', () => {
-  it('covers all 49 pairs, 14 of them allowed', () => {
+  it('covers all 49 pairs, 15 of them allowed', () => {
     expect(PAIRS).toHaveLength(49);
-    expect(PAIRS.filter((p) => p.allowed)).toHaveLength(14);
+    expect(PAIRS.filter((p) => p.allowed)).toHaveLength(15);
   });
 
   it.each(PAIRS.filter((p) => p.allowed))('allows $from → $to', ({ from, to }) => {

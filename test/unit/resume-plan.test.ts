@@ -9,7 +9,7 @@ function job(state: JobState, every = 100): JobRecord {
   return {
     id: 'mlp-7f3a', name: 'mlp', specJson: JSON.stringify({ checkpoint: { every, keep: 3, dir: '/ckpt' } }), state, reason: '',
     priority: 0, slots: 1, device: 'cpu', attempt: 1, submittedAt: 1, startedAt: 2, endedAt: null,
-    progress: null, evaluation: null, result: null, resume: null,
+    progress: null, evaluation: null, result: null, resume: null, restarts: 0, restartedAfter: null,
   };
 }
 

@@ -50,6 +50,7 @@ describe('jobs', () => {
     expect(inserted).toEqual({
       ...newJob('b', 2000), state: 'queued', reason: '', attempt: 0,
       startedAt: null, endedAt: null, progress: null, evaluation: null, result: null, resume: null,
+      restarts: 0, restartedAfter: null,
     });
     store.insertJob(newJob('a', 1000));
     store.insertJob(newJob('c', 2000)); // same submittedAt as b: insertion order breaks the tie
@@ -105,6 +106,14 @@ describe('jobs', () => {
     expect(store.updateJob('a', { resume }).resume).toEqual(resume);
     expect(store.getJob('a')?.resume).toEqual(resume);
     expect(store.updateJob('a', { reason: 'unrelated' }).resume).toEqual(resume); // left out: kept
+  });
+
+  it('updateJob round-trips the restarts and the failure before the latest one', () => {
+    store.insertJob(newJob('a', 1));
+    expect(store.updateJob('a', { restarts: 2, restartedAfter: 'rank 0 was killed by SIGKILL' })).toMatchObject({ restarts: 2, restartedAfter: 'rank 0 was killed by SIGKILL' });
+    expect(store.updateJob('a', { reason: 'unrelated' })).toMatchObject({ restarts: 2, restartedAfter: 'rank 0 was killed by SIGKILL' }); // left out: kept
+    expect(store.updateJob('a', { restarts: 0, restartedAfter: null })).toMatchObject({ restarts: 0, restartedAfter: null });
+    expect(store.getJob('a')).toMatchObject({ restarts: 0, restartedAfter: null });
   });
 
   it('updateJob on an unknown id throws', () => {
@@ -262,7 +271,7 @@ describe('durability', () => {
     store = Store.open(dir);
   });
 
-  it('migrates a version 1 database: its jobs keep everything, resume null, checkpoints empty', () => {
+  it('migrates a version 1 database: its jobs keep everything, resume null, no restarts, checkpoints empty', () => {
     const old = path.join(dir, 'v1');
     fs.mkdirSync(old);
     const db = new Database(path.join(old, 'coordinator.db'));
@@ -273,7 +282,7 @@ describe('durability', () => {
     db.close();
     const migrated = Store.open(old);
     try {
-      expect(migrated.getJob('a')).toMatchObject({ id: 'a', state: 'failed', reason: 'rank 0 was killed by SIGKILL', attempt: 1, resume: null });
+      expect(migrated.getJob('a')).toMatchObject({ id: 'a', state: 'failed', reason: 'rank 0 was killed by SIGKILL', attempt: 1, resume: null, restarts: 0, restartedAfter: null });
       expect(migrated.listCheckpoints('a')).toEqual([]);
       migrated.recordCheckpoint({ jobId: 'a', step: 10, attempt: 1, dir: '/c/step-00000010', publishedAt: 9 }, 3);
       expect(migrated.listCheckpoints('a')).toHaveLength(1);

@@ -13,9 +13,10 @@
 import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseStepDirName, stepDirName } from '../../common/checkpoint-names.js';
 import { RingmasterError } from '../../common/errors.js';
 
-export const MANIFEST_NAME = 'manifest.json';
+export { MANIFEST_NAME, parseStepDirName, stepDirName } from '../../common/checkpoint-names.js';
 
 export interface PublishedCheckpoint {
   step: number;
@@ -26,16 +27,8 @@ export interface PublishedCheckpoint {
 /** What a hidden directory is doing; see the table above. */
 export type HiddenKind = 'tmp' | 'old' | 'del';
 
-const STEP_DIGITS = 8;
-const PUBLISHED = /^step-(\d+)$/;
 const HIDDEN = /^\.step-(\d+)\.(tmp|old|del)-([A-Za-z0-9_-]+)$/;
 const TOKEN = /^[A-Za-z0-9_-]+$/;
-
-/** `step-00000150`: zero-padded so a plain sort of names is a sort by step. */
-export function stepDirName(step: number): string {
-  if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`invalid checkpoint step ${step}`);
-  return `step-${String(step).padStart(STEP_DIGITS, '0')}`;
-}
 
 /**
  * The hidden directory of `kind` for a step. The token (e.g. the job attempt id) must be unique
@@ -44,15 +37,6 @@ export function stepDirName(step: number): string {
 export function hiddenDirName(step: number, kind: HiddenKind, token: string): string {
   if (!TOKEN.test(token)) throw new RangeError(`invalid checkpoint token ${JSON.stringify(token)} (use [A-Za-z0-9_-])`);
   return `.${stepDirName(step)}.${kind}-${token}`;
-}
-
-/** The step a published checkpoint directory name stands for; undefined for any other name. */
-export function parseStepDirName(name: string): number | undefined {
-  const match = PUBLISHED.exec(name);
-  if (match === null) return undefined;
-  const step = Number(match[1]);
-  // Only the canonical spelling counts, so one step never has two directories.
-  return Number.isSafeInteger(step) && stepDirName(step) === name ? step : undefined;
 }
 
 /** The parts of a hidden directory's name; undefined for any other name. */

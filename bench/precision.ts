@@ -1,0 +1,74 @@
+/**
+ * Training-step throughput of the example models in fp32, bf16 and fp16 on one thread (batch
+ * 128), the gradient bytes each rank all-reduces per step, and the matrix-product peak oneDNN
+ * reaches with fp32 and with bf16 inputs on this machine: what bounds bf16's gain.
+ *
+ * The machine is shared and its speed drifts, so the three precisions run in interleaved short
+ * blocks and each block gives one ratio to fp32; the medians are reported.
+ *
+ *   npm run bench:precision      (or: node dist/bench/precision.js [blocks])
+ */
+import os from 'node:os';
+import type { ModelSpec } from '../jobs/types.js';
+import { modelLayers } from '../worker/models.js';
+import { createEngine, loadNative, type Engine } from '../worker/native.js';
+
+const BATCH = 128;
+const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
+const MODELS: Record<string, ModelSpec> = {
+  mlp: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
+  cnn: { kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' },
+};
+const blocks = Number(process.argv[2] ?? 7);
+
+function engineFor(model: ModelSpec, precision: (typeof PRECISIONS)[number]): Engine {
+  return createEngine({
+    input: [1, 28, 28], layers: modelLayers(model, 10), maxBatch: BATCH, impl: 'fast', seed: 1, threads: 1, precision,
+    lossScale: precision === 'fp16' ? { dynamic: true, init: 65536, growthInterval: 2000, minScale: 1 } : undefined,
+    optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0.9, nesterov: false },
+  });
+}
+
+/** Milliseconds per step over about `seconds`. */
+async function stepMs(engine: Engine, x: Float32Array, y: Int32Array, seconds: number): Promise<number> {
+  const t0 = performance.now();
+  let n = 0;
+  while (n < 3 || performance.now() - t0 < seconds * 1000) {
+    await engine.trainStep(x, y, BATCH, 1e-4, 1.0);
+    n++;
+  }
+  return (performance.now() - t0) / n;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const native = loadNative();
+  const info = native.buildInfo();
+  console.log(`ringmaster bench: precision, ${os.cpus()[0]?.model ?? 'cpu'}, oneDNN ${info.dnnlVersion} (${info.isa}), 1 thread, batch ${BATCH}, ${new Date().toISOString().slice(0, 10)}`);
+  const peak = async (bf16: boolean) => native.matmulPeak({ m: 128, k: 1024, n: 1024, threads: 1, seconds: 1, bf16 });
+  const [f32Peak, bf16Peak] = [await peak(false), await peak(true)];
+  console.log(`matmul 128×1024×1024 peak: fp32 ${f32Peak.toFixed(0)} GFLOP/s, bf16 inputs ${bf16Peak.toFixed(0)} GFLOP/s (${(bf16Peak / f32Peak).toFixed(2)}×)`);
+  const x = Float32Array.from({ length: BATCH * 784 }, (_, i) => Math.sin(i));
+  const y = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
+  console.log('model precision  samples/s  step ms  vs fp32  all-reduce bytes/step/rank');
+  for (const [name, model] of Object.entries(MODELS)) {
+    const engines = PRECISIONS.map((p) => engineFor(model, p));
+    for (const e of engines) await stepMs(e, x, y, 0.3); // warm-up
+    const times: number[][] = PRECISIONS.map(() => []);
+    for (let b = 0; b < blocks; b++) {
+      for (let i = 0; i < engines.length; i++) times[i].push(await stepMs(engines[i], x, y, 0.4));
+    }
+    const ratios = PRECISIONS.map((_, i) => median(times[i].map((t, b) => times[0][b] / t)));
+    PRECISIONS.forEach((p, i) => {
+      const ms = median(times[i]);
+      const bytes = engines[i].paramCount * 4; // gradients are all-reduced in fp32 for every precision
+      console.log(`${name.padEnd(5)} ${p.padEnd(9)} ${(BATCH / ms * 1000).toFixed(0).padStart(9)} ${ms.toFixed(2).padStart(8)} ${ratios[i].toFixed(2).padStart(7)}×  ${bytes.toLocaleString('en-US').padStart(12)}`);
+    });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`ringmaster bench: ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = 1;
+});
