@@ -1,7 +1,9 @@
 /**
  * Training-step throughput of the example models in fp32, bf16 and fp16 on one thread (batch
- * 128), the gradient bytes each rank all-reduces per step, and the matrix-product peak oneDNN
- * reaches with fp32 and with bf16 inputs on this machine: what bounds bf16's gain.
+ * 128), the gradient bytes a rank puts on the network per step when `parallel.reduce_dtype` is
+ * the precision (a full gradient through Gloo; the data-parallel tests count them), and the
+ * matrix-product peak oneDNN reaches with fp32 and with bf16 inputs on this machine: what bounds
+ * bf16's gain.
  *
  * The machine is shared and its speed drifts, so the three precisions run in interleaved short
  * blocks and each block gives one ratio to fp32; the medians are reported.
@@ -51,7 +53,7 @@ async function main(): Promise<void> {
   console.log(`matmul 128×1024×1024 peak: fp32 ${f32Peak.toFixed(0)} GFLOP/s, bf16 inputs ${bf16Peak.toFixed(0)} GFLOP/s (${(bf16Peak / f32Peak).toFixed(2)}×)`);
   const x = Float32Array.from({ length: BATCH * 784 }, (_, i) => Math.sin(i));
   const y = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
-  console.log('model precision  samples/s  step ms  vs fp32  all-reduce bytes/step/rank');
+  console.log('model precision  samples/s  step ms  vs fp32  network bytes/step/rank');
   for (const [name, model] of Object.entries(MODELS)) {
     const engines = PRECISIONS.map((p) => engineFor(model, p));
     for (const e of engines) await stepMs(e, x, y, 0.3); // warm-up
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
     const ratios = PRECISIONS.map((_, i) => median(times[i].map((t, b) => times[0][b] / t)));
     PRECISIONS.forEach((p, i) => {
       const ms = median(times[i]);
-      const bytes = engines[i].paramCount * 4; // gradients are all-reduced in fp32 for every precision
+      const bytes = engines[i].paramCount * (p === 'fp32' ? 4 : 2); // reduce_dtype = the precision
       console.log(`${name.padEnd(5)} ${p.padEnd(9)} ${(BATCH / ms * 1000).toFixed(0).padStart(9)} ${ms.toFixed(2).padStart(8)} ${ratios[i].toFixed(2).padStart(7)}×  ${bytes.toLocaleString('en-US').padStart(12)}`);
     });
   }

@@ -151,6 +151,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         timeout_s: field(num({ gt: 0 }), 60, 'seconds a rank waits for its peers in every collective before the job fails'),
         join_timeout_s: field(num({ gt: 0 }), 300, 'seconds the ranks of an attempt have to find each other (they start at different times)'),
         pipeline: field(int(1), 1, 'pipeline stages per replica'),
+        reduce_dtype: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'type of the gradients on the network between machines (bf16/fp16 halve the bytes, as DDP\'s compression hooks; within a machine they stay fp32)'),
         bucket_mb: field(
           num({ gt: 0 }),
           25,

@@ -51,6 +51,7 @@ export interface JobSpec {
     pipeline: number;
     timeout_s: number; // for every collective
     join_timeout_s: number; // for all ranks to join the process group
+    reduce_dtype: 'fp32' | 'bf16' | 'fp16'; // gradients on the network between machines
     bucket_mb: number; // MiB per gradient all-reduce bucket (DDP's bucket_cap_mb)
   };
   precision: 'fp32' | 'bf16' | 'fp16';

@@ -25,6 +25,7 @@ export interface EngineConfig {
   seed: number; // parameters are drawn from this seed, identically on every machine
   threads: number; // compute threads; 0 = every core
   bucketBytes?: number; // data parallel: size of the gradient all-reduce buckets; 25 MiB (DDP's) when absent
+  gradientWire?: 'fp32' | 'bf16' | 'fp16'; // data parallel: gradients on the network between machines; fp32 when absent
   optimizer: {
     kind: 'adamw' | 'sgd';
     beta1: number;
@@ -130,6 +131,7 @@ export interface ProcessGroup {
   readonly rank: number;
   readonly size: number;
   readonly topology: Topology;
+  readonly gradientWireBytes: number; // gradient bytes this rank has sent between machines
   allReduce<T extends CollectiveArray>(data: T, op: 'sum' | 'avg'): Promise<T>;
   broadcast<T extends CollectiveArray>(data: T, root: number): Promise<T>;
   allGather<T extends CollectiveArray>(data: T): Promise<T>; // size × data.length, in rank order

@@ -42,6 +42,7 @@ export function engineConfig(spec: JobSpec, data: TrainingData): EngineConfig {
     seed: spec.seed,
     threads: spec.threads,
     bucketBytes: Math.round(spec.parallel.bucket_mb * 2 ** 20),
+    gradientWire: spec.parallel.reduce_dtype,
     optimizer: {
       kind: o.kind,
       beta1: o.betas[0],

@@ -48,6 +48,7 @@ static TrainerConfig parse_config(const Napi::Object& o) {
   c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
   c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
   if (o.Has("precision")) c.precision = parse_precision(o.Get("precision").ToString().Utf8Value());
+  if (o.Has("gradientWire")) c.gradient_wire = parse_precision(o.Get("gradientWire").ToString().Utf8Value());
   if (o.Has("lossScale") && o.Get("lossScale").IsObject()) {
     auto l = o.Get("lossScale").As<Napi::Object>();
     c.loss_scale.enabled = true;

@@ -56,6 +56,29 @@ RM_HD float round_to_fp16(float x) {
   return x != x ? x : r;
 }
 
+// The 16-bit encodings, for data that travels or is stored in bf16/fp16. *_bits expects a value
+// already rounded to the type (round_to_bf16 / round_to_fp16).
+RM_HD uint16_t bf16_bits(float rounded) { return uint16_t(float_bits(rounded) >> 16); }
+RM_HD float bf16_value(uint16_t h) { return bits_float(uint32_t(h) << 16); }
+
+RM_HD uint16_t fp16_bits(float rounded) {
+  uint32_t b = float_bits(rounded);
+  uint16_t sign = uint16_t((b >> 16) & 0x8000u);
+  float a = fabsf(rounded);
+  if (a != a) return uint16_t(sign | 0x7e00u);
+  if (a == INFINITY) return uint16_t(sign | 0x7c00u);
+  if (a < kHalfMinNormal) return uint16_t(sign | uint16_t(a * 16777216.0f));  // subnormal: a multiple of 2⁻²⁴
+  uint32_t exponent = ((b >> 23) & 0xffu) - 127u + 15u;
+  return uint16_t(sign | (exponent << 10) | ((b >> 13) & 0x3ffu));
+}
+
+RM_HD float fp16_value(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0) return copysignf(float(mantissa) * (1.0f / 16777216.0f), sign ? -1.0f : 1.0f);
+  if (exponent == 31) return bits_float(sign | 0x7f800000u | (mantissa << 13));
+  return bits_float(sign | ((exponent - 15u + 127u) << 23) | (mantissa << 13));
+}
+
 // x[n] ← x rounded to p (nothing for F32), across the calling rank's compute threads.
 void round_to(Precision p, float* x, size_t n);
 // dst[n] ← src rounded to p.

@@ -76,13 +76,14 @@ void Trainer::reduce_bucket(size_t bucket) {
   if (sharded_) {
     shard_squares_ += group_->reduce_gradient_shard(b, &shards_[bucket]);
   } else {
-    group_->all_reduce(net_.grads() + b.begin, b.end - b.begin, DType::F32, ReduceOp::Avg);
+    group_->all_reduce_gradients(net_.grads() + b.begin, b.end - b.begin);
   }
 }
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
   group_ = std::move(group);
   if (group_->size() < 2) return;
+  group_->set_gradient_wire(config_.gradient_wire);
   size_t n = net_.param_count();
   group_->broadcast(net_.params(), n, DType::F32, 0);
   parameters_changed();

@@ -26,6 +26,7 @@ struct TrainerConfig {
   OptimizerConfig optimizer;
   uint64_t seed = 0;
   size_t bucket_floats = size_t(25) << 18;  // data parallel: gradient bucket size (25 MiB)
+  Precision gradient_wire = Precision::F32;  // data parallel: gradients on the network (see ProcessGroup)
 };
 
 struct StepResult {

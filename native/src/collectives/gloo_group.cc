@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../common.h"
+#include "compressed_sum.h"
 
 namespace rm {
 
@@ -300,18 +301,34 @@ double GlooGroup::reduce_gradient_shard(Range bucket, Range* shard) {
   double squares = 0;
   run("reduce_gradient_shard", bucket.end - bucket.begin, DType::F32, [&](uint32_t tag) {
     SharedBuffers::AcrossMachines across;
-    if (across_)
-      across = [&](float* data, size_t n) {
-        gloo::AllreduceOptions opts(across_);
-        opts.setOutput(data, n);
-        opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
-        opts.setTag(tag);
-        opts.setTimeout(timeout_);
-        gloo::allreduce(opts);
-      };
+    if (across_) across = [&](float* data, size_t n, float scale) { return sum_gradients(across_, data, n, scale, tag); };
     squares = shared_->reduce_shard(bucket, shard, across, size_);
   });
   return squares;
+}
+
+float GlooGroup::sum_gradients(const std::shared_ptr<gloo::Context>& context, float* data, size_t n, float scale, uint32_t tag) {
+  if (wire_ != Precision::F32) {
+    wire_bytes_ += compressed_sum(context, data, n, scale, wire_, tag, timeout_);
+    return 1.0f;
+  }
+  gloo::AllreduceOptions opts(context);
+  opts.setOutput(data, n);
+  opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+  opts.setTag(tag);
+  opts.setTimeout(timeout_);
+  gloo::allreduce(opts);
+  wire_bytes_ += n * sizeof(float);
+  return scale;
+}
+
+void GlooGroup::all_reduce_gradients(float* data, size_t n) {
+  if (shm_ || size_ < 2) return all_reduce(data, n, DType::F32, ReduceOp::Avg);  // one machine: through memory
+  run("all_reduce_gradients", n, DType::F32, [&](uint32_t tag) {
+    float remaining = sum_gradients(context_, data, n, 1.0f / float(size_), tag);
+    if (remaining != 1.0f)
+      for (size_t i = 0; i < n; ++i) data[i] *= remaining;
+  });
 }
 
 double GlooGroup::sum_over_shards(double mine) {

@@ -7,6 +7,7 @@
 
 #include <gloo/rendezvous/store.h>
 
+#include <atomic>
 #include <memory>
 
 #include "process_group.h"
@@ -45,6 +46,9 @@ class GlooGroup : public ProcessGroup {
   void send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
   void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
   void barrier() override;
+  void set_gradient_wire(Precision wire) override { wire_ = wire; }
+  size_t gradient_wire_bytes() const override { return wire_bytes_; }
+  void all_reduce_gradients(float* data, size_t n) override;
   bool share_training_state(size_t n, const TrainingState& initial, TrainingState* shared) override;
   double reduce_gradient_shard(Range bucket, Range* shard) override;
   double sum_over_shards(double mine) override;
@@ -72,6 +76,11 @@ class GlooGroup : public ProcessGroup {
   Topology topology_;
   std::string shm_name_;                   // this machine's segments start with it
   std::shared_ptr<gloo::Context> across_;  // ranks of this local rank, one per machine
+  Precision wire_ = Precision::F32;        // gradients on the network
+  std::atomic<size_t> wire_bytes_{0};       // added to on the reducer's thread, read from JS
+  // data[n] ← Σ over the context's ranks of scale · data, in wire_'s type on the network;
+  // returns the factor still to apply (see SharedBuffers::AcrossMachines).
+  float sum_gradients(const std::shared_ptr<gloo::Context>& context, float* data, size_t n, float scale, uint32_t tag);
   std::unique_ptr<ShmAllReduce> shm_;
   std::unique_ptr<SharedBuffers> shared_;
   std::chrono::milliseconds timeout_;

@@ -61,6 +61,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       InstanceAccessor<&ProcessGroupWrap::rank>("rank"),
       InstanceAccessor<&ProcessGroupWrap::size>("size"),
       InstanceAccessor<&ProcessGroupWrap::topology>("topology"),
+      InstanceAccessor<&ProcessGroupWrap::gradient_wire_bytes>("gradientWireBytes"),
       InstanceMethod<&ProcessGroupWrap::all_reduce>("allReduce"),
       InstanceMethod<&ProcessGroupWrap::broadcast>("broadcast"),
       InstanceMethod<&ProcessGroupWrap::all_gather>("allGather"),
@@ -81,6 +82,9 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
  private:
   Napi::Value rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->rank()); }
   Napi::Value size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->size()); }
+  Napi::Value gradient_wire_bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(group_->gradient_wire_bytes()));
+  }
   Napi::Value topology(const Napi::CallbackInfo& info) {
     Topology t = group_->topology();
     auto o = Napi::Object::New(info.Env());

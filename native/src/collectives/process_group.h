@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../common.h"
+#include "../precision.h"
 
 namespace rm {
 
@@ -59,6 +60,14 @@ class ProcessGroup {
   virtual void send(const void* data, size_t n, DType t, int dst, uint32_t tag) = 0;
   virtual void recv(void* data, size_t n, DType t, int src, uint32_t tag) = 0;
   virtual void barrier() = 0;
+
+  // Gradients' all-reduces that cross a network carry 16-bit values (BF16, F16) or fp32 (F32, the
+  // default); within a machine they move through memory in fp32 either way.
+  virtual void set_gradient_wire(Precision /*wire*/) {}
+  // Bytes of gradients this rank has put on the network so far (0 within one machine).
+  virtual size_t gradient_wire_bytes() const { return 0; }
+  // data[n] ← the average over ranks of the gradients data[n] (a bucket, unsharded).
+  virtual void all_reduce_gradients(float* data, size_t n) = 0;
 
   // Sharded optimizer (ZeRO stage 1) for ranks that can share memory with the others of their
   // machine, every machine holding as many ranks. Collective: returns false when the group

@@ -106,8 +106,8 @@ double SharedBuffers::reduce_shard(Range bucket, Range* slice, const AcrossMachi
     std::memcpy(mine() + i, block, n * sizeof(float));
   }
   if (!across) return squares;
-  across(mine() + begin, end - begin);
-  return scale_and_square(mine() + begin, end - begin, 1.0f / float(world));
+  float remaining = across(mine() + begin, end - begin, 1.0f / float(world));
+  return scale_and_square(mine() + begin, end - begin, remaining);
 }
 
 double SharedBuffers::sum_over_ranks(double value) {

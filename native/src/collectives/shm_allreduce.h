@@ -58,7 +58,9 @@ namespace rm {
 // across, and the parameters every rank of the machine reads are the broadcast back.
 class SharedBuffers {
  public:
-  using AcrossMachines = std::function<void(float* data, size_t n)>;
+  // data[n] ← Σ over machines of data, or of scale · data: returns the factor still to apply
+  // (scale, or 1 when it was applied on the way).
+  using AcrossMachines = std::function<float(float* data, size_t n, float scale)>;
 
   // moments: optimizer moment buffers; compute_copy: a buffer for the parameters' rounded copy.
   SharedBuffers(const std::string& name, int rank, int size, size_t n, int moments, bool compute_copy, bool create,
