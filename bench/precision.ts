@@ -2,8 +2,8 @@
  * Training-step throughput of the example models in fp32, bf16 and fp16 on one thread (batch
  * 128), the gradient bytes a rank puts on the network per step when `parallel.reduce_dtype` is
  * the precision (a full gradient through Gloo; the data-parallel tests count them), and the
- * matrix-product peak oneDNN reaches with fp32 and with bf16 inputs on this machine: what bounds
- * bf16's gain.
+ * matrix-product peak oneDNN reaches with fp32 and with bf16 inputs on this machine, and the
+ * vector units' own fp32 and bf16 throughput with AMX's availability: what bounds bf16's gain.
  *
  * The machine is shared and its speed drifts, so the three precisions run in interleaved short
  * blocks and each block gives one ratio to fp32; the medians are reported.
@@ -51,6 +51,9 @@ async function main(): Promise<void> {
   const peak = async (bf16: boolean) => native.matmulPeak({ m: 128, k: 1024, n: 1024, threads: 1, seconds: 1, bf16 });
   const [f32Peak, bf16Peak] = [await peak(false), await peak(true)];
   console.log(`matmul 128×1024×1024 peak: fp32 ${f32Peak.toFixed(0)} GFLOP/s, bf16 inputs ${bf16Peak.toFixed(0)} GFLOP/s (${(bf16Peak / f32Peak).toFixed(2)}×)`);
+  const isa = await native.isaProbe({ seconds: 1 });
+  const dot = isa.bf16DotGflops > 0 ? `${isa.bf16DotGflops.toFixed(0)} GFLOP/s (${(isa.bf16DotGflops / isa.fp32FmaGflops).toFixed(2)}×)` : 'absent';
+  console.log(`vector units, in registers: fp32 FMA ${isa.fp32FmaGflops.toFixed(0)} GFLOP/s, bf16 dot product ${dot}; AMX ${isa.amx}`);
   const x = Float32Array.from({ length: BATCH * 784 }, (_, i) => Math.sin(i));
   const y = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
   console.log('model precision  samples/s  step ms  vs fp32  network bytes/step/rank');

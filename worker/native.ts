@@ -160,6 +160,8 @@ export interface NativeAddon {
   roundTo(values: Float32Array, precision: 'bf16' | 'fp16'): Float32Array;
   /** GFLOP/s of oneDNN's fp32 matmul [m×k]·[k×n] on `threads` threads, best of five blocks. */
   matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number; bf16?: boolean }): Promise<number>;
+  /** Register-only throughput of fp32 FMAs and bf16 dot products (0 when absent), and AMX's state. */
+  isaProbe(options: { seconds: number }): Promise<{ fp32FmaGflops: number; bf16DotGflops: number; amx: string }>;
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */
   createProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup>;
 }

@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo(), roundTo(), matmulPeak() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), roundTo(), matmulPeak(), isaProbe() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>

@@ -1,6 +1,7 @@
 // matmulPeak(): the matrix-product throughput oneDNN reaches on this machine, in fp32 or with
 // bf16 inputs (fp32 accumulation and output), the yardstick bench/ reports training-step
-// efficiency against. Timed in C++ so no JS overhead is counted.
+// efficiency against; isaProbe(): what the vector units give without memory traffic. Timed in
+// C++ so no JS overhead is counted.
 #include <omp.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "binding_util.h"
 #include "dnnl_context.h"
+#include "isa_probe.h"
 #include "precision.h"
 
 namespace rm {
@@ -68,8 +70,29 @@ static Napi::Value matmul_peak(const Napi::CallbackInfo& info) {
   });
 }
 
+// isaProbe({ seconds }) → Promise<{ fp32FmaGflops, bf16DotGflops, amx }>, on one thread.
+static Napi::Value isa_probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] {
+    double seconds = require_number(require_object(info[0], "options").Get("seconds"), "seconds");
+    RM_CHECK(seconds > 0, "INVALID_ARGUMENT", "seconds must be > 0");
+    auto result = std::make_shared<IsaProbe>();
+    auto* task = new Task(Napi::Object::New(env), 1, [=] { *result = probe_isa(seconds); },
+                          [result](Napi::Env e) {
+                            auto o = Napi::Object::New(e);
+                            o.Set("fp32FmaGflops", result->fp32_fma_gflops);
+                            o.Set("bf16DotGflops", result->bf16_dot_gflops);
+                            o.Set("amx", result->amx);
+                            return Napi::Value(o);
+                          }, [] {});
+    task->Queue();
+    return Napi::Value(task->promise());
+  });
+}
+
 void register_bench(Napi::Env env, Napi::Object exports) {
   exports.Set("matmulPeak", Napi::Function::New(env, matmul_peak, "matmulPeak"));
+  exports.Set("isaProbe", Napi::Function::New(env, isa_probe, "isaProbe"));
 }
 
 }  // namespace rm

@@ -11,22 +11,27 @@
 
 namespace rm {
 
-static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl, Epilogue epilogue) {
+// `epilogue` is the activation this layer fuses; `after` is the one the layer before it fused.
+static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl, Epilogue epilogue, Epilogue after) {
   bool needs_out = c.kind == "linear" || c.kind == "conv2d";
   RM_CHECK(!needs_out || c.out > 0, "INVALID_ARGUMENT", c.kind + " needs out > 0");
   if (c.kind == "linear") return std::make_unique<Linear>(in, c.out, impl, epilogue);
   if (c.kind == "conv2d") return std::make_unique<Conv2d>(in, c.out, impl, epilogue);
   if (c.kind == "relu") return std::make_unique<Pointwise>(in, Activation::Relu, impl);
   if (c.kind == "gelu") return std::make_unique<Pointwise>(in, Activation::Gelu, impl);
-  if (c.kind == "maxpool2d") return std::make_unique<MaxPool2d>(in, impl);
+  if (c.kind == "maxpool2d") return std::make_unique<MaxPool2d>(in, impl, after == Epilogue::ReluMaskedDownstream);
   if (c.kind == "flatten") return std::make_unique<Flatten>(in, impl);
   throw NativeError("INVALID_ARGUMENT", "unknown layer kind \"" + c.kind + "\"");
 }
 
-// The fast path folds a ReLU into the Linear or Conv2d before it (a oneDNN post-op).
-static bool fuses_next_relu(const std::vector<LayerConfig>& layers, size_t i, Impl impl) {
-  return impl == Impl::Fast && i + 1 < layers.size() && layers[i + 1].kind == "relu" &&
-         (layers[i].kind == "linear" || layers[i].kind == "conv2d");
+// The fast path folds a ReLU into the Linear or Conv2d before it (a oneDNN post-op); when a
+// max-pool reads the ReLU's output, the pool's backward applies the ReLU's derivative as well.
+static Epilogue fused_epilogue(const std::vector<LayerConfig>& layers, size_t i, Impl impl) {
+  bool fuses = impl == Impl::Fast && i + 1 < layers.size() && layers[i + 1].kind == "relu" &&
+               (layers[i].kind == "linear" || layers[i].kind == "conv2d");
+  if (!fuses) return Epilogue::None;
+  bool pooled = i + 2 < layers.size() && layers[i + 2].kind == "maxpool2d";
+  return pooled ? Epilogue::ReluMaskedDownstream : Epilogue::Relu;
 }
 
 Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl, Precision precision)
@@ -36,11 +41,13 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   SampleShape shape = input;
   size_t params = 0, widest = input.size();
   acts_.emplace_back(max_batch * input.size());
+  Epilogue previous = Epilogue::None;
   for (size_t i = 0; i < layers.size(); ++i) {
-    bool fuse = fuses_next_relu(layers, i, impl);
-    layers_.push_back(make_layer(layers[i], shape, impl, fuse ? Epilogue::Relu : Epilogue::None));
+    Epilogue epilogue = fused_epilogue(layers, i, impl);
+    layers_.push_back(make_layer(layers[i], shape, impl, epilogue, previous));
     config_index_.push_back(i);
-    if (fuse) ++i;  // the ReLU runs inside this layer
+    previous = epilogue;
+    if (epilogue != Epilogue::None) ++i;  // the ReLU runs inside this layer
     param_offsets_.push_back(params);
     params += layers_.back()->param_count();
     shape = layers_.back()->output_shape();
@@ -88,7 +95,7 @@ const float* Net::forward(size_t B) {
   round_to(precision_, acts_[0].data(), B * input_shape_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     layers_[i]->forward(acts_[i + 1].data(), acts_[i].data(), weights + param_offsets_[i], B);
-    round_to(precision_, acts_[i + 1].data(), B * layers_[i]->output_shape().size());
+    if (!layers_[i]->preserves_rounding()) round_to(precision_, acts_[i + 1].data(), B * layers_[i]->output_shape().size());
   }
   last_batch_ = B;
   return output();
@@ -117,7 +124,10 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
       round_to(precision_, dparams, count);
       if (apart) add_into(grads_ + offset, dparams, count);
     }
-    if (din) round_to(precision_, din, last_batch_ * (k == 0 ? input_shape_.size() : layers_[k - 1]->output_shape().size()));
+    if (din && !layers_[k]->preserves_rounding()) {
+      size_t in_size = k == 0 ? input_shape_.size() : layers_[k - 1]->output_shape().size();
+      round_to(precision_, din, last_batch_ * in_size);
+    }
     if (ready && count > 0) ready(offset);
     if (!need_din) break;
     upstream = din;

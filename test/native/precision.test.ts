@@ -80,6 +80,19 @@ describe('an engine in low precision', () => {
     expect(worst / scale).toBeLessThan(p === 'bf16' ? 2 ** -5 : 2 ** -8); // a few roundings of 2⁻⁹ (bf16) or 2⁻¹² (fp16)
   });
 
+  it.each(['bf16', 'fp16'] as const)('%s: a CNN whose rounding passes after relu, max-pool and flatten are skipped still stores only %s values', async (p) => {
+    // Those layers only move or zero values, so the engine does not round their outputs again;
+    // a conv → relu → max-pool → flatten stack must still hand out representable values.
+    const cnn = createEngine({
+      input: [3, 6, 6], layers: [{ kind: 'conv2d', out: 4 }, { kind: 'relu' }, { kind: 'maxpool2d' }, { kind: 'flatten' }],
+      maxBatch: 8, impl: 'fast', seed: 3, threads: 1, precision: p,
+      optimizer: { kind: 'sgd', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, nesterov: false },
+    });
+    const out = await cnn.forward(uniform(8 * 3 * 6 * 6, 4, -1, 1), 8);
+    expect(out.some((v) => v > 0)).toBe(true);
+    expect(roundTo(out, p)).toEqual(out);
+  });
+
   it('fp16 without loss scaling loses weight gradients of ~1e-9 to underflow; with it they survive and the weights move', async () => {
     // Inputs of ~2e-7: a first-layer weight gradient is Σ_b x·(hidden gradient) ≈ 5e-9, under
     // half of fp16's smallest subnormal (3e-8); scaled by 65536 it is ≈ 3e-4.

@@ -82,16 +82,17 @@ void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& 
   topology_ = discover_topology(store, rank_, size_, identity);
   if (!topology_.uniform) return;  // Gloo carries everything
   std::string key = "shm/" + std::to_string(topology_.machine);
-  if (topology_.local_rank == 0) {
+  bool creator = topology_.local_rank == 0;
+  if (creator) {
     shm_name_ = "/ringmaster-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}());
-    store.set(key, std::vector<char>(shm_name_.begin(), shm_name_.end()));
   } else {
     auto v = store.get(key);
     shm_name_.assign(v.begin(), v.end());
   }
-  if (topology_.machines == 1) {
-    shm_ = std::make_unique<ShmAllReduce>(shm_name_, rank_, size_, rank_ == 0, timeout_);
-  } else {
+  if (topology_.machines == 1) shm_ = std::make_unique<ShmAllReduce>(shm_name_, rank_, size_, creator, timeout_);
+  // Published only once the segment exists: a peer opens it as soon as it reads the name.
+  if (creator) store.set(key, std::vector<char>(shm_name_.begin(), shm_name_.end()));
+  if (topology_.machines > 1) {
     gloo::rendezvous::PrefixStore peers("across/" + std::to_string(topology_.local_rank), store);
     auto across = std::make_shared<gloo::rendezvous::Context>(topology_.machine, topology_.machines);
     across->setTimeout(timeout);
@@ -107,7 +108,7 @@ void GlooGroup::join_machine(gloo::rendezvous::Store& store, const std::string& 
   gloo::BarrierOptions opts(context_);  // tag 0: numbered operations start at 1
   opts.setTimeout(timeout);
   gloo::barrier(opts);  // every rank has the segment mapped: its name can go
-  if (shm_ && rank_ == 0) shm_->unlink();
+  if (shm_ && creator) shm_->unlink();
 }
 
 GlooGroup::~GlooGroup() = default;

@@ -132,7 +132,7 @@ Conv2d::Primitives& Conv2d::primitives(size_t B) {
   p->dweight = memory(bwpd.diff_weights_desc(), eng);
   p->dbias = memory(p->bias, eng);
   p->dweight_user = FloatBuffer(OC_ * IC_ * K * K);
-  if (epilogue_ != Epilogue::None) p->masked_dout = FloatBuffer(B * H_ * W_ * OC_);
+  if (epilogue_ == Epilogue::Relu) p->masked_dout = FloatBuffer(B * H_ * W_ * OC_);
   p->to_forward_weight = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->weight_user, eng, fpd.weights_desc()));
   p->to_backward_data_weight =
       dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->weight_user, eng, bdpd.weights_desc()));

@@ -13,6 +13,7 @@ class Flatten : public Layer {
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,
                 const float* params, size_t B, bool accumulate) override;
+  bool preserves_rounding() const override { return true; }
 
  private:
   SampleShape in_;

@@ -28,7 +28,10 @@ enum class Impl { Fast, Reference };
 
 // An activation a matmul or convolution applies to its own output (a oneDNN post-op), sparing
 // a separate pass over the activations. Only the fast implementations fuse; the model decides.
-enum class Epilogue { None, Relu };
+// ReluMaskedDownstream is a ReLU whose derivative the next layer applies in its own backward
+// (a max-pool routing gradients, which knows which of its inputs were zero), sparing the
+// masking pass too.
+enum class Epilogue { None, Relu, ReluMaskedDownstream };
 
 // A named slice of a layer's parameters, in PyTorch's layout (e.g. weight [OUT, IN]).
 struct ParamTensor {
@@ -43,6 +46,11 @@ class Layer {
   virtual SampleShape output_shape() const = 0;
   virtual std::vector<ParamTensor> params() const { return {}; }
   size_t param_count() const;
+
+  // True when every output, and every input gradient, is one of the layer's inputs (or dout's
+  // elements) moved, or zero: values already rounded to a storage precision stay rounded, so
+  // the model skips rounding them again.
+  virtual bool preserves_rounding() const { return false; }
 
   // Fills this layer's parameters as torch.nn initialises them, drawing from rng in order.
   virtual void init_params(float* /*params*/, Rng& /*rng*/) const {}

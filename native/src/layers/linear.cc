@@ -94,7 +94,7 @@ Linear::Primitives& Linear::primitives(size_t B) {
   p->dout_t = f32_desc({out, b}, tag::ba);  // dout[B, OUT] read as its transpose
   auto& eng = cpu_engine();
   p->forward = dnnl::matmul({{p->src, p->weight_t, p->bias, p->dst}, epilogue_attr(epilogue_), eng});
-  if (epilogue_ != Epilogue::None) p->masked_dout = FloatBuffer(B * OUT_);
+  if (epilogue_ == Epilogue::Relu) p->masked_dout = FloatBuffer(B * OUT_);
   p->backward_data = dnnl::matmul({{p->dst, p->weight, p->src}, eng});
   p->backward_weights = dnnl::matmul({{p->dout_t, p->src, p->weight}, eng});
   dnnl::post_ops sum;

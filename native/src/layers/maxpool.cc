@@ -35,10 +35,11 @@ void maxpool2d_forward(float* out, const float* in, size_t B, size_t H, size_t W
 static inline void window_backward(float* __restrict d0, float* __restrict d1, float* __restrict d2,
                                    float* __restrict d3, const float* __restrict t0,
                                    const float* __restrict t1, const float* __restrict t2,
-                                   const float* __restrict o, const float* __restrict g, size_t C) {
+                                   const float* __restrict o, const float* __restrict g, size_t C,
+                                   bool relu_input) {
   for (size_t c = 0; c < C; ++c) {
     // `left` is the gradient not yet routed: each tap takes it if it holds the maximum.
-    float m = o[c], left = g[c];
+    float m = o[c], left = relu_input && !(m > 0.0f) ? 0.0f : g[c];
     d0[c] = t0[c] == m ? left : 0.0f;
     left = t0[c] == m ? 0.0f : left;
     d1[c] = t1[c] == m ? left : 0.0f;
@@ -53,7 +54,7 @@ static inline void window_backward(float* __restrict d0, float* __restrict d1, f
 // zeroing pass is needed.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void maxpool2d_backward(float* din, const float* dout, const float* in, const float* out, size_t B,
-                        size_t H, size_t W, size_t C) {
+                        size_t H, size_t W, size_t C, bool relu_input) {
   size_t OH = H / 2, OW = W / 2;
   for (size_t b = 0; b < B; ++b)
     for (size_t oy = 0; oy < OH; ++oy)
@@ -61,11 +62,12 @@ void maxpool2d_backward(float* din, const float* dout, const float* in, const fl
         size_t top = ((b * H + 2 * oy) * W + 2 * ox) * C, bottom = top + W * C;
         size_t o = ((b * OH + oy) * OW + ox) * C;
         window_backward(din + top, din + top + C, din + bottom, din + bottom + C, in + top,
-                        in + top + C, in + bottom, out + o, dout + o, C);
+                        in + top + C, in + bottom, out + o, dout + o, C, relu_input);
       }
 }
 
-MaxPool2d::MaxPool2d(SampleShape in, Impl impl) : in_(in), impl_(impl) {
+MaxPool2d::MaxPool2d(SampleShape in, Impl impl, bool relu_input)
+    : in_(in), impl_(impl), relu_input_(relu_input) {
   RM_CHECK(in.h % 2 == 0 && in.w % 2 == 0, "INVALID_ARGUMENT",
            "maxpool2d needs an even input height and width, got " + std::to_string(in.h) + "×" +
                std::to_string(in.w));
@@ -84,10 +86,10 @@ void MaxPool2d::backward(float* din, float* /*dparams*/, const float* dout, cons
                          const float* out, const float* /*params*/, size_t B, bool /*accumulate*/) {
   if (din == nullptr) return;
   size_t isz = in_.size(), osz = output_shape().size();
-  if (impl_ == Impl::Reference) return maxpool2d_backward(din, dout, in, out, B, in_.h, in_.w, in_.c);
+  if (impl_ == Impl::Reference) return maxpool2d_backward(din, dout, in, out, B, in_.h, in_.w, in_.c, relu_input_);
   parallel_for(B, 1, [&](size_t b0, size_t b1) {
     maxpool2d_backward(din + b0 * isz, dout + b0 * osz, in + b0 * isz, out + b0 * osz, b1 - b0,
-                       in_.h, in_.w, in_.c);
+                       in_.h, in_.w, in_.c, relu_input_);
   });
 }
 
