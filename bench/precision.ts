@@ -5,7 +5,9 @@
  * matrix-product peak oneDNN reaches with fp32 and with bf16 inputs on this machine, and the
  * vector units' own fp32 and bf16 throughput with AMX's availability: what bounds bf16's gain.
  *
- * The machine is shared and its speed drifts, so the three precisions run in interleaved short
+ * "bf16 k" forces oneDNN's bf16 kernels, which the engine picks by itself only with AMX.
+ *
+ * The machine is shared and its speed drifts, so the variants run in interleaved short
  * blocks and each block gives one ratio to fp32; the medians are reported.
  *
  *   npm run bench:precision      (or: node dist/bench/precision.js [blocks])
@@ -13,19 +15,27 @@
 import os from 'node:os';
 import type { ModelSpec } from '../jobs/types.js';
 import { modelLayers } from '../worker/models.js';
-import { createEngine, loadNative, type Engine } from '../worker/native.js';
+import { createEngine, loadNative, type Engine, type EngineConfig } from '../worker/native.js';
 
 const BATCH = 128;
-const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
+/** What runs: bf16 as the engine picks its kernels by default, and bf16 forced onto bf16 kernels. */
+const VARIANTS = [
+  { label: 'fp32', precision: 'fp32' },
+  { label: 'bf16', precision: 'bf16', bf16Kernels: 'auto' },
+  { label: 'bf16 k', precision: 'bf16', bf16Kernels: 'on' },
+  { label: 'fp16', precision: 'fp16' },
+] as const satisfies { label: string; precision: EngineConfig['precision']; bf16Kernels?: EngineConfig['bf16Kernels'] }[];
+type Variant = (typeof VARIANTS)[number];
 const MODELS: Record<string, ModelSpec> = {
   mlp: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
   cnn: { kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' },
 };
 const blocks = Number(process.argv[2] ?? 7);
 
-function engineFor(model: ModelSpec, precision: (typeof PRECISIONS)[number]): Engine {
+function engineFor(model: ModelSpec, { precision, ...v }: Variant): Engine {
   return createEngine({
     input: [1, 28, 28], layers: modelLayers(model, 10), maxBatch: BATCH, impl: 'fast', seed: 1, threads: 1, precision,
+    bf16Kernels: 'bf16Kernels' in v ? v.bf16Kernels : undefined,
     lossScale: precision === 'fp16' ? { dynamic: true, init: 65536, growthInterval: 2000, minScale: 1 } : undefined,
     optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0.9, nesterov: false },
   });
@@ -56,19 +66,20 @@ async function main(): Promise<void> {
   console.log(`vector units, in registers: fp32 FMA ${isa.fp32FmaGflops.toFixed(0)} GFLOP/s, bf16 dot product ${dot}; AMX ${isa.amx}`);
   const x = Float32Array.from({ length: BATCH * 784 }, (_, i) => Math.sin(i));
   const y = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
-  console.log('model precision  samples/s  step ms  vs fp32  network bytes/step/rank');
+  console.log('model precision kernels  samples/s  step ms  vs fp32  network bytes/step/rank');
   for (const [name, model] of Object.entries(MODELS)) {
-    const engines = PRECISIONS.map((p) => engineFor(model, p));
+    const engines = VARIANTS.map((v) => engineFor(model, v));
     for (const e of engines) await stepMs(e, x, y, 0.3); // warm-up
-    const times: number[][] = PRECISIONS.map(() => []);
+    const times: number[][] = VARIANTS.map(() => []);
     for (let b = 0; b < blocks; b++) {
       for (let i = 0; i < engines.length; i++) times[i].push(await stepMs(engines[i], x, y, 0.4));
     }
-    const ratios = PRECISIONS.map((_, i) => median(times[i].map((t, b) => times[0][b] / t)));
-    PRECISIONS.forEach((p, i) => {
+    const ratios = VARIANTS.map((_, i) => median(times[i].map((t, b) => times[0][b] / t)));
+    VARIANTS.forEach((v, i) => {
       const ms = median(times[i]);
-      const bytes = engines[i].paramCount * (p === 'fp32' ? 4 : 2); // reduce_dtype = the precision
-      console.log(`${name.padEnd(5)} ${p.padEnd(9)} ${(BATCH / ms * 1000).toFixed(0).padStart(9)} ${ms.toFixed(2).padStart(8)} ${ratios[i].toFixed(2).padStart(7)}×  ${bytes.toLocaleString('en-US').padStart(12)}`);
+      const bytes = engines[i].paramCount * (v.precision === 'fp32' ? 4 : 2); // reduce_dtype = the precision
+      const kernels = v.precision === 'fp32' ? 'fp32' : engines[i].bf16Kernels ? 'bf16' : 'fp32';
+      console.log(`${name.padEnd(5)} ${v.label.padEnd(9)} ${kernels.padEnd(7)} ${(BATCH / ms * 1000).toFixed(0).padStart(9)} ${ms.toFixed(2).padStart(8)} ${ratios[i].toFixed(2).padStart(7)}×  ${bytes.toLocaleString('en-US').padStart(12)}`);
     });
   }
 }

@@ -20,6 +20,8 @@ export interface EngineConfig {
   maxBatch: number; // samples per micro-batch
   maxAccumulate?: number; // micro-batches per optimizer step; 1 when absent
   precision?: 'fp32' | 'bf16' | 'fp16'; // what the layers compute in (parameters stay fp32); fp32 when absent
+  /** bf16: run oneDNN's bf16 matmul and convolution kernels; auto (the default) where they beat fp32 (AMX). */
+  bf16Kernels?: 'auto' | 'on' | 'off';
   lossScale?: { dynamic: boolean; init: number; growthInterval: number; minScale: number }; // absent: no loss scaling
   impl: 'fast' | 'reference'; // oneDNN kernels, or the plain-loop oracle used by tests
   seed: number; // parameters are drawn from this seed, identically on every machine
@@ -72,6 +74,7 @@ export interface EngineState {
 export interface Engine {
   readonly paramCount: number;
   readonly outputSize: number;
+  readonly bf16Kernels: boolean; // whether this engine's matmuls run bf16 kernels
   namedParams(): NamedParam[];
   getParams(): Float32Array;
   setParams(values: Float32Array): void;

@@ -12,6 +12,10 @@ dnnl::stream& cpu_stream() {
   return stream;
 }
 
+bool bf16_kernels_pay_off() {
+  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+}
+
 std::string dnnl_isa_name() {
   switch (dnnl::get_effective_cpu_isa()) {
     case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";

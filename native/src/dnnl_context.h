@@ -18,6 +18,18 @@ inline dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims, dnnl::memory:
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tag);
 }
 
+inline dnnl::memory::desc bf16_desc(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::bf16, tag);
+}
+
+// The elements of a bf16 memory object.
+inline uint16_t* bf16_data(const dnnl::memory& m) { return static_cast<uint16_t*>(m.get_data_handle()); }
+
+// Whether bf16 matrix kernels beat fp32 ones on this CPU: with AMX's tile units (~8× the fp32
+// FMA rate). AVX-512-BF16's dot product alone issues at a quarter of the FMA rate on the parts
+// measured (bench:precision's isaProbe), half fp32's flops.
+bool bf16_kernels_pay_off();
+
 // Name of the instruction set oneDNN dispatches to on this CPU (e.g. "avx512_core_amx").
 std::string dnnl_isa_name();
 

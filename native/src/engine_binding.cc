@@ -48,6 +48,12 @@ static TrainerConfig parse_config(const Napi::Object& o) {
   c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
   c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
   if (o.Has("precision")) c.precision = parse_precision(o.Get("precision").ToString().Utf8Value());
+  if (o.Has("bf16Kernels") && !o.Get("bf16Kernels").IsUndefined()) {
+    std::string k = o.Get("bf16Kernels").ToString().Utf8Value();
+    RM_CHECK(k == "auto" || k == "on" || k == "off", "INVALID_ARGUMENT", "bf16Kernels must be \"auto\", \"on\" or \"off\"");
+    using K = TrainerConfig::Bf16Kernels;
+    c.bf16_kernels = k == "on" ? K::On : k == "off" ? K::Off : K::Auto;
+  }
   if (o.Has("gradientWire")) c.gradient_wire = parse_precision(o.Get("gradientWire").ToString().Utf8Value());
   if (o.Has("lossScale") && o.Get("lossScale").IsObject()) {
     auto l = o.Get("lossScale").As<Napi::Object>();
@@ -67,6 +73,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return DefineClass(env, "Engine",
                        {InstanceAccessor<&EngineWrap::param_count>("paramCount"),
                         InstanceAccessor<&EngineWrap::output_size>("outputSize"),
+                        InstanceAccessor<&EngineWrap::bf16_kernels>("bf16Kernels"),
                         InstanceMethod<&EngineWrap::named_params>("namedParams"),
                         InstanceMethod<&EngineWrap::get_params>("getParams"),
                         InstanceMethod<&EngineWrap::set_params>("setParams"),
@@ -143,6 +150,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
   Napi::Value output_size(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(net().output_size()));
+  }
+
+  Napi::Value bf16_kernels(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), net().bf16_kernels());
   }
 
   Napi::Value named_params(const Napi::CallbackInfo& info) {

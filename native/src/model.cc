@@ -12,11 +12,12 @@
 namespace rm {
 
 // `epilogue` is the activation this layer fuses; `after` is the one the layer before it fused.
-static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl, Epilogue epilogue, Epilogue after) {
+static std::unique_ptr<Layer> make_layer(const LayerConfig& c, SampleShape in, Impl impl, Epilogue epilogue, Epilogue after,
+                                         bool bf16_kernels) {
   bool needs_out = c.kind == "linear" || c.kind == "conv2d";
   RM_CHECK(!needs_out || c.out > 0, "INVALID_ARGUMENT", c.kind + " needs out > 0");
-  if (c.kind == "linear") return std::make_unique<Linear>(in, c.out, impl, epilogue);
-  if (c.kind == "conv2d") return std::make_unique<Conv2d>(in, c.out, impl, epilogue);
+  if (c.kind == "linear") return std::make_unique<Linear>(in, c.out, impl, epilogue, bf16_kernels);
+  if (c.kind == "conv2d") return std::make_unique<Conv2d>(in, c.out, impl, epilogue, bf16_kernels);
   if (c.kind == "relu") return std::make_unique<Pointwise>(in, Activation::Relu, impl);
   if (c.kind == "gelu") return std::make_unique<Pointwise>(in, Activation::Gelu, impl);
   if (c.kind == "maxpool2d") return std::make_unique<MaxPool2d>(in, impl, after == Epilogue::ReluMaskedDownstream);
@@ -34,8 +35,10 @@ static Epilogue fused_epilogue(const std::vector<LayerConfig>& layers, size_t i,
   return pooled ? Epilogue::ReluMaskedDownstream : Epilogue::Relu;
 }
 
-Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl, Precision precision)
-    : input_shape_(input), max_batch_(max_batch), precision_(precision) {
+Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl, Precision precision,
+         bool bf16_kernels)
+    : input_shape_(input), max_batch_(max_batch), precision_(precision), bf16_kernels_(bf16_kernels) {
+  RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(!layers.empty(), "INVALID_ARGUMENT", "a network needs at least one layer");
   RM_CHECK(max_batch > 0 && input.size() > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");
   SampleShape shape = input;
@@ -44,7 +47,7 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   Epilogue previous = Epilogue::None;
   for (size_t i = 0; i < layers.size(); ++i) {
     Epilogue epilogue = fused_epilogue(layers, i, impl);
-    layers_.push_back(make_layer(layers[i], shape, impl, epilogue, previous));
+    layers_.push_back(make_layer(layers[i], shape, impl, epilogue, previous, bf16_kernels));
     config_index_.push_back(i);
     previous = epilogue;
     if (epilogue != Epilogue::None) ++i;  // the ReLU runs inside this layer

@@ -37,8 +37,10 @@ struct NamedParam {
 
 class Net {
  public:
+  // bf16_kernels (bf16 precision, fast layers): matmuls and convolutions read bf16 copies of
+  // their inputs (layers/linear.h).
   Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl,
-      Precision precision = Precision::F32);
+      Precision precision = Precision::F32, bool bf16_kernels = false);
 
   // Draws every layer's parameters from one RNG seeded with `seed`, in layer order.
   void init_params(uint64_t seed);
@@ -65,6 +67,7 @@ class Net {
   // Mixed precision: the rounded copy of the parameters the layers compute with (the parameters
   // themselves in fp32). Refresh it over the ranges whose parameters changed.
   Precision precision() const { return precision_; }
+  bool bf16_kernels() const { return bf16_kernels_; }
   float* compute_params() { return precision_ == Precision::F32 ? params_ : compute_params_; }
   void refresh_compute_params(const std::vector<Range>& changed);
   void use_compute_parameter_buffer(float* external);
@@ -89,6 +92,7 @@ class Net {
   float* params_;  // own_params_ unless use_parameter_buffer() moved them
   float* grads_;   // own_grads_ unless use_gradient_buffer() moved them
   Precision precision_;
+  bool bf16_kernels_;
   FloatBuffer own_compute_params_;  // mixed precision: the rounded copy, unless moved
   float* compute_params_ = nullptr;
   FloatBuffer grad_scratch_;        // mixed precision: one backward's gradients, before they are added

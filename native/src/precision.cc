@@ -47,4 +47,13 @@ void add_into(float* dst, const float* src, size_t n) {
   parallel_for(n, kGrain, [&](size_t b, size_t e) { add_chunk(dst + b, src + b, e - b); });
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void pack_chunk_bf16(uint16_t* __restrict dst, const float* __restrict src, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_bits(src[i]);
+}
+
+void pack_bf16(uint16_t* dst, const float* rounded, size_t n) {
+  parallel_for(n, kGrain, [&](size_t b, size_t e) { pack_chunk_bf16(dst + b, rounded + b, e - b); });
+}
+
 }  // namespace rm

@@ -6,11 +6,19 @@
 #include <cstring>
 #include <limits>
 
+#include "dnnl_context.h"
+
 namespace rm {
+
+static bool uses_bf16_kernels(const TrainerConfig& c) {
+  if (c.precision != Precision::BF16 || c.impl != Impl::Fast) return false;
+  using K = TrainerConfig::Bf16Kernels;
+  return c.bf16_kernels == K::On || (c.bf16_kernels == K::Auto && bf16_kernels_pay_off());
+}
 
 Trainer::Trainer(const TrainerConfig& config)
     : config_(config),
-      net_(config.layers, config.input, config.max_batch, config.impl, config.precision),
+      net_(config.layers, config.input, config.max_batch, config.impl, config.precision, uses_bf16_kernels(config)),
       optimizer_(config.optimizer, net_.param_count()),
       scaler_(config.loss_scale),
       inputs_(config.max_accumulate * config.max_batch * net_.input_size()),

@@ -22,6 +22,10 @@ struct TrainerConfig {
   size_t max_accumulate = 1;  // micro-batches per optimizer step
   Impl impl = Impl::Fast;
   Precision precision = Precision::F32;
+  // bf16 precision: whether matmuls and convolutions run oneDNN's bf16 kernels. Auto picks them
+  // where they beat fp32 (bf16_kernels_pay_off); otherwise fp32 kernels on bf16-rounded values
+  // compute the same products.
+  enum class Bf16Kernels { Auto, On, Off } bf16_kernels = Bf16Kernels::Auto;
   LossScalerConfig loss_scale;
   OptimizerConfig optimizer;
   uint64_t seed = 0;

@@ -4,6 +4,7 @@
 
 #include "../common.h"
 #include "../dnnl_context.h"
+#include "../precision.h"
 #include "epilogue.h"
 
 namespace rm {
@@ -70,9 +71,11 @@ void conv2d_backward_reference(float* din, float* dweight, float* dbias, const f
 }
 
 // The forward, backward-data and backward-weights convolutions for one batch size. Weights run in
-// whatever blocked layout oneDNN prefers; small reorders translate to and from torch's layout.
+// whatever blocked layout oneDNN prefers; small reorders translate to and from torch's layout
+// (and to bf16 for bf16 kernels, whose src and dout are packed into src16 and dout16 first).
 struct Conv2d::Primitives {
-  memory::desc src, dst, weight_user, bias;
+  memory::desc src, dst, dout, din, weight_user, bias;
+  memory src16, dout16;
   dnnl::convolution_forward forward;
   dnnl::convolution_backward_data backward_data;
   dnnl::convolution_backward_weights backward_weights;
@@ -82,10 +85,10 @@ struct Conv2d::Primitives {
   FloatBuffer masked_dout;   // dout through the fused ReLU's derivative (Epilogue::Relu only)
 };
 
-Conv2d::Conv2d(SampleShape in, size_t out_channels, Impl impl, Epilogue epilogue)
-    : IC_(in.c), OC_(out_channels), H_(in.h), W_(in.w), impl_(impl), epilogue_(epilogue) {
-  RM_CHECK(impl == Impl::Fast || epilogue == Epilogue::None, "INVALID_ARGUMENT",
-           "only the fast conv2d fuses an activation");
+Conv2d::Conv2d(SampleShape in, size_t out_channels, Impl impl, Epilogue epilogue, bool bf16_kernels)
+    : IC_(in.c), OC_(out_channels), H_(in.h), W_(in.w), impl_(impl), epilogue_(epilogue), bf16_(bf16_kernels) {
+  RM_CHECK(impl == Impl::Fast || (epilogue == Epilogue::None && !bf16_kernels), "INVALID_ARGUMENT",
+           "only the fast conv2d fuses an activation or runs bf16 kernels");
 }
 
 Conv2d::~Conv2d() = default;
@@ -107,20 +110,24 @@ Conv2d::Primitives& Conv2d::primitives(size_t B) {
   auto& eng = cpu_engine();
   memory::dim b = memory::dim(B), ic = memory::dim(IC_), oc = memory::dim(OC_), h = memory::dim(H_),
               w = memory::dim(W_), k = memory::dim(K);
-  p->src = f32_desc({b, ic, h, w}, tag::nhwc);
+  auto input = [this](const memory::dims& dims, tag t) { return bf16_ ? bf16_desc(dims, t) : f32_desc(dims, t); };
+  p->src = input({b, ic, h, w}, tag::nhwc);
+  p->dout = input({b, oc, h, w}, tag::nhwc);
   p->dst = f32_desc({b, oc, h, w}, tag::nhwc);
+  p->din = f32_desc({b, ic, h, w}, tag::nhwc);
   p->weight_user = f32_desc({oc, ic, k, k}, tag::oihw);
   p->bias = f32_desc({oc}, tag::x);
-  auto weight_any = f32_desc({oc, ic, k, k}, tag::any);
+  auto weight_any = input({oc, ic, k, k}, tag::any);
+  auto dweight_any = f32_desc({oc, ic, k, k}, tag::any);
   memory::dims stride{1, 1}, pad{1, 1};
   auto algo = dnnl::algorithm::convolution_direct;
 
   dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, algo, p->src, weight_any,
                                      p->bias, p->dst, stride, pad, pad);
   dnnl::convolution_forward::primitive_desc fpd(fd, epilogue_attr(epilogue_), eng);
-  dnnl::convolution_backward_data::desc bdd(algo, p->src, weight_any, p->dst, stride, pad, pad);
+  dnnl::convolution_backward_data::desc bdd(algo, p->din, weight_any, p->dout, stride, pad, pad);
   dnnl::convolution_backward_data::primitive_desc bdpd(bdd, eng, fpd);
-  dnnl::convolution_backward_weights::desc bwd(algo, p->src, weight_any, p->bias, p->dst, stride,
+  dnnl::convolution_backward_weights::desc bwd(algo, p->src, dweight_any, p->bias, p->dout, stride,
                                                pad, pad);
   dnnl::convolution_backward_weights::primitive_desc bwpd(bwd, eng, fpd);
 
@@ -133,6 +140,10 @@ Conv2d::Primitives& Conv2d::primitives(size_t B) {
   p->dbias = memory(p->bias, eng);
   p->dweight_user = FloatBuffer(OC_ * IC_ * K * K);
   if (epilogue_ == Epilogue::Relu) p->masked_dout = FloatBuffer(B * H_ * W_ * OC_);
+  if (bf16_) {
+    p->src16 = memory(p->src, eng);
+    p->dout16 = memory(p->dout, eng);
+  }
   p->to_forward_weight = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->weight_user, eng, fpd.weights_desc()));
   p->to_backward_data_weight =
       dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->weight_user, eng, bdpd.weights_desc()));
@@ -150,7 +161,8 @@ void Conv2d::forward(float* out, const float* in, const float* params, size_t B)
   auto& s = cpu_stream();
   memory user_weight(p.weight_user, eng, const_cast<float*>(weight));
   p.to_forward_weight.execute(s, user_weight, p.forward_weight);
-  p.forward.execute(s, {{DNNL_ARG_SRC, memory(p.src, eng, const_cast<float*>(in))},
+  if (bf16_) pack_bf16(bf16_data(p.src16), in, B * H_ * W_ * IC_);
+  p.forward.execute(s, {{DNNL_ARG_SRC, bf16_ ? p.src16 : memory(p.src, eng, const_cast<float*>(in))},
                         {DNNL_ARG_WEIGHTS, p.forward_weight},
                         {DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float*>(bias))},
                         {DNNL_ARG_DST, memory(p.dst, eng, out)}});
@@ -167,8 +179,9 @@ void Conv2d::backward(float* din, float* dparams, const float* dout, const float
   auto& eng = cpu_engine();
   auto& s = cpu_stream();
   dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * H_ * W_ * OC_);
-  memory dout_mem(p.dst, eng, const_cast<float*>(dout));
-  p.backward_weights.execute(s, {{DNNL_ARG_SRC, memory(p.src, eng, const_cast<float*>(in))},
+  if (bf16_) pack_bf16(bf16_data(p.dout16), dout, B * H_ * W_ * OC_);
+  memory dout_mem = bf16_ ? p.dout16 : memory(p.dout, eng, const_cast<float*>(dout));
+  p.backward_weights.execute(s, {{DNNL_ARG_SRC, bf16_ ? p.src16 : memory(p.src, eng, const_cast<float*>(in))},
                                  {DNNL_ARG_DIFF_DST, dout_mem},
                                  {DNNL_ARG_DIFF_WEIGHTS, p.dweight},
                                  {DNNL_ARG_DIFF_BIAS, p.dbias}});
@@ -186,7 +199,7 @@ void Conv2d::backward(float* din, float* dparams, const float* dout, const float
   p.to_backward_data_weight.execute(s, user_weight, p.backward_data_weight);
   p.backward_data.execute(s, {{DNNL_ARG_DIFF_DST, dout_mem},
                               {DNNL_ARG_WEIGHTS, p.backward_data_weight},
-                              {DNNL_ARG_DIFF_SRC, memory(p.src, eng, din)}});
+                              {DNNL_ARG_DIFF_SRC, memory(p.din, eng, din)}});
 }
 
 }  // namespace rm

@@ -19,7 +19,8 @@ void conv2d_backward_reference(float* din, float* dweight, float* dbias, const f
 
 class Conv2d : public Layer {
  public:
-  Conv2d(SampleShape in, size_t out_channels, Impl impl, Epilogue epilogue = Epilogue::None);
+  Conv2d(SampleShape in, size_t out_channels, Impl impl, Epilogue epilogue = Epilogue::None,
+         bool bf16_kernels = false);
   ~Conv2d() override;
   SampleShape output_shape() const override { return {OC_, H_, W_}; }
   std::vector<ParamTensor> params() const override;
@@ -37,6 +38,7 @@ class Conv2d : public Layer {
   size_t IC_, OC_, H_, W_;
   Impl impl_;
   Epilogue epilogue_;
+  bool bf16_;  // bf16 kernels: see Linear
   std::map<size_t, std::unique_ptr<Primitives>> cache_;
 };
 

@@ -5,6 +5,7 @@
 #include "../common.h"
 #include "../dnnl_context.h"
 #include "../parallel.h"
+#include "../precision.h"
 #include "epilogue.h"
 
 namespace rm {
@@ -56,16 +57,26 @@ static void column_sums(float* dbias, const float* dout, size_t B, size_t OUT, s
   }
 }
 
+// The matmuls' operand descriptors are in the kernels' input type (f32, or bf16); src, weight
+// and dout each have a bf16 copy in bf16 mode, packed before the matmuls that read them (src and
+// weight in forward, for its backward too: backward follows the forward of its batch).
 struct Linear::Primitives {
-  memory::desc src, weight_t, weight, bias, dst, dout_t;
+  memory::desc src, weight_t, weight, bias, dst, dout, dout_t, din, dweight;
   dnnl::matmul forward, backward_data, backward_weights, backward_weights_accumulate;
   FloatBuffer masked_dout;  // dout through the fused ReLU's derivative (Epilogue::Relu only)
+  memory src16, weight16, dout16;
 };
 
-Linear::Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue)
-    : IN_(in.size()), OUT_(out_features), impl_(impl), epilogue_(epilogue) {
-  RM_CHECK(impl == Impl::Fast || epilogue == Epilogue::None, "INVALID_ARGUMENT",
-           "only the fast linear fuses an activation");
+// What a matmul reads as an operand: the bf16 copy in bf16 mode (viewed through `d`, which may
+// be a transposed view), the fp32 values otherwise.
+static memory operand(bool bf16, const memory::desc& d, const memory& copy, const float* values) {
+  return memory(d, cpu_engine(), bf16 ? copy.get_data_handle() : const_cast<float*>(values));
+}
+
+Linear::Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue, bool bf16_kernels)
+    : IN_(in.size()), OUT_(out_features), impl_(impl), epilogue_(epilogue), bf16_(bf16_kernels) {
+  RM_CHECK(impl == Impl::Fast || (epilogue == Epilogue::None && !bf16_kernels), "INVALID_ARGUMENT",
+           "only the fast linear fuses an activation or runs bf16 kernels");
 }
 
 Linear::~Linear() = default;
@@ -86,22 +97,31 @@ Linear::Primitives& Linear::primitives(size_t B) {
   if (slot) return *slot;
   auto p = std::make_unique<Primitives>();
   memory::dim b = memory::dim(B), in = memory::dim(IN_), out = memory::dim(OUT_);
-  p->src = f32_desc({b, in}, tag::ab);
-  p->weight_t = f32_desc({in, out}, tag::ba);  // weight[OUT, IN] read as its transpose
-  p->weight = f32_desc({out, in}, tag::ab);
+  auto input = [this](const memory::dims& dims, tag t) { return bf16_ ? bf16_desc(dims, t) : f32_desc(dims, t); };
+  p->src = input({b, in}, tag::ab);
+  p->weight_t = input({in, out}, tag::ba);  // weight[OUT, IN] read as its transpose
+  p->weight = input({out, in}, tag::ab);
+  p->dout = input({b, out}, tag::ab);
+  p->dout_t = input({out, b}, tag::ba);  // dout[B, OUT] read as its transpose
   p->bias = f32_desc({1, out}, tag::ab);
   p->dst = f32_desc({b, out}, tag::ab);
-  p->dout_t = f32_desc({out, b}, tag::ba);  // dout[B, OUT] read as its transpose
+  p->din = f32_desc({b, in}, tag::ab);
+  p->dweight = f32_desc({out, in}, tag::ab);
   auto& eng = cpu_engine();
   p->forward = dnnl::matmul({{p->src, p->weight_t, p->bias, p->dst}, epilogue_attr(epilogue_), eng});
   if (epilogue_ == Epilogue::Relu) p->masked_dout = FloatBuffer(B * OUT_);
-  p->backward_data = dnnl::matmul({{p->dst, p->weight, p->src}, eng});
-  p->backward_weights = dnnl::matmul({{p->dout_t, p->src, p->weight}, eng});
+  p->backward_data = dnnl::matmul({{p->dout, p->weight, p->din}, eng});
+  p->backward_weights = dnnl::matmul({{p->dout_t, p->src, p->dweight}, eng});
   dnnl::post_ops sum;
   sum.append_sum(1.0f);
   dnnl::primitive_attr accumulate;
   accumulate.set_post_ops(sum);
-  p->backward_weights_accumulate = dnnl::matmul({{p->dout_t, p->src, p->weight}, accumulate, eng});
+  p->backward_weights_accumulate = dnnl::matmul({{p->dout_t, p->src, p->dweight}, accumulate, eng});
+  if (bf16_) {
+    p->src16 = memory(p->src, eng);
+    p->weight16 = memory(p->weight, eng);
+    p->dout16 = memory(p->dout, eng);
+  }
   slot = std::move(p);
   return *slot;
 }
@@ -112,8 +132,12 @@ void Linear::forward(float* out, const float* in, const float* params, size_t B)
   if (impl_ == Impl::Reference) return linear_forward_reference(out, in, weight, bias, B, IN_, OUT_);
   auto& p = primitives(B);
   auto& eng = cpu_engine();
-  p.forward.execute(cpu_stream(), {{DNNL_ARG_SRC, memory(p.src, eng, const_cast<float*>(in))},
-                                   {DNNL_ARG_WEIGHTS, memory(p.weight_t, eng, const_cast<float*>(weight))},
+  if (bf16_) {
+    pack_bf16(bf16_data(p.src16), in, B * IN_);
+    pack_bf16(bf16_data(p.weight16), weight, OUT_ * IN_);
+  }
+  p.forward.execute(cpu_stream(), {{DNNL_ARG_SRC, operand(bf16_, p.src, p.src16, in)},
+                                   {DNNL_ARG_WEIGHTS, operand(bf16_, p.weight_t, p.weight16, weight)},
                                    {DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float*>(bias))},
                                    {DNNL_ARG_DST, memory(p.dst, eng, out)}});
 }
@@ -129,15 +153,16 @@ void Linear::backward(float* din, float* dparams, const float* dout, const float
   auto& eng = cpu_engine();
   auto& s = cpu_stream();
   dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * OUT_);
+  if (bf16_) pack_bf16(bf16_data(p.dout16), dout, B * OUT_);
   auto& dw = accumulate ? p.backward_weights_accumulate : p.backward_weights;
-  dw.execute(s, {{DNNL_ARG_SRC, memory(p.dout_t, eng, const_cast<float*>(dout))},
-                 {DNNL_ARG_WEIGHTS, memory(p.src, eng, const_cast<float*>(in))},
-                 {DNNL_ARG_DST, memory(p.weight, eng, dweight)}});
+  dw.execute(s, {{DNNL_ARG_SRC, operand(bf16_, p.dout_t, p.dout16, dout)},
+                 {DNNL_ARG_WEIGHTS, operand(bf16_, p.src, p.src16, in)},
+                 {DNNL_ARG_DST, memory(p.dweight, eng, dweight)}});
   parallel_for(OUT_, 256, [&](size_t o0, size_t o1) { column_sums(dbias, dout, B, OUT_, o0, o1, accumulate); });
   if (din == nullptr) return;
-  p.backward_data.execute(s, {{DNNL_ARG_SRC, memory(p.dst, eng, const_cast<float*>(dout))},
-                              {DNNL_ARG_WEIGHTS, memory(p.weight, eng, const_cast<float*>(weight))},
-                              {DNNL_ARG_DST, memory(p.src, eng, din)}});
+  p.backward_data.execute(s, {{DNNL_ARG_SRC, operand(bf16_, p.dout, p.dout16, dout)},
+                              {DNNL_ARG_WEIGHTS, operand(bf16_, p.weight, p.weight16, weight)},
+                              {DNNL_ARG_DST, memory(p.din, eng, din)}});
 }
 
 }  // namespace rm

@@ -1,5 +1,7 @@
 // Linear: out[B, OUT] = in[B, IN] · weight[OUT, IN]ᵀ + bias[OUT]   (torch.nn.Linear's layout)
-// With Epilogue::Relu, out = relu(…) in the same matmul.
+// With Epilogue::Relu, out = relu(…) in the same matmul. With bf16 kernels (mixed precision on
+// hardware where they pay off) the matmuls read bf16 copies of their inputs, which are exact
+// (the model rounds every input to bf16 already), and accumulate and write in fp32.
 #pragma once
 
 #include <map>
@@ -17,7 +19,8 @@ void linear_backward_reference(float* din, float* dweight, float* dbias, const f
 
 class Linear : public Layer {
  public:
-  Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue = Epilogue::None);
+  Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue = Epilogue::None,
+         bool bf16_kernels = false);
   ~Linear() override;
   SampleShape output_shape() const override { return {OUT_, 1, 1}; }
   std::vector<ParamTensor> params() const override;
@@ -33,6 +36,7 @@ class Linear : public Layer {
   size_t IN_, OUT_;
   Impl impl_;
   Epilogue epilogue_;
+  bool bf16_;
   std::map<size_t, std::unique_ptr<Primitives>> cache_;
 };
 
