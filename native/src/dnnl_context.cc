@@ -12,6 +12,10 @@ dnnl::stream& cpu_stream() {
   return stream;
 }
 
+dnnl::memory input_memory(bool bf16, const dnnl::memory::desc& d, const dnnl::memory& copy, const float* values) {
+  return dnnl::memory(d, cpu_engine(), bf16 ? copy.get_data_handle() : const_cast<float*>(values));
+}
+
 bool bf16_kernels_pay_off() {
   return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
 }

@@ -25,6 +25,15 @@ inline dnnl::memory::desc bf16_desc(const dnnl::memory::dims& dims, dnnl::memory
 // The elements of a bf16 memory object.
 inline uint16_t* bf16_data(const dnnl::memory& m) { return static_cast<uint16_t*>(m.get_data_handle()); }
 
+// A matmul's or convolution's input descriptor: bf16 for bf16 kernels, f32 otherwise.
+inline dnnl::memory::desc input_desc(bool bf16, const dnnl::memory::dims& dims, dnnl::memory::format_tag tag) {
+  return bf16 ? bf16_desc(dims, tag) : f32_desc(dims, tag);
+}
+
+// What a kernel reads as an input: for bf16 kernels the bf16 copy (viewed through `d`, which may
+// be a transposed view), otherwise the fp32 values.
+dnnl::memory input_memory(bool bf16, const dnnl::memory::desc& d, const dnnl::memory& copy, const float* values);
+
 // Whether bf16 matrix kernels beat fp32 ones on this CPU: with AMX's tile units (~8× the fp32
 // FMA rate). AVX-512-BF16's dot product alone issues at a quarter of the FMA rate on the parts
 // measured (bench:precision's isaProbe), half fp32's flops.

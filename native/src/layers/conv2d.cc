@@ -110,14 +110,13 @@ Conv2d::Primitives& Conv2d::primitives(size_t B) {
   auto& eng = cpu_engine();
   memory::dim b = memory::dim(B), ic = memory::dim(IC_), oc = memory::dim(OC_), h = memory::dim(H_),
               w = memory::dim(W_), k = memory::dim(K);
-  auto input = [this](const memory::dims& dims, tag t) { return bf16_ ? bf16_desc(dims, t) : f32_desc(dims, t); };
-  p->src = input({b, ic, h, w}, tag::nhwc);
-  p->dout = input({b, oc, h, w}, tag::nhwc);
+  p->src = input_desc(bf16_, {b, ic, h, w}, tag::nhwc);
+  p->dout = input_desc(bf16_, {b, oc, h, w}, tag::nhwc);
   p->dst = f32_desc({b, oc, h, w}, tag::nhwc);
   p->din = f32_desc({b, ic, h, w}, tag::nhwc);
   p->weight_user = f32_desc({oc, ic, k, k}, tag::oihw);
   p->bias = f32_desc({oc}, tag::x);
-  auto weight_any = input({oc, ic, k, k}, tag::any);
+  auto weight_any = input_desc(bf16_, {oc, ic, k, k}, tag::any);
   auto dweight_any = f32_desc({oc, ic, k, k}, tag::any);
   memory::dims stride{1, 1}, pad{1, 1};
   auto algo = dnnl::algorithm::convolution_direct;
@@ -162,7 +161,7 @@ void Conv2d::forward(float* out, const float* in, const float* params, size_t B)
   memory user_weight(p.weight_user, eng, const_cast<float*>(weight));
   p.to_forward_weight.execute(s, user_weight, p.forward_weight);
   if (bf16_) pack_bf16(bf16_data(p.src16), in, B * H_ * W_ * IC_);
-  p.forward.execute(s, {{DNNL_ARG_SRC, bf16_ ? p.src16 : memory(p.src, eng, const_cast<float*>(in))},
+  p.forward.execute(s, {{DNNL_ARG_SRC, input_memory(bf16_, p.src, p.src16, in)},
                         {DNNL_ARG_WEIGHTS, p.forward_weight},
                         {DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float*>(bias))},
                         {DNNL_ARG_DST, memory(p.dst, eng, out)}});
@@ -180,8 +179,8 @@ void Conv2d::backward(float* din, float* dparams, const float* dout, const float
   auto& s = cpu_stream();
   dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * H_ * W_ * OC_);
   if (bf16_) pack_bf16(bf16_data(p.dout16), dout, B * H_ * W_ * OC_);
-  memory dout_mem = bf16_ ? p.dout16 : memory(p.dout, eng, const_cast<float*>(dout));
-  p.backward_weights.execute(s, {{DNNL_ARG_SRC, bf16_ ? p.src16 : memory(p.src, eng, const_cast<float*>(in))},
+  memory dout_mem = input_memory(bf16_, p.dout, p.dout16, dout);
+  p.backward_weights.execute(s, {{DNNL_ARG_SRC, input_memory(bf16_, p.src, p.src16, in)},
                                  {DNNL_ARG_DIFF_DST, dout_mem},
                                  {DNNL_ARG_DIFF_WEIGHTS, p.dweight},
                                  {DNNL_ARG_DIFF_BIAS, p.dbias}});

@@ -67,12 +67,6 @@ struct Linear::Primitives {
   memory src16, weight16, dout16;
 };
 
-// What a matmul reads as an operand: the bf16 copy in bf16 mode (viewed through `d`, which may
-// be a transposed view), the fp32 values otherwise.
-static memory operand(bool bf16, const memory::desc& d, const memory& copy, const float* values) {
-  return memory(d, cpu_engine(), bf16 ? copy.get_data_handle() : const_cast<float*>(values));
-}
-
 Linear::Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue, bool bf16_kernels)
     : IN_(in.size()), OUT_(out_features), impl_(impl), epilogue_(epilogue), bf16_(bf16_kernels) {
   RM_CHECK(impl == Impl::Fast || (epilogue == Epilogue::None && !bf16_kernels), "INVALID_ARGUMENT",
@@ -97,12 +91,11 @@ Linear::Primitives& Linear::primitives(size_t B) {
   if (slot) return *slot;
   auto p = std::make_unique<Primitives>();
   memory::dim b = memory::dim(B), in = memory::dim(IN_), out = memory::dim(OUT_);
-  auto input = [this](const memory::dims& dims, tag t) { return bf16_ ? bf16_desc(dims, t) : f32_desc(dims, t); };
-  p->src = input({b, in}, tag::ab);
-  p->weight_t = input({in, out}, tag::ba);  // weight[OUT, IN] read as its transpose
-  p->weight = input({out, in}, tag::ab);
-  p->dout = input({b, out}, tag::ab);
-  p->dout_t = input({out, b}, tag::ba);  // dout[B, OUT] read as its transpose
+  p->src = input_desc(bf16_, {b, in}, tag::ab);
+  p->weight_t = input_desc(bf16_, {in, out}, tag::ba);  // weight[OUT, IN] read as its transpose
+  p->weight = input_desc(bf16_, {out, in}, tag::ab);
+  p->dout = input_desc(bf16_, {b, out}, tag::ab);
+  p->dout_t = input_desc(bf16_, {out, b}, tag::ba);  // dout[B, OUT] read as its transpose
   p->bias = f32_desc({1, out}, tag::ab);
   p->dst = f32_desc({b, out}, tag::ab);
   p->din = f32_desc({b, in}, tag::ab);
@@ -136,8 +129,8 @@ void Linear::forward(float* out, const float* in, const float* params, size_t B)
     pack_bf16(bf16_data(p.src16), in, B * IN_);
     pack_bf16(bf16_data(p.weight16), weight, OUT_ * IN_);
   }
-  p.forward.execute(cpu_stream(), {{DNNL_ARG_SRC, operand(bf16_, p.src, p.src16, in)},
-                                   {DNNL_ARG_WEIGHTS, operand(bf16_, p.weight_t, p.weight16, weight)},
+  p.forward.execute(cpu_stream(), {{DNNL_ARG_SRC, input_memory(bf16_, p.src, p.src16, in)},
+                                   {DNNL_ARG_WEIGHTS, input_memory(bf16_, p.weight_t, p.weight16, weight)},
                                    {DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float*>(bias))},
                                    {DNNL_ARG_DST, memory(p.dst, eng, out)}});
 }
@@ -155,13 +148,13 @@ void Linear::backward(float* din, float* dparams, const float* dout, const float
   dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * OUT_);
   if (bf16_) pack_bf16(bf16_data(p.dout16), dout, B * OUT_);
   auto& dw = accumulate ? p.backward_weights_accumulate : p.backward_weights;
-  dw.execute(s, {{DNNL_ARG_SRC, operand(bf16_, p.dout_t, p.dout16, dout)},
-                 {DNNL_ARG_WEIGHTS, operand(bf16_, p.src, p.src16, in)},
+  dw.execute(s, {{DNNL_ARG_SRC, input_memory(bf16_, p.dout_t, p.dout16, dout)},
+                 {DNNL_ARG_WEIGHTS, input_memory(bf16_, p.src, p.src16, in)},
                  {DNNL_ARG_DST, memory(p.dweight, eng, dweight)}});
   parallel_for(OUT_, 256, [&](size_t o0, size_t o1) { column_sums(dbias, dout, B, OUT_, o0, o1, accumulate); });
   if (din == nullptr) return;
-  p.backward_data.execute(s, {{DNNL_ARG_SRC, operand(bf16_, p.dout, p.dout16, dout)},
-                              {DNNL_ARG_WEIGHTS, operand(bf16_, p.weight, p.weight16, weight)},
+  p.backward_data.execute(s, {{DNNL_ARG_SRC, input_memory(bf16_, p.dout, p.dout16, dout)},
+                              {DNNL_ARG_WEIGHTS, input_memory(bf16_, p.weight, p.weight16, weight)},
                               {DNNL_ARG_DST, memory(p.din, eng, din)}});
 }
 
