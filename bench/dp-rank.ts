@@ -2,7 +2,8 @@
  * One rank of the data-parallel scaling benchmark (started by bench/data-parallel.ts): trains an
  * example job for a number of steps, alone or as one rank of a group, and prints one JSON line:
  * samples/s of the whole group and the mean time per step in compute, all-reduce and optimizer.
- *   node dist/bench/dp-rank.js <spec> <steps> <micro> <bucket MiB> [<coordinator> <scope> <rank> <size>]
+ *   node dist/bench/dp-rank.js <spec> <steps> <micro> <bucket MiB> <auto|off> [<coordinator> <scope> <rank> <size>]
+ * (auto|off: parallel.sufficient_factors)
  */
 import { loadSpecFile } from '../jobs/load.js';
 import { loadFashionMnist } from '../worker/data/fashion-mnist.js';
@@ -10,11 +11,11 @@ import { createEngine, type Engine, type ProcessGroup, type StepTimings } from '
 import { joinProcessGroup } from '../worker/process-group.js';
 import { train } from '../worker/trainer.js';
 
-const [spec, steps, micro, bucketMb, address, scope, rank, size] = process.argv.slice(2);
+const [spec, steps, micro, bucketMb, factors, address, scope, rank, size] = process.argv.slice(2);
 const WARMUP = 20;
 
 async function main(): Promise<void> {
-  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0', `parallel.bucket_mb=${bucketMb}`]);
+  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0', `parallel.bucket_mb=${bucketMb}`, `parallel.sufficient_factors=${factors}`]);
   let group: ProcessGroup | undefined;
   if (address) {
     group = await joinProcessGroup({ rank: Number(rank), worldSize: Number(size), coordinator: address, scope, hostname: '127.0.0.1' }, 60_000);

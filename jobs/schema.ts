@@ -157,6 +157,11 @@ export const JOB_SCHEMA: Section<JobSpec> = {
           25,
           "size of the gradient all-reduce buckets in MiB, launched as backward produces them (DDP's bucket_cap_mb)",
         ),
+        sufficient_factors: field(
+          oneOf('auto', 'off'),
+          'auto',
+          "ranks that share one machine exchange a Linear layer's inputs and output gradients instead of its weight gradient where those are fewer floats (auto); off reduces every gradient in buckets",
+        ),
       },
     },
     precision: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'compute precision (fp16 uses dynamic loss scaling)'),

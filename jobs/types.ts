@@ -53,6 +53,7 @@ export interface JobSpec {
     join_timeout_s: number; // for all ranks to join the process group
     reduce_dtype: 'fp32' | 'bf16' | 'fp16'; // gradients on the network between machines
     bucket_mb: number; // MiB per gradient all-reduce bucket (DDP's bucket_cap_mb)
+    sufficient_factors: 'auto' | 'off'; // one machine: Linear layers exchange (in, dout) where smaller than the gradient
   };
   precision: 'fp32' | 'bf16' | 'fp16';
   loss_scale: { dynamic: boolean; init: number; growth_interval: number; min: number }; // fp16 only

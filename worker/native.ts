@@ -28,6 +28,7 @@ export interface EngineConfig {
   threads: number; // compute threads; 0 = every core
   bucketBytes?: number; // data parallel: size of the gradient all-reduce buckets; 25 MiB (DDP's) when absent
   gradientWire?: 'fp32' | 'bf16' | 'fp16'; // data parallel: gradients on the network between machines; fp32 when absent
+  sufficientFactors?: boolean; // data parallel on one machine: exchange Linear factors where smaller; true when absent
   optimizer: {
     kind: 'adamw' | 'sgd';
     beta1: number;
@@ -58,6 +59,7 @@ export interface StepOutcome {
   gradNorm: number | null; // null when clipping is off
   timings: StepTimings;
   gradientAllReduces: number; // gradient buckets reduced in this step (0 for one rank)
+  factorExchanges: number; // sufficient-factor exchanges in this step: factored layers × micro-batches
   lossScale: number; // the scale this step ran with; 1 without loss scaling
   skipped: boolean; // inf/NaN gradients: no update, and a halved scale for the next step
 }
@@ -143,7 +145,7 @@ export interface ProcessGroup {
   recv<T extends CollectiveArray>(like: T, src: number, tag: number): Promise<T>;
   barrier(): Promise<void>;
   /** Seconds per float32 all-reduce of `elements` on a native buffer, best of `iterations`; for bench/. */
-  timeAllReduce(elements: number, iterations: number, path: 'tcp' | 'shared-copy' | 'shared-in-place'): Promise<number>;
+  timeAllReduce(elements: number, iterations: number, path: 'gloo-direct' | 'tcp' | 'shared-copy' | 'shared-in-place'): Promise<number>;
 }
 
 export interface ProcessGroupOptions {

@@ -43,6 +43,7 @@ export function engineConfig(spec: JobSpec, data: TrainingData): EngineConfig {
     threads: spec.threads,
     bucketBytes: Math.round(spec.parallel.bucket_mb * 2 ** 20),
     gradientWire: spec.parallel.reduce_dtype,
+    sufficientFactors: spec.parallel.sufficient_factors === 'auto',
     optimizer: {
       kind: o.kind,
       beta1: o.betas[0],

@@ -63,6 +63,7 @@ static TrainerConfig parse_config(const Napi::Object& o) {
     c.loss_scale.growth_interval = require_count(l.Get("growthInterval"), "lossScale.growthInterval");
     c.loss_scale.min_scale = float(require_number(l.Get("minScale"), "lossScale.minScale"));
   }
+  if (o.Has("sufficientFactors")) c.sufficient_factors = o.Get("sufficientFactors").ToBoolean();
   if (o.Has("bucketBytes")) c.bucket_floats = std::max<size_t>(1, require_count(o.Get("bucketBytes"), "bucketBytes") / sizeof(float));
   return c;
 }
@@ -277,7 +278,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
 
   // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm, timings,
-  // gradientAllReduces }>: one optimizer step over the K = inputs.length / (batch × input size)
+  // gradientAllReduces, factorExchanges }>: one optimizer step over the K = inputs.length / (batch × input size)
   // micro-batches the inputs hold.
   Napi::Value train_step(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
@@ -296,6 +297,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                    auto o = Napi::Object::New(env);
                    o.Set("loss", result->loss);
                    o.Set("gradientAllReduces", double(result->gradient_all_reduces));
+                   o.Set("factorExchanges", double(result->factor_exchanges));
                    o.Set("lossScale", result->loss_scale);
                    o.Set("skipped", result->skipped);
                    o.Set("gradNorm", std::isnan(result->grad_norm) ? env.Null() : Napi::Number::New(env, result->grad_norm));

@@ -9,11 +9,18 @@
 
 namespace rm {
 
-std::vector<Range> plan_buckets(const std::vector<size_t>& layer_offsets, size_t total, size_t cap) {
+std::vector<Range> plan_buckets(const std::vector<size_t>& layer_offsets, size_t total, size_t cap,
+                                const std::vector<bool>& skip) {
   std::vector<Range> buckets;
   size_t end = total;
   for (size_t k = layer_offsets.size(); k-- > 0;) {
     size_t begin = layer_offsets[k];
+    if (k < skip.size() && skip[k]) {
+      size_t layer_end = k + 1 < layer_offsets.size() ? layer_offsets[k + 1] : total;
+      if (end > layer_end) buckets.push_back({layer_end, end});
+      end = begin;
+      continue;
+    }
     bool last_layer = k == 0;
     if (end - begin >= std::max<size_t>(cap, 1) || (last_layer && end > begin)) {
       buckets.push_back({begin, end});

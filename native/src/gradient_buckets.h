@@ -19,8 +19,10 @@
 
 namespace rm {
 
-// layer_offsets: where each layer's parameters begin, ascending, within [0, total).
-std::vector<Range> plan_buckets(const std::vector<size_t>& layer_offsets, size_t total, size_t cap);
+// layer_offsets: where each layer's parameters begin, ascending, within [0, total). Layers
+// marked in `skip` (empty: none) are in no bucket, and no bucket spans one.
+std::vector<Range> plan_buckets(const std::vector<size_t>& layer_offsets, size_t total, size_t cap,
+                                const std::vector<bool>& skip = {});
 
 class BucketReducer {
  public:

@@ -48,6 +48,8 @@ Net::Net(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_b
   for (size_t i = 0; i < layers.size(); ++i) {
     Epilogue epilogue = fused_epilogue(layers, i, impl);
     layers_.push_back(make_layer(layers[i], shape, impl, epilogue, previous, bf16_kernels));
+    if (layers[i].kind == "linear" && impl == Impl::Fast && !bf16_kernels)
+      factorable_.push_back({layers_.size() - 1, FactorShape{shape.size(), layers[i].out}});
     config_index_.push_back(i);
     previous = epilogue;
     if (epilogue != Epilogue::None) ++i;  // the ReLU runs inside this layer
@@ -121,11 +123,19 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
     // when there is a sum to join.
     bool apart = low && accumulate && count > 0;
     float* dparams = (apart ? grad_scratch_.data() : grads_) + offset;
-    layers_[k]->backward(din, dparams, upstream, acts_[k].data(), acts_[k + 1].data(), weights + offset,
-                         last_batch_, accumulate && !apart);
+    int slot = factors_ ? factor_slot_[k] : -1;
+    if (slot >= 0) {
+      static_cast<Linear*>(layers_[k].get())->backward_factored(din, dparams, upstream, acts_[k].data(), acts_[k + 1].data(),
+                                                                weights + offset, last_batch_, accumulate && !apart, *factors_, size_t(slot));
+    } else {
+      layers_[k]->backward(din, dparams, upstream, acts_[k].data(), acts_[k + 1].data(), weights + offset,
+                           last_batch_, accumulate && !apart);
+    }
     if (low && count > 0) {
-      round_to(precision_, dparams, count);
-      if (apart) add_into(grads_ + offset, dparams, count);
+      for (Range r : written_gradients(k)) {
+        round_to(precision_, dparams + r.begin - offset, r.end - r.begin);
+        if (apart) add_into(grads_ + r.begin, dparams + r.begin - offset, r.end - r.begin);
+      }
     }
     if (din && !layers_[k]->preserves_rounding()) {
       size_t in_size = k == 0 ? input_shape_.size() : layers_[k - 1]->output_shape().size();
@@ -135,6 +145,28 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
     if (!need_din) break;
     upstream = din;
   }
+}
+
+void Net::use_factor_exchange(FactorExchange* exchange, const std::vector<size_t>& layers) {
+  factors_ = exchange;
+  factor_slot_.assign(layers_.size(), -1);
+  factored_ranges_.clear();
+  for (size_t slot = 0; slot < layers.size(); ++slot) {
+    size_t k = layers[slot];
+    auto it = std::find_if(factorable_.begin(), factorable_.end(), [&](const FactorableLayer& f) { return f.layer == k; });
+    RM_CHECK(it != factorable_.end(), "INVALID_ARGUMENT", "layer " + std::to_string(k) + " cannot exchange sufficient factors");
+    factor_slot_[k] = int(slot);
+    Range rows = exchange->rows(slot);
+    size_t offset = param_offsets_[k], in = it->shape.in, out = it->shape.out;
+    factored_ranges_.push_back({offset + rows.begin * in, offset + rows.end * in});              // weight rows
+    factored_ranges_.push_back({offset + out * in + rows.begin, offset + out * in + rows.end});  // bias
+  }
+}
+
+std::vector<Range> Net::written_gradients(size_t k) const {
+  int slot = factors_ ? factor_slot_[k] : -1;
+  if (slot < 0) return {Range{param_offsets_[k], param_offsets_[k] + layers_[k]->param_count()}};
+  return {factored_ranges_[2 * size_t(slot)], factored_ranges_[2 * size_t(slot) + 1]};
 }
 
 void Net::use_parameter_buffer(float* external) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common.h"
+#include "factor_exchange.h"
 #include "layers/layer.h"
 #include "precision.h"
 
@@ -81,6 +82,19 @@ class Net {
   // parameters repeat the next offset).
   const std::vector<size_t>& layer_param_offsets() const { return param_offsets_; }
 
+  // The Linear layers whose weight gradients can come from sufficient factors (fast fp32-kernel
+  // layers), by index into layer_param_offsets().
+  struct FactorableLayer {
+    size_t layer;
+    FactorShape shape;
+  };
+  const std::vector<FactorableLayer>& factorable_layers() const { return factorable_; }
+  // Data parallel: from now on backward takes the weight gradients of `layers` (from
+  // factorable_layers(), slot i for layers[i]) from `exchange`; each rank's gradient buffer then
+  // holds only the rows it owns of those layers, listed by factored_ranges().
+  void use_factor_exchange(FactorExchange* exchange, const std::vector<size_t>& layers);
+  const std::vector<Range>& factored_ranges() const { return factored_ranges_; }
+
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<size_t> config_index_;   // per layer, its index in the config (names its params)
@@ -100,6 +114,12 @@ class Net {
   FloatBuffer dact_a_, dact_b_;  // ping-pong activation gradients, sized for the largest layer
   size_t param_count_ = 0;
   size_t last_batch_ = 0;        // batch of the last forward; 0 before any
+  std::vector<FactorableLayer> factorable_;
+  FactorExchange* factors_ = nullptr;
+  std::vector<int> factor_slot_;        // per layer: its slot in factors_, or -1
+  std::vector<Range> factored_ranges_;  // this rank's rows of the factored layers (weight, bias)
+  // The parameters of layer k whose gradients backward writes: all, or the rows this rank owns.
+  std::vector<Range> written_gradients(size_t k) const;
 };
 
 }  // namespace rm

@@ -33,6 +33,8 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   RM_CHECK(K >= 1 && K <= config_.max_accumulate, "INVALID_ARGUMENT",
            "micro-batches per step " + std::to_string(K) + " is outside [1, " + std::to_string(config_.max_accumulate) + "]");
   auto t0 = clock::now();
+  size_t exchanges = factors_ ? factors_->exchanges() : 0;
+  double waited = factors_ ? factors_->waited_seconds() : 0.0;
   next_bucket_ = 0;
   shard_squares_ = 0;
   double loss_sum = 0;
@@ -55,13 +57,23 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   auto t1 = clock::now();
   size_t n = net_.param_count();
   std::vector<Range> mine = {Range{0, n}};  // the parameters this rank updates
+  double factor_squares = 0;  // Σ g² over this rank's rows of the factored layers
+  if (factors_) {
+    waited = factors_->waited_seconds() - waited;
+    exchanges = factors_->exchanges() - exchanges;
+    if (clip_norm > 0.0f || scaler_.enabled())
+      for (Range r : net_.factored_ranges()) factor_squares += global_squares(net_.grads() + r.begin, r.end - r.begin);
+  }
   if (reducer_) {
     reducer_->wait();
     group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
   }
   // Σ g² of the scaled, averaged gradients: a sharded rank's shares pass through shared memory.
-  double squares = sharded_ ? group_->sum_over_shards(shard_squares_) : 0.0;
-  if (sharded_) mine = shards_;
+  double squares = sharded_ ? group_->sum_over_shards(shard_squares_ + factor_squares) : 0.0;
+  if (sharded_) {
+    mine = shards_;
+    mine.insert(mine.end(), net_.factored_ranges().begin(), net_.factored_ranges().end());
+  }
   auto t2 = clock::now();
   if (!sharded_ && (clip_norm > 0.0f || scaler_.enabled())) squares = global_squares(net_.grads(), n);
   // All ranks hold the same gradients, so they agree on finiteness without a word.
@@ -72,7 +84,8 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   }
   if (sharded_) group_->publish_parameter_shards();
   if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
-  return {loss, norm, seconds(t0, t1), seconds(t1, t2), seconds(t2, clock::now()), next_bucket_, scale, !step};
+  // Waiting for the other ranks' factors counts as communication, not compute.
+  return {loss, norm, seconds(t0, t1) - waited, seconds(t1, t2) + waited, seconds(t2, clock::now()), next_bucket_, exchanges, scale, !step};
 }
 
 void Trainer::launch_ready_buckets(size_t first) {
@@ -107,9 +120,32 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
     net_.use_compute_parameter_buffer(shared.compute_params);
     sharded_ = true;
   }
-  buckets_ = plan_buckets(net_.layer_param_offsets(), n, config_.bucket_floats);
+  std::vector<bool> factored(net_.layer_param_offsets().size(), false);
+  if (sharded_) {
+    std::vector<size_t> layers;
+    std::vector<FactorShape> shapes;
+    for (const auto& f : pick_factored_layers(size_t(group_->size()))) {
+      layers.push_back(f.layer);
+      shapes.push_back(f.shape);
+    }
+    if (!layers.empty()) factors_ = group_->share_factor_exchange(shapes, config_.max_batch);
+    if (factors_) {
+      net_.use_factor_exchange(factors_.get(), layers);
+      for (size_t k : layers) factored[k] = true;
+    }
+  }
+  buckets_ = plan_buckets(net_.layer_param_offsets(), n, config_.bucket_floats, factored);
   shards_.assign(buckets_.size(), Range{0, 0});
   reducer_ = std::make_unique<BucketReducer>([this](size_t bucket) { reduce_bucket(bucket); }, 2 * group_->timeout() + std::chrono::seconds(1));
+}
+
+std::vector<Net::FactorableLayer> Trainer::pick_factored_layers(size_t world) const {
+  std::vector<Net::FactorableLayer> picked;
+  if (!config_.sufficient_factors) return picked;
+  size_t rows = config_.max_accumulate * world * config_.max_batch;  // samples of one step, all ranks
+  for (const auto& f : net_.factorable_layers())
+    if (rows * (f.shape.in + f.shape.out) < f.shape.in * f.shape.out) picked.push_back(f);
+  return picked;
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {

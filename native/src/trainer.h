@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "collectives/process_group.h"
+#include "factor_exchange.h"
 #include "gradient_buckets.h"
 #include "loss_scaler.h"
 #include "layers/cross_entropy.h"
@@ -31,6 +32,9 @@ struct TrainerConfig {
   uint64_t seed = 0;
   size_t bucket_floats = size_t(25) << 18;  // data parallel: gradient bucket size (25 MiB)
   Precision gradient_wire = Precision::F32;  // data parallel: gradients on the network (see ProcessGroup)
+  // Data parallel on one machine: Linear layers whose sufficient factors (factor_exchange.h)
+  // are smaller than their weight gradient exchange those instead.
+  bool sufficient_factors = true;
 };
 
 struct StepResult {
@@ -41,6 +45,7 @@ struct StepResult {
   // optimizer. Buckets reduced while backward ran count as compute.
   double compute_s, communicate_s, optimize_s;
   size_t gradient_all_reduces;  // buckets reduced: once per bucket per optimizer step
+  size_t factor_exchanges;      // sufficient-factor exchanges: per factored layer and micro-batch
   float loss_scale;             // the scale this step ran with (1 without loss scaling)
   bool skipped;                 // inf/NaN gradients: no update (fp16 loss scaling)
 };
@@ -103,6 +108,10 @@ class Trainer {
   std::vector<Range> shards_;   // sharded: this rank's part of each bucket
   double shard_squares_ = 0;    // sharded: Σ g² over this step's shards so far
   size_t next_bucket_ = 0;      // the first bucket of this step not yet launched
+  std::unique_ptr<FactorExchange> factors_;  // null: every gradient goes through the buckets
+  // Which factorable layers exchange factors: those whose factors over the step's K
+  // micro-batches of every rank are fewer floats than their gradient.
+  std::vector<Net::FactorableLayer> pick_factored_layers(size_t world) const;
   std::unique_ptr<BucketReducer> reducer_;  // last: its thread uses the members above
 };
 

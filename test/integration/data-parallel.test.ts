@@ -33,14 +33,21 @@ const CASES = [
 interface RankResult {
   losses: Record<string, number>; // step → loss
   allReduces: number[]; // gradient buckets reduced, per step
+  factorExchanges: number[]; // sufficient-factor exchanges, per step
   params: number[];
   topology?: { machines: number; localSize: number; uniform: boolean };
   wireBytes?: number; // gradient bytes sent between machines
 }
 
-function trainRank(out: string, micro: number, overrides: string, group?: { address: string; scope: string; rank: number; size: number; machine?: string }): Promise<RankResult> {
+function trainRank(
+  out: string,
+  micro: number,
+  overrides: string,
+  group?: { address: string; scope: string; rank: number; size: number; machine?: string; timeoutMs?: number },
+  extra: { killAfterStep?: number } = {},
+): Promise<RankResult> {
   return new Promise((resolve, reject) => {
-    const options = { out, micro, steps: STEPS, overrides: overrides ? overrides.split(',') : [], group };
+    const options = { out, micro, steps: STEPS, overrides: overrides ? overrides.split(',') : [], group, ...extra };
     const child = spawn(process.execPath, [FIXTURE, JSON.stringify(options)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -102,6 +109,30 @@ describe('data parallel', () => {
   it.each(CASES)('2 ranks × 64 agree with 1 rank × 128 after 50 steps ($name): losses within 1e-4, parameters within $tolerance', async ({ overrides, tolerance }) => {
     const ranks = await expectEquivalent(cluster.address, { micro: 64, machines: ['', ''], overrides, tolerance });
     expect(ranks[0].topology).toMatchObject({ machines: 1, localSize: 2 });
+    // The two 1024-wide layers exchange their factors (128 · (784 + 1024) and 128 · 2048 floats
+    // against 784 · 1024 and 1024 · 1024); the last layer's gradient (10 · 1024) goes in a bucket.
+    expect(new Set(ranks[0].factorExchanges)).toEqual(new Set([2]));
+    expect(new Set(ranks[0].allReduces)).toEqual(new Set([1]));
+  });
+
+  it('a rank gone while its peer waits for its factors: the peer fails within the timeout, naming the exchange and the missing rank', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-dp-'));
+    const scope = `factor-timeout-${Date.now()}/1`;
+    const group = (rank: number) => ({ address: cluster.address, scope, rank, size: 2, timeoutMs: 2000 });
+    const [survivor, killed] = await Promise.allSettled([
+      trainRank(path.join(dir, 'r0.json'), 64, '', group(0)),
+      trainRank(path.join(dir, 'r1.json'), 64, '', group(1), { killAfterStep: 3 }),
+    ]);
+    expect(killed.status).toBe('rejected');
+    expect(survivor.status).toBe('rejected');
+    const reason = String((survivor as PromiseRejectedResult).reason);
+    expect(reason).toMatch(/gather_factors #\d+ \(Linear slot \d\) on rank 0 of 2: rank\(s\) 1 never joined within 2000 ms/);
+  });
+
+  it('with sufficient factors off, every gradient goes through the buckets, with the same training', async () => {
+    const ranks = await expectEquivalent(cluster.address, { micro: 64, machines: ['', ''], overrides: 'optimizer.kind=sgd,optimizer.lr=0.05,parallel.sufficient_factors=off', tolerance: 1e-4 });
+    expect(new Set(ranks[0].factorExchanges)).toEqual(new Set([0]));
+    expect(new Set(ranks[0].allReduces)).toEqual(new Set([1])); // one 25 MiB bucket holds the MLP's 7.5 MB
   });
 
   // 1 MiB buckets cut the MLP's gradients in 2 (the last two layers, then the first), each reduced while backward computes the rest.
@@ -116,6 +147,7 @@ describe('data parallel', () => {
     const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['a', 'a', 'b', 'b'], overrides: BUCKETED_SGD, tolerance: 1e-4 });
     expect(ranks[0].topology).toMatchObject({ machines: 2, localSize: 2, uniform: true });
     expect(ranks[0].wireBytes).toBe(STEPS * SLICE_FLOATS_PER_STEP * 4);
+    expect(new Set(ranks[0].factorExchanges)).toEqual(new Set([0])); // factors only among ranks of one machine
   });
 
   it('hierarchical with bf16 gradients between machines: half the bytes, the same training within bf16 rounding', async () => {
@@ -125,9 +157,22 @@ describe('data parallel', () => {
   });
 
   it('accumulation: 2 ranks × 2 micro-batches of 32 agree with 1 rank × 2 × 64; each bucket is all-reduced once per step, not per micro-batch', async () => {
-    const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['', ''], overrides: `${BUCKETED_SGD},batch.accumulate=2`, tolerance: 1e-4 });
+    const overrides = `${BUCKETED_SGD},batch.accumulate=2,parallel.sufficient_factors=off`;
+    const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['', ''], overrides, tolerance: 1e-4 });
     expect(ranks[0].allReduces).toHaveLength(STEPS);
     expect(new Set(ranks[0].allReduces)).toEqual(new Set([2])); // the MLP's gradients in 1 MiB buckets: 2
+  });
+
+  it('accumulation with sufficient factors: 2 ranks × 2 micro-batches of 32 agree with 1 rank × 2 × 64; factors go once per micro-batch, the bucket once per step', async () => {
+    const ranks = await expectEquivalent(cluster.address, { micro: 32, machines: ['', ''], overrides: `${BUCKETED_SGD},batch.accumulate=2`, tolerance: 1e-4 });
+    expect(new Set(ranks[0].factorExchanges)).toEqual(new Set([4])); // 2 layers × 2 micro-batches
+    expect(new Set(ranks[0].allReduces)).toEqual(new Set([1])); // the last layer's bucket
+  });
+
+  it('fp16 with loss scaling and sufficient factors: 2 ranks × 64 agree with 1 rank × 128 within fp16 rounding', async () => {
+    const overrides = 'optimizer.kind=sgd,optimizer.lr=0.05,precision=fp16';
+    const ranks = await expectEquivalent(cluster.address, { micro: 64, machines: ['', ''], overrides, tolerance: 1e-2, lossTolerance: 1e-3 });
+    expect(new Set(ranks[0].factorExchanges)).toEqual(new Set([2]));
   });
 
   // 126 = 3 × 42 rounds differently from 128 = 2 × 64 and drifts faster: with the SGD settings

@@ -19,6 +19,7 @@
 
 #include "../common.h"
 #include "compressed_sum.h"
+#include "shm_factors.h"
 
 namespace rm {
 
@@ -173,12 +174,19 @@ double GlooGroup::time_all_reduce(size_t n, int iterations, Path path) {
   auto restore = [&] {
     if (parked) shm_ = std::move(parked);
   };
+  auto once = [&] {
+    if (path != Path::GlooDirect) return all_reduce(data, n, DType::F32, ReduceOp::Sum);
+    gloo::AllreduceOptions opts(context_);  // Gloo as a program of its own would call it
+    opts.setOutput(data, n);
+    opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+    gloo::allreduce(opts);
+  };
   double best = 1e30;
   try {
     barrier();
     for (int i = 0; i < iterations; ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      all_reduce(data, n, DType::F32, ReduceOp::Sum);
+      once();
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } catch (...) {
@@ -266,17 +274,21 @@ void GlooGroup::recv(void* data, size_t n, DType t, int src, uint32_t tag) {
   });
 }
 
-void GlooGroup::map_shared_buffers(size_t n, int moments, bool compute_copy) {
+template <class Segment, class... Args>
+std::unique_ptr<Segment> GlooGroup::map_on_machine(const std::string& suffix, Args&&... args) {
   bool create = topology_.local_rank == 0;
-  auto map = [&] {
-    shared_ = std::make_unique<SharedBuffers>(shm_name_ + "-training", topology_.local_rank, topology_.local_size, n, moments, compute_copy,
-                                              create, timeout_);
-  };
+  std::unique_ptr<Segment> segment;
+  auto map = [&] { segment = std::make_unique<Segment>(shm_name_ + suffix, std::forward<Args>(args)..., create, timeout_); };
   if (create) map();
   barrier();  // created: the others can open it
   if (!create) map();
   barrier();  // all mapped: the name can go
-  if (create) shared_->unlink();
+  if (create) segment->unlink();
+  return segment;
+}
+
+void GlooGroup::map_shared_buffers(size_t n, int moments, bool compute_copy) {
+  shared_ = map_on_machine<SharedBuffers>("-training", topology_.local_rank, topology_.local_size, n, moments, compute_copy);
 }
 
 bool GlooGroup::share_training_state(size_t n, const TrainingState& initial, TrainingState* out) {
@@ -336,6 +348,11 @@ double GlooGroup::sum_over_shards(double mine) {
   double total = 0;
   run("sum_over_shards", 1, DType::F64, [&](uint32_t) { total = shared_->sum_over_ranks(mine); });
   return total;
+}
+
+std::unique_ptr<FactorExchange> GlooGroup::share_factor_exchange(const std::vector<FactorShape>& slots, size_t max_batch) {
+  if (!shared_ || topology_.machines != 1 || slots.empty()) return nullptr;  // the same on every rank
+  return map_on_machine<ShmFactorExchange>("-factors", slots, max_batch, rank_, size_);
 }
 
 void GlooGroup::publish_parameter_shards() {

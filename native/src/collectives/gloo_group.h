@@ -53,11 +53,13 @@ class GlooGroup : public ProcessGroup {
   double reduce_gradient_shard(Range bucket, Range* shard) override;
   double sum_over_shards(double mine) override;
   void publish_parameter_shards() override;
+  std::unique_ptr<FactorExchange> share_factor_exchange(const std::vector<FactorShape>& slots, size_t max_batch) override;
 
-  // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: through
-  // Gloo's TCP ring, through shared memory with copies in and out, or in place in a shared
-  // buffer (what data-parallel training uses on one machine).
-  enum class Path { Tcp, SharedCopy, SharedInPlace };
+  // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: Gloo's TCP
+  // ring called directly on this group's connections (the baseline), this group's all_reduce
+  // over Gloo's TCP ring (the path across machines), through shared memory with copies in and
+  // out, or in place in a shared buffer (what data-parallel training uses on one machine).
+  enum class Path { GlooDirect, Tcp, SharedCopy, SharedInPlace };
   double time_all_reduce(size_t n, int iterations, Path path);
 
  private:
@@ -70,6 +72,10 @@ class GlooGroup : public ProcessGroup {
   void join_machine(gloo::rendezvous::Store& store, const std::string& identity, std::chrono::milliseconds timeout);
   // Collective: maps the training buffers of this machine's ranks.
   void map_shared_buffers(size_t n, int moments, bool compute_copy);
+  // Collective over the machine's ranks: local rank 0 creates Segment(name, args..., create,
+  // timeout) under this machine's prefix + suffix, the others open it, then its name goes.
+  template <class Segment, class... Args>
+  std::unique_ptr<Segment> map_on_machine(const std::string& suffix, Args&&... args);
 
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::Context> context_;

@@ -2,7 +2,10 @@
 // off the event loop on a copy of the array and resolved with the result. Training will run its
 // collectives on the engine's own buffers; this surface is for tests, benchmarks and small
 // control messages (flags, metrics).
+#include <algorithm>
+#include <iterator>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "../binding_util.h"
@@ -174,14 +177,17 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     });
   }
 
-  // timeAllReduce(elements, iterations, path: 'tcp' | 'shared-copy' | 'shared-in-place') → Promise<seconds>: for bench/ only.
+  // timeAllReduce(elements, iterations, path: 'gloo-direct' | 'tcp' | 'shared-copy' | 'shared-in-place') → Promise<seconds>: for bench/ only.
   Napi::Value time_all_reduce(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       size_t n = require_count(info[0], "elements");
       int iterations = int(require_count(info[1], "iterations"));
       std::string which = info[2].ToString().Utf8Value();
-      RM_CHECK(which == "tcp" || which == "shared-copy" || which == "shared-in-place", "INVALID_ARGUMENT", "path must be tcp, shared-copy or shared-in-place");
-      auto path = which == "tcp" ? GlooGroup::Path::Tcp : which == "shared-copy" ? GlooGroup::Path::SharedCopy : GlooGroup::Path::SharedInPlace;
+      using P = GlooGroup::Path;
+      const std::pair<const char*, P> paths[] = {{"gloo-direct", P::GlooDirect}, {"tcp", P::Tcp}, {"shared-copy", P::SharedCopy}, {"shared-in-place", P::SharedInPlace}};
+      auto found = std::find_if(std::begin(paths), std::end(paths), [&](const auto& p) { return which == p.first; });
+      RM_CHECK(found != std::end(paths), "INVALID_ARGUMENT", "path must be gloo-direct, tcp, shared-copy or shared-in-place");
+      P path = found->second;
       auto* gloo = dynamic_cast<GlooGroup*>(group_.get());
       RM_CHECK(gloo != nullptr, "INVALID_ARGUMENT", "timeAllReduce needs a Gloo group");
       auto seconds = std::make_shared<double>(0);

@@ -8,9 +8,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../common.h"
+#include "../factor_exchange.h"
 #include "../precision.h"
 
 namespace rm {
@@ -85,6 +88,12 @@ class ProcessGroup {
   virtual double sum_over_shards(double mine) = 0;
   // After each rank has updated its shards of the parameters: every rank sees all of them.
   virtual void publish_parameter_shards() = 0;
+  // Collective, after share_training_state: an exchange of sufficient factors (one slot per
+  // shape, batches up to max_batch per rank) among ranks that all share one machine; null
+  // when they do not.
+  virtual std::unique_ptr<FactorExchange> share_factor_exchange(const std::vector<FactorShape>& /*slots*/, size_t /*max_batch*/) {
+    return nullptr;
+  }
 
  protected:
   int rank_, size_;

@@ -65,7 +65,21 @@ struct Linear::Primitives {
   dnnl::matmul forward, backward_data, backward_weights, backward_weights_accumulate;
   FloatBuffer masked_dout;  // dout through the fused ReLU's derivative (Epilogue::Relu only)
   memory src16, weight16, dout16;
+  // Sufficient factors: this rank's weight rows over the gathered batch, made on first use.
+  struct Gathered {
+    memory::desc dout_t, in, dweight;
+    dnnl::matmul assign, accumulate;
+  };
+  std::unique_ptr<Gathered> gathered;
 };
+
+static dnnl::primitive_attr accumulating() {
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(sum);
+  return attr;
+}
 
 Linear::Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue, bool bf16_kernels)
     : IN_(in.size()), OUT_(out_features), impl_(impl), epilogue_(epilogue), bf16_(bf16_kernels) {
@@ -105,11 +119,7 @@ Linear::Primitives& Linear::primitives(size_t B) {
   if (epilogue_ == Epilogue::Relu) p->masked_dout = FloatBuffer(B * OUT_);
   p->backward_data = dnnl::matmul({{p->dout, p->weight, p->din}, eng});
   p->backward_weights = dnnl::matmul({{p->dout_t, p->src, p->dweight}, eng});
-  dnnl::post_ops sum;
-  sum.append_sum(1.0f);
-  dnnl::primitive_attr accumulate;
-  accumulate.set_post_ops(sum);
-  p->backward_weights_accumulate = dnnl::matmul({{p->dout_t, p->src, p->dweight}, accumulate, eng});
+  p->backward_weights_accumulate = dnnl::matmul({{p->dout_t, p->src, p->dweight}, accumulating(), eng});
   if (bf16_) {
     p->src16 = memory(p->src, eng);
     p->weight16 = memory(p->weight, eng);
@@ -152,10 +162,45 @@ void Linear::backward(float* din, float* dparams, const float* dout, const float
                  {DNNL_ARG_WEIGHTS, input_memory(bf16_, p.src, p.src16, in)},
                  {DNNL_ARG_DST, memory(p.dweight, eng, dweight)}});
   parallel_for(OUT_, 256, [&](size_t o0, size_t o1) { column_sums(dbias, dout, B, OUT_, o0, o1, accumulate); });
-  if (din == nullptr) return;
-  p.backward_data.execute(s, {{DNNL_ARG_SRC, input_memory(bf16_, p.dout, p.dout16, dout)},
-                              {DNNL_ARG_WEIGHTS, input_memory(bf16_, p.weight, p.weight16, weight)},
-                              {DNNL_ARG_DST, memory(p.din, eng, din)}});
+  if (din != nullptr) input_gradient(p, din, dout, weight);
+}
+
+void Linear::input_gradient(Primitives& p, float* din, const float* dout, const float* weight) {
+  p.backward_data.execute(cpu_stream(), {{DNNL_ARG_SRC, input_memory(bf16_, p.dout, p.dout16, dout)},
+                                         {DNNL_ARG_WEIGHTS, input_memory(bf16_, p.weight, p.weight16, weight)},
+                                         {DNNL_ARG_DST, memory(p.din, cpu_engine(), din)}});
+}
+
+void Linear::backward_factored(float* din, float* dparams, const float* dout, const float* in, const float* out,
+                               const float* params, size_t B, bool accumulate, FactorExchange& exchange, size_t slot) {
+  RM_CHECK(impl_ == Impl::Fast && !bf16_, "INVALID_ARGUMENT", "sufficient factors need the fast fp32-kernel linear");
+  auto& p = primitives(B);
+  auto& eng = cpu_engine();
+  dout = epilogue_backward(epilogue_, p.masked_dout.data(), dout, out, B * OUT_);
+  exchange.publish(slot, in, dout, B);
+  if (din != nullptr) input_gradient(p, din, dout, params);  // while the other ranks publish
+  FactorExchange::Gathered g = exchange.gather(slot);
+  Range rows = exchange.rows(slot);
+  memory::dim n = memory::dim(g.batch), r = memory::dim(rows.end - rows.begin), in_f = memory::dim(IN_);
+  if (!p.gathered) {
+    auto q = std::make_unique<Primitives::Gathered>();
+    q->dout_t = memory::desc({r, n}, memory::data_type::f32, memory::dims{1, memory::dim(OUT_)});  // rows of doutᵀ
+    q->in = f32_desc({n, in_f}, tag::ab);
+    q->dweight = f32_desc({r, in_f}, tag::ab);
+    q->assign = dnnl::matmul({{q->dout_t, q->in, q->dweight}, eng});
+    q->accumulate = dnnl::matmul({{q->dout_t, q->in, q->dweight}, accumulating(), eng});
+    p.gathered = std::move(q);
+  }
+  auto& q = *p.gathered;
+  float* dweight = dparams + rows.begin * IN_;
+  float* dbias = dparams + OUT_ * IN_;
+  (accumulate ? q.accumulate : q.assign)
+      .execute(cpu_stream(), {{DNNL_ARG_SRC, memory(q.dout_t, eng, const_cast<float*>(g.dout + rows.begin))},
+                              {DNNL_ARG_WEIGHTS, memory(q.in, eng, const_cast<float*>(g.in))},
+                              {DNNL_ARG_DST, memory(q.dweight, eng, dweight)}});
+  parallel_for(rows.end - rows.begin, 256, [&](size_t o0, size_t o1) {
+    column_sums(dbias, g.dout, g.batch, OUT_, rows.begin + o0, rows.begin + o1, accumulate);
+  });
 }
 
 }  // namespace rm

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "../factor_exchange.h"
 #include "layer.h"
 
 namespace rm {
@@ -28,10 +29,17 @@ class Linear : public Layer {
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,
                 const float* params, size_t B, bool accumulate) override;
+  // Data parallel with sufficient factors (factor_exchange.h; fp32 kernels only): publishes this
+  // rank's factors in `slot`, computes din while the others publish theirs, then the weight and
+  // bias gradient rows this rank owns over the whole global batch, already averaged. The other
+  // rows of dparams are left as they were.
+  void backward_factored(float* din, float* dparams, const float* dout, const float* in, const float* out,
+                         const float* params, size_t B, bool accumulate, FactorExchange& exchange, size_t slot);
 
  private:
   struct Primitives;  // oneDNN matmuls for one batch size, created on first use
   Primitives& primitives(size_t B);
+  void input_gradient(Primitives& p, float* din, const float* dout, const float* weight);
 
   size_t IN_, OUT_;
   Impl impl_;

@@ -1,0 +1,83 @@
+#include "shm_factors.h"
+
+#include <cstring>
+
+#include "../common.h"
+
+namespace rm {
+
+// Per slot and area, one batch count per rank, ahead of the factor areas.
+static size_t header_words(size_t slots) { return (slots * 2 * ShmSegment::kMaxRanks + 15) / 16 * 16; }
+
+static size_t layout(std::vector<FactorShape> const& shapes, size_t max_batch, int size, std::vector<size_t>* offsets) {
+  size_t at = header_words(shapes.size()) * sizeof(uint64_t) / sizeof(float);
+  for (const FactorShape& s : shapes) {
+    size_t area = (size_t(size) * max_batch * (s.in + s.out) + 15) / 16 * 16;  // 64-byte aligned areas
+    offsets->push_back(at);
+    offsets->push_back(at + area);
+    at += 2 * area;
+  }
+  return at * sizeof(float);
+}
+
+static size_t segment_bytes(std::vector<FactorShape> const& shapes, size_t max_batch, int size) {
+  std::vector<size_t> offsets;
+  return layout(shapes, max_batch, size, &offsets);
+}
+
+ShmFactorExchange::ShmFactorExchange(const std::string& name, const std::vector<FactorShape>& slots, size_t max_batch, int rank,
+                                     int size, bool create, std::chrono::milliseconds timeout)
+    : max_batch_(max_batch), rank_(rank), size_(size),
+      segment_(name, rank, size, segment_bytes(slots, max_batch, size), create, timeout) {
+  std::vector<size_t> offsets;
+  layout(slots, max_batch, size, &offsets);
+  for (size_t i = 0; i < slots.size(); ++i) slots_.push_back(Slot{slots[i], {offsets[2 * i], offsets[2 * i + 1]}});
+}
+
+float* ShmFactorExchange::floats() { return reinterpret_cast<float*>(segment_.data()); }
+
+uint64_t* ShmFactorExchange::batches(size_t slot, size_t use) {
+  return reinterpret_cast<uint64_t*>(segment_.data()) + (slot * 2 + (use & 1)) * ShmSegment::kMaxRanks;
+}
+
+Range ShmFactorExchange::rows(size_t slot) const {
+  size_t out = slots_.at(slot).shape.out, r = size_t(segment_.rank()), n = size_t(segment_.size());
+  return {out * r / n, out * (r + 1) / n};
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void copy_scaled(float* __restrict to, const float* __restrict from, size_t n, float scale) {
+  for (size_t i = 0; i < n; ++i) to[i] = from[i] * scale;
+}
+
+void ShmFactorExchange::publish(size_t slot, const float* in, const float* dout, size_t B) {
+  RM_CHECK(slot < slots_.size() && B >= 1 && B <= max_batch_, "INVALID_ARGUMENT",
+           "factor slot " + std::to_string(slot) + " with batch " + std::to_string(B) + " (at most " + std::to_string(max_batch_) + ")");
+  Slot& s = slots_[slot];
+  size_t r = size_t(segment_.rank());
+  std::memcpy(area_in(s) + r * B * s.shape.in, in, B * s.shape.in * sizeof(float));
+  copy_scaled(area_dout(s) + r * B * s.shape.out, dout, B * s.shape.out, 1.0f / float(segment_.size()));
+  batches(slot, s.uses)[r] = B;
+}
+
+FactorExchange::Gathered ShmFactorExchange::gather(size_t slot) {
+  Slot& s = slots_.at(slot);
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    segment_.barrier();
+  } catch (const NativeError& e) {
+    if (e.code() != "COLLECTIVE_TIMEOUT") throw;
+    throw NativeError("COLLECTIVE_TIMEOUT", "gather_factors #" + std::to_string(exchanges_ + 1) + " (Linear slot " + std::to_string(slot) +
+                                                ") on rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + e.what());
+  }
+  waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t* b = batches(slot, s.uses);
+  for (int q = 1; q < segment_.size(); ++q)
+    RM_CHECK(b[q] == b[0], "STATE", "ranks published factors of different batches (" + std::to_string(b[0]) + " and " + std::to_string(b[q]) + ")");
+  Gathered g{area_in(s), area_dout(s), size_t(b[0]) * size_t(segment_.size())};
+  ++s.uses;
+  ++exchanges_;
+  return g;
+}
+
+}  // namespace rm
