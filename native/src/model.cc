@@ -106,7 +106,7 @@ const float* Net::forward(size_t B) {
   return output();
 }
 
-void Net::backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready) {
+void Net::backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready, bool exchange_factors) {
   RM_CHECK(last_batch_ > 0, "STATE", "backward called before forward");
   const float* upstream = dout;
   float* weights = compute_params();
@@ -123,7 +123,7 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
     // when there is a sum to join.
     bool apart = low && accumulate && count > 0;
     float* dparams = (apart ? grad_scratch_.data() : grads_) + offset;
-    int slot = factors_ ? factor_slot_[k] : -1;
+    int slot = factors_ && exchange_factors ? factor_slot_[k] : -1;
     if (slot >= 0) {
       static_cast<Linear*>(layers_[k].get())->backward_factored(din, dparams, upstream, acts_[k].data(), acts_[k + 1].data(),
                                                                 weights + offset, last_batch_, accumulate && !apart, *factors_, size_t(slot));
@@ -132,7 +132,7 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
                            last_batch_, accumulate && !apart);
     }
     if (low && count > 0) {
-      for (Range r : written_gradients(k)) {
+      for (Range r : written_gradients(k, slot >= 0)) {
         round_to(precision_, dparams + r.begin - offset, r.end - r.begin);
         if (apart) add_into(grads_ + r.begin, dparams + r.begin - offset, r.end - r.begin);
       }
@@ -163,8 +163,8 @@ void Net::use_factor_exchange(FactorExchange* exchange, const std::vector<size_t
   }
 }
 
-std::vector<Range> Net::written_gradients(size_t k) const {
-  int slot = factors_ ? factor_slot_[k] : -1;
+std::vector<Range> Net::written_gradients(size_t k, bool factored) const {
+  int slot = factored ? factor_slot_[k] : -1;
   if (slot < 0) return {Range{param_offsets_[k], param_offsets_[k] + layers_[k]->param_count()}};
   return {factored_ranges_[2 * size_t(slot)], factored_ranges_[2 * size_t(slot) + 1]};
 }

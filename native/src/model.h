@@ -54,7 +54,10 @@ class Net {
 
   // Backward from dout[B, output_size()] of the last forward; writes ∂L/∂input into dinput when
   // it is not null. Parameter gradients are accumulated or assigned (see layers/layer.h).
-  void backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready = nullptr);
+  // exchange_factors (collective, see use_factor_exchange): the factored layers' gradients
+  // come from the exchange; otherwise every gradient is this rank's own.
+  void backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready = nullptr,
+                bool exchange_factors = false);
 
   float* input() { return acts_.front().data(); }
   const float* output() const { return acts_.back().data(); }
@@ -118,8 +121,9 @@ class Net {
   FactorExchange* factors_ = nullptr;
   std::vector<int> factor_slot_;        // per layer: its slot in factors_, or -1
   std::vector<Range> factored_ranges_;  // this rank's rows of the factored layers (weight, bias)
-  // The parameters of layer k whose gradients backward writes: all, or the rows this rank owns.
-  std::vector<Range> written_gradients(size_t k) const;
+  // The parameters of layer k whose gradients backward writes: all, or (factored) the rows
+  // this rank owns.
+  std::vector<Range> written_gradients(size_t k, bool factored) const;
 };
 
 }  // namespace rm

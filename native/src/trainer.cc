@@ -40,18 +40,31 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   double loss_sum = 0;
   size_t row = net_.input_size(), V = net_.output_size();
   float scale = scaler_.scale();
-  for (size_t k = 0; k < K; ++k) {
-    std::memcpy(net_.input(), inputs_.data() + k * B * row, B * row * sizeof(float));
-    const int32_t* labels = labels_.data() + k * B;
-    auto ce = cross_entropy_forward_backward(dlogits_.data(), net_.forward(B), labels, B, V, scale / float(K));
-    round_to(net_.precision(), dlogits_.data(), B * V);
-    loss_sum += ce.loss_sum;
-    bool last = k + 1 == K;
-    if (reducer_ && last) {
-      net_.backward(dlogits_.data(), nullptr, k > 0, [this](size_t first) { launch_ready_buckets(first); });
-    } else {
-      net_.backward(dlogits_.data(), nullptr, k > 0);
+  bool exchange = factors_ != nullptr;
+  try {
+    for (size_t k = 0; k < K; ++k) {
+      std::memcpy(net_.input(), inputs_.data() + k * B * row, B * row * sizeof(float));
+      const int32_t* labels = labels_.data() + k * B;
+      auto ce = cross_entropy_forward_backward(dlogits_.data(), net_.forward(B), labels, B, V, scale / float(K));
+      round_to(net_.precision(), dlogits_.data(), B * V);
+      loss_sum += ce.loss_sum;
+      bool last = k + 1 == K;
+      if (reducer_ && last) {
+        net_.backward(dlogits_.data(), nullptr, k > 0, [this](size_t first) { launch_ready_buckets(first); }, exchange);
+      } else {
+        net_.backward(dlogits_.data(), nullptr, k > 0, nullptr, exchange);
+      }
     }
+  } catch (...) {
+    // A factor exchange that failed mid-backward: the buckets already launched finish (or time
+    // out) before the step's state is left behind; the first error is the one reported.
+    if (reducer_) {
+      try {
+        reducer_->wait();
+      } catch (...) {
+      }
+    }
+    throw;
   }
   double loss = loss_sum / double(K * B);
   auto t1 = clock::now();

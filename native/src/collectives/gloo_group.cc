@@ -179,6 +179,7 @@ double GlooGroup::time_all_reduce(size_t n, int iterations, Path path) {
     gloo::AllreduceOptions opts(context_);  // Gloo as a program of its own would call it
     opts.setOutput(data, n);
     opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+    opts.setTimeout(timeout_);  // a bench that cannot hang
     gloo::allreduce(opts);
   };
   double best = 1e30;
@@ -280,9 +281,14 @@ std::unique_ptr<Segment> GlooGroup::map_on_machine(const std::string& suffix, Ar
   std::unique_ptr<Segment> segment;
   auto map = [&] { segment = std::make_unique<Segment>(shm_name_ + suffix, std::forward<Args>(args)..., create, timeout_); };
   if (create) map();
-  barrier();  // created: the others can open it
-  if (!create) map();
-  barrier();  // all mapped: the name can go
+  try {
+    barrier();  // created: the others can open it
+    if (!create) map();
+    barrier();  // all mapped: the name can go
+  } catch (...) {
+    if (segment && create) segment->unlink();  // nothing left behind in /dev/shm
+    throw;
+  }
   if (create) segment->unlink();
   return segment;
 }

@@ -50,7 +50,12 @@ static void copy_scaled(float* __restrict to, const float* __restrict from, size
   for (size_t i = 0; i < n; ++i) to[i] = from[i] * scale;
 }
 
+void ShmFactorExchange::check_usable() const {
+  RM_CHECK(!broken_, "STATE", "the factor exchange failed earlier in this process group; the group has to be joined again");
+}
+
 void ShmFactorExchange::publish(size_t slot, const float* in, const float* dout, size_t B) {
+  check_usable();
   RM_CHECK(slot < slots_.size() && B >= 1 && B <= max_batch_, "INVALID_ARGUMENT",
            "factor slot " + std::to_string(slot) + " with batch " + std::to_string(B) + " (at most " + std::to_string(max_batch_) + ")");
   Slot& s = slots_[slot];
@@ -61,11 +66,13 @@ void ShmFactorExchange::publish(size_t slot, const float* in, const float* dout,
 }
 
 FactorExchange::Gathered ShmFactorExchange::gather(size_t slot) {
+  check_usable();
   Slot& s = slots_.at(slot);
   auto t0 = std::chrono::steady_clock::now();
   try {
     segment_.barrier();
   } catch (const NativeError& e) {
+    broken_ = true;
     if (e.code() != "COLLECTIVE_TIMEOUT") throw;
     throw NativeError("COLLECTIVE_TIMEOUT", "gather_factors #" + std::to_string(exchanges_ + 1) + " (Linear slot " + std::to_string(slot) +
                                                 ") on rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + e.what());
@@ -73,7 +80,10 @@ FactorExchange::Gathered ShmFactorExchange::gather(size_t slot) {
   waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const uint64_t* b = batches(slot, s.uses);
   for (int q = 1; q < segment_.size(); ++q)
-    RM_CHECK(b[q] == b[0], "STATE", "ranks published factors of different batches (" + std::to_string(b[0]) + " and " + std::to_string(b[q]) + ")");
+    if (b[q] != b[0]) {
+      broken_ = true;
+      throw NativeError("STATE", "ranks published factors of different batches (" + std::to_string(b[0]) + " and " + std::to_string(b[q]) + ")");
+    }
   Gathered g{area_in(s), area_dout(s), size_t(b[0]) * size_t(segment_.size())};
   ++s.uses;
   ++exchanges_;

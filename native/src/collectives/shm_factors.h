@@ -48,6 +48,10 @@ class ShmFactorExchange : public FactorExchange {
   ShmSegment segment_;
   size_t exchanges_ = 0;
   double waited_s_ = 0;
+  // Set by a failed gather: this rank's barrier count no longer matches its peers', so the
+  // exchange refuses to go on (a later barrier could pair with another exchange's arrival).
+  bool broken_ = false;
+  void check_usable() const;
 };
 
 }  // namespace rm
