@@ -8,6 +8,7 @@
 #include "layers/linear.h"
 #include "layers/maxpool.h"
 #include "layers/pointwise.h"
+#include "optimizer.h"
 
 namespace rm {
 
@@ -106,7 +107,8 @@ const float* Net::forward(size_t B) {
   return output();
 }
 
-void Net::backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready, bool exchange_factors) {
+void Net::backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready, bool exchange_factors,
+                   double* factor_squares) {
   RM_CHECK(last_batch_ > 0, "STATE", "backward called before forward");
   const float* upstream = dout;
   float* weights = compute_params();
@@ -137,6 +139,8 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
         if (apart) add_into(grads_ + r.begin, dparams + r.begin - offset, r.end - r.begin);
       }
     }
+    if (factor_squares && slot >= 0)
+      for (Range r : written_gradients(k, true)) *factor_squares += global_squares(grads_ + r.begin, r.end - r.begin);
     if (din && !layers_[k]->preserves_rounding()) {
       size_t in_size = k == 0 ? input_shape_.size() : layers_[k - 1]->output_shape().size();
       round_to(precision_, din, last_batch_ * in_size);

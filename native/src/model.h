@@ -55,9 +55,11 @@ class Net {
   // Backward from dout[B, output_size()] of the last forward; writes ∂L/∂input into dinput when
   // it is not null. Parameter gradients are accumulated or assigned (see layers/layer.h).
   // exchange_factors (collective, see use_factor_exchange): the factored layers' gradients
-  // come from the exchange; otherwise every gradient is this rank's own.
+  // come from the exchange; otherwise every gradient is this rank's own. factor_squares, when
+  // set, has Σ g² over this rank's rows of the factored layers added, each summed as soon as
+  // its layer is done (still in cache).
   void backward(const float* dout, float* dinput, bool accumulate, const GradientsReady& ready = nullptr,
-                bool exchange_factors = false);
+                bool exchange_factors = false, double* factor_squares = nullptr);
 
   float* input() { return acts_.front().data(); }
   const float* output() const { return acts_.back().data(); }

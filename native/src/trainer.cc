@@ -41,6 +41,8 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   size_t row = net_.input_size(), V = net_.output_size();
   float scale = scaler_.scale();
   bool exchange = factors_ != nullptr;
+  double factor_squares = 0;  // Σ g² over this rank's rows of the factored layers
+  double* squares_wanted = exchange && (clip_norm > 0.0f || scaler_.enabled()) ? &factor_squares : nullptr;
   try {
     for (size_t k = 0; k < K; ++k) {
       std::memcpy(net_.input(), inputs_.data() + k * B * row, B * row * sizeof(float));
@@ -50,9 +52,10 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
       loss_sum += ce.loss_sum;
       bool last = k + 1 == K;
       if (reducer_ && last) {
-        net_.backward(dlogits_.data(), nullptr, k > 0, [this](size_t first) { launch_ready_buckets(first); }, exchange);
+        net_.backward(dlogits_.data(), nullptr, k > 0, [this](size_t first) { launch_ready_buckets(first); }, exchange,
+                      squares_wanted);
       } else {
-        net_.backward(dlogits_.data(), nullptr, k > 0, nullptr, exchange);
+        net_.backward(dlogits_.data(), nullptr, k > 0, nullptr, exchange, last ? squares_wanted : nullptr);
       }
     }
   } catch (...) {
@@ -70,20 +73,21 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   auto t1 = clock::now();
   size_t n = net_.param_count();
   std::vector<Range> mine = {Range{0, n}};  // the parameters this rank updates
-  double factor_squares = 0;  // Σ g² over this rank's rows of the factored layers
   if (factors_) {
     waited = factors_->waited_seconds() - waited;
     exchanges = factors_->exchanges() - exchanges;
-    if (clip_norm > 0.0f || scaler_.enabled())
-      for (Range r : net_.factored_ranges()) factor_squares += global_squares(net_.grads() + r.begin, r.end - r.begin);
   }
-  if (reducer_) {
-    reducer_->wait();
-    group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
-  }
-  // Σ g² of the scaled, averaged gradients: a sharded rank's shares pass through shared memory.
-  double squares = sharded_ ? group_->sum_over_shards(shard_squares_ + factor_squares) : 0.0;
+  if (reducer_) reducer_->wait();
+  // Σ g² of the scaled, averaged gradients: a sharded rank's shares pass through shared memory,
+  // and when its machine holds every rank the loss is averaged in the same exchange.
+  bool loss_with_norm = sharded_ && group_->topology().machines == 1;
+  if (reducer_ && !loss_with_norm) group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
+  double squares = 0;
   if (sharded_) {
+    double sums[2] = {shard_squares_ + factor_squares, loss};
+    group_->sum_over_shards(sums, loss_with_norm ? 2 : 1);
+    squares = sums[0];
+    if (loss_with_norm) loss = sums[1] / double(group_->size());
     mine = shards_;
     mine.insert(mine.end(), net_.factored_ranges().begin(), net_.factored_ranges().end());
   }

@@ -350,10 +350,8 @@ void GlooGroup::all_reduce_gradients(float* data, size_t n) {
   });
 }
 
-double GlooGroup::sum_over_shards(double mine) {
-  double total = 0;
-  run("sum_over_shards", 1, DType::F64, [&](uint32_t) { total = shared_->sum_over_ranks(mine); });
-  return total;
+void GlooGroup::sum_over_shards(double* values, size_t n) {
+  run("sum_over_shards", n, DType::F64, [&](uint32_t) { shared_->sum_over_ranks(values, n); });
 }
 
 std::unique_ptr<FactorExchange> GlooGroup::share_factor_exchange(const std::vector<FactorShape>& slots, size_t max_batch) {

@@ -51,7 +51,7 @@ class GlooGroup : public ProcessGroup {
   void all_reduce_gradients(float* data, size_t n) override;
   bool share_training_state(size_t n, const TrainingState& initial, TrainingState* shared) override;
   double reduce_gradient_shard(Range bucket, Range* shard) override;
-  double sum_over_shards(double mine) override;
+  void sum_over_shards(double* values, size_t n) override;
   void publish_parameter_shards() override;
   std::unique_ptr<FactorExchange> share_factor_exchange(const std::vector<FactorShape>& slots, size_t max_batch) override;
 

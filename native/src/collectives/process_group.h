@@ -83,9 +83,10 @@ class ProcessGroup {
   // ranks this rank's shard of the bucket, in place in its gradient buffer; returns the shard
   // and Σ g² over it. Ranks of different machines with the same local rank own the same shard.
   virtual double reduce_gradient_shard(Range bucket, Range* shard) = 0;
-  // Σ over the ranks of one machine of each one's value: with the sum of squares of each
-  // rank's shards, the squared norm of the whole averaged gradient.
-  virtual double sum_over_shards(double mine) = 0;
+  // values[i] ← Σ over the ranks of one machine of each one's values[i], for n ≤ 2 values in
+  // one exchange: with the sum of squares of each rank's shards, the squared norm of the whole
+  // averaged gradient (and, when the machine holds every rank, the loss beside it).
+  virtual void sum_over_shards(double* values, size_t n) = 0;
   // After each rank has updated its shards of the parameters: every rank sees all of them.
   virtual void publish_parameter_shards() = 0;
   // Collective, after share_training_state: an exchange of sufficient factors (one slot per

@@ -63,10 +63,10 @@ static size_t stride_for(size_t n) { return (n + 15) / 16 * 16; }
 
 SharedBuffers::SharedBuffers(const std::string& name, int rank, int size, size_t n, int moments, bool compute_copy, bool create,
                              std::chrono::milliseconds timeout)
-    // size gradient buffers, the parameters, the moments, the compute copy, then one double per
-    // rank for the norm's partial sums
+    // size gradient buffers, the parameters, the moments, the compute copy, then kMaxSums
+    // doubles per rank for partial sums (the norm's, the loss)
     : n_(n), stride_(stride_for(n)), moments_(moments), compute_copy_(compute_copy ? 1 : 0),
-      segment_(name, rank, size, size_t(size + 1 + moments + compute_copy_) * stride_for(n) * sizeof(float) + ShmSegment::kMaxRanks * sizeof(double),
+      segment_(name, rank, size, size_t(size + 1 + moments + compute_copy_) * stride_for(n) * sizeof(float) + ShmSegment::kMaxRanks * kMaxSums * sizeof(double),
                create, timeout) {}
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -110,12 +110,16 @@ double SharedBuffers::reduce_shard(Range bucket, Range* slice, const AcrossMachi
   return scale_and_square(mine() + begin, end - begin, remaining);
 }
 
-double SharedBuffers::sum_over_ranks(double value) {
-  partial_sums()[segment_.rank()] = value;
-  segment_.barrier();  // every rank's value is written
-  double total = 0;
-  for (int q = 0; q < segment_.size(); ++q) total += partial_sums()[q];
-  return total;
+void SharedBuffers::sum_over_ranks(double* values, size_t n) {
+  RM_CHECK(n <= kMaxSums, "INVALID_ARGUMENT", "at most " + std::to_string(kMaxSums) + " sums at once");
+  double* partial = partial_sums();
+  for (size_t i = 0; i < n; ++i) partial[size_t(segment_.rank()) * kMaxSums + i] = values[i];
+  segment_.barrier();  // every rank's values are written
+  for (size_t i = 0; i < n; ++i) {
+    double total = 0;
+    for (int q = 0; q < segment_.size(); ++q) total += partial[size_t(q) * kMaxSums + i];
+    values[i] = total;
+  }
 }
 
 void SharedBuffers::all_reduce(ReduceOp op) {

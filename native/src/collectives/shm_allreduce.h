@@ -76,8 +76,10 @@ class SharedBuffers {
   // over the other machines too (`world` ranks in all), into this rank's buffer; returns the
   // slice and Σ g² over it.
   double reduce_shard(Range bucket, Range* slice, const AcrossMachines& across, int world);
-  // Σ over the local ranks of each one's value, through the segment.
-  double sum_over_ranks(double mine);
+  // values[i] ← Σ over the local ranks of each one's values[i], i < n ≤ kMaxSums, through the
+  // segment.
+  static constexpr size_t kMaxSums = 2;
+  void sum_over_ranks(double* values, size_t n);
   void barrier() { segment_.barrier(); }
 
  private:
