@@ -23,9 +23,8 @@ struct FactorShape {
 class FactorExchange {
  public:
   // Every rank's factors of one use of a slot, stacked in rank order (rank r's samples are
-  // rows [r·B, (r+1)·B), as the sampler hands out the global batch), and the weight rows
-  // [row_begin, row_end) this rank computes. dout is already divided by the number of ranks,
-  // so doutᵀ · in is the gradient averaged over them.
+  // rows [r·B, (r+1)·B), as the sampler hands out the global batch). dout is already divided
+  // by the number of ranks, so doutᵀ · in is the gradient averaged over them.
   struct Gathered {
     const float* in;    // [batch, IN]
     const float* dout;  // [batch, OUT]

@@ -151,17 +151,17 @@ void Net::backward(const float* dout, float* dinput, bool accumulate, const Grad
   }
 }
 
-void Net::use_factor_exchange(FactorExchange* exchange, const std::vector<size_t>& layers) {
+void Net::use_factor_exchange(FactorExchange* exchange, const std::vector<FactorableLayer>& layers) {
   factors_ = exchange;
   factor_slot_.assign(layers_.size(), -1);
   factored_ranges_.clear();
   for (size_t slot = 0; slot < layers.size(); ++slot) {
-    size_t k = layers[slot];
-    auto it = std::find_if(factorable_.begin(), factorable_.end(), [&](const FactorableLayer& f) { return f.layer == k; });
-    RM_CHECK(it != factorable_.end(), "INVALID_ARGUMENT", "layer " + std::to_string(k) + " cannot exchange sufficient factors");
+    size_t k = layers[slot].layer;
+    bool factorable = std::any_of(factorable_.begin(), factorable_.end(), [&](const FactorableLayer& f) { return f.layer == k; });
+    RM_CHECK(factorable, "INVALID_ARGUMENT", "layer " + std::to_string(k) + " cannot exchange sufficient factors");
     factor_slot_[k] = int(slot);
     Range rows = exchange->rows(slot);
-    size_t offset = param_offsets_[k], in = it->shape.in, out = it->shape.out;
+    size_t offset = param_offsets_[k], in = layers[slot].shape.in, out = layers[slot].shape.out;
     factored_ranges_.push_back({offset + rows.begin * in, offset + rows.end * in});              // weight rows
     factored_ranges_.push_back({offset + out * in + rows.begin, offset + out * in + rows.end});  // bias
   }

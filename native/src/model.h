@@ -94,10 +94,10 @@ class Net {
     FactorShape shape;
   };
   const std::vector<FactorableLayer>& factorable_layers() const { return factorable_; }
-  // Data parallel: from now on backward takes the weight gradients of `layers` (from
+  // Data parallel: from now on backward takes the weight gradients of `layers` (entries of
   // factorable_layers(), slot i for layers[i]) from `exchange`; each rank's gradient buffer then
   // holds only the rows it owns of those layers, listed by factored_ranges().
-  void use_factor_exchange(FactorExchange* exchange, const std::vector<size_t>& layers);
+  void use_factor_exchange(FactorExchange* exchange, const std::vector<FactorableLayer>& layers);
   const std::vector<Range>& factored_ranges() const { return factored_ranges_; }
 
  private:

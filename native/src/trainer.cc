@@ -51,12 +51,9 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
       round_to(net_.precision(), dlogits_.data(), B * V);
       loss_sum += ce.loss_sum;
       bool last = k + 1 == K;
-      if (reducer_ && last) {
-        net_.backward(dlogits_.data(), nullptr, k > 0, [this](size_t first) { launch_ready_buckets(first); }, exchange,
-                      squares_wanted);
-      } else {
-        net_.backward(dlogits_.data(), nullptr, k > 0, nullptr, exchange, last ? squares_wanted : nullptr);
-      }
+      Net::GradientsReady ready;  // buckets go during the last micro-batch's backward only
+      if (reducer_ && last) ready = [this](size_t first) { launch_ready_buckets(first); };
+      net_.backward(dlogits_.data(), nullptr, k > 0, ready, exchange, last ? squares_wanted : nullptr);
     }
   } catch (...) {
     // A factor exchange that failed mid-backward: the buckets already launched finish (or time
@@ -139,16 +136,13 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
   }
   std::vector<bool> factored(net_.layer_param_offsets().size(), false);
   if (sharded_) {
-    std::vector<size_t> layers;
+    std::vector<Net::FactorableLayer> layers = pick_factored_layers(size_t(group_->size()));
     std::vector<FactorShape> shapes;
-    for (const auto& f : pick_factored_layers(size_t(group_->size()))) {
-      layers.push_back(f.layer);
-      shapes.push_back(f.shape);
-    }
+    for (const auto& f : layers) shapes.push_back(f.shape);
     if (!layers.empty()) factors_ = group_->share_factor_exchange(shapes, config_.max_batch);
     if (factors_) {
       net_.use_factor_exchange(factors_.get(), layers);
-      for (size_t k : layers) factored[k] = true;
+      for (const auto& f : layers) factored[f.layer] = true;
     }
   }
   buckets_ = plan_buckets(net_.layer_param_offsets(), n, config_.bucket_floats, factored);

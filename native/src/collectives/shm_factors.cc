@@ -9,30 +9,22 @@ namespace rm {
 // Per slot and area, one batch count per rank, ahead of the factor areas.
 static size_t header_words(size_t slots) { return (slots * 2 * ShmSegment::kMaxRanks + 15) / 16 * 16; }
 
-static size_t layout(std::vector<FactorShape> const& shapes, size_t max_batch, int size, std::vector<size_t>* offsets) {
+ShmFactorExchange::Layout ShmFactorExchange::layout(const std::vector<FactorShape>& shapes, size_t max_batch, int size) {
+  Layout l;
   size_t at = header_words(shapes.size()) * sizeof(uint64_t) / sizeof(float);
   for (const FactorShape& s : shapes) {
     size_t area = (size_t(size) * max_batch * (s.in + s.out) + 15) / 16 * 16;  // 64-byte aligned areas
-    offsets->push_back(at);
-    offsets->push_back(at + area);
+    l.slots.push_back(Slot{s, {at, at + area}});
     at += 2 * area;
   }
-  return at * sizeof(float);
-}
-
-static size_t segment_bytes(std::vector<FactorShape> const& shapes, size_t max_batch, int size) {
-  std::vector<size_t> offsets;
-  return layout(shapes, max_batch, size, &offsets);
+  l.bytes = at * sizeof(float);
+  return l;
 }
 
 ShmFactorExchange::ShmFactorExchange(const std::string& name, const std::vector<FactorShape>& slots, size_t max_batch, int rank,
                                      int size, bool create, std::chrono::milliseconds timeout)
-    : max_batch_(max_batch), rank_(rank), size_(size),
-      segment_(name, rank, size, segment_bytes(slots, max_batch, size), create, timeout) {
-  std::vector<size_t> offsets;
-  layout(slots, max_batch, size, &offsets);
-  for (size_t i = 0; i < slots.size(); ++i) slots_.push_back(Slot{slots[i], {offsets[2 * i], offsets[2 * i + 1]}});
-}
+    : layout_(layout(slots, max_batch, size)), max_batch_(max_batch), rank_(rank), size_(size),
+      segment_(name, rank, size, layout_.bytes, create, timeout) {}
 
 float* ShmFactorExchange::floats() { return reinterpret_cast<float*>(segment_.data()); }
 
@@ -41,7 +33,7 @@ uint64_t* ShmFactorExchange::batches(size_t slot, size_t use) {
 }
 
 Range ShmFactorExchange::rows(size_t slot) const {
-  size_t out = slots_.at(slot).shape.out, r = size_t(segment_.rank()), n = size_t(segment_.size());
+  size_t out = layout_.slots.at(slot).shape.out, r = size_t(segment_.rank()), n = size_t(segment_.size());
   return {out * r / n, out * (r + 1) / n};
 }
 
@@ -56,9 +48,9 @@ void ShmFactorExchange::check_usable() const {
 
 void ShmFactorExchange::publish(size_t slot, const float* in, const float* dout, size_t B) {
   check_usable();
-  RM_CHECK(slot < slots_.size() && B >= 1 && B <= max_batch_, "INVALID_ARGUMENT",
+  RM_CHECK(slot < layout_.slots.size() && B >= 1 && B <= max_batch_, "INVALID_ARGUMENT",
            "factor slot " + std::to_string(slot) + " with batch " + std::to_string(B) + " (at most " + std::to_string(max_batch_) + ")");
-  Slot& s = slots_[slot];
+  Slot& s = layout_.slots[slot];
   size_t r = size_t(segment_.rank());
   std::memcpy(area_in(s) + r * B * s.shape.in, in, B * s.shape.in * sizeof(float));
   copy_scaled(area_dout(s) + r * B * s.shape.out, dout, B * s.shape.out, 1.0f / float(segment_.size()));
@@ -67,7 +59,7 @@ void ShmFactorExchange::publish(size_t slot, const float* in, const float* dout,
 
 FactorExchange::Gathered ShmFactorExchange::gather(size_t slot) {
   check_usable();
-  Slot& s = slots_.at(slot);
+  Slot& s = layout_.slots.at(slot);
   auto t0 = std::chrono::steady_clock::now();
   try {
     segment_.barrier();

@@ -41,8 +41,13 @@ class ShmFactorExchange : public FactorExchange {
   float* area_dout(const Slot& s) { return area_in(s) + size_t(segment_.size()) * max_batch_ * s.shape.in; }
   uint64_t* batches(size_t slot, size_t use);  // per rank: the B it published in this area
   float* floats();
+  struct Layout {
+    std::vector<Slot> slots;
+    size_t bytes = 0;  // of the segment's data
+  };
+  static Layout layout(const std::vector<FactorShape>& shapes, size_t max_batch, int size);
 
-  std::vector<Slot> slots_;
+  Layout layout_;  // before segment_, which is sized by it
   size_t max_batch_;
   int rank_, size_;
   ShmSegment segment_;
