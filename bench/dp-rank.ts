@@ -6,7 +6,7 @@
  * (auto|off: parallel.sufficient_factors)
  */
 import { loadSpecFile } from '../jobs/load.js';
-import { loadFashionMnist } from '../worker/data/fashion-mnist.js';
+import { loadTaskData } from '../worker/tasks/task.js';
 import { createEngine, type Engine, type ProcessGroup, type StepTimings } from '../worker/native.js';
 import { joinProcessGroup } from '../worker/process-group.js';
 import { train } from '../worker/trainer.js';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     });
   };
   let wall = 0;
-  await train(job, await loadFashionMnist(job.data.dir), {
+  await train(job, await loadTaskData(job), {
     createEngine: (c) => measured(createEngine(c)),
     group,
     onEvent: (e) => {

@@ -13,7 +13,7 @@
  *   npm run bench:precision      (or: node dist/bench/precision.js [blocks])
  */
 import os from 'node:os';
-import type { ModelSpec } from '../jobs/types.js';
+import type { CnnModelSpec, MlpModelSpec } from '../jobs/types.js';
 import { modelLayers } from '../worker/models.js';
 import { createEngine, loadNative, type Engine, type EngineConfig } from '../worker/native.js';
 
@@ -26,13 +26,13 @@ const VARIANTS = [
   { label: 'fp16', precision: 'fp16' },
 ] as const satisfies { label: string; precision: EngineConfig['precision']; bf16Kernels?: EngineConfig['bf16Kernels'] }[];
 type Variant = (typeof VARIANTS)[number];
-const MODELS: Record<string, ModelSpec> = {
+const MODELS: Record<string, MlpModelSpec | CnnModelSpec> = {
   mlp: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
   cnn: { kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' },
 };
 const blocks = Number(process.argv[2] ?? 7);
 
-function engineFor(model: ModelSpec, { precision, ...v }: Variant): Engine {
+function engineFor(model: MlpModelSpec | CnnModelSpec, { precision, ...v }: Variant): Engine {
   return createEngine({
     input: [1, 28, 28], layers: modelLayers(model, 10), maxBatch: BATCH, impl: 'fast', seed: 1, threads: 1, precision,
     bf16Kernels: 'bf16Kernels' in v ? v.bf16Kernels : undefined,

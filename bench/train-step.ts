@@ -5,20 +5,20 @@
  *   npm run bench            (or: node dist/bench/train-step.js [--seconds S])
  */
 import os from 'node:os';
-import type { ModelSpec } from '../jobs/types.js';
+import type { CnnModelSpec, MlpModelSpec } from '../jobs/types.js';
 import { modelLayers } from '../worker/models.js';
 import { createEngine, loadNative, type Engine, type EngineConfig } from '../worker/native.js';
 import { trainingStepFlops } from './flops.js';
 
 const BATCH = 128;
 const INPUT: [number, number, number] = [1, 28, 28];
-const MODELS: Record<string, ModelSpec> = {
+const MODELS: Record<string, MlpModelSpec | CnnModelSpec> = {
   mlp: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
   cnn: { kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' },
 };
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 3;
 
-function engineFor(model: ModelSpec, threads: number): Engine {
+function engineFor(model: MlpModelSpec | CnnModelSpec, threads: number): Engine {
   const config: EngineConfig = {
     input: INPUT, layers: modelLayers(model, 10), maxBatch: BATCH, impl: 'fast', seed: 1, threads,
     optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0.9, nesterov: false },

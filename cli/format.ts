@@ -1,4 +1,5 @@
 /** How the CLI prints jobs, workers and checkpoints for a person, and as JSON for scripts. */
+import { formatMetrics, headlineMetric } from '../common/metrics.js';
 import { formatDuration, formatLr, formatRate } from '../common/progress.js';
 import { maxRestartsOf } from '../jobs/load.js';
 import type { Checkpoint__Output } from '../proto/gen/ringmaster/v1/Checkpoint.js';
@@ -15,9 +16,11 @@ export function jobJson(j: Job__Output): Record<string, unknown> {
     id: j.id, name: j.name, state: stateName(j.state), reason: j.reason, priority: j.priority, slots: j.slots,
     device: j.device, attempt: j.attempt, submittedAt: j.submitted_at_ms, startedAt: j.started_at_ms || null,
     endedAt: j.ended_at_ms || null, restarts: j.restarts, restartedAfter: j.restarted_after || null,
-    progress: j.progress && { step: j.progress.step, totalSteps: j.progress.total_steps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr, samplesPerSec: j.progress.samples_per_sec },
-    testLoss: j.result?.test_loss ?? j.evaluation?.test_loss ?? null,
-    testAccuracy: j.result?.test_accuracy ?? j.evaluation?.test_accuracy ?? null,
+    progress: j.progress && {
+      step: j.progress.step, totalSteps: j.progress.total_steps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr,
+      samplesPerSec: j.progress.samples_per_sec, ...(j.progress.tokens_per_sec > 0 ? { tokensPerSec: j.progress.tokens_per_sec, mfu: j.progress.mfu } : {}),
+    },
+    metrics: j.result?.metrics ?? j.evaluation?.metrics ?? null, // the final evaluation's, else the latest
   };
 }
 
@@ -35,9 +38,10 @@ export function jobDetail(j: Job__Output): string {
   if (j.restarts > 0) lines.push(`restarts  ${j.restarts} of ${maxRestartsOf(j.spec_json)}, the latest after: ${j.restarted_after}`);
   if (j.progress) {
     const p = j.progress;
-    lines.push(`progress  step ${p.step}/${p.total_steps} epoch ${p.epoch} loss ${p.loss.toFixed(4)} lr ${formatLr(p.lr)} ${formatRate(p.samples_per_sec)} samples/s`);
+    const rate = p.tokens_per_sec > 0 ? `${formatRate(p.tokens_per_sec)} tokens/s` : `${formatRate(p.samples_per_sec)} samples/s`;
+    lines.push(`progress  step ${p.step}/${p.total_steps} epoch ${p.epoch} loss ${p.loss.toFixed(4)} lr ${formatLr(p.lr)} ${rate}`);
   }
-  if (j.result) lines.push(`result    test loss ${j.result.test_loss.toFixed(4)} accuracy ${(100 * j.result.test_accuracy).toFixed(2)}% in ${formatDuration(j.result.wall_sec)}`);
+  if (j.result) lines.push(`result    ${formatMetrics(j.result.metrics)} in ${formatDuration(j.result.wall_sec)}`);
   return lines.join('\n');
 }
 
@@ -69,10 +73,10 @@ function progressCell(j: Job__Output): string {
 }
 
 function resultCell(j: Job__Output): string {
-  return j.result ? `acc ${(100 * j.result.test_accuracy).toFixed(2)}%` : '-';
+  return j.result ? headlineMetric(j.result.metrics) : '-';
 }
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }

@@ -33,19 +33,23 @@ export function localCheckpointTarget(spec: JobSpec, now: Date, resume?: ResumeF
  * checkpoint. Anything else is refused in one line naming the path and what to pass instead.
  */
 export function resolveResumeDir(dir: string, spec: JobSpec): ResumeFrom {
+  return resolveCheckpointDir(dir, '--resume', path.join(spec.checkpoint.dir, spec.name, 'local-YYYYMMDD-HHMMSS'));
+}
+
+/** The same for any option or argument `flag` that names a checkpoint (`example`: a root to suggest). */
+export function resolveCheckpointDir(dir: string, flag: string, example: string): ResumeFrom {
   const absolute = path.resolve(dir);
-  const example = path.join(spec.checkpoint.dir, spec.name, 'local-YYYYMMDD-HHMMSS');
   const fix = `pass a checkpoint root such as ${example}, or one of its step-NNNNNNNN directories`;
   if (!isDirectory(absolute)) {
     // A step directory that is gone was most likely pruned: say which steps its run still keeps.
     const kept = parseStepDirName(path.basename(absolute)) !== undefined ? stepsIn(path.dirname(absolute)) : [];
     const hint = kept.length ? `its run keeps steps ${kept.join(', ')}; pass one of those, or the run's directory ${path.dirname(dir)}` : fix;
-    throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: no such directory (${hint})`);
+    throw new RingmasterError('BAD_ARGUMENT', `${flag} ${dir}: no such directory (${hint})`);
   }
   if (existsSync(path.join(absolute, MANIFEST_NAME))) {
     const step = parseStepDirName(path.basename(absolute));
     if (step === undefined) {
-      throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: holds ${MANIFEST_NAME} but is not named step-NNNNNNNN, so it is not a published checkpoint (${fix})`);
+      throw new RingmasterError('BAD_ARGUMENT', `${flag} ${dir}: holds ${MANIFEST_NAME} but is not named step-NNNNNNNN, so it is not a published checkpoint (${fix})`);
     }
     return { root: path.dirname(absolute), step };
   }
@@ -53,7 +57,7 @@ export function resolveResumeDir(dir: string, spec: JobSpec): ResumeFrom {
     // Most often the directory above the runs was named; point at its newest run.
     const newestRun = readdirSync(absolute).filter((name) => name.startsWith('local-')).sort().at(-1);
     const hint = newestRun ? `pass one of its runs, e.g. ${path.join(dir, newestRun)}` : fix;
-    throw new RingmasterError('BAD_ARGUMENT', `--resume ${dir}: holds no checkpoints (${hint})`);
+    throw new RingmasterError('BAD_ARGUMENT', `${flag} ${dir}: holds no checkpoints (${hint})`);
   }
   return { root: absolute };
 }

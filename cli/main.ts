@@ -6,6 +6,8 @@ import { coordinatorAddress } from './client.js';
 import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
 import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
+import { profileCommand } from './commands/profile.js';
+import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, reportError } from './output.js';
 import { COORDINATOR_ENV, DEFAULT_COORDINATOR } from '../proto/load.js';
@@ -33,6 +35,20 @@ async function main(argv: string[]): Promise<number> {
         .option('resume', { type: 'string', describe: 'start from a checkpoint: a run\'s checkpoint directory (its newest valid one) or one step-NNNNNNNN directory' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary of the run as the last line' }),
       (a) => run(trainCommand({ spec: a.spec, set: a.set, threads: a.threads, resume: a.resume, json: a.json })))
+    .command('sample <source>', 'print text a trained language model writes, from a checkpoint directory or a job\'s newest checkpoint',
+      (y) => withCoordinator(y.positional('source', { type: 'string', demandOption: true, describe: 'checkpoint directory, or job id' }))
+        .option('prompt', { type: 'string', default: '\n', describe: 'text to continue' })
+        .option('tokens', { type: 'number', default: 500, describe: 'tokens to generate' })
+        .option('temperature', { type: 'number', default: 0.8, describe: 'softmax temperature; 0 picks the likeliest token' })
+        .option('top-k', { type: 'number', default: 200, describe: 'draw from the k likeliest tokens; 0 keeps all' })
+        .option('seed', { type: 'number', default: 1337, describe: 'seed of the sampling RNG' })
+        .option('threads', { type: 'number', default: 1, describe: 'compute threads' }),
+      (a) => run(sampleCommand({ source: a.source, address: coordinatorAddress(a.coordinator), prompt: a.prompt, tokens: a.tokens, temperature: a.temperature, topK: a['top-k'], seed: a.seed, threads: a.threads })))
+    .command('profile <spec>', 'time a job\'s training steps here, module by module (the table torch.profiler is read for)',
+      (y) => withJson(withSet(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' })))
+        .option('steps', { type: 'number', default: 10, describe: 'steps to profile, after 3 not counted' })
+        .option('threads', { type: 'number', describe: 'compute threads (default: every core)' }),
+      (a) => run(profileCommand({ spec: a.spec, set: a.set, steps: a.steps, threads: a.threads, json: a.json })))
     .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
       (y) => withSet(withState(y))
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })

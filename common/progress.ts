@@ -6,10 +6,13 @@
  *   [fashion-mnist-mlp] step 400/2340 17% epoch 1 loss 0.4123 lr 9.6e-4 11.2k samples/s elapsed 36s ETA 2m55s
  *   [fashion-mnist-mlp] checkpoint step 500 → /ckpt/fashion-mnist-mlp/local-20250301-170045/step-00000500
  *   [fashion-mnist-mlp] done: test loss 0.3012 accuracy 89.47% wall 3m31s 11.1k samples/s
+ *   [shakespeare-char] step 500/2000 25% epoch 1 loss 1.6012 lr 9.1e-4 9.52k tokens/s MFU 31.2% elapsed 41s ETA 2m03s
+ *   [shakespeare-char] eval at step 500: val loss 1.7020 perplexity 5.48
  *
  * The checkpoint and resume texts come without the `[name]` tag, because a job's own log holds
  * them bare; whoever prints them to a shared stream tags them with `tagged`.
  */
+import { formatMetrics, type Evaluation, type Metrics } from './metrics.js';
 
 export interface ProgressLine {
   name: string; // the job's name
@@ -21,14 +24,16 @@ export interface ProgressLine {
   samplesPerSec: number;
   elapsedSec: number; // wall time of this run (since its start or its resume)
   startStep?: number; // the step this run started from: 0, or the checkpoint's step on resume
+  tokensPerSec?: number; // a language model: shown with its MFU in place of samples/s
+  mfu?: number; // fraction of the matmul peak
 }
 
 export interface SummaryLine {
   name: string;
-  testLoss: number;
-  testAccuracy: number; // fraction in [0, 1]
+  metrics: Metrics;
   wallSec: number;
   samplesPerSec: number;
+  tokensPerSec?: number; // a language model's, shown in place of samples/s when > 0
 }
 
 const RATE_UNITS = ['', 'k', 'M', 'G', 'T'];
@@ -66,17 +71,24 @@ export function formatProgressLine(p: ProgressLine): string {
   const eta = stepsPerSec > 0 ? (p.total - p.step) / stepsPerSec : NaN;
   return (
     `[${p.name}] step ${p.step}/${p.total} ${percent}% epoch ${p.epoch} loss ${p.loss.toFixed(4)} ` +
-    `lr ${formatLr(p.lr)} ${formatRate(p.samplesPerSec)} samples/s ` +
+    `lr ${formatLr(p.lr)} ${throughput(p)} ` +
     `elapsed ${formatDuration(p.elapsedSec)} ETA ${formatDuration(eta)}`
   );
 }
 
+function throughput(p: { samplesPerSec: number; tokensPerSec?: number; mfu?: number }): string {
+  if (!p.tokensPerSec) return `${formatRate(p.samplesPerSec)} samples/s`;
+  return `${formatRate(p.tokensPerSec)} tokens/s` + (p.mfu !== undefined ? ` MFU ${(100 * p.mfu).toFixed(1)}%` : '');
+}
+
 /** The line printed when a run ends. */
 export function formatSummaryLine(s: SummaryLine): string {
-  return (
-    `[${s.name}] done: test loss ${s.testLoss.toFixed(4)} accuracy ${(100 * s.testAccuracy).toFixed(2)}% ` +
-    `wall ${formatDuration(s.wallSec)} ${formatRate(s.samplesPerSec)} samples/s`
-  );
+  return `[${s.name}] done: ${formatMetrics(s.metrics)} wall ${formatDuration(s.wallSec)} ${throughput(s)}`;
+}
+
+/** `[name] eval at step 500: val loss 1.7020 perplexity 5.48` */
+export function formatEvalLine(name: string, e: Evaluation): string {
+  return `[${name}] eval at step ${e.step}: ${formatMetrics(e.metrics)}`;
 }
 
 export interface ResumeLines {

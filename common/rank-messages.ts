@@ -5,6 +5,9 @@
  */
 import type { JobSpec } from '../jobs/types.js';
 import type { ErrorCode } from './errors.js';
+import type { Evaluation, TrainingReport } from './metrics.js';
+
+export type { TrainingReport } from './metrics.js';
 
 /** Where a rank of a multi-rank job stands and how it finds its peers. */
 export interface DistributedPlacement {
@@ -50,13 +53,12 @@ export interface ProgressEvent {
   elapsedSec: number; // since training started
   lossScale?: number; // fp16: the loss scale the next step runs with
   skippedSteps?: number; // fp16: steps skipped for inf/NaN gradients since the run started
+  tokensPerSec?: number; // a language model: training tokens per second over the interval
+  mfu?: number; // a language model: model FLOPs per second over the matmul peak measured at start
 }
 
-export interface EvalEvent {
+export interface EvalEvent extends Evaluation {
   type: 'eval';
-  step: number;
-  testLoss: number;
-  testAccuracy: number; // fraction in [0, 1]
 }
 
 /** Rank 0 published a checkpoint (every `checkpoint.every` steps, and at the end). */
@@ -72,15 +74,6 @@ export interface ResumeEvent {
   step: number;
   dir: string;
   skipped: string[]; // one line per newer checkpoint refused as invalid, naming the file and why
-}
-
-export interface TrainingReport {
-  steps: number;
-  finalLoss: number; // mean training loss over the last logging interval
-  testLoss: number;
-  testAccuracy: number;
-  samplesPerSec: number; // training samples per second over the whole run, evaluation excluded
-  wallSec: number; // data loading, training and evaluation
 }
 
 export interface DoneMessage {

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.js';
+import { formatMetrics } from '../common/metrics.js';
 import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
 import { validateSpec } from '../jobs/validate.js';
@@ -183,7 +184,7 @@ export class JobManager {
     } else if (event.kind === 'evaluation' && event.evaluation && rank === 0) {
       const evaluation = toEvaluation(event.evaluation);
       this.store.recordEvaluation(jobId, attempt.attempt, Date.now(), evaluation);
-      this.log.line(`[${jobId}] eval at step ${evaluation.step}: test loss ${evaluation.testLoss.toFixed(4)} accuracy ${(100 * evaluation.testAccuracy).toFixed(2)}%`, { jobId, rank, step: evaluation.step });
+      this.log.line(`[${jobId}] eval at step ${evaluation.step}: ${formatMetrics(evaluation.metrics)}`, { jobId, rank, step: evaluation.step });
       this.events.emit(jobId, { kind: 'evaluation', evaluation } satisfies JobEvent);
     } else if (event.kind === 'checkpoint' && event.checkpoint && rank === 0) {
       this.onCheckpoint(jobId, attempt.attempt, event.checkpoint.step, event.checkpoint.dir);
@@ -274,7 +275,7 @@ export class JobManager {
     if (failure) return this.failAttempt(jobId, failure);
     if (!allExited) return;
     const result: ReportRecord | null = attempt.exits.get(0)?.report ?? null;
-    this.endAttempt(jobId, 'succeeded', result ? `test accuracy ${(100 * result.testAccuracy).toFixed(2)}%` : '', { result });
+    this.endAttempt(jobId, 'succeeded', result ? formatMetrics(result.metrics) : '', { result });
   }
 
   /** Ends the active attempt, and the job, in `to`. */

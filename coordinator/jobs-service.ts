@@ -11,9 +11,12 @@ import { isTerminal, toWireState } from './job-state.js';
 import type { CheckpointRecord, EvaluationRecord, JobRecord, ProgressRecord, Store } from './store.js';
 import type { WorkerSessions } from './worker-sessions.js';
 
-const toWireProgress = (p: ProgressRecord) => ({ step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec, start_step: p.startStep ?? 0 });
+const toWireProgress = (p: ProgressRecord) => ({
+  step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec,
+  start_step: p.startStep ?? 0, tokens_per_sec: p.tokensPerSec ?? 0, mfu: p.mfu ?? 0,
+});
 const toWireCheckpoint = (c: CheckpointRecord) => ({ step: c.step, attempt: c.attempt, dir: c.dir, published_at_ms: c.publishedAt });
-const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy });
+const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, metrics: e.metrics });
 
 export function toWireJob(j: JobRecord): Job {
   return {
@@ -22,7 +25,7 @@ export function toWireJob(j: JobRecord): Job {
     started_at_ms: j.startedAt ?? 0, ended_at_ms: j.endedAt ?? 0, spec_json: j.specJson,
     progress: j.progress && toWireProgress(j.progress),
     evaluation: j.evaluation && toWireEvaluation(j.evaluation),
-    result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, test_loss: j.result.testLoss, test_accuracy: j.result.testAccuracy, samples_per_sec: j.result.samplesPerSec, wall_sec: j.result.wallSec },
+    result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, metrics: j.result.metrics, samples_per_sec: j.result.samplesPerSec, tokens_per_sec: j.result.tokensPerSec, wall_sec: j.result.wallSec },
     restarts: j.restarts, restarted_after: j.restartedAfter ?? '',
   };
 }

@@ -14,15 +14,18 @@ export interface RankOutcome {
 }
 
 export function toProgress(p: Progress__Output): ProgressRecord {
-  return { step: p.step, totalSteps: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec };
+  return {
+    step: p.step, totalSteps: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
+    ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
+  };
 }
 
 export function toEvaluation(e: Evaluation__Output): EvaluationRecord {
-  return { step: e.step, testLoss: e.test_loss, testAccuracy: e.test_accuracy };
+  return { step: e.step, metrics: { ...e.metrics } };
 }
 
 export function toReport(r: TrainingReport__Output): ReportRecord {
-  return { steps: r.steps, finalLoss: r.final_loss, testLoss: r.test_loss, testAccuracy: r.test_accuracy, samplesPerSec: r.samples_per_sec, wallSec: r.wall_sec };
+  return { steps: r.steps, finalLoss: r.final_loss, metrics: { ...r.metrics }, samplesPerSec: r.samples_per_sec, tokensPerSec: r.tokens_per_sec, wallSec: r.wall_sec };
 }
 
 /** Why a rank's exit fails its job's attempt, naming the rank; null when it finished its training. */

@@ -92,6 +92,20 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;  -- since submission or the latest resume by a person
   ALTER TABLE jobs ADD COLUMN restarted_after TEXT;                 -- why the attempt before the latest restart failed
   `,
+  // v4: evaluations and results carry a metrics map (common/metrics.ts) in place of testLoss and
+  // testAccuracy.
+  `
+  UPDATE jobs SET evaluation = json_object('step', json_extract(evaluation, '$.step'), 'metrics',
+      json_object('test_loss', json_extract(evaluation, '$.testLoss'), 'test_accuracy', json_extract(evaluation, '$.testAccuracy')))
+    WHERE evaluation IS NOT NULL AND json_extract(evaluation, '$.metrics') IS NULL;
+  UPDATE evaluation_history SET evaluation = json_object('step', json_extract(evaluation, '$.step'), 'metrics',
+      json_object('test_loss', json_extract(evaluation, '$.testLoss'), 'test_accuracy', json_extract(evaluation, '$.testAccuracy')))
+    WHERE json_extract(evaluation, '$.metrics') IS NULL;
+  UPDATE jobs SET result = json_object('steps', json_extract(result, '$.steps'), 'finalLoss', json_extract(result, '$.finalLoss'),
+      'metrics', json_object('test_loss', json_extract(result, '$.testLoss'), 'test_accuracy', json_extract(result, '$.testAccuracy')),
+      'samplesPerSec', json_extract(result, '$.samplesPerSec'), 'tokensPerSec', 0, 'wallSec', json_extract(result, '$.wallSec'))
+    WHERE result IS NOT NULL AND json_extract(result, '$.metrics') IS NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

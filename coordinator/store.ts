@@ -9,15 +9,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { Evaluation, TrainingReport } from '../common/metrics.js';
 import type { JobState } from './job-state.js';
 import { migrate, SCHEMA_VERSION } from './store-schema.js';
 
 export interface ProgressRecord {
   step: number; totalSteps: number; epoch: number; loss: number; lr: number; samplesPerSec: number; elapsedSec: number;
   startStep?: number; // the step the attempt started from; absent: 0
+  tokensPerSec?: number; mfu?: number; // a language model's
 }
-export interface EvaluationRecord { step: number; testLoss: number; testAccuracy: number }
-export interface ReportRecord { steps: number; finalLoss: number; testLoss: number; testAccuracy: number; samplesPerSec: number; wallSec: number }
+export type EvaluationRecord = Evaluation;
+export type ReportRecord = TrainingReport;
 /** Where an attempt starts: from the checkpoint of `step` under `root`, or the newest valid one there. */
 export interface ResumeRecord { root: string; step?: number }
 export interface JobRecord {

@@ -3,7 +3,7 @@
  * description. `validate.ts` walks it; docs can be generated from it. The mapped types below
  * make the compiler reject a schema that has a key JobSpec lacks or lacks a key JobSpec has.
  */
-import type { JobSpec } from './types.js';
+import type { DataSpec, JobSpec, ModelSpec } from './types.js';
 
 /** Bounds of a number; a missing side is unbounded. `ge`/`gt` = ≥/>, `le`/`lt` = ≤/<. */
 export interface Range {
@@ -20,8 +20,9 @@ export type Rule =
   | { type: 'enum'; values: readonly string[] }
   | { type: 'string'; pattern: RegExp; maxLength: number; allowed: string }
   | { type: 'list'; item: Rule; length?: number; nonEmpty?: boolean }
-  // A path resolved against the spec file's directory; `mustExist` also requires a directory.
-  | { type: 'path'; mustExist?: { hint: string } };
+  // A path resolved against the spec file's directory; `mustExist` also requires a directory
+  // (or, with file: true, a file) there.
+  | { type: 'path'; mustExist?: { hint: string; file?: boolean } };
 
 export interface Field {
   node: 'field';
@@ -128,18 +129,51 @@ export const JOB_SCHEMA: Section<JobSpec> = {
             activation,
           },
         },
+        gpt: {
+          node: 'section',
+          doc: 'a decoder-only transformer: token + position embedding, pre-LayerNorm blocks of causal self-attention and a GELU MLP, a final LayerNorm, the output head tied to the token embedding',
+          keys: {
+            layers: field(int(1), 4, 'transformer blocks'),
+            heads: field(int(1), 4, 'attention heads per block'),
+            channels: field(int(1), 128, 'embedding width; a multiple of heads'),
+            block: field(int(1), 64, 'context length in tokens'),
+            dropout: field(num({ ge: 0, lt: 1 }), 0, 'dropout probability'),
+            bias: field({ type: 'bool' }, true, 'biases in the Linear and LayerNorm layers'),
+          },
+        },
       },
     },
     data: {
-      node: 'section',
+      node: 'variant',
       doc: 'the data set',
-      keys: {
-        kind: field(oneOf('fashion-mnist'), 'fashion-mnist', 'data set'),
-        dir: field(
-          { type: 'path', mustExist: { hint: 'install the Debian package dataset-fashion-mnist or set data.dir' } },
-          '/usr/share/datasets/fashion-mnist',
-          'directory holding the data set files',
-        ),
+      kindDoc: 'data set',
+      defaultKind: 'fashion-mnist',
+      variants: {
+        'fashion-mnist': {
+          node: 'section',
+          doc: 'Fashion-MNIST images (for mlp and cnn)',
+          keys: {
+            dir: field(
+              { type: 'path', mustExist: { hint: 'install the Debian package dataset-fashion-mnist or set data.dir' } },
+              '/usr/share/datasets/fashion-mnist',
+              'directory holding the data set files',
+            ),
+          },
+        },
+        text: {
+          node: 'section',
+          doc: 'a UTF-8 corpus for a language model (gpt): random windows of model.block tokens',
+          keys: {
+            path: {
+              node: 'field',
+              rule: { type: 'path', mustExist: { hint: 'set data.path to a UTF-8 text file', file: true } },
+              required: true,
+              doc: 'the corpus, a UTF-8 text file',
+            },
+            tokenizer: field(oneOf('char'), 'char', 'char: one token per character, the vocabulary being the corpus\'s characters'),
+            train_fraction: field(num({ gt: 0, lt: 1 }), 0.9, 'the first fraction of the tokens trains; the rest is the validation split'),
+          },
+        },
       },
     },
     device: field(oneOf('cpu', 'cuda'), 'cpu', 'where ranks compute'),
@@ -234,7 +268,10 @@ export const JOB_SCHEMA: Section<JobSpec> = {
     eval: {
       node: 'section',
       doc: 'evaluation on the test split',
-      keys: { every: field(int(0), 0, 'optimizer steps between evaluations; 0 evaluates only at the end') },
+      keys: {
+        every: field(int(0), 0, 'optimizer steps between evaluations; 0 evaluates only at the end'),
+        batches: field(int(1), 50, 'a language model: batches of batch.micro windows of the validation split per evaluation, the same windows every time'),
+      },
     },
     checkpoint: {
       node: 'section',
@@ -261,9 +298,17 @@ export const JOB_SCHEMA: Section<JobSpec> = {
 };
 
 /** Checks between keys, after each key passed its own rule; skipped where `key` is absent (a key of another kind). */
-export const CROSS_CHECKS: readonly { key: string; atMost: string }[] = [
+export const CROSS_CHECKS: readonly ({ key: string; atMost: string } | { key: string; multipleOf: string })[] = [
   { key: 'schedule.min_lr', atMost: 'optimizer.lr' },
+  { key: 'model.channels', multipleOf: 'model.heads' },
 ];
+
+/** Which data sets each model family trains on. */
+export const MODEL_DATA: Readonly<Record<ModelSpec['kind'], readonly DataSpec['kind'][]>> = {
+  mlp: ['fashion-mnist'],
+  cnn: ['fashion-mnist'],
+  gpt: ['text'],
+};
 
 /**
  * Values the contract allows but this build does not implement yet. The issue that builds a
@@ -272,4 +317,5 @@ export const CROSS_CHECKS: readonly { key: string; atMost: string }[] = [
 export const NOT_YET_SUPPORTED: readonly { key: string; allowed: readonly unknown[]; reason: string }[] = [
   { key: 'device', allowed: ['cpu'], reason: 'not supported by this build yet; use cpu' },
   { key: 'parallel.pipeline', allowed: [1], reason: 'arrives with the pipeline issue; use 1' },
+  { key: 'model.dropout', allowed: [0, undefined], reason: 'dropout is not implemented yet; use 0' },
 ];

@@ -17,7 +17,33 @@ export interface CnnModelSpec {
   activation: Activation;
 }
 
-export type ModelSpec = MlpModelSpec | CnnModelSpec;
+/** A decoder-only transformer (GPT-2's shape); DESIGN.md, "Models". */
+export interface GptModelSpec {
+  kind: 'gpt';
+  layers: number;
+  heads: number;
+  channels: number; // a multiple of heads
+  block: number; // context length in tokens
+  dropout: number; // 0 only, for now
+  bias: boolean; // biases in the Linear and LayerNorm layers
+}
+
+export type ModelSpec = MlpModelSpec | CnnModelSpec | GptModelSpec;
+
+export interface FashionMnistDataSpec {
+  kind: 'fashion-mnist';
+  dir: string;
+}
+
+/** A UTF-8 corpus for a language model: the first train_fraction of its tokens train, the rest validate. */
+export interface TextDataSpec {
+  kind: 'text';
+  path: string;
+  tokenizer: 'char'; // one token per character; the vocabulary is the corpus's characters, sorted
+  train_fraction: number;
+}
+
+export type DataSpec = FashionMnistDataSpec | TextDataSpec;
 
 /** After `warmup` steps of linear warmup to optimizer.lr (worker/schedule.ts has the formulas): */
 export interface ConstantScheduleSpec {
@@ -44,7 +70,7 @@ export type ScheduleSpec = ConstantScheduleSpec | CosineScheduleSpec | CosineRes
 export interface JobSpec {
   name: string;
   model: ModelSpec;
-  data: { kind: 'fashion-mnist'; dir: string };
+  data: DataSpec;
   device: 'cpu' | 'cuda';
   parallel: {
     data: number;
@@ -71,7 +97,7 @@ export interface JobSpec {
   schedule: ScheduleSpec;
   epochs: number;
   steps: number | null; // optimizer steps; when set it wins over epochs
-  eval: { every: number }; // steps between evaluations; 0 evaluates only at the end
+  eval: { every: number; batches: number }; // steps between evaluations (0: only at the end); a language model's batches per evaluation
   checkpoint: { every: number; keep: number; dir: string };
   max_restarts: number; // automatic restarts of a failed attempt (coordinator/restarts.ts says which failures)
   log: { every: number };

@@ -10,6 +10,7 @@ import { RingmasterError } from '../common/errors.js';
 import {
   CROSS_CHECKS,
   JOB_SCHEMA,
+  MODEL_DATA,
   NOT_YET_SUPPORTED,
   type AnySection,
   type AnyVariant,
@@ -18,23 +19,34 @@ import {
   type Rule,
   type SchemaNode,
 } from './schema.js';
-import type { JobSpec } from './types.js';
+import type { DataSpec, JobSpec, ModelSpec } from './types.js';
 
 type Mapping = Record<string, unknown>;
 
 interface Walk {
   specDir: string;
-  dirsToCheck: { key: string; dir: string; hint: string }[];
+  dirsToCheck: { key: string; dir: string; hint: string; file: boolean }[];
 }
 
 /** Throws RingmasterError BAD_SPEC (or DATA_MISSING for a missing data directory) on the first problem. */
 export function validateSpec(raw: unknown, opts: { specDir: string }): JobSpec {
   const walk: Walk = { specDir: opts.specDir, dirsToCheck: [] };
   const spec = checkSection(JOB_SCHEMA, raw, '', walk);
-  for (const { key, atMost } of CROSS_CHECKS) {
-    const value = valueAt(spec, key) as number | undefined;
-    const limit = valueAt(spec, atMost) as number;
-    if (value !== undefined && value > limit) throw badValue(key, value, `≤ ${atMost} (${formatValue(limit)})`);
+  for (const check of CROSS_CHECKS) {
+    const value = valueAt(spec, check.key) as number | undefined;
+    if (value === undefined) continue;
+    if ('atMost' in check) {
+      const limit = valueAt(spec, check.atMost) as number;
+      if (value > limit) throw badValue(check.key, value, `≤ ${check.atMost} (${formatValue(limit)})`);
+    } else {
+      const divisor = valueAt(spec, check.multipleOf) as number | undefined;
+      if (divisor !== undefined && value % divisor !== 0) throw badValue(check.key, value, `a multiple of ${check.multipleOf} (${formatValue(divisor)})`);
+    }
+  }
+  const model = (spec.model as { kind: ModelSpec['kind'] }).kind;
+  const data = (spec.data as { kind: DataSpec['kind'] }).kind;
+  if (!MODEL_DATA[model].includes(data)) {
+    throw new RingmasterError('BAD_SPEC', `spec: data.kind = ${formatValue(data)} does not fit model.kind ${model} (use ${MODEL_DATA[model].join(' or ')})`);
   }
   for (const { key, allowed, reason } of NOT_YET_SUPPORTED) {
     const value = valueAt(spec, key);
@@ -42,9 +54,9 @@ export function validateSpec(raw: unknown, opts: { specDir: string }): JobSpec {
       throw new RingmasterError('BAD_SPEC', `spec: ${key} = ${formatValue(value)}: ${reason}`);
     }
   }
-  for (const { key, dir, hint } of walk.dirsToCheck) {
-    if (!isDirectory(dir)) {
-      throw new RingmasterError('DATA_MISSING', `spec: ${key} = ${formatValue(dir)}: no such directory (${hint})`);
+  for (const { key, dir, hint, file } of walk.dirsToCheck) {
+    if (file ? !isFile(dir) : !isDirectory(dir)) {
+      throw new RingmasterError('DATA_MISSING', `spec: ${key} = ${formatValue(dir)}: no such ${file ? 'file' : 'directory'} (${hint})`);
     }
   }
   return spec as unknown as JobSpec;
@@ -125,7 +137,7 @@ function checkRule(rule: Rule, value: unknown, key: string, walk: Walk, nullable
       return (value as unknown[]).map((item, i) => checkRule(rule.item, item, `${key}[${i}]`, walk));
     case 'path': {
       const dir = resolve(walk.specDir, value as string);
-      if (rule.mustExist) walk.dirsToCheck.push({ key, dir, hint: rule.mustExist.hint });
+      if (rule.mustExist) walk.dirsToCheck.push({ key, dir, hint: rule.mustExist.hint, file: rule.mustExist.file ?? false });
       return dir;
     }
     default:
@@ -262,6 +274,14 @@ function valueAt(spec: Mapping, key: string): unknown {
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
   } catch {
     return false;
   }

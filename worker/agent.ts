@@ -120,7 +120,7 @@ export class WorkerAgent {
         onStderr: (line) => event({ log_line: line }),
         onExit: (x) => {
           this.ranks.delete(key);
-          const report = x.report && { steps: x.report.steps, final_loss: x.report.finalLoss, test_loss: x.report.testLoss, test_accuracy: x.report.testAccuracy, samples_per_sec: x.report.samplesPerSec, wall_sec: x.report.wallSec };
+          const report = x.report && { steps: x.report.steps, final_loss: x.report.finalLoss, metrics: x.report.metrics, samples_per_sec: x.report.samplesPerSec, tokens_per_sec: x.report.tokensPerSec, wall_sec: x.report.wallSec };
           event({ exit: { exit_code: x.exitCode, signal: x.signal, error_code: x.errorCode, error_message: x.errorMessage, report } });
           this.o.log.info(`rank ${rank} of ${a.job_id} exited (${x.signal || `code ${x.exitCode}`})`, { jobId: a.job_id, rank });
         },
@@ -151,9 +151,9 @@ export class WorkerAgent {
 function toWireEvent(e: RankTrainingEvent): Omit<RankEvent, 'job_id' | 'attempt' | 'rank'> {
   switch (e.type) {
     case 'progress':
-      return { progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec } };
+      return { progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec, tokens_per_sec: e.tokensPerSec ?? 0, mfu: e.mfu ?? 0 } };
     case 'eval':
-      return { evaluation: { step: e.step, test_loss: e.testLoss, test_accuracy: e.testAccuracy } };
+      return { evaluation: { step: e.step, metrics: e.metrics } };
     case 'checkpoint':
       return { checkpoint: { step: e.step, dir: e.dir } };
     case 'resumed':

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { RingmasterError } from '../common/errors.js';
 import type { CheckpointEvent, CheckpointTarget, ResumeEvent, ResumeFrom } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
-import type { JsonValue } from './checkpoint/manifest.js';
+import type { JsonValue, ManifestFields } from './checkpoint/manifest.js';
 import type { Checkpoint } from './checkpoint/read.js';
 import { openNewestValidCheckpoint } from './checkpoint/read.js';
 import { encodeSafetensors, type Tensor } from './checkpoint/safetensors.js';
@@ -68,6 +68,7 @@ export class CheckpointWriter {
     private readonly engine: Engine,
     private readonly target: CheckpointTarget,
     private readonly onEvent: (e: CheckpointEvent) => void,
+    private readonly taskFields: ManifestFields = {}, // what the task adds (a language model's tokenizer)
   ) {}
 
   async save(step: number, position: DataPosition): Promise<void> {
@@ -93,10 +94,30 @@ export class CheckpointWriter {
       data: { seed: this.spec.seed, epoch: position.epoch, batch: position.batch },
       schedule: JSON.parse(JSON.stringify({ ...this.spec.schedule, lr: this.spec.optimizer.lr })) as JsonValue,
       lossScaler: state.lossScale,
+      ...this.taskFields,
     });
     await pruneCheckpoints(root, { keep: this.spec.checkpoint.keep, token });
     this.onEvent({ type: 'checkpoint', step, dir: published });
   }
+}
+
+/**
+ * Reads the checkpoint's tensors into flat buffers laid out as `params` says: reader('') gives
+ * the parameters, reader('optimizer.exp_avg.') a moment.
+ */
+export async function tensorReader(checkpoint: Checkpoint, params: NamedParam[], count: number): Promise<(prefix: string) => Float32Array> {
+  const file = await checkpoint.readTensors(STAGE_FILE);
+  return (prefix: string) => {
+    const out = new Float32Array(count);
+    for (const p of params) {
+      const t = file.tensors.get(prefix + p.name);
+      if (!t || t.dtype !== 'F32' || t.data.length !== p.count) {
+        throw new RingmasterError('DATA_CORRUPT', `checkpoint file ${join(checkpoint.dir, STAGE_FILE)} lacks the F32 tensor ${prefix + p.name} of ${p.count} values (use another checkpoint)`);
+      }
+      out.set(t.data as Float32Array, p.offset);
+    }
+    return out;
+  };
 }
 
 /** Why `checkpoint` cannot continue a run of `spec`, or undefined when it can. */
@@ -128,18 +149,7 @@ export async function restoreCheckpoint(spec: JobSpec, engine: Engine, from: Res
   if (mismatch) {
     throw new RingmasterError('BAD_SPEC', `checkpoint ${checkpoint.dir} does not fit this job: ${mismatch} (resume with the spec it was written with)`);
   }
-  const file = await checkpoint.readTensors(STAGE_FILE);
-  const flat = (prefix: string) => {
-    const out = new Float32Array(engine.paramCount);
-    for (const p of params) {
-      const t = file.tensors.get(prefix + p.name);
-      if (!t || t.dtype !== 'F32' || t.data.length !== p.count) {
-        throw new RingmasterError('DATA_CORRUPT', `checkpoint file ${join(checkpoint.dir, STAGE_FILE)} lacks the F32 tensor ${prefix + p.name} of ${p.count} values (resume from another checkpoint)`);
-      }
-      out.set(t.data as Float32Array, p.offset);
-    }
-    return out;
-  };
+  const flat = await tensorReader(checkpoint, params, engine.paramCount);
   const optimizerSteps = checkpoint.manifest.fields.optimizerSteps;
   if (typeof optimizerSteps !== 'number') {
     throw new RingmasterError('DATA_CORRUPT', `checkpoint ${join(checkpoint.dir, 'manifest.json')} lacks optimizerSteps (resume from another checkpoint)`);

@@ -1,8 +1,8 @@
-/** Turns the job spec's model into the addon's layer list (DESIGN.md, "Models"). */
-import type { ModelSpec } from '../jobs/types.js';
+/** Turns a sequential model of the job spec into the addon's layer list (DESIGN.md, "Models"); a gpt is one native model. */
+import type { CnnModelSpec, MlpModelSpec } from '../jobs/types.js';
 import type { LayerConfig } from './native.js';
 
-export function modelLayers(model: ModelSpec, classes: number): LayerConfig[] {
+export function modelLayers(model: MlpModelSpec | CnnModelSpec, classes: number): LayerConfig[] {
   const act = { kind: model.activation } as const;
   if (model.kind === 'mlp') {
     const hidden = model.hidden.flatMap((width): LayerConfig[] => [{ kind: 'linear', out: width }, act]);

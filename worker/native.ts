@@ -14,13 +14,28 @@ export type LayerConfig =
   | { kind: 'conv2d'; out: number } // 3×3, stride 1, padding 1
   | { kind: 'relu' | 'gelu' | 'maxpool2d' | 'flatten' };
 
-export interface EngineConfig {
-  input: [number, number, number]; // channels, height, width of one sample
-  layers: LayerConfig[];
+/** A GPT (native/src/models/gpt.h): a sample is `block` int32 tokens, predicted at every position. */
+export interface GptEngineConfig {
+  vocab: number;
+  block: number; // context length T
+  layers: number;
+  heads: number;
+  channels: number;
+  bias: boolean;
+}
+
+/** The model: a sequential network over fp32 samples, or a GPT over tokens. */
+export type EngineModel =
+  | { input: [number, number, number]; layers: LayerConfig[]; gpt?: undefined } // channels, height, width of one sample
+  | { gpt: GptEngineConfig; input?: undefined; layers?: undefined };
+
+export type EngineConfig = EngineModel & EngineOptions;
+
+export interface EngineOptions {
   maxBatch: number; // samples per micro-batch
   maxAccumulate?: number; // micro-batches per optimizer step; 1 when absent
   precision?: 'fp32' | 'bf16' | 'fp16'; // what the layers compute in (parameters stay fp32); fp32 when absent
-  /** bf16: run oneDNN's bf16 matmul and convolution kernels; auto (the default) where they beat fp32 (AMX). */
+  /** bf16: run oneDNN's bf16 matmul and convolution kernels; auto (the default) where they measure faster than fp32 (NativeAddon.bf16Probe). */
   bf16Kernels?: 'auto' | 'on' | 'off';
   lossScale?: { dynamic: boolean; init: number; growthInterval: number; minScale: number }; // absent: no loss scaling
   impl: 'fast' | 'reference'; // oneDNN kernels, or the plain-loop oracle used by tests
@@ -41,10 +56,11 @@ export interface EngineConfig {
 }
 
 export interface NamedParam {
-  name: string; // e.g. "layers.1.weight"
+  name: string; // e.g. "layers.1.weight", "transformer.h.0.attn.c_attn.weight"
   shape: number[];
   offset: number; // into the flat parameter buffer, in floats
   count: number;
+  decay: boolean; // whether weight decay applies (a GPT: 2-D weights and embeddings only)
 }
 
 /** Where a training step's time went, in milliseconds (communicate includes waiting for peers). */
@@ -72,10 +88,16 @@ export interface EngineState {
   lossScale: { scale: number; goodSteps: number; skipped: number };
 }
 
-/** One rank's training engine. Calls must not overlap: await each before the next. */
+/**
+ * One rank's training engine. Calls must not overlap: await each before the next. Inputs are
+ * Float32Array samples for a sequential network, Int32Array tokens ([batch, block]) for a GPT;
+ * labels are one per sample, or one per token (the next token) for a GPT.
+ */
+export type EngineInputs = Float32Array | Int32Array;
+
 export interface Engine {
   readonly paramCount: number;
-  readonly outputSize: number;
+  readonly outputSize: number; // logits per sample: classes, or block × vocab for a GPT
   readonly bf16Kernels: boolean; // whether this engine's matmuls run bf16 kernels
   namedParams(): NamedParam[];
   getParams(): Float32Array;
@@ -85,21 +107,32 @@ export interface Engine {
   setState(state: EngineState): void;
   getGrads(): Float32Array;
   setGrads(values: Float32Array): void;
-  forward(inputs: Float32Array, batch: number): Promise<Float32Array>;
+  forward(inputs: EngineInputs, batch: number): Promise<Float32Array>;
   backward(dout: Float32Array, options: { accumulate: boolean; inputGrad: boolean }): Promise<Float32Array | null>;
   /**
    * One optimizer step over the K = ⌊inputs.length / (batch × sample size)⌋ micro-batches of
    * `batch` samples that inputs and labels hold (K ≤ maxAccumulate): the gradient of their mean
    * loss, averaged over the group once.
    */
-  trainStep(inputs: Float32Array, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<StepOutcome>;
-  evaluate(inputs: Float32Array, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
+  trainStep(inputs: EngineInputs, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<StepOutcome>;
+  /** Sums over the batch's predictions (batch, or batch × block for a GPT). */
+  evaluate(inputs: EngineInputs, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
   optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;
   /**
    * Data parallel (collective: every rank calls it): trainStep then averages gradients and loss
    * over the group before the update, and every rank starts from rank 0's parameters.
    */
   joinProcessGroup(group: ProcessGroup): Promise<void>;
+  /**
+   * A GPT's continuation of `prompt`, `tokens` long, with a KV cache: each token drawn from
+   * softmax(logits / temperature) over the topK most likely (0: all; temperature 0: the most
+   * likely), from an RNG seeded with `seed`.
+   */
+  generate(options: { prompt: Int32Array; tokens: number; temperature: number; topK: number; seed: number }): Promise<Int32Array>;
+  /** Per-module timings of every forward and backward from now on (true), or none (false); clears what was recorded. */
+  setProfiling(on: boolean): void;
+  /** What was recorded since setProfiling(true), modules in the order they first ran; totals, not per step. */
+  profile(): { name: string; forwardMs: number; backwardMs: number; forwardFlops: number; backwardFlops: number; calls: number; activationBytes: number }[];
 }
 
 export interface BuildInfo {
@@ -163,6 +196,10 @@ export interface NativeAddon {
   buildInfo(): BuildInfo;
   /** Each value rounded (ties to even) to what bf16 or fp16 can hold: the oracle of the mixed-precision tests. */
   roundTo(values: Float32Array, precision: 'bf16' | 'fp16'): Float32Array;
+  /** The file's bytes, mapped read-only and shared between processes; unmapped when collected. Writing to it faults. */
+  mapFile(path: string): ArrayBuffer;
+  /** The once-per-process 512³ matmul measurement bf16 `auto` decides by: bf16 kernels where bf16 ≥ 1.25 × fp32. */
+  bf16Probe(): { fp32Gflops: number; bf16Gflops: number; paysOff: boolean };
   /** GFLOP/s of oneDNN's fp32 matmul [m×k]·[k×n] on `threads` threads, best of five blocks. */
   matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number; bf16?: boolean }): Promise<number>;
   /** Register-only throughput of fp32 FMAs and bf16 dot products (0 when absent), and AMX's state. */

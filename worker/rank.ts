@@ -4,8 +4,8 @@
  */
 import { isRingmasterError } from '../common/errors.js';
 import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
-import { loadFashionMnist } from './data/fashion-mnist.js';
-import { asNativeError, createEngine, type ProcessGroup } from './native.js';
+import { asNativeError, createEngine, loadNative, type ProcessGroup } from './native.js';
+import { loadTaskData } from './tasks/task.js';
 import { joinProcessGroup, nameMissingRanks } from './process-group.js';
 import { train } from './trainer.js';
 
@@ -19,6 +19,14 @@ function toErrorMessage(e: unknown): RankMessage {
   const message = err instanceof Error ? err.message : String(err);
   if (process.env.RINGMASTER_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return { type: 'error', code: 'INTERNAL', message: `internal error: ${message}` };
+}
+
+/**
+ * The fp32 matmul throughput MFU is measured against: oneDNN's 1024³ product on this rank's
+ * threads, best of a short run (bench/ measures the same way, longer).
+ */
+async function matmulPeakGflops(threads: number): Promise<number> {
+  return loadNative().matmulPeak({ m: 1024, k: 1024, n: 1024, threads, seconds: 0.3 });
 }
 
 // A rank whose parent dies (even by SIGKILL) loses its IPC channel and stops: no orphans.
@@ -37,9 +45,10 @@ async function joinGroup(message: ParentMessage): Promise<ProcessGroup | undefin
 
 async function run(message: ParentMessage): Promise<void> {
   try {
-    const [data, group] = await Promise.all([loadFashionMnist(message.spec.data.dir), joinGroup(message)]);
+    const [data, group] = await Promise.all([loadTaskData(message.spec), joinGroup(message)]);
     const report = await train(message.spec, data, {
       createEngine, group, checkpoints: message.checkpoints, resume: message.resume, onEvent: (e) => void send(e),
+      matmulPeakGflops: () => matmulPeakGflops(message.spec.threads),
     });
     await send({ type: 'done', report });
   } catch (e) {

@@ -5,17 +5,10 @@
 import { RingmasterError } from '../common/errors.js';
 import type { CheckpointEvent, CheckpointTarget, EvalEvent, ProgressEvent, ResumeEvent, ResumeFrom, TrainingReport } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
-import type { Split } from './data/fashion-mnist.js';
-import { EpochSampler, gather, sequentialBatches } from './data/sampler.js';
-import { modelLayers } from './models.js';
-import { asNativeError, NativeError, type Engine, type EngineConfig, type ProcessGroup } from './native.js';
+import { asNativeError, NativeError, type Engine, type EngineConfig, type EngineModel, type ProcessGroup } from './native.js';
+import { createTask, type TaskData } from './tasks/task.js';
 import { CheckpointWriter, restoreCheckpoint } from './checkpointing.js';
 import { learningRate, scheduleParams } from './schedule.js';
-
-export interface TrainingData {
-  train: Split;
-  test: Split;
-}
 
 export interface TrainerDeps {
   createEngine(config: EngineConfig): Engine;
@@ -24,14 +17,14 @@ export interface TrainerDeps {
   resume?: ResumeFrom; // start from a checkpoint instead of step 0
   onEvent(event: ProgressEvent | EvalEvent | CheckpointEvent | ResumeEvent): void;
   now?(): number; // milliseconds; performance.now by default
+  /** fp32 matmul GFLOP/s of this rank's threads, for a language model's MFU; absent: no MFU. */
+  matmulPeakGflops?(): Promise<number>;
 }
 
-export function engineConfig(spec: JobSpec, data: TrainingData): EngineConfig {
+export function engineConfig(spec: JobSpec, model: EngineModel): EngineConfig {
   const o = spec.optimizer;
-  const [c, h, w]: number[] = data.train.sampleShape;
   return {
-    input: [c, h, w],
-    layers: modelLayers(spec.model, data.train.classes),
+    ...model,
     maxBatch: spec.batch.micro,
     maxAccumulate: spec.batch.accumulate,
     precision: spec.precision,
@@ -56,33 +49,6 @@ export function engineConfig(spec: JobSpec, data: TrainingData): EngineConfig {
   };
 }
 
-function sampleSize(split: Split): number {
-  return split.sampleShape.reduce<number>((a, b) => a * b, 1);
-}
-
-/**
- * Test-set loss (mean) and accuracy, in batches of up to the engine's batch size. With a group,
- * each rank evaluates a contiguous share of the test set and the sums are all-reduced.
- */
-export async function evaluate(engine: Engine, test: Split, batch: number, group?: ProcessGroup): Promise<{ loss: number; accuracy: number }> {
-  const row = sampleSize(test);
-  const x = new Float32Array(batch * row);
-  const y = new Int32Array(batch);
-  const ranks = group?.size ?? 1;
-  const rank = group?.rank ?? 0;
-  const begin = Math.floor((rank * test.count) / ranks);
-  const end = Math.floor(((rank + 1) * test.count) / ranks);
-  let sums = Float64Array.of(0, 0); // loss sum, correct
-  for (const indices of sequentialBatches(end - begin, batch)) {
-    gather(test, indices.map((i) => i + begin), x, y);
-    const r = await engine.evaluate(x, y, indices.length);
-    sums[0] += r.lossSum;
-    sums[1] += r.correct;
-  }
-  if (group && ranks > 1) sums = await group.allReduce(sums, 'sum');
-  return { loss: sums[0] / test.count, accuracy: sums[1] / test.count };
-}
-
 /**
  * Restores the checkpoint to resume from (before the engine joins its group, so the state
  * reaches the shared buffers) and checks that every rank picked the same one.
@@ -102,42 +68,67 @@ async function startingPoint(spec: JobSpec, engine: Engine, deps: TrainerDeps): 
   return resumed?.step ?? 0;
 }
 
-export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps): Promise<TrainingReport> {
+/** Training statistics over one logging interval, turned into a progress event. */
+class Interval {
+  private loss = 0;
+  private steps = 0;
+  private startedAt: number;
+  private firstStep: number;
+
+  constructor(private readonly now: () => number, step: number) {
+    this.startedAt = now();
+    this.firstStep = step;
+  }
+
+  add(loss: number): void {
+    this.loss += loss;
+    this.steps++;
+  }
+
+  /** Excludes `ms` (an evaluation) from the interval's time. */
+  pause(ms: number): void {
+    this.startedAt += ms;
+  }
+
+  /** Mean loss, steps and milliseconds of the interval ending at `step`; starts the next one. */
+  close(step: number): { loss: number; steps: number; ms: number } {
+    const t = this.now();
+    const out = { loss: this.loss / this.steps, steps: step - this.firstStep, ms: t - this.startedAt };
+    this.loss = 0;
+    this.steps = 0;
+    this.startedAt = t;
+    this.firstStep = step;
+    return out;
+  }
+}
+
+export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): Promise<TrainingReport> {
   const now = deps.now ?? (() => performance.now());
   const start = now();
-  const micro = spec.batch.micro;
-  const accumulate = spec.batch.accumulate;
   const group = deps.group;
   const ranks = group?.size ?? 1;
-  const perRank = micro * accumulate; // samples per rank per optimizer step
-  const sampler = new EpochSampler({ count: data.train.count, batch: perRank, seed: spec.seed, dropLast: true, rank: group?.rank ?? 0, ranks });
-  const totalSteps = spec.steps ?? spec.epochs * sampler.batchesPerEpoch;
+  const perRank = spec.batch.micro * spec.batch.accumulate; // samples per rank per optimizer step
+  const task = createTask(spec, data, { rank: group?.rank ?? 0, ranks });
+  const totalSteps = spec.steps ?? spec.epochs * task.batchesPerEpoch;
   const schedule = scheduleParams(spec, totalSteps);
-  const engine = deps.createEngine(engineConfig(spec, data));
+  const engine = deps.createEngine(engineConfig(spec, task.model));
+  const peakGflops = task.flopsPerToken > 0 && deps.matmulPeakGflops ? await deps.matmulPeakGflops() : 0;
   const first = await startingPoint(spec, engine, deps);
-  const writer = deps.checkpoints && (group?.rank ?? 0) === 0 ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent) : undefined;
-  const position = (step: number) => ({ epoch: Math.floor(step / sampler.batchesPerEpoch), batch: step % sampler.batchesPerEpoch });
+  const writer = deps.checkpoints && (group?.rank ?? 0) === 0 ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent, task.checkpointFields) : undefined;
+  const position = (step: number) => ({ epoch: Math.floor(step / task.batchesPerEpoch), batch: step % task.batchesPerEpoch });
+  const samplesPerStep = perRank * ranks;
+  const tokensPerStep = samplesPerStep * task.tokensPerSample;
 
-  const row = sampleSize(data.train);
-  const x = new Float32Array(perRank * row);
-  const y = new Int32Array(perRank);
-  let order = sampler.order(position(first).epoch);
-  if (first < totalSteps) gather(data.train, sampler.shard(order, position(first).batch), x, y);
-
-  let intervalLoss = 0, intervalSteps = 0, intervalStart = now(), trainMs = 0, finalLoss = NaN;
+  if (first < totalSteps) task.load(first);
+  const interval = new Interval(now, first);
+  let trainMs = 0, finalLoss = NaN;
   let lossScale = 1, skipped = 0; // fp16: the current loss scale, and steps skipped so far
-  let intervalFirst = first; // the step the logging interval started at
   for (let step = first; step < totalSteps; step++) {
     const lr = learningRate(step, schedule);
-    // The engine copies the batch when the call starts, so the next batch is gathered while
-    // this step computes.
-    const pending = engine.trainStep(x, y, micro, lr, spec.optimizer.clip_grad_norm);
+    // The engine copies the batch when the call starts, so the next batch loads while this step computes.
+    const pending = engine.trainStep(task.inputs, task.labels, spec.batch.micro, lr, spec.optimizer.clip_grad_norm);
     const next = step + 1;
-    if (next < totalSteps) {
-      const p = position(next);
-      if (p.batch === 0) order = sampler.order(p.epoch);
-      gather(data.train, sampler.shard(order, p.batch), x, y);
-    }
+    if (next < totalSteps) task.load(next);
     const outcome = await pending.catch((e: unknown) => {
       const err = asNativeError(e);
       // a collapsed fp16 loss scale is divergence: a restart would only collapse it again
@@ -149,41 +140,36 @@ export async function train(spec: JobSpec, data: TrainingData, deps: TrainerDeps
     } else if (!Number.isFinite(outcome.loss)) {
       throw new RingmasterError('DIVERGED', `training diverged: the loss is ${outcome.loss} at step ${next} (lower optimizer.lr or set optimizer.clip_grad_norm)`);
     } else {
-      intervalLoss += outcome.loss;
-      intervalSteps++;
+      interval.add(outcome.loss);
     }
     if (next % spec.log.every === 0 || next === totalSteps) {
-      const t = now();
-      trainMs += t - intervalStart;
-      const stepsDone = next - intervalFirst;
-      finalLoss = intervalLoss / intervalSteps;
+      const done = interval.close(next);
+      trainMs += done.ms;
+      finalLoss = done.loss;
+      const tokensPerSec = (done.steps * tokensPerStep * 1000) / done.ms;
       deps.onEvent({
-        type: 'progress', step: next, totalSteps, epoch: Math.floor(step / sampler.batchesPerEpoch) + 1,
-        loss: finalLoss, lr, samplesPerSec: (stepsDone * perRank * ranks * 1000) / (t - intervalStart), elapsedSec: (t - start) / 1000,
+        type: 'progress', step: next, totalSteps, epoch: Math.floor(step / task.batchesPerEpoch) + 1,
+        loss: finalLoss, lr, samplesPerSec: (done.steps * samplesPerStep * 1000) / done.ms, elapsedSec: (now() - start) / 1000,
         ...(spec.precision === 'fp16' ? { lossScale, skippedSteps: skipped } : {}),
+        ...(tokensPerStep > 0 ? { tokensPerSec, ...(peakGflops > 0 ? { mfu: (tokensPerSec * task.flopsPerToken) / (peakGflops * 1e9 * ranks) } : {}) } : {}),
       });
-      intervalFirst = next;
-      intervalLoss = 0;
-      intervalSteps = 0;
-      intervalStart = now();
     }
     if (writer && spec.checkpoint.every > 0 && next % spec.checkpoint.every === 0 && next !== totalSteps) {
       await writer.save(next, position(next));
     }
     if (spec.eval.every > 0 && next % spec.eval.every === 0 && next !== totalSteps) {
       const t = now();
-      const r = await evaluate(engine, data.test, micro, group);
-      deps.onEvent({ type: 'eval', step: next, testLoss: r.loss, testAccuracy: r.accuracy });
-      intervalStart += now() - t; // evaluation time is not training time
+      deps.onEvent({ type: 'eval', step: next, metrics: await task.evaluate(engine, group) });
+      interval.pause(now() - t); // evaluation time is not training time
     }
   }
   if (writer && first < totalSteps) await writer.save(totalSteps, position(totalSteps));
-  const final = await evaluate(engine, data.test, micro, group);
-  deps.onEvent({ type: 'eval', step: totalSteps, testLoss: final.loss, testAccuracy: final.accuracy });
+  const metrics = await task.evaluate(engine, group);
+  deps.onEvent({ type: 'eval', step: totalSteps, metrics });
   await writer?.finish();
   const steps = totalSteps - first;
   return {
-    steps: totalSteps, finalLoss, testLoss: final.loss, testAccuracy: final.accuracy,
-    samplesPerSec: (steps * perRank * ranks * 1000) / trainMs, wallSec: (now() - start) / 1000,
+    steps: totalSteps, finalLoss, metrics,
+    samplesPerSec: (steps * samplesPerStep * 1000) / trainMs, tokensPerSec: (steps * tokensPerStep * 1000) / trainMs, wallSec: (now() - start) / 1000,
   };
 }

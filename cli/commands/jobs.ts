@@ -1,6 +1,6 @@
 /** `submit`, `jobs`, `status`, `cancel`, `workers`: one call each to the coordinator, then print. */
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { formatCheckpoint, formatProgressLine, formatResume, tagged } from '../../common/progress.js';
+import { formatCheckpoint, formatEvalLine, formatProgressLine, formatResume, tagged } from '../../common/progress.js';
 import { loadSpecFile } from '../../jobs/load.js';
 import type { JobEvent__Output } from '../../proto/gen/ringmaster/v1/JobEvent.js';
 import type { Job__Output } from '../../proto/gen/ringmaster/v1/Job.js';
@@ -44,9 +44,12 @@ export function followJob(address: string, jobId: string, json: boolean, out: (l
         lastState = state;
       } else if (e.kind === 'progress' && e.progress) {
         const p = e.progress;
-        out(formatProgressLine({ name: jobId, step: p.step, total: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec, startStep: p.start_step }));
+        out(formatProgressLine({
+          name: jobId, step: p.step, total: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
+          startStep: p.start_step, ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
+        }));
       } else if (e.kind === 'evaluation' && e.evaluation) {
-        out(`[${jobId}] eval at step ${e.evaluation.step}: test loss ${e.evaluation.test_loss.toFixed(4)} accuracy ${(100 * e.evaluation.test_accuracy).toFixed(2)}%`);
+        out(formatEvalLine(jobId, e.evaluation));
       } else if (e.kind === 'checkpoint' && e.checkpoint) {
         out(tagged(jobId, formatCheckpoint(e.checkpoint.step, e.checkpoint.dir)));
       } else if (e.kind === 'resumed' && e.resumed) {

@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { formatCheckpoint, formatProgressLine, formatResume, formatSummaryLine, tagged } from '../../common/progress.js';
+import { formatCheckpoint, formatEvalLine, formatProgressLine, formatResume, formatSummaryLine, tagged } from '../../common/progress.js';
 import type { RankMessage, StartMessage, TrainingReport } from '../../common/rank-messages.js';
 import { loadSpecFile } from '../../jobs/load.js';
 import { RingmasterError } from '../../common/errors.js';
@@ -48,10 +48,10 @@ function runRank(hello: StartMessage, print: (line: string) => void): Promise<Tr
     child.on('message', (m: RankMessage) => {
       switch (m.type) {
         case 'progress':
-          print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep }));
+          print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep, tokensPerSec: m.tokensPerSec, mfu: m.mfu }));
           break;
         case 'eval':
-          print(`[${name}] eval at step ${m.step}: test loss ${m.testLoss.toFixed(4)} accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
+          print(formatEvalLine(name, m));
           break;
         case 'checkpoint':
           print(tagged(name, formatCheckpoint(m.step, m.dir)));
@@ -61,7 +61,7 @@ function runRank(hello: StartMessage, print: (line: string) => void): Promise<Tr
           for (const line of formatResume(m)) print(tagged(name, line));
           break;
         case 'done':
-          print(formatSummaryLine({ name, testLoss: m.report.testLoss, testAccuracy: m.report.testAccuracy, wallSec: m.report.wallSec, samplesPerSec: m.report.samplesPerSec }));
+          print(formatSummaryLine({ name, metrics: m.report.metrics, wallSec: m.report.wallSec, samplesPerSec: m.report.samplesPerSec, tokensPerSec: m.report.tokensPerSec }));
           outcome = m.report;
           break;
         case 'error':

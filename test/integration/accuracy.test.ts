@@ -18,7 +18,7 @@ describe('example jobs reach their accuracy', () => {
     const r = await ringmaster(['up', '--port', '0', '--state-dir', mkdtempSync(path.join(tmpdir(), 'ringmaster-acc-')), '--slots', 'cpu:2',
       '--submit', 'jobs/fashion-mnist-mlp-dp.yaml'], TEN_MINUTES);
     expect(r.code, r.stderr).toBe(0);
-    const accuracy = Number(/succeeded: test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+    const accuracy = Number(/succeeded: test loss [\d.]+ accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
     expect(accuracy).toBeGreaterThanOrEqual(88);
   }, TEN_MINUTES);
 
@@ -30,14 +30,14 @@ describe('example jobs reach their accuracy', () => {
   ])('%s reaches test accuracy ≥ %f', async (spec, floor) => {
     const r = await ringmaster(['train', spec, '--json', '--set', `checkpoint.dir=${checkpoints}`], TEN_MINUTES);
     expect(r.code, r.stderr).toBe(0);
-    expect(summary(r).testAccuracy).toBeGreaterThanOrEqual(floor);
-    if (spec.endsWith('mlp.yaml')) fp32Accuracy = summary(r).testAccuracy;
+    expect(summary(r).metrics.test_accuracy!).toBeGreaterThanOrEqual(floor);
+    if (spec.endsWith('mlp.yaml')) fp32Accuracy = summary(r).metrics.test_accuracy!;
   }, TEN_MINUTES);
 
   it.each(['bf16', 'fp16'])('jobs/fashion-mnist-mlp.yaml in %s reaches its fp32 accuracy within 0.5 points', async (precision) => {
     const r = await ringmaster(['train', 'jobs/fashion-mnist-mlp.yaml', '--json', '--set', `precision=${precision}`, '--set', `checkpoint.dir=${checkpoints}`], TEN_MINUTES);
     expect(r.code, r.stderr).toBe(0);
     expect(fp32Accuracy, 'the fp32 run above').toBeGreaterThan(0);
-    expect(summary(r).testAccuracy).toBeGreaterThanOrEqual(fp32Accuracy - 0.005);
+    expect(summary(r).metrics.test_accuracy!).toBeGreaterThanOrEqual(fp32Accuracy - 0.005);
   }, TEN_MINUTES);
 });

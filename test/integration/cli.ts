@@ -1,4 +1,5 @@
 /** Runs the built `ringmaster` CLI (dist/, made by `npm test`'s build step) as a user would. */
+import type { TrainingReport } from '../../common/metrics.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +33,8 @@ export function ringmaster(args: string[], timeoutMs = 120_000): Promise<CliResu
 }
 
 /** The last stdout line parsed as the --json summary. */
-export function summary(r: CliResult): Record<string, number> {
+/** The --json summary `ringmaster train` prints last (common/metrics.ts's TrainingReport). */
+export function summary(r: CliResult): TrainingReport {
   const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as Record<string, number>;
+  return JSON.parse(lines[lines.length - 1]) as TrainingReport;
 }

@@ -48,9 +48,9 @@ describe('a local cluster', () => {
     expect(r.stdout).toContain(`[${id}] succeeded`);
     expect(cluster.coordinatorLog).toMatch(new RegExp(`\\[${id}\\] step 60/60 100%`));
     for (const t of ['queued → starting', 'starting → running', 'running → succeeded']) expect(cluster.coordinatorLog).toContain(t);
-    const status = await cluster.json<{ state: string; testAccuracy: number }>(['status', id]);
+    const status = await cluster.json<{ state: string; metrics: { test_accuracy: number } }>(['status', id]);
     expect(status.state).toBe('succeeded');
-    expect(status.testAccuracy).toBeGreaterThan(0.6);
+    expect(status.metrics.test_accuracy).toBeGreaterThan(0.6);
   });
 
   it('cancels a running job and leaves none of its rank processes behind', async () => {

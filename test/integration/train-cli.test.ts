@@ -34,7 +34,7 @@ describe('ringmaster train', () => {
     const strip = (l: string) => l.replace(/ [\d.]+k? samples\/s.*$/, ''); // timing differs, math must not
     expect(lossLines(a).map(strip)).toEqual(lossLines(b).map(strip));
     expect(summary(a).finalLoss).toBe(summary(b).finalLoss);
-    expect(summary(a).testLoss).toBe(summary(b).testLoss);
+    expect(summary(a).metrics.test_loss).toBe(summary(b).metrics.test_loss);
   });
 
   it('ends with a JSON summary of the run', async () => {
@@ -42,8 +42,9 @@ describe('ringmaster train', () => {
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
     expect(s.steps).toBe(20);
-    expect(Object.keys(s).sort()).toEqual(['finalLoss', 'samplesPerSec', 'steps', 'testAccuracy', 'testLoss', 'wallSec']);
-    expect(s.testAccuracy).toBeGreaterThan(0.3); // 20 steps of a CNN already beat chance (0.1)
+    expect(Object.keys(s).sort()).toEqual(['finalLoss', 'metrics', 'samplesPerSec', 'steps', 'tokensPerSec', 'wallSec']);
+    expect(Object.keys(s.metrics).sort()).toEqual(['test_accuracy', 'test_loss']);
+    expect(s.metrics.test_accuracy).toBeGreaterThan(0.3); // 20 steps of a CNN already beat chance (0.1)
   });
 });
 

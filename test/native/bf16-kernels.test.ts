@@ -2,12 +2,14 @@
  * bf16 precision on oneDNN's bf16 matmul and convolution kernels: the layers pack bf16 copies of
  * their inputs (exact, the values being bf16-rounded already) and accumulate in fp32, so
  * training must match the path that runs fp32 kernels on the same rounded values, up to the
- * order of fp32 sums. Which path `auto` picks depends on the CPU (bf16 kernels with AMX only).
+ * order of fp32 sums. Which path `auto` picks depends on what the CPU delivers: bf16 kernels where
+ * the engine's once-per-process matmul probe finds them 1.25× faster than fp32 (AMX; AVX-512-BF16
+ * on Zen 5), fp32 kernels elsewhere (AVX-512-BF16 on Intel parts without AMX runs at half fp32's rate).
  */
 import { describe, expect, it } from 'vitest';
 import { modelLayers } from '../../worker/models.js';
 import { createEngine, loadNative, type EngineConfig } from '../../worker/native.js';
-import type { ModelSpec } from '../../jobs/types.js';
+import type { CnnModelSpec, MlpModelSpec } from '../../jobs/types.js';
 import { uniform } from '../helpers/random.js';
 
 const { isa } = loadNative().buildInfo();
@@ -15,7 +17,7 @@ const { isa } = loadNative().buildInfo();
 const hasBf16Kernels = isa.startsWith('avx512_core');
 const B = 16;
 
-function engine(model: ModelSpec, bf16Kernels: EngineConfig['bf16Kernels']) {
+function engine(model: MlpModelSpec | CnnModelSpec, bf16Kernels: EngineConfig['bf16Kernels']) {
   return createEngine({
     input: [1, 28, 28], layers: modelLayers(model, 10), maxBatch: B, impl: 'fast', seed: 1, threads: 1, precision: 'bf16', bf16Kernels,
     optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0.9, nesterov: false },
@@ -32,9 +34,11 @@ const relativeGap = (a: Float32Array, b: Float32Array) => {
 };
 
 describe('bf16 kernels', () => {
-  it('auto picks them exactly where AMX is (the only CPUs where they beat fp32); fp32 and fp16 never use them', () => {
-    const mlp: ModelSpec = { kind: 'mlp', hidden: [8], activation: 'relu' };
-    expect(engine(mlp, 'auto').bf16Kernels).toBe(isa === 'avx512_core_amx');
+  it('auto picks them exactly where the probe measured them faster; fp32 and fp16 never use them', () => {
+    const mlp: MlpModelSpec | CnnModelSpec = { kind: 'mlp', hidden: [8], activation: 'relu' };
+    const probe = loadNative().bf16Probe();
+    expect(probe.paysOff).toBe(probe.bf16Gflops >= 1.25 * probe.fp32Gflops);
+    expect(engine(mlp, 'auto').bf16Kernels).toBe(probe.paysOff);
     expect(engine(mlp, 'off').bf16Kernels).toBe(false);
     const fp16 = createEngine({
       input: [4, 1, 1], layers: [{ kind: 'linear', out: 2 }], maxBatch: 1, impl: 'fast', seed: 1, threads: 1, precision: 'fp16', bf16Kernels: 'on',
@@ -43,7 +47,7 @@ describe('bf16 kernels', () => {
     expect(fp16.bf16Kernels).toBe(false);
   });
 
-  it.skipIf(!hasBf16Kernels).each<[string, ModelSpec]>([
+  it.skipIf(!hasBf16Kernels).each<[string, MlpModelSpec | CnnModelSpec]>([
     ['mlp [64, 32] relu', { kind: 'mlp', hidden: [64, 32], activation: 'relu' }],
     ['cnn [4, 8] → 16 relu', { kind: 'cnn', channels: [4, 8], hidden: 16, activation: 'relu' }],
   ])('%s: 3 AdamW steps on bf16 kernels match fp32 kernels on bf16-rounded values', async (_, model) => {

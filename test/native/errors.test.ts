@@ -7,13 +7,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  asNativeError, createEngine, loadNative, NativeError, type Engine, type EngineConfig, type LayerConfig,
+  asNativeError, createEngine, loadNative, NativeError, type Engine, type EngineConfig, type EngineOptions, type LayerConfig,
 } from '../../worker/native.js';
 import { PLAIN_SGD as SGD, uniform } from '../helpers/random.js';
 
 
 /** A linear 6 → 4 classifier with maxBatch 3, unless overridden. */
-function config(overrides: Partial<EngineConfig> = {}): EngineConfig {
+function config(overrides: Partial<EngineOptions & { input: [number, number, number]; layers: LayerConfig[] }> = {}): EngineConfig {
   return {
     input: [6, 1, 1], layers: [{ kind: 'linear', out: 4 }], maxBatch: 3, impl: 'fast', seed: 1,
     threads: 1, optimizer: SGD, ...overrides,

@@ -8,7 +8,7 @@
  * that vector tails and uneven thread splits are exercised.
  */
 import { describe, expect, it } from 'vitest';
-import type { ModelSpec } from '../../jobs/types.js';
+import type { CnnModelSpec, MlpModelSpec } from '../../jobs/types.js';
 import { modelLayers } from '../../worker/models.js';
 import { createEngine, type Engine, type EngineConfig, type LayerConfig } from '../../worker/native.js';
 import { PLAIN_SGD as SGD, uniform } from '../helpers/random.js';
@@ -96,7 +96,7 @@ describe('fast against reference, one layer', () => {
 describe('fast against reference, whole models', () => {
   const input: Shape = [1, 28, 28];
   const B = 4;
-  const models: Array<[string, ModelSpec]> = [
+  const models: Array<[string, MlpModelSpec | CnnModelSpec]> = [
     ['mlp [32, 16] gelu', { kind: 'mlp', hidden: [32, 16], activation: 'gelu' }],
     ['cnn [4, 8] → 16 relu', { kind: 'cnn', channels: [4, 8], hidden: 16, activation: 'relu' }],
   ];

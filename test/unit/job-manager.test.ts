@@ -32,7 +32,7 @@ class FakeWorkers implements WorkerDirectory {
   }
 }
 
-const REPORT = { steps: 1, final_loss: 0.5, test_loss: 0.4, test_accuracy: 0.9, samples_per_sec: 1, wall_sec: 1 };
+const REPORT = { steps: 1, final_loss: 0.5, metrics: { test_loss: 0.4, test_accuracy: 0.9 }, samples_per_sec: 1, tokens_per_sec: 0, wall_sec: 1 };
 
 function event(jobId: string, attempt: number, rank: number, e: Partial<RankEvent__Output>): RankEvent__Output {
   return { job_id: jobId, attempt, rank, ...e } as RankEvent__Output;
@@ -84,7 +84,7 @@ describe('JobManager', () => {
 
     finish('two', 1, 2);
     expect(store.getJob('two')!.state).toBe('succeeded');
-    expect(store.getJob('two')!.result?.testAccuracy).toBe(0.9);
+    expect(store.getJob('two')!.result?.metrics.test_accuracy).toBe(0.9);
   });
 
   it('moves starting → running only when every rank has started', () => {
@@ -223,7 +223,7 @@ describe('JobManager', () => {
     const skipped = 'checkpoint file /ckpt/one/step-200/manifest.json is missing (…)';
     manager.onRankEvent(event('one', 2, 0, { kind: 'resumed', resumed: { step: 100, dir: '/ckpt/one/step-100', skipped: [skipped] } }));
     expect(logText('one')).toEqual(expect.arrayContaining(['attempt 2 resumed from step 100 (/ckpt/one/step-100)', `skipped a newer checkpoint: ${skipped}`]));
-    manager.onRankEvent(event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0 } }));
+    manager.onRankEvent(event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0 } }));
     expect(store.getJob('one')!.progress?.startStep).toBe(100);
     expect(lines.at(-1)).toMatch(/\[one\] step 150\/250 60% .* elapsed 10s ETA 20s$/); // 50 steps in 10s, 100 to go
   });

@@ -103,12 +103,16 @@ describe('formatSummaryLine', () => {
   it('gives test loss, accuracy in percent, wall time and throughput', () => {
     const line = formatSummaryLine({
       name: 'fashion-mnist-mlp',
-      testLoss: 0.301_249,
-      testAccuracy: 0.894_71,
+      metrics: { test_loss: 0.301_249, test_accuracy: 0.894_71 },
       wallSec: 211,
       samplesPerSec: 11_100,
     });
     expect(line).toBe('[fashion-mnist-mlp] done: test loss 0.3012 accuracy 89.47% wall 3m31s 11.1k samples/s');
+  });
+
+  it("gives a language model's validation loss, perplexity and tokens/s", () => {
+    const line = formatSummaryLine({ name: 'shakespeare-char', metrics: { val_loss: 1.472_1, val_perplexity: 4.358 }, wallSec: 95, samplesPerSec: 150, tokensPerSec: 9_600 });
+    expect(line).toBe('[shakespeare-char] done: val loss 1.4721 perplexity 4.36 wall 1m35s 9.60k tokens/s');
   });
 });
 

@@ -62,7 +62,7 @@ describe('validateSpec', () => {
       schedule: { kind: 'cosine', warmup: 100, min_lr: 1e-4 },
       epochs: 5,
       steps: null,
-      eval: { every: 0 },
+      eval: { every: 0, batches: 50 },
       checkpoint: { every: 0, keep: 3, dir: join(root, 'checkpoints') },
       max_restarts: 0,
       log: { every: 50 },
@@ -92,8 +92,8 @@ describe('validateSpec', () => {
 
   it('treats an empty section as all defaults and resolves a relative data.dir', () => {
     const spec = validateSpec({ ...minimal, eval: null, data: { dir: 'data' } }, { specDir: root });
-    expect(spec.eval).toEqual({ every: 0 });
-    expect(spec.data.dir).toBe(dataDir);
+    expect(spec.eval).toEqual({ every: 0, batches: 50 });
+    expect(spec.data).toEqual({ kind: 'fashion-mnist', dir: dataDir });
   });
 
   it('does not share default arrays between specs', () => {
@@ -117,7 +117,7 @@ describe('validateSpec', () => {
     {
       what: 'key of another model kind',
       set: ['model.channels=[1, 2]'],
-      message: 'spec: key "model.channels" does not apply to model.kind mlp (only to cnn)',
+      message: 'spec: key "model.channels" does not apply to model.kind mlp (only to cnn, gpt)',
     },
     { what: 'string for int', set: ['epochs=five'], message: 'spec: epochs = "five": must be an integer ≥ 1' },
     { what: 'quoted number', set: ['optimizer.lr="0.1"'], message: 'spec: optimizer.lr = "0.1": must be a number > 0' },
@@ -137,7 +137,7 @@ describe('validateSpec', () => {
     { what: 'no hidden layers', set: ['model.hidden=[]'], message: 'spec: model.hidden = []: must be a non-empty list of integers ≥ 1' },
     { what: 'fractional width', set: ['model.hidden=[512, 0.5]'], message: 'spec: model.hidden[1] = 0.5: must be an integer ≥ 1' },
     { what: 'min_lr above lr', set: ['schedule.min_lr=0.01'], message: 'spec: schedule.min_lr = 0.01: must be ≤ optimizer.lr (0.001)' },
-    { what: 'bad model kind', set: ['model.kind=rnn'], message: 'spec: model.kind = "rnn": must be one of mlp, cnn' },
+    { what: 'bad model kind', set: ['model.kind=rnn'], message: 'spec: model.kind = "rnn": must be one of mlp, cnn, gpt' },
     { what: 'bad precision', set: ['precision=fp8'], message: 'spec: precision = "fp8": must be one of fp32, bf16, fp16' },
     { what: 'bad schedule', set: ['schedule.kind=step'], message: 'spec: schedule.kind = "step": must be one of cosine, constant, cosine_restarts' },
     {

@@ -35,7 +35,7 @@ function progress(step: number, loss = 1 / step): ProgressRecord {
   return { step, totalSteps: 100, epoch: 0, loss, lr: 1e-3, samplesPerSec: 5000, elapsedSec: step / 10 };
 }
 
-const report: ReportRecord = { steps: 100, finalLoss: 0.25, testLoss: 0.31, testAccuracy: 0.88, samplesPerSec: 5123.5, wallSec: 42.5 };
+const report: ReportRecord = { steps: 100, finalLoss: 0.25, metrics: { test_loss: 0.31, test_accuracy: 0.88 }, samplesPerSec: 5123.5, tokensPerSec: 0, wallSec: 42.5 };
 
 function worker(id: string, firstSeen: number): WorkerRecord {
   return {
@@ -171,12 +171,12 @@ describe('metrics', () => {
 
   it('records evaluations: history and latest', () => {
     store.insertJob(newJob('a', 1));
-    store.recordEvaluation('a', 1, 500, { step: 50, testLoss: 0.5, testAccuracy: 0.8 });
-    store.recordEvaluation('a', 1, 900, { step: 100, testLoss: 0.4, testAccuracy: 0.85 });
-    expect(store.getJob('a')?.evaluation).toEqual({ step: 100, testLoss: 0.4, testAccuracy: 0.85 });
+    store.recordEvaluation('a', 1, 500, { step: 50, metrics: { test_loss: 0.5, test_accuracy: 0.8 } });
+    store.recordEvaluation('a', 1, 900, { step: 100, metrics: { test_loss: 0.4, test_accuracy: 0.85 } });
+    expect(store.getJob('a')?.evaluation).toEqual({ step: 100, metrics: { test_loss: 0.4, test_accuracy: 0.85 } });
     expect(store.evaluationHistory('a')).toEqual([
-      { attempt: 1, step: 50, at: 500, evaluation: { step: 50, testLoss: 0.5, testAccuracy: 0.8 } },
-      { attempt: 1, step: 100, at: 900, evaluation: { step: 100, testLoss: 0.4, testAccuracy: 0.85 } },
+      { attempt: 1, step: 50, at: 500, evaluation: { step: 50, metrics: { test_loss: 0.5, test_accuracy: 0.8 } } },
+      { attempt: 1, step: 100, at: 900, evaluation: { step: 100, metrics: { test_loss: 0.4, test_accuracy: 0.85 } } },
     ]);
   });
 
@@ -247,7 +247,7 @@ describe('durability', () => {
     store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 5, placement: [{ rank: 0, workerId: 'w1', kind: 'cpu', index: 0 }] });
     store.endAttempt('a', 1, 9, 'succeeded', '');
     store.recordProgress('a', 1, 7, progress(3));
-    store.recordEvaluation('a', 1, 8, { step: 3, testLoss: 0.2, testAccuracy: 0.9 });
+    store.recordEvaluation('a', 1, 8, { step: 3, metrics: { test_loss: 0.2, test_accuracy: 0.9 } });
     store.recordCheckpoint({ jobId: 'a', step: 3, attempt: 1, dir: '/c/step-00000003', publishedAt: 8 }, 3);
     store.updateJob('b', { resume: { root: '/c', step: 3 } });
     store.upsertWorker(worker('w1', 1));

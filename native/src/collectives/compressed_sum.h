@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "../precision.h"
+#include "../precision/precision.h"
 
 namespace rm {
 

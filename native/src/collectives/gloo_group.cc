@@ -17,22 +17,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "../common.h"
+#include "../core/common.h"
 #include "compressed_sum.h"
 #include "shm_factors.h"
 
 namespace rm {
-
-size_t dtype_size(DType t) { return t == DType::F64 ? 8 : 4; }
-
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "float32";
-    case DType::F64: return "float64";
-    case DType::I32: return "int32";
-  }
-  return "?";
-}
 
 // Calls f(T{}) with T the C++ type of t.
 template <class F>
@@ -41,7 +30,10 @@ static void with_type(DType t, F&& f) {
     case DType::F32: return f(float{});
     case DType::F64: return f(double{});
     case DType::I32: return f(int32_t{});
+    case DType::BF16:
+    case DType::F16: break;
   }
+  throw NativeError("INVALID_ARGUMENT", std::string("collectives take float32, float64 or int32, not ") + dtype_name(t));
 }
 
 template <class T>

@@ -12,17 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "../common.h"
-#include "../factor_exchange.h"
-#include "../precision.h"
+#include "../core/common.h"
+#include "../core/dtype.h"
+#include "../train/factor_exchange.h"
+#include "../precision/precision.h"
 
 namespace rm {
 
-enum class DType { F32, F64, I32 };
 enum class ReduceOp { Sum, Avg };  // Avg: floating types only
-
-size_t dtype_size(DType t);
-const char* dtype_name(DType t);
 
 // Where the ranks of a group run: which of them share a machine (and so memory).
 struct Topology {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../common.h"
+#include "../core/common.h"
 
 namespace rm {
 

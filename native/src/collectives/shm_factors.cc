@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "../common.h"
+#include "../core/common.h"
 
 namespace rm {
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <thread>
 
-#include "../common.h"
+#include "../core/common.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "../common.h"
-#include "../dnnl_context.h"
-#include "../precision.h"
+#include "../core/common.h"
+#include "../kernels/cpu/dnnl_context.h"
+#include "../precision/precision.h"
 #include "epilogue.h"
 
 namespace rm {

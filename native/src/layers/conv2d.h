@@ -25,6 +25,7 @@ class Conv2d : public Layer {
   SampleShape output_shape() const override { return {OC_, H_, W_}; }
   std::vector<ParamTensor> params() const override;
   void init_params(float* params, Rng& rng) const override;
+  double forward_flops(size_t B) const override { return 2.0 * double(B * H_ * W_) * double(IC_ * K * K) * double(OC_); }
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,
                 const float* params, size_t B, bool accumulate) override;

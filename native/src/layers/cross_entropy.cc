@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "../common.h"
+#include "../core/common.h"
 
 namespace rm {
 

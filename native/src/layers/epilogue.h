@@ -4,7 +4,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "../parallel.h"
+#include "../core/parallel.h"
 #include "layer.h"
 #include "pointwise.h"
 

@@ -1,6 +1,6 @@
 #include "flatten.h"
 
-#include "../parallel.h"
+#include "../core/parallel.h"
 
 namespace rm {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../rng.h"
+#include "../core/rng.h"
 
 namespace rm {
 
@@ -51,6 +51,10 @@ class Layer {
   // elements) moved, or zero: values already rounded to a storage precision stay rounded, so
   // the model skips rounding them again.
   virtual bool preserves_rounding() const { return false; }
+
+  // Multiply-adds × 2 of one forward over B samples (0 for layers that only move values); a
+  // backward costs twice that (the input and the parameter gradients).
+  virtual double forward_flops(size_t /*B*/) const { return 0.0; }
 
   // Fills this layer's parameters as torch.nn initialises them, drawing from rng in order.
   virtual void init_params(float* /*params*/, Rng& /*rng*/) const {}

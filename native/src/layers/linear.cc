@@ -2,10 +2,10 @@
 
 #include <cmath>
 
-#include "../common.h"
-#include "../dnnl_context.h"
-#include "../parallel.h"
-#include "../precision.h"
+#include "../core/common.h"
+#include "../kernels/cpu/dnnl_context.h"
+#include "../core/parallel.h"
+#include "../precision/precision.h"
 #include "epilogue.h"
 
 namespace rm {

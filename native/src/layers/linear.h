@@ -7,7 +7,7 @@
 #include <map>
 #include <memory>
 
-#include "../factor_exchange.h"
+#include "../train/factor_exchange.h"
 #include "layer.h"
 
 namespace rm {
@@ -26,6 +26,7 @@ class Linear : public Layer {
   SampleShape output_shape() const override { return {OUT_, 1, 1}; }
   std::vector<ParamTensor> params() const override;
   void init_params(float* params, Rng& rng) const override;
+  double forward_flops(size_t B) const override { return 2.0 * double(B) * double(IN_) * double(OUT_); }
   void forward(float* out, const float* in, const float* params, size_t B) override;
   void backward(float* din, float* dparams, const float* dout, const float* in, const float* out,
                 const float* params, size_t B, bool accumulate) override;

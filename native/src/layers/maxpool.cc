@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "../common.h"
-#include "../parallel.h"
+#include "../core/common.h"
+#include "../core/parallel.h"
 
 namespace rm {
 

@@ -1,7 +1,7 @@
 #include "pointwise.h"
 
-#include "../math.h"
-#include "../parallel.h"
+#include "../core/math.h"
+#include "../core/parallel.h"
 
 namespace rm {
 

@@ -1,0 +1,93 @@
+// Module entry: the Engine class, buildInfo(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+#include <napi.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "binding_util.h"
+#include "../kernels/cpu/dnnl_context.h"
+#include "../core/mapped_file.h"
+#include "../kernels/cpu/matmul_peak.h"
+#include "../precision/precision.h"
+
+namespace rm {
+
+Napi::Function define_engine_class(Napi::Env env);
+void register_bench(Napi::Env env, Napi::Object exports);
+void register_collectives(Napi::Env env, Napi::Object exports);
+
+#ifdef RINGMASTER_WITH_CUDA
+int cuda_device_count();  // cuda/device_info.cu
+#endif
+
+// buildInfo() → { dnnlVersion, isa, cuda, cudaDevices }: what this build and machine can run.
+// bf16Probe() → { fp32Gflops, bf16Gflops, paysOff }: the once-per-process measurement bf16
+// `auto` decides by (kernels/cpu/matmul_peak.h).
+static Napi::Value bf16_probe_js(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] {
+    const Bf16Probe& p = bf16_probe();
+    auto o = Napi::Object::New(info.Env());
+    o.Set("fp32Gflops", p.fp32_gflops);
+    o.Set("bf16Gflops", p.bf16_gflops);
+    o.Set("paysOff", p.pays_off);
+    return o;
+  });
+}
+
+// mapFile(path) → ArrayBuffer: the file's bytes, mapped read-only and shared (core/mapped_file.h);
+// unmapped when the buffer is collected. Writing to it faults: wrap it in typed arrays to read.
+static Napi::Value map_file(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    RM_CHECK(info[0].IsString(), "INVALID_ARGUMENT", "mapFile(path) needs a path");
+    auto* file = new MappedFile(info[0].As<Napi::String>().Utf8Value());
+    if (file->size() == 0) {
+      delete file;
+      return Napi::ArrayBuffer::New(info.Env(), 0);
+    }
+    return Napi::ArrayBuffer::New(info.Env(), const_cast<void*>(file->data()), file->size(),
+                                  [](Napi::Env, void*, MappedFile* f) { delete f; }, file);
+  });
+}
+
+static Napi::Value build_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  const dnnl_version_t* v = dnnl_version();
+  o.Set("dnnlVersion", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  o.Set("isa", dnnl_isa_name());
+#ifdef RINGMASTER_WITH_CUDA
+  o.Set("cuda", true);
+  o.Set("cudaDevices", cuda_device_count());
+#else
+  o.Set("cuda", false);
+  o.Set("cudaDevices", 0);
+#endif
+  return o;
+}
+
+// roundTo(values, precision) → Float32Array: each value rounded as bf16 or fp16 stores it.
+static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] {
+    auto x = require_f32(info[0], 0, "values");
+    Precision p = parse_precision(info[1].ToString().Utf8Value());
+    auto out = Napi::Float32Array::New(info.Env(), x.ElementLength());
+    copy_rounded(p, out.Data(), x.Data(), x.ElementLength());
+    return Napi::Value(out);
+  });
+}
+
+static Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("roundTo", Napi::Function::New(env, round_to_precision, "roundTo"));
+  exports.Set("bf16Probe", Napi::Function::New(env, bf16_probe_js, "bf16Probe"));
+  exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));
+  exports.Set("Engine", define_engine_class(env));
+  exports.Set("buildInfo", Napi::Function::New(env, build_info, "buildInfo"));
+  register_bench(env, exports);
+  register_collectives(env, exports);
+  return exports;
+}
+
+}  // namespace rm
+
+static Napi::Object init_module(Napi::Env env, Napi::Object exports) { return rm::init(env, exports); }
+
+NODE_API_MODULE(ringmaster, init_module)

@@ -1,0 +1,246 @@
+// The JS class `ProcessGroup` and createProcessGroup(): collectives over typed arrays, each run
+// off the event loop on a copy of the array and resolved with the result. Training will run its
+// collectives on the engine's own buffers; this surface is for tests, benchmarks and small
+// control messages (flags, metrics).
+#include <algorithm>
+#include <iterator>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "binding_util.h"
+#include "../collectives/gloo_group.h"
+#include "pg_binding.h"
+#include "store_bridge.h"
+
+namespace rm {
+
+namespace {
+
+struct Bytes {
+  DType type;
+  std::vector<uint8_t> data;
+  size_t count() const { return data.size() / dtype_size(type); }
+};
+
+Bytes read_array(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray()) throw NativeError("INVALID_ARGUMENT", std::string(what) + " must be a Float32Array, Float64Array or Int32Array");
+  auto a = v.As<Napi::TypedArray>();
+  DType t;
+  switch (a.TypedArrayType()) {
+    case napi_float32_array: t = DType::F32; break;
+    case napi_float64_array: t = DType::F64; break;
+    case napi_int32_array: t = DType::I32; break;
+    default: throw NativeError("INVALID_ARGUMENT", std::string(what) + " must be a Float32Array, Float64Array or Int32Array");
+  }
+  auto* base = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  return {t, std::vector<uint8_t>(base, base + a.ByteLength())};
+}
+
+Napi::Value to_array(Napi::Env env, const Bytes& b) {
+  size_t n = b.count();
+  Napi::TypedArray out;
+  if (b.type == DType::F32) out = Napi::Float32Array::New(env, n);
+  else if (b.type == DType::F64) out = Napi::Float64Array::New(env, n);
+  else out = Napi::Int32Array::New(env, n);
+  std::memcpy(static_cast<uint8_t*>(out.ArrayBuffer().Data()) + out.ByteOffset(), b.data.data(), b.data.size());
+  return out;
+}
+
+ReduceOp read_op(const Napi::Value& v) {
+  std::string op = v.IsString() ? v.As<Napi::String>().Utf8Value() : "sum";
+  RM_CHECK(op == "sum" || op == "avg", "INVALID_ARGUMENT", "op must be \"sum\" or \"avg\"");
+  return op == "sum" ? ReduceOp::Sum : ReduceOp::Avg;
+}
+
+}  // namespace
+
+class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
+ public:
+  static Napi::FunctionReference constructor;
+
+  static void define(Napi::Env env) {
+    constructor = Napi::Persistent(DefineClass(env, "ProcessGroup", {
+      InstanceAccessor<&ProcessGroupWrap::rank>("rank"),
+      InstanceAccessor<&ProcessGroupWrap::size>("size"),
+      InstanceAccessor<&ProcessGroupWrap::topology>("topology"),
+      InstanceAccessor<&ProcessGroupWrap::gradient_wire_bytes>("gradientWireBytes"),
+      InstanceMethod<&ProcessGroupWrap::all_reduce>("allReduce"),
+      InstanceMethod<&ProcessGroupWrap::broadcast>("broadcast"),
+      InstanceMethod<&ProcessGroupWrap::all_gather>("allGather"),
+      InstanceMethod<&ProcessGroupWrap::reduce_scatter>("reduceScatter"),
+      InstanceMethod<&ProcessGroupWrap::send>("send"),
+      InstanceMethod<&ProcessGroupWrap::recv>("recv"),
+      InstanceMethod<&ProcessGroupWrap::barrier>("barrier"),
+      InstanceMethod<&ProcessGroupWrap::time_all_reduce>("timeAllReduce"),
+    }));
+  }
+
+  explicit ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupWrap>(info) {
+    group_.reset(info[0].As<Napi::External<ProcessGroup>>().Data());
+  }
+
+  std::shared_ptr<ProcessGroup> group() const { return group_; }
+
+ private:
+  Napi::Value rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->rank()); }
+  Napi::Value size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->size()); }
+  Napi::Value gradient_wire_bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(group_->gradient_wire_bytes()));
+  }
+  Napi::Value topology(const Napi::CallbackInfo& info) {
+    Topology t = group_->topology();
+    auto o = Napi::Object::New(info.Env());
+    o.Set("machines", t.machines);
+    o.Set("machine", t.machine);
+    o.Set("localRank", t.local_rank);
+    o.Set("localSize", t.local_size);
+    o.Set("uniform", t.uniform);
+    return o;
+  }
+
+  // Runs `op` on `bytes` off the event loop; resolves with the (possibly replaced) bytes, or
+  // with undefined when `result` is false. Calls on one group never overlap: all ranks must
+  // issue the same collectives in the same order.
+  Napi::Value run(const Napi::CallbackInfo& info, std::shared_ptr<Bytes> bytes, std::function<void(Bytes&)> op, bool result = true) {
+    if (busy_) throw js_error(info.Env(), "BUSY", "the process group is running another collective; await it first");
+    busy_ = true;
+    auto* task = new Task(info.This().As<Napi::Object>(), 1, [bytes, op] { op(*bytes); },
+                          [bytes, result](Napi::Env env) { return result ? to_array(env, *bytes) : env.Undefined(); },
+                          [this] { busy_ = false; });
+    task->Queue();
+    return task->promise();
+  }
+
+  Napi::Value all_reduce(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
+      ReduceOp op = read_op(info[1]);
+      return run(info, b, [this, op](Bytes& x) { group_->all_reduce(x.data.data(), x.count(), x.type, op); });
+    });
+  }
+
+  Napi::Value broadcast(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
+      int root = int(require_count(info[1], "root"));
+      return run(info, b, [this, root](Bytes& x) { group_->broadcast(x.data.data(), x.count(), x.type, root); });
+    });
+  }
+
+  Napi::Value all_gather(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
+      return run(info, b, [this](Bytes& x) {
+        std::vector<uint8_t> out(x.data.size() * size_t(group_->size()));
+        group_->all_gather(out.data(), x.data.data(), x.count(), x.type);
+        x.data = std::move(out);
+      });
+    });
+  }
+
+  Napi::Value reduce_scatter(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
+      ReduceOp op = read_op(info[1]);
+      RM_CHECK(b->count() % size_t(group_->size()) == 0, "INVALID_ARGUMENT", "reduceScatter needs a length divisible by the group size");
+      return run(info, b, [this, op](Bytes& x) {
+        std::vector<uint8_t> out(x.data.size() / size_t(group_->size()));
+        group_->reduce_scatter(out.data(), x.data.data(), x.count() / size_t(group_->size()), x.type, op);
+        x.data = std::move(out);
+      });
+    });
+  }
+
+  Napi::Value send(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
+      int dst = int(require_count(info[1], "dst"));
+      uint32_t tag = uint32_t(require_count(info[2], "tag"));
+      return run(info, b, [this, dst, tag](Bytes& x) { group_->send(x.data.data(), x.count(), x.type, dst, tag); }, false);
+    });
+  }
+
+  // recv(like, src, tag): `like` gives the type and length of what arrives.
+  Napi::Value recv(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      auto b = std::make_shared<Bytes>(read_array(info[0], "like"));
+      int src = int(require_count(info[1], "src"));
+      uint32_t tag = uint32_t(require_count(info[2], "tag"));
+      return run(info, b, [this, src, tag](Bytes& x) { group_->recv(x.data.data(), x.count(), x.type, src, tag); });
+    });
+  }
+
+  Napi::Value barrier(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      return run(info, std::make_shared<Bytes>(Bytes{DType::F32, {}}), [this](Bytes&) { group_->barrier(); }, false);
+    });
+  }
+
+  // timeAllReduce(elements, iterations, path: 'gloo-direct' | 'tcp' | 'shared-copy' | 'shared-in-place') → Promise<seconds>: for bench/ only.
+  Napi::Value time_all_reduce(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      size_t n = require_count(info[0], "elements");
+      int iterations = int(require_count(info[1], "iterations"));
+      std::string which = info[2].ToString().Utf8Value();
+      using P = GlooGroup::Path;
+      const std::pair<const char*, P> paths[] = {{"gloo-direct", P::GlooDirect}, {"tcp", P::Tcp}, {"shared-copy", P::SharedCopy}, {"shared-in-place", P::SharedInPlace}};
+      auto found = std::find_if(std::begin(paths), std::end(paths), [&](const auto& p) { return which == p.first; });
+      RM_CHECK(found != std::end(paths), "INVALID_ARGUMENT", "path must be gloo-direct, tcp, shared-copy or shared-in-place");
+      P path = found->second;
+      auto* gloo = dynamic_cast<GlooGroup*>(group_.get());
+      RM_CHECK(gloo != nullptr, "INVALID_ARGUMENT", "timeAllReduce needs a Gloo group");
+      auto seconds = std::make_shared<double>(0);
+      if (busy_) throw js_error(info.Env(), "BUSY", "the process group is running another collective; await it first");
+      busy_ = true;
+      auto* task = new Task(info.This().As<Napi::Object>(), 1, [gloo, n, iterations, path, seconds] { *seconds = gloo->time_all_reduce(n, iterations, path); },
+                            [seconds](Napi::Env env) { return Napi::Value(Napi::Number::New(env, *seconds)); }, [this] { busy_ = false; });
+      task->Queue();
+      return Napi::Value(task->promise());
+    });
+  }
+
+  std::shared_ptr<ProcessGroup> group_;  // shared with an engine that trains through it
+  bool busy_ = false;
+};
+
+Napi::FunctionReference ProcessGroupWrap::constructor;
+
+// createProcessGroup({ rank, size, hostname, machine?, timeoutMs, joinTimeoutMs?, store }) → Promise<ProcessGroup>
+static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] {
+    auto o = require_object(info[0], "options");
+    GlooGroupConfig c;
+    c.rank = int(require_count(o.Get("rank"), "rank"));
+    c.size = int(require_count(o.Get("size"), "size"));
+    c.hostname = o.Get("hostname").ToString().Utf8Value();
+    if (o.Has("machine") && !o.Get("machine").IsUndefined()) c.machine = o.Get("machine").ToString().Utf8Value();
+    c.timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("timeoutMs"), "timeoutMs")));
+    c.join_timeout = c.timeout;
+    if (o.Has("joinTimeoutMs") && !o.Get("joinTimeoutMs").IsUndefined())
+      c.join_timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("joinTimeoutMs"), "joinTimeoutMs")));
+    auto store = std::make_shared<JsStore>(env, require_object(o.Get("store"), "store"), c.join_timeout);
+    auto group = std::make_shared<std::unique_ptr<ProcessGroup>>();
+    auto* task = new Task(Napi::Object::New(env), 1, [c, store, group] { *group = std::make_unique<GlooGroup>(c, *store); },
+                          [group](Napi::Env e) {
+                            return Napi::Value(ProcessGroupWrap::constructor.New({Napi::External<ProcessGroup>::New(e, group->release())}));
+                          },
+                          [store] {});  // keeps the store (and its JS callbacks) alive until the join settles
+    task->Queue();
+    return Napi::Value(task->promise());
+  });
+}
+
+std::shared_ptr<ProcessGroup> unwrap_process_group(const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ProcessGroupWrap::constructor.Value()))
+    throw NativeError("INVALID_ARGUMENT", "expected a ProcessGroup from createProcessGroup()");
+  return ProcessGroupWrap::Unwrap(v.As<Napi::Object>())->group();
+}
+
+void register_collectives(Napi::Env env, Napi::Object exports) {
+  ProcessGroupWrap::define(env);
+  exports.Set("createProcessGroup", Napi::Function::New(env, create_process_group, "createProcessGroup"));
+}
+
+}  // namespace rm

@@ -1,0 +1,15 @@
+// The element types tensors and collectives hold. bf16 and fp16 values are stored in fp32
+// buffers rounded to the narrow type (precision.h) on the CPU; a 16-bit buffer holds their
+// encodings where they travel or feed bf16 kernels.
+#pragma once
+
+#include <cstddef>
+
+namespace rm {
+
+enum class DType { F32, F64, BF16, F16, I32 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // torch's names: float32, float64, bfloat16, float16, int32
+
+}  // namespace rm

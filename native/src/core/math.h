@@ -1,0 +1,97 @@
+// Per-element math, written once and shared by the CPU loops and the CUDA kernels, so the CPU
+// tests exercise exactly the formulas the GPU runs. Everything here is inline, scalar, and free
+// of state.
+#pragma once
+
+#include <cmath>
+
+#ifdef __CUDACC__
+#define RM_HD __host__ __device__ __forceinline__
+#else
+#define RM_HD inline
+#endif
+
+namespace rm {
+
+RM_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
+// d relu / dx expressed through the output, so backward needs only what forward stored.
+RM_HD float relu_grad(float y) { return y > 0.0f ? 1.0f : 0.0f; }
+
+// e^x from a degree-6 polynomial on [−ln2/2, ln2/2] after x = n·ln2 + r (Cephes' expf
+// coefficients; within 2 ulp of expf over its range), written so compilers vectorise it: the
+// CPU loops over activations need a vector exp, and libm's is scalar. Underflows to 0 below
+// −87.3; saturates at e^88.3 (the largest exponent a float holds).
+RM_HD float exp_fast(float x) {
+  // Clamps and rounding written as compares and the 1.5·2²³ trick: fminf, fmaxf and rintf keep
+  // IEEE corner cases that stop the compiler from vectorising them.
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.3f ? 88.3f : x;
+  constexpr float kRound = 12582912.0f;  // 1.5·2²³: adding it rounds to an integer (ties to even)
+  float n = (x * 1.44269504088896341f + kRound) - kRound;
+  float r = fmaf(n, -0.693359375f, x);
+  r = fmaf(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = fmaf(p, r, 1.3981999507e-3f);
+  p = fmaf(p, r, 8.3334519073e-3f);
+  p = fmaf(p, r, 4.1665795894e-2f);
+  p = fmaf(p, r, 1.6666665459e-1f);
+  p = fmaf(p, r, 5.0000001201e-1f);
+  p = fmaf(p, r * r, r) + 1.0f;
+  int bits = (int(n) + 127) << 23;
+  float scale;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// tanh through exp_fast: 1 − 2 / (e^{2x} + 1), exact at the saturated ends (±1); absolute error
+// within a few 1e-8 everywhere.
+RM_HD float tanh_fast(float x) { return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f); }
+
+// GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as torch's approximate='tanh'.
+constexpr float kGeluScale = 0.7978845608028654f;  // √(2/π)
+constexpr float kGeluCubic = 0.044715f;
+
+RM_HD float gelu(float x) {
+  float inner = kGeluScale * (x + kGeluCubic * x * x * x);
+  return 0.5f * x * (1.0f + tanh_fast(inner));
+}
+
+RM_HD float gelu_grad(float x) {
+  float inner = kGeluScale * (x + kGeluCubic * x * x * x);
+  float t = tanh_fast(inner);
+  float dinner = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
+}
+
+// One AdamW update of one parameter, torch.optim.AdamW's order of operations:
+//   p ← p·(1 − lr·wd);  m ← m + (1−β1)(g − m);  v ← β2·v + (1−β2)·g²;
+//   p ← p − (lr / bc1) · m / (√v / √bc2 + ε),   with bc_i = 1 − β_i^t.
+struct AdamWCoefficients {
+  float decay;           // 1 − lr·wd
+  float beta1, beta2;
+  float step_size;       // lr / bc1
+  float inv_sqrt_bc2;    // 1 / √bc2
+  float eps;
+};
+
+RM_HD void adamw_update(float& p, float& m, float& v, float g, const AdamWCoefficients& c) {
+  p *= c.decay;
+  m += (1.0f - c.beta1) * (g - m);
+  v = c.beta2 * v + (1.0f - c.beta2) * g * g;
+  p -= c.step_size * m / (sqrtf(v) * c.inv_sqrt_bc2 + c.eps);
+}
+
+// One SGD update, torch.optim.SGD with dampening 0: d = g + wd·p; b ← μ·b + d;
+// p ← p − lr·(nesterov ? d + μ·b : b). The first step's b = d follows from b starting at 0.
+struct SgdCoefficients {
+  float lr, weight_decay, momentum;
+  bool nesterov;
+};
+
+RM_HD void sgd_update(float& p, float& b, float g, const SgdCoefficients& c) {
+  float d = g + c.weight_decay * p;
+  b = c.momentum * b + d;
+  p -= c.lr * (c.nesterov ? d + c.momentum * b : b);
+}
+
+}  // namespace rm

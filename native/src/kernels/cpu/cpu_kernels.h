@@ -1,0 +1,35 @@
+// The CPU fast kernels: oneDNN for the matrix products; the rest are loops vectorised by the
+// compiler (target_clones for AVX-512 and AVX2) and split across the rank's compute threads
+// with parallel.h's static, deterministic split (the same thread count gives the same bits).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "../kernels.h"
+
+namespace rm {
+
+class CpuKernels final : public Kernels {
+ public:
+  explicit CpuKernels(bool bf16_matmuls);
+  ~CpuKernels() override;
+  RM_KERNELS_OVERRIDES
+
+ private:
+  bool bf16_;  // matrix products on bf16 copies of their (already bf16-rounded) inputs
+  struct Matmul;  // oneDNN primitives for one (N, IN, OUT), made on first use
+  Matmul& matmul(size_t N, size_t IN, size_t OUT);
+  dnnl::memory operand(const dnnl::memory::desc& d, const float* values, size_t n, int slot) const;
+  struct Attention;  // oneDNN batched matmuls for one (sequences, T, C, H), made on first use
+  Attention& attention(size_t b, size_t T, size_t C, size_t H);
+  std::mutex mutex_;  // guards the caches: engines of several threads share these kernels
+  std::map<std::tuple<size_t, size_t, size_t>, std::shared_ptr<Matmul>> matmuls_;  // shared_ptr: its deleter needs no complete type here
+  std::map<std::tuple<size_t, size_t, size_t, size_t>, std::shared_ptr<Attention>> attentions_;
+};
+
+}  // namespace rm

@@ -1,0 +1,89 @@
+// LayerNorm per row, rows split across threads. Backward's dweight and dbias are sums over
+// rows: each chunk of rows sums into its own partial, and the partials are added in chunk
+// order, so the result depends only on the thread count.
+#include <cmath>
+#include <vector>
+
+#include "../../core/parallel.h"
+#include "../layernorm_math.h"
+#include "cpu_kernels.h"
+
+namespace rm {
+
+#define RM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+RM_CLONES static void layernorm_rows(float* out, float* mean, float* rstd, const float* in, const float* weight,
+                                     const float* bias, size_t n0, size_t n1, size_t C) {
+  for (size_t n = n0; n < n1; ++n) {
+    const float* x = in + n * C;
+    float sum = 0.0f;
+    for (size_t c = 0; c < C; ++c) sum += x[c];
+    float m = sum / float(C);
+    float var = 0.0f;
+    for (size_t c = 0; c < C; ++c) var += (x[c] - m) * (x[c] - m);
+    float s = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
+    float* y = out + n * C;
+    if (bias) {
+      for (size_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+    } else {
+      for (size_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c];
+    }
+    mean[n] = m;
+    rstd[n] = s;
+  }
+}
+
+// din for rows [n0, n1); dw, db (this chunk's partials, C each) += their contributions.
+RM_CLONES static void layernorm_backward_rows(float* din, float* dw, float* db, const float* dout, const float* in,
+                                              const float* weight, const float* mean, const float* rstd, size_t n0,
+                                              size_t n1, size_t C) {
+  for (size_t n = n0; n < n1; ++n) {
+    const float* x = in + n * C;
+    const float* dy = dout + n * C;
+    float m = mean[n], s = rstd[n];
+    float g_sum = 0.0f, gx_sum = 0.0f;
+    for (size_t c = 0; c < C; ++c) {
+      float xhat = (x[c] - m) * s;
+      float g = dy[c] * weight[c];
+      g_sum += g;
+      gx_sum += g * xhat;
+      dw[c] += dy[c] * xhat;
+      db[c] += dy[c];
+    }
+    float g_mean = g_sum / float(C), gx_mean = gx_sum / float(C);
+    float* dx = din + n * C;
+    for (size_t c = 0; c < C; ++c) {
+      float xhat = (x[c] - m) * s;
+      dx[c] = s * (dy[c] * weight[c] - g_mean - xhat * gx_mean);
+    }
+  }
+}
+
+#undef RM_CLONES
+
+void CpuKernels::layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
+                                   const float* bias, size_t N, size_t C) {
+  parallel_for(N, 16, [&](size_t n0, size_t n1) { layernorm_rows(out, mean, rstd, in, weight, bias, n0, n1, C); });
+}
+
+void CpuKernels::layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                                    const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
+                                    bool accumulate) {
+  size_t chunks = chunk_count(N, 16);
+  std::vector<float> partial(chunks * 2 * C, 0.0f);  // per chunk: dweight, then dbias
+  for_each_chunk(N, chunks, [&](size_t k, size_t n0, size_t n1) {
+    float* dw = partial.data() + k * 2 * C;
+    layernorm_backward_rows(din, dw, dw + C, dout, in, weight, mean, rstd, n0, n1, C);
+  });
+  for (size_t c = 0; c < C; ++c) {
+    float dw = 0.0f, db = 0.0f;
+    for (size_t k = 0; k < chunks; ++k) {
+      dw += partial[k * 2 * C + c];
+      db += partial[k * 2 * C + C + c];
+    }
+    dweight[c] = dw + (accumulate ? dweight[c] : 0.0f);
+    if (dbias) dbias[c] = db + (accumulate ? dbias[c] : 0.0f);
+  }
+}
+
+}  // namespace rm

@@ -1,0 +1,114 @@
+// out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias on oneDNN's matmul, primitives cached per
+// shape. The weight gradient accumulates through a sum post-op (no separate pass); the bias
+// gradient is a column sum vectorised along OUT.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "../../core/common.h"
+#include "dnnl_context.h"
+#include "../../core/parallel.h"
+#include "../../precision/precision.h"
+#include "cpu_kernels.h"
+
+namespace rm {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+struct CpuKernels::Matmul {
+  memory::desc in, weight_t, weight, bias, out, dout, dout_t, din, dweight;
+  dnnl::matmul forward, forward_bias, backward_data, backward_weights, backward_weights_accumulate;
+};
+
+CpuKernels::CpuKernels(bool bf16_matmuls) : bf16_(bf16_matmuls) {}
+CpuKernels::~CpuKernels() = default;
+
+const char* CpuKernels::name() const { return bf16_ ? "cpu-bf16" : "cpu"; }
+
+CpuKernels::Matmul& CpuKernels::matmul(size_t N, size_t IN, size_t OUT) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = matmuls_[{N, IN, OUT}];
+  if (slot) return *slot;
+  auto m = std::make_shared<Matmul>();
+  memory::dim n = memory::dim(N), in = memory::dim(IN), out = memory::dim(OUT);
+  // Operands in the kernels' input type (f32, or bf16); accumulators and outputs in f32.
+  m->in = input_desc(bf16_, {n, in}, tag::ab);
+  m->weight_t = input_desc(bf16_, {in, out}, tag::ba);  // weight[OUT, IN] read as its transpose
+  m->weight = input_desc(bf16_, {out, in}, tag::ab);
+  m->dout = input_desc(bf16_, {n, out}, tag::ab);
+  m->dout_t = input_desc(bf16_, {out, n}, tag::ba);  // dout[N, OUT] read as its transpose
+  m->bias = f32_desc({1, out}, tag::ab);
+  m->out = f32_desc({n, out}, tag::ab);
+  m->din = f32_desc({n, in}, tag::ab);
+  m->dweight = f32_desc({out, in}, tag::ab);
+  auto& eng = cpu_engine();
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  dnnl::primitive_attr accumulate;
+  accumulate.set_post_ops(sum);
+  m->forward = dnnl::matmul({{m->in, m->weight_t, m->out}, eng});
+  m->forward_bias = dnnl::matmul({{m->in, m->weight_t, m->bias, m->out}, eng});
+  m->backward_data = dnnl::matmul({{m->dout, m->weight, m->din}, eng});
+  m->backward_weights = dnnl::matmul({{m->dout_t, m->in, m->dweight}, eng});
+  m->backward_weights_accumulate = dnnl::matmul({{m->dout_t, m->in, m->dweight}, accumulate, eng});
+  slot = std::move(m);
+  return *slot;
+}
+
+static memory mem(const memory::desc& d, const float* p) { return memory(d, cpu_engine(), const_cast<float*>(p)); }
+
+// An operand as the kernel reads it: the fp32 values, or (bf16 kernels) their 16-bit encodings
+// packed into this thread's scratch slot `slot` (forward and backward each pack at most three).
+memory CpuKernels::operand(const memory::desc& d, const float* values, size_t n, int slot) const {
+  if (!bf16_) return mem(d, values);
+  thread_local std::vector<uint16_t> packed[3];
+  auto& buffer = packed[slot];
+  if (buffer.size() < n) buffer.resize(n);
+  pack_bf16(buffer.data(), values, n);
+  return memory(d, cpu_engine(), buffer.data());
+}
+
+void CpuKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
+                                size_t IN, size_t OUT) {
+  auto& m = matmul(N, IN, OUT);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, operand(m.in, in, N * IN, 0)},
+                                          {DNNL_ARG_WEIGHTS, operand(m.weight_t, weight, OUT * IN, 1)},
+                                          {DNNL_ARG_DST, mem(m.out, out)}};
+  if (bias) args.insert({DNNL_ARG_BIAS, mem(m.bias, bias)});
+  (bias ? m.forward_bias : m.forward).execute(cpu_stream(), args);
+}
+
+// dbias[o] (+)= Σ_n dout[n, o] for o in [o0, o1)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void column_sums(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate) {
+  if (!accumulate)
+    for (size_t o = o0; o < o1; ++o) dbias[o] = 0.0f;
+  for (size_t n = 0; n < N; ++n) {
+    const float* row = dout + n * OUT;
+    for (size_t o = o0; o < o1; ++o) dbias[o] += row[o];
+  }
+}
+
+void CpuKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                                 const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
+  auto& m = matmul(N, IN, OUT);
+  auto& s = cpu_stream();
+  memory dy = operand(m.dout, dout, N * OUT, 0);
+  memory dy_t(m.dout_t, cpu_engine(), dy.get_data_handle());  // the same elements, read transposed
+  (accumulate ? m.backward_weights_accumulate : m.backward_weights)
+      .execute(s, {{DNNL_ARG_SRC, dy_t}, {DNNL_ARG_WEIGHTS, operand(m.in, in, N * IN, 1)}, {DNNL_ARG_DST, mem(m.dweight, dweight)}});
+  if (dbias) parallel_for(OUT, 64, [&](size_t o0, size_t o1) { column_sums(dbias, dout, N, OUT, o0, o1, accumulate); });
+  if (din)
+    m.backward_data.execute(s, {{DNNL_ARG_SRC, dy}, {DNNL_ARG_WEIGHTS, operand(m.weight, weight, OUT * IN, 2)}, {DNNL_ARG_DST, mem(m.din, din)}});
+}
+
+Kernels& cpu_fast_kernels() {
+  static CpuKernels kernels(false);
+  return kernels;
+}
+
+Kernels& cpu_fast_bf16_kernels() {
+  static CpuKernels kernels(true);
+  return kernels;
+}
+
+}  // namespace rm

@@ -1,0 +1,104 @@
+// The math of the transformer layers, one interface per device and implementation: the CPU
+// reference (plain loops in double, the test oracle), the CPU fast path (oneDNN matmuls,
+// vectorised threaded loops) and, next, CUDA implement these same signatures. A layer holds a
+// Kernels& and never asks which one it has.
+//
+// Conventions (llm.c's): outputs first, gradients prefixed d. Shape letters: B batch, T time,
+// C channels, H heads, D = C / H per head, V vocabulary, N rows (B·T when a layer applies per
+// token). Activation gradients are assigned (=). Parameter gradients are accumulated (+=) when
+// `accumulate` is true and assigned otherwise. Bias pointers (and their gradients) may be null
+// for layers without a bias.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rm {
+
+class Kernels {
+ public:
+  virtual ~Kernels() = default;
+  virtual const char* name() const = 0;  // "cpu-reference", "cpu"
+
+  // out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias[OUT]
+  virtual void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN,
+                              size_t OUT) = 0;
+  // din[N, IN] = dout · weight (skipped when din is null); dweight (+)= doutᵀ · in; dbias (+)= Σ_n dout
+  virtual void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                               const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) = 0;
+
+  // out[N, C] = (in − mean) · rstd · weight + bias per row; mean[N], rstd[N] kept for backward
+  // (torch.nn.LayerNorm, eps 1e-5, biased variance).
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
+                                 const float* bias, size_t N, size_t C) = 0;
+  virtual void layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                                  const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
+                                  bool accumulate) = 0;
+
+  // Causal multi-head scaled dot-product attention. qkv[B, T, 3C] holds q, k, v side by side
+  // (head h in channels [h·D, (h+1)·D) of each); out[B, T, C]; lse[B, H, T] is each query row's
+  // log Σ exp of its scaled scores, all backward needs to recompute the probabilities (no
+  // T×T matrix is kept).
+  virtual void attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C,
+                                 size_t H) = 0;
+  virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                                  const float* lse, size_t B, size_t T, size_t C, size_t H) = 0;
+
+  // One new query against a KV cache (decoding): q[C] (heads side by side), k, v [t+1, C] rows
+  // 0..t of the cache (the query's own position last); out[C].
+  virtual void attention_step(float* out, const float* q, const float* k, const float* v, size_t t, size_t C,
+                              size_t H) = 0;
+
+  // out[n] = gelu(in) (tanh form); din[n] = dout · gelu'(in)
+  virtual void gelu_forward(float* out, const float* in, size_t n) = 0;
+  virtual void gelu_backward(float* din, const float* dout, const float* in, size_t n) = 0;
+
+  // out[B, T, C] = wte[tokens[b, t]] + wpe[t]
+  virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, size_t B,
+                                 size_t T, size_t C) = 0;
+  // dwte (+)= scatter of dout by token; dwpe (+)= Σ_b dout (each with its own flag: a tied
+  // wte already holds the output head's contribution)
+  virtual void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, size_t B,
+                                  size_t T, size_t C, size_t V,
+                          bool accumulate_wte, bool accumulate_wpe) = 0;
+
+  // out[n] = a + b (a residual connection; its backward passes dout to both)
+  virtual void residual_forward(float* out, const float* a, const float* b, size_t n) = 0;
+  // dst[n] += src (a second path's gradient joining a residual stream)
+  virtual void add_into(float* dst, const float* src, size_t n) = 0;
+};
+
+// Every override of a Kernels implementation, declared once for all of them (see kernels.h).
+#define RM_KERNELS_OVERRIDES \
+  const char* name() const override; \
+  void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN, \
+                      size_t OUT) override; \
+  void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight, \
+                       size_t N, size_t IN, size_t OUT, bool accumulate) override; \
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight, const float* bias, \
+                         size_t N, size_t C) override; \
+  void layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, \
+                          const float* weight, const float* mean, const float* rstd, size_t N, size_t C, \
+                          bool accumulate) override; \
+  void attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) override; \
+  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, \
+                          size_t B, size_t T, size_t C, size_t H) override; \
+  void attention_step(float* out, const float* q, const float* k, const float* v, size_t t, size_t C, \
+                      size_t H) override; \
+  void gelu_forward(float* out, const float* in, size_t n) override; \
+  void gelu_backward(float* din, const float* dout, const float* in, size_t n) override; \
+  void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, size_t B, size_t T, \
+                         size_t C) override; \
+  void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, size_t B, size_t T, size_t C, size_t V, \
+                          bool accumulate_wte, bool accumulate_wpe) override; \
+  void residual_forward(float* out, const float* a, const float* b, size_t n) override; \
+  void add_into(float* dst, const float* src, size_t n) override;
+
+// The CPU implementations, alive for the whole process. The bf16 one is the fast path with its
+// matrix products on oneDNN's bf16 kernels: for bf16 precision, whose values are bf16-rounded
+// already, so packing them to 16 bits is exact; accumulation and outputs stay fp32.
+Kernels& cpu_reference_kernels();
+Kernels& cpu_fast_kernels();
+Kernels& cpu_fast_bf16_kernels();
+
+}  // namespace rm

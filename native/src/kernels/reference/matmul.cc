@@ -1,0 +1,39 @@
+// Reference matmul (a Linear applied to every row): out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias.
+#include "reference_kernels.h"
+
+namespace rm {
+
+void ReferenceKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
+                                      size_t IN, size_t OUT) {
+  for (size_t n = 0; n < N; ++n)
+    for (size_t o = 0; o < OUT; ++o) {
+      double acc = bias ? bias[o] : 0.0;
+      for (size_t i = 0; i < IN; ++i) acc += double(in[n * IN + i]) * weight[o * IN + i];
+      out[n * OUT + o] = float(acc);
+    }
+}
+
+void ReferenceKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                                       const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
+  for (size_t o = 0; o < OUT; ++o) {
+    if (dbias) {
+      double db = 0;
+      for (size_t n = 0; n < N; ++n) db += dout[n * OUT + o];
+      dbias[o] = float(db) + (accumulate ? dbias[o] : 0.0f);
+    }
+    for (size_t i = 0; i < IN; ++i) {
+      double dw = 0;
+      for (size_t n = 0; n < N; ++n) dw += double(dout[n * OUT + o]) * in[n * IN + i];
+      dweight[o * IN + i] = float(dw) + (accumulate ? dweight[o * IN + i] : 0.0f);
+    }
+  }
+  if (din == nullptr) return;
+  for (size_t n = 0; n < N; ++n)
+    for (size_t i = 0; i < IN; ++i) {
+      double acc = 0;
+      for (size_t o = 0; o < OUT; ++o) acc += double(dout[n * OUT + o]) * weight[o * IN + i];
+      din[n * IN + i] = float(acc);
+    }
+}
+
+}  // namespace rm

@@ -1,0 +1,25 @@
+// LayerNorm over channels, per row (torch.nn.LayerNorm(C, bias=...)).
+#pragma once
+
+#include "../core/common.h"
+#include "pass.h"
+
+namespace rm {
+
+class LayerNormModule {
+ public:
+  LayerNormModule(const Scope& scope, size_t C, bool bias, size_t max_rows);
+  void init(Parameters& params) const;  // weight 1, bias 0
+  const float* forward(const Pass& p, const float* in);
+  void backward(const Pass& p, float* din, const float* dout);
+  const float* output() const { return out_.data(); }
+  ParamSlot weight, bias;
+
+ private:
+  std::string name_;
+  size_t C_;
+  const float* in_ = nullptr;
+  FloatBuffer out_, mean_, rstd_;
+};
+
+}  // namespace rm

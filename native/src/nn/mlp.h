@@ -1,0 +1,23 @@
+// The transformer's feed-forward part (nanoGPT's MLP): c_proj(gelu(c_fc(x))), 4C wide.
+#pragma once
+
+#include "attention.h"
+#include "linear.h"
+
+namespace rm {
+
+class Mlp {
+ public:
+  Mlp(const Scope& scope, size_t C, bool bias, size_t max_rows);
+  void init(Parameters& params, Rng& rng, float std, float proj_std) const;
+  const float* forward(const Pass& p, const float* x);
+  void backward(const Pass& p, float* din, const float* dout, BlockWorkspace& w);
+
+ private:
+  std::string gelu_name_;
+  size_t C_;
+  LinearModule c_fc_, c_proj_;
+  FloatBuffer h_;  // gelu(c_fc(x)) [N, 4C]
+};
+
+}  // namespace rm

@@ -1,0 +1,98 @@
+// What a module needs while it runs: the kernels of its device, the model's parameters, the
+// precision activations are stored in, the rows of this pass, and (backward) where parameter
+// gradients go. Modules register their parameters through a Scope at construction, which
+// names them PyTorch's way ("transformer.h.0.attn.c_attn.weight").
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../core/parameters.h"
+#include "../core/profiler.h"
+#include "../kernels/kernels.h"
+#include "../precision/precision.h"
+
+namespace rm {
+
+// One parameter tensor of a module: its place in the model's flat buffers.
+struct ParamSlot {
+  size_t index = 0;  // in Parameters::list()
+  size_t offset = 0;
+  size_t count = 0;  // 0: absent (a layer built without bias)
+  bool present() const { return count > 0; }
+};
+
+class Scope {
+ public:
+  Scope(Parameters& params, std::string prefix) : params_(params), prefix_(std::move(prefix)) {}
+  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + "."); }
+  // This scope's module path: "transformer.h.0.attn" (the prefix without its dot).
+  std::string path() const { return prefix_.empty() ? "" : prefix_.substr(0, prefix_.size() - 1); }
+  ParamSlot param(const std::string& name, Shape shape, bool decay) const {
+    size_t count = numel(shape);
+    size_t offset = params_.add(prefix_ + name, std::move(shape), decay);
+    return {params_.list().size() - 1, offset, count};
+  }
+
+ private:
+  Parameters& params_;
+  std::string prefix_;
+};
+
+// Parameter gradients of one backward. A tensor may receive several contributions (a tied
+// weight, a later micro-batch); in mixed precision each contribution is rounded on its own
+// before it joins the fp32 sum, as autocast's gradients are, so a contribution that must be
+// added is computed apart in scratch and added at commit().
+class GradientSink {
+ public:
+  GradientSink(Parameters& params, float* scratch) : params_(params), scratch_(scratch) {}
+  // A new backward; `accumulate`: the gradients already hold earlier micro-batches'.
+  void begin(bool accumulate) {
+    accumulate_ = accumulate;
+    written_.assign(params_.list().size(), false);
+  }
+  struct Target {
+    float* data;      // where the kernel writes this contribution
+    bool accumulate;  // whether it adds to what is there
+  };
+  Target target(ParamSlot s) {
+    if (!s.present()) return {nullptr, false};
+    bool adds = accumulate_ || written_[s.index];
+    bool apart = adds && params_.precision() != Precision::F32;
+    return {(apart ? scratch_ : params_.grads()) + s.offset, adds && !apart};
+  }
+  void commit(ParamSlot s) {
+    if (!s.present()) return;
+    bool adds = accumulate_ || written_[s.index];
+    written_[s.index] = true;
+    Precision p = params_.precision();
+    if (p == Precision::F32) return;
+    float* own = (adds ? scratch_ : params_.grads()) + s.offset;
+    round_to(p, own, s.count);
+    if (adds) rm::add_into(params_.grads() + s.offset, own, s.count);
+  }
+
+ private:
+  Parameters& params_;
+  float* scratch_;  // mixed precision: as large as the gradients
+  bool accumulate_ = false;
+  std::vector<bool> written_;
+};
+
+struct Pass {
+  Kernels& k;
+  Parameters& params;
+  size_t B, T, N;               // N = B·T rows
+  GradientSink* grads = nullptr;  // backward only
+  Profiler* profiler = nullptr;   // null: not profiling
+  const float* weight(ParamSlot s) const { return s.present() ? params.compute() + s.offset : nullptr; }
+  void round(float* x, size_t n) const { round_to(params.precision(), x, n); }
+  ProfileScope forward_scope(const std::string& name, double flops, size_t activation_bytes) const {
+    return ProfileScope(profiler, name, Profiler::Phase::Forward, flops, activation_bytes);
+  }
+  ProfileScope backward_scope(const std::string& name, double flops) const {
+    return ProfileScope(profiler, name, Profiler::Phase::Backward, flops);
+  }
+};
+
+}  // namespace rm

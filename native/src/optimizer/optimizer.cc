@@ -1,0 +1,137 @@
+#include "optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../core/math.h"
+#include "../core/parallel.h"
+#include "../precision/precision.h"
+
+namespace rm {
+
+constexpr size_t kGrain = 65536;
+
+// Float partial sums per block of 4096 (the simd reduction lets the compiler reorder within a
+// block), widened to double between blocks so long buffers do not lose precision.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static double sum_of_squares(const float* g, size_t n) {
+  constexpr size_t kBlock = 4096;
+  double total = 0.0;
+  for (size_t b = 0; b < n; b += kBlock) {
+    size_t end = b + kBlock < n ? b + kBlock : n;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = b; i < end; ++i) s += g[i] * g[i];
+    total += s;
+  }
+  return total;
+}
+
+double global_squares(const float* grads, size_t n) {
+  return parallel_sum(n, kGrain, [&](size_t i0, size_t i1) { return sum_of_squares(grads + i0, i1 - i0); });
+}
+
+// What an update writes besides the parameter: nothing, or its bf16/fp16-rounded copy (the one
+// the layers compute with), in the same pass over memory.
+struct NoCopy {
+  static void put(float*, size_t, float) {}
+};
+struct Bf16Copy {
+  static void put(float* low, size_t i, float p) { low[i] = round_to_bf16(p); }
+};
+struct Fp16Copy {
+  static void put(float* low, size_t i, float p) { low[i] = round_to_fp16(p); }
+};
+
+template <class Copy>
+__attribute__((always_inline)) inline void adamw_body(float* p, float* m, float* v, const float* g, float* low, size_t n,
+                                                      float grad_scale, const AdamWCoefficients& c) {
+  for (size_t i = 0; i < n; ++i) {
+    adamw_update(p[i], m[i], v[i], g[i] * grad_scale, c);
+    Copy::put(low, i, p[i]);
+  }
+}
+
+template <class Copy>
+__attribute__((always_inline)) inline void sgd_body(float* p, float* b, const float* g, float* low, size_t n, float grad_scale,
+                                                    const SgdCoefficients& c) {
+  for (size_t i = 0; i < n; ++i) {
+    sgd_update(p[i], b[i], g[i] * grad_scale, c);
+    Copy::put(low, i, p[i]);
+  }
+}
+
+#define RM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+RM_CLONES static void adamw_f32(float* p, float* m, float* v, const float* g, float* low, size_t n, float s, AdamWCoefficients c) { adamw_body<NoCopy>(p, m, v, g, low, n, s, c); }
+RM_CLONES static void adamw_bf16(float* p, float* m, float* v, const float* g, float* low, size_t n, float s, AdamWCoefficients c) { adamw_body<Bf16Copy>(p, m, v, g, low, n, s, c); }
+RM_CLONES static void adamw_fp16(float* p, float* m, float* v, const float* g, float* low, size_t n, float s, AdamWCoefficients c) { adamw_body<Fp16Copy>(p, m, v, g, low, n, s, c); }
+RM_CLONES static void sgd_f32(float* p, float* b, const float* g, float* low, size_t n, float s, SgdCoefficients c) { sgd_body<NoCopy>(p, b, g, low, n, s, c); }
+RM_CLONES static void sgd_bf16(float* p, float* b, const float* g, float* low, size_t n, float s, SgdCoefficients c) { sgd_body<Bf16Copy>(p, b, g, low, n, s, c); }
+RM_CLONES static void sgd_fp16(float* p, float* b, const float* g, float* low, size_t n, float s, SgdCoefficients c) { sgd_body<Fp16Copy>(p, b, g, low, n, s, c); }
+#undef RM_CLONES
+
+template <class F>
+void Optimizer::for_each_group(const std::vector<Range>& ranges, F&& f) const {
+  for (Range r : ranges) {
+    size_t at = r.begin;
+    for (Range skip : no_decay_) {
+      if (skip.end <= at || skip.begin >= r.end) continue;
+      if (skip.begin > at) f(Range{at, skip.begin}, true);
+      size_t end = std::min(skip.end, r.end);
+      f(Range{std::max(skip.begin, at), end}, false);
+      at = end;
+    }
+    if (at < r.end) f(Range{at, r.end}, true);
+  }
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, size_t n) : config_(config), n_(n) {
+  RM_CHECK(config.kind == "adamw" || config.kind == "sgd", "INVALID_ARGUMENT",
+           "unknown optimizer \"" + config.kind + "\" (adamw or sgd)");
+  own_m_ = FloatBuffer(n);
+  if (config.kind == "adamw") own_v_ = FloatBuffer(n);
+  m_ = own_m_.data();
+  v_ = config.kind == "adamw" ? own_v_.data() : nullptr;
+}
+
+void Optimizer::use_moment_buffers(float* const* moments) {
+  m_ = moments[0];
+  own_m_ = FloatBuffer();
+  if (v_) {
+    v_ = moments[1];
+    own_v_ = FloatBuffer();
+  }
+}
+
+void Optimizer::step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges,
+                     RoundedCopy copy) {
+  ++t_;
+  float* m = m_;
+  float* v = v_;  // AdamW only
+  float* low = copy.values;
+  Precision p = low ? copy.precision : Precision::F32;
+  if (config_.kind == "sgd") {
+    auto chunk = p == Precision::BF16 ? sgd_bf16 : p == Precision::F16 ? sgd_fp16 : sgd_f32;
+    for_each_group(ranges, [&](Range r, bool decays) {
+      SgdCoefficients c{lr, decays ? config_.weight_decay : 0.0f, config_.momentum, config_.nesterov};
+      parallel_for(r.end - r.begin, kGrain, [&](size_t i0, size_t i1) {
+        size_t o = r.begin + i0;
+        chunk(params + o, m + o, grads + o, low ? low + o : nullptr, i1 - i0, grad_scale, c);
+      });
+    });
+    return;
+  }
+  double bc1 = 1.0 - std::pow(double(config_.beta1), double(t_));
+  double bc2 = 1.0 - std::pow(double(config_.beta2), double(t_));
+  auto chunk = p == Precision::BF16 ? adamw_bf16 : p == Precision::F16 ? adamw_fp16 : adamw_f32;
+  for_each_group(ranges, [&](Range r, bool decays) {
+    AdamWCoefficients c{decays ? 1.0f - lr * config_.weight_decay : 1.0f, config_.beta1, config_.beta2,
+                        float(lr / bc1), float(1.0 / std::sqrt(bc2)), config_.eps};
+    parallel_for(r.end - r.begin, kGrain, [&](size_t i0, size_t i1) {
+      size_t o = r.begin + i0;
+      chunk(params + o, m + o, v + o, grads + o, low ? low + o : nullptr, i1 - i0, grad_scale, c);
+    });
+  });
+}
+
+}  // namespace rm

@@ -1,0 +1,58 @@
+/**
+ * Which windows of a token sequence each rank trains on: every step draws the global batch of
+ * batch × ranks window starts from an RNG seeded with (seed, step) alone, and rank r reads the
+ * contiguous slice [r·batch, (r+1)·batch) of them. A step's windows are a pure function of the
+ * seed and the step, so resuming at step s reads exactly what the uninterrupted run read (the
+ * sampler's whole state is the step the checkpoint records), and N ranks read the windows one
+ * rank with N times the batch would.
+ *
+ * A window at s is the inputs tokens[s, s + T) and the targets tokens[s + 1, s + T + 1).
+ */
+import { Rng } from './rng.js';
+
+/** Seeds the fixed evaluation windows apart from any training step's. */
+const EVAL_STREAM = 0x65_76_61_6c; // "eval"
+
+export interface WindowSamplerOptions {
+  tokens: number; // length of the split
+  block: number; // T
+  batch: number; // windows per rank per step
+  seed: number;
+  rank?: number;
+  ranks?: number;
+}
+
+export class WindowSampler {
+  private readonly starts: number; // windows start in [0, starts)
+  constructor(private readonly o: WindowSamplerOptions) {
+    this.starts = o.tokens - o.block;
+    if (this.starts < 1) throw new RangeError(`${o.tokens} tokens hold no window of ${o.block} + 1`);
+  }
+
+  /** This rank's window starts for `step`. */
+  forStep(step: number): number[] {
+    return this.draw(Rng.fromSeed([this.o.seed, step]), this.o.batch * (this.o.ranks ?? 1)).slice(
+      (this.o.rank ?? 0) * this.o.batch, ((this.o.rank ?? 0) + 1) * this.o.batch,
+    );
+  }
+
+  /** The evaluation's `batches` batches of windows, the same at every evaluation. */
+  evaluation(batches: number): number[][] {
+    const rng = Rng.fromSeed([this.o.seed, EVAL_STREAM]);
+    return Array.from({ length: batches }, () => this.draw(rng, this.o.batch));
+  }
+
+  private draw(rng: Rng, n: number): number[] {
+    return Array.from({ length: n }, () => rng.below(this.starts));
+  }
+}
+
+/** Writes the windows at `starts` into the first rows of x (inputs) and y (targets), T each. */
+export function fillWindows(tokens: Uint16Array, starts: readonly number[], block: number, x: Int32Array, y: Int32Array): void {
+  starts.forEach((s, i) => {
+    for (let t = 0; t < block; t++) {
+      x[i * block + t] = tokens[s + t]!;
+      y[i * block + t] = tokens[s + t + 1]!;
+    }
+  });
+}
