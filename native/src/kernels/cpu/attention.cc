@@ -35,8 +35,10 @@ memory::desc strided(memory::dims dims, memory::dims strides) { return memory::d
 // returns log Σ_j exp(s_j·scale).
 RM_CLONES float softmax_row(float* row, size_t t, size_t T, float scale) {
   float max = -INFINITY;
+#pragma omp simd reduction(max : max)
   for (size_t j = 0; j <= t; ++j) max = std::max(max, row[j] * scale);
   float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
   for (size_t j = 0; j <= t; ++j) sum += (row[j] = exp_fast(row[j] * scale - max));
   float inv = 1.0f / sum;
   for (size_t j = 0; j <= t; ++j) row[j] *= inv;
@@ -56,6 +58,7 @@ RM_CLONES void softmax_row_backward(float* p, float* dp, size_t t, size_t T, flo
 
 RM_CLONES float dot(const float* a, const float* b, size_t n) {
   float s = 0.0f;
+#pragma omp simd reduction(+ : s)
   for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
