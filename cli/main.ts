@@ -6,6 +6,7 @@ import { coordinatorAddress } from './client.js';
 import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
 import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
+import { prepareTextCommand } from './commands/prepare-text.js';
 import { profileCommand } from './commands/profile.js';
 import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
@@ -49,6 +50,11 @@ async function main(argv: string[]): Promise<number> {
         .option('steps', { type: 'number', default: 10, describe: 'steps to profile, after 3 not counted' })
         .option('threads', { type: 'number', describe: 'compute threads (default: every core)' }),
       (a) => run(profileCommand({ spec: a.spec, set: a.set, steps: a.steps, threads: a.threads, json: a.json })))
+    .command('prepare-text <corpus>', 'tokenize a UTF-8 corpus once into a token file a job\'s data.path can name (ranks map it)',
+      (y) => y.positional('corpus', { type: 'string', demandOption: true, describe: 'UTF-8 text file' })
+        .option('tokenizer', { type: 'string', default: 'char', describe: 'char or gpt2' })
+        .option('out', { type: 'string', describe: 'the token file (default: <corpus>.<tokenizer>.tokens)' }),
+      (a) => run(prepareTextCommand({ corpus: a.corpus, tokenizer: a.tokenizer, out: a.out })))
     .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
       (y) => withSet(withState(y))
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })

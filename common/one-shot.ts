@@ -49,3 +49,16 @@ export interface ProfileResult {
   samplesPerSec: number;
   tokensPerSec: number; // 0 for a classifier
 }
+
+/** `ringmaster prepare-text`: tokenize a corpus once into a token file ranks map. */
+export interface PrepareTextRequest {
+  corpus: string;
+  tokenizer: 'char' | 'gpt2';
+  out: string;
+}
+
+export interface PrepareTextResult {
+  out: string;
+  tokens: number;
+  vocabSize: number;
+}

@@ -39,7 +39,7 @@ export interface FashionMnistDataSpec {
 export interface TextDataSpec {
   kind: 'text';
   path: string;
-  tokenizer: 'char'; // one token per character; the vocabulary is the corpus's characters, sorted
+  tokenizer: 'char' | 'gpt2'; // char: one token per character (the corpus's characters, sorted); gpt2: GPT-2's BPE
   train_fraction: number;
 }
 

@@ -8,7 +8,7 @@ import type { SampleRequest } from '../common/one-shot.js';
 import type { GptModelSpec } from '../jobs/types.js';
 import { openNewestValidCheckpoint } from './checkpoint/read.js';
 import { tensorReader } from './checkpointing.js';
-import { CharTokenizer } from './data/text.js';
+import { tokenizerFrom } from './data/tokenizers.js';
 import { createEngine } from './native.js';
 
 export async function sample(r: SampleRequest): Promise<string> {
@@ -16,22 +16,19 @@ export async function sample(r: SampleRequest): Promise<string> {
   if (!checkpoint) throw new RingmasterError('DATA_MISSING', `no valid checkpoint under ${r.root} (train the job first, or pass a checkpoint directory)`);
   const fields = checkpoint.manifest.fields;
   const model = (fields.layout as { model?: GptModelSpec } | undefined)?.model;
-  const tokenizer = fields.tokenizer as { kind?: string; vocabulary?: string[] } | undefined;
+
   if (model?.kind !== 'gpt') {
     throw new RingmasterError('BAD_ARGUMENT', `checkpoint ${checkpoint.dir} is not a language model's (its model is ${model?.kind ?? 'unknown'}; sample a gpt job's checkpoint)`);
   }
-  if (tokenizer?.kind !== 'char' || !Array.isArray(tokenizer.vocabulary)) {
-    throw new RingmasterError('DATA_CORRUPT', `checkpoint ${checkpoint.dir} does not record its tokenizer (written by an older Ringmaster; train again to sample it)`);
-  }
-  const chars = new CharTokenizer(tokenizer.vocabulary);
-  const prompt = chars.encode(r.prompt.length > 0 ? r.prompt : '\n');
+  const tokenizer = tokenizerFrom(fields.tokenizer, `checkpoint ${checkpoint.dir}`);
+  const prompt = tokenizer.encode(r.prompt.length > 0 ? r.prompt : '\n');
   const engine = createEngine({
-    gpt: { vocab: chars.vocabulary.length, block: model.block, layers: model.layers, heads: model.heads, channels: model.channels, bias: model.bias },
+    gpt: { vocab: tokenizer.vocabSize, block: model.block, layers: model.layers, heads: model.heads, channels: model.channels, bias: model.bias },
     maxBatch: 1, impl: 'fast', seed: 0, threads: r.threads,
     optimizer: { kind: 'sgd', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, nesterov: false },
   });
   const params = engine.namedParams();
   engine.setParams((await tensorReader(checkpoint, params, engine.paramCount))(''));
   const out = await engine.generate({ prompt: Int32Array.from(prompt), tokens: r.tokens, temperature: r.temperature, topK: r.topK, seed: r.seed });
-  return r.prompt + chars.decode(out);
+  return r.prompt + tokenizer.decode(out);
 }

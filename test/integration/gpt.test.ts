@@ -52,6 +52,19 @@ describe('gpt through the CLI', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('trains on a prepared token file exactly as on the text it was made from', async () => {
+    const out = path.join(work, 'shakespeare.char.tokens');
+    const corpus = path.join(ROOT, '..', 'shared', 'data', 'tinyshakespeare.txt');
+    const p = await ringmaster(['prepare-text', corpus, '--out', out]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toContain('1115394 tokens, vocabulary 65');
+    const args = (extra: string[]) => ['train', SPEC, '--json', '--threads', '1', '--set', 'steps=20', '--set', `checkpoint.dir=${path.join(work, 'prepared')}`, ...extra];
+    const [text, mapped] = await Promise.all([ringmaster(args([])), ringmaster(args(['--set', `data.path=${out}`]))]);
+    expect(mapped.code, mapped.stderr).toBe(0);
+    expect(summary(mapped).finalLoss).toBe(summary(text).finalLoss);
+    expect(summary(mapped).metrics).toEqual(summary(text).metrics);
+  });
+
   it('profiles a step module by module', async () => {
     const r = await ringmaster(['profile', SPEC, '--steps', '2', '--threads', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);

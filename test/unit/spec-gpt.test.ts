@@ -50,7 +50,7 @@ describe('gpt specs', () => {
     ['a directory for the corpus', { ...minimal, data: { kind: 'text', path: '.' } }, 'DATA_MISSING', `spec: data.path = ${JSON.stringify(root)}: no such file (set data.path to a UTF-8 text file)`],
     ['dropout', { ...minimal, model: { kind: 'gpt', dropout: 0.1 } }, 'BAD_SPEC', 'spec: model.dropout = 0.1: dropout is not implemented yet; use 0'],
     ['a text key on images', { ...minimal, model: { kind: 'mlp' }, data: { kind: 'fashion-mnist', tokenizer: 'char' } }, 'BAD_SPEC', 'spec: key "data.tokenizer" does not apply to data.kind fashion-mnist (only to text)'],
-    ['an unknown tokenizer', { ...minimal, data: { kind: 'text', path: 'corpus.txt', tokenizer: 'bpe' } }, 'BAD_SPEC', 'spec: data.tokenizer = "bpe": must be one of char'],
+    ['an unknown tokenizer', { ...minimal, data: { kind: 'text', path: 'corpus.txt', tokenizer: 'bpe' } }, 'BAD_SPEC', 'spec: data.tokenizer = "bpe": must be one of char, gpt2'],
   ])('refuses %s in one line', (_, raw, code, message) => {
     const e = refusal(raw);
     expect(e.code).toBe(code);

@@ -1,10 +1,12 @@
 /** The char tokenizer, the corpus split and the window sampler of language-model jobs. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingmasterError } from '../../common/errors.js';
-import { CharTokenizer, loadTextCorpus } from '../../worker/data/text.js';
+import { loadTextCorpus } from '../../worker/data/text.js';
+import { mapTokenFile, writeTokenFile } from '../../worker/data/token-file.js';
+import { CharTokenizer, Gpt2Tokenizer, tokenizerFrom } from '../../worker/data/tokenizers.js';
 import { fillWindows, WindowSampler } from '../../worker/data/windows.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringmaster-text-'));
@@ -23,6 +25,44 @@ describe('CharTokenizer', () => {
   });
 });
 
+describe('Gpt2Tokenizer', () => {
+  it("is GPT-2's BPE: known ids, and decode inverts encode", () => {
+    const t = new Gpt2Tokenizer();
+    expect([...t.encode('Hello world')]).toEqual([15496, 995]);
+    expect(t.vocabSize).toBe(50257);
+    const text = 'ROMEO:\nBut soft, what light through yonder window breaks?';
+    expect(t.decode(t.encode(text))).toBe(text);
+    expect(tokenizerFrom(t.describe(), 'x').kind).toBe('gpt2');
+  });
+});
+
+describe('token files', () => {
+  it('map back the tokens and the tokenizer that were written', async () => {
+    const corpus = join(root, 'corpus.txt');
+    writeFileSync(corpus, 'the quick brown fox');
+    const tokenizer = CharTokenizer.fromText('the quick brown fox');
+    const out = join(root, 'corpus.tokens');
+    await writeTokenFile(out, tokenizer.encode('the quick brown fox'), tokenizer, corpus);
+    const mapped = mapTokenFile(out);
+    expect(mapped.tokenizer.decode(mapped.tokens)).toBe('the quick brown fox');
+    expect(mapped.header).toMatchObject({ format: 1, tokens: 19, source: { path: corpus, bytes: 19 } });
+    const c = await loadTextCorpus({ kind: 'text', path: out, tokenizer: 'char', train_fraction: 0.5 }, 3);
+    expect(c.tokenizer.decode(c.train)).toBe('the quick');
+    await expect(loadTextCorpus({ kind: 'text', path: out, tokenizer: 'gpt2', train_fraction: 0.5 }, 3)).rejects.toThrow(/prepared with the char tokenizer, the spec says gpt2 \(set data.tokenizer: char\)/);
+  });
+
+  it('refuses a truncated token file, naming it', async () => {
+    const corpus = join(root, 'c2.txt');
+    writeFileSync(corpus, 'abcabc');
+    const out = join(root, 'c2.tokens');
+    const t = CharTokenizer.fromText('abcabc');
+    await writeTokenFile(out, t.encode('abcabc'), t, corpus);
+    writeFileSync(out, readFileSync(out).subarray(0, -2));
+    expect(() => mapTokenFile(out)).toThrow(RingmasterError);
+    expect(() => mapTokenFile(out)).toThrow(/c2.tokens: holds 10 bytes of tokens, its header says 12/);
+  });
+});
+
 describe('loadTextCorpus', () => {
   it('splits the tokens: the first 90% train, the rest validate', async () => {
     const path = join(root, 'ten.txt');
@@ -31,6 +71,7 @@ describe('loadTextCorpus', () => {
     expect(c.train.length).toBe(15);
     expect(c.validation.length).toBe(5);
     expect(c.tokenizer.decode(c.validation)).toBe('pqrst');
+    expect(c.tokenizer.describe()).toEqual({ kind: 'char', vocabulary: [...'abcdefghijklmnopqrst'] });
   });
 
   it('refuses a split too short for one window, and a missing file, in one line', async () => {

@@ -42,7 +42,7 @@ export class LanguageModelTask implements TrainingTask {
     private readonly corpus: TextCorpus,
     private readonly placement: { rank: number; ranks: number },
   ) {
-    const vocab = corpus.vocabulary.length;
+    const vocab = corpus.tokenizer.vocabSize;
     this.block = model.block;
     this.micro = spec.batch.micro;
     const perRank = spec.batch.micro * spec.batch.accumulate;
@@ -56,7 +56,7 @@ export class LanguageModelTask implements TrainingTask {
     this.tokensPerSample = model.block;
     this.flopsPerToken = gptFlopsPerToken(model, vocab);
     this.evalBatches = spec.eval.batches;
-    this.checkpointFields = { tokenizer: { kind: 'char', vocabulary: corpus.vocabulary } };
+    this.checkpointFields = { tokenizer: corpus.tokenizer.describe() };
   }
 
   load(step: number): void {

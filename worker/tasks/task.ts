@@ -6,7 +6,7 @@
 import type { Metrics } from '../../common/metrics.js';
 import type { JobSpec } from '../../jobs/types.js';
 import { loadFashionMnist, type Split } from '../data/fashion-mnist.js';
-import { loadTextCorpus, type CharTokenizer, type TextCorpus } from '../data/text.js';
+import { loadTextCorpus, type TextCorpus } from '../data/text.js';
 import type { ManifestFields } from '../checkpoint/manifest.js';
 import type { Engine, EngineModel, ProcessGroup } from '../native.js';
 import { ClassificationTask } from './classification.js';
@@ -30,7 +30,7 @@ export interface TrainingTask {
 /** What a task's data is, loaded once per rank. */
 export type TaskData =
   | { kind: 'fashion-mnist'; train: Split; test: Split }
-  | { kind: 'text'; corpus: TextCorpus & { tokenizer: CharTokenizer } };
+  | { kind: 'text'; corpus: TextCorpus };
 
 export async function loadTaskData(spec: JobSpec): Promise<TaskData> {
   if (spec.data.kind === 'text') {
