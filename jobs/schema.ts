@@ -270,7 +270,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       doc: 'evaluation on the test split',
       keys: {
         every: field(int(0), 0, 'optimizer steps between evaluations; 0 evaluates only at the end'),
-        batches: field(int(1), 50, 'a language model: batches of batch.micro windows of the validation split per evaluation, the same windows every time'),
+        batches: field(int(1), 50, 'a language model: batches of batch.micro windows per evaluation, spread evenly over the validation split (the same windows every time)'),
       },
     },
     checkpoint: {

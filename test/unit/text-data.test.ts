@@ -101,11 +101,13 @@ describe('WindowSampler', () => {
     expect(ranks.flat()).toEqual(one);
   });
 
-  it('evaluates on the same windows every time, apart from the training stream', () => {
-    const s = new WindowSampler(options);
-    expect(s.evaluation(3)).toEqual(s.evaluation(3));
-    expect(s.evaluation(3)).toHaveLength(3);
-    expect(s.evaluation(1)[0]).not.toEqual(s.forStep(0));
+  it('evaluates on windows spread evenly over the whole split, the same every time', () => {
+    const s = new WindowSampler(options); // 1000 tokens, windows of 8 + 1: starts in [0, 991]
+    const windows = s.evaluation(3);
+    expect(windows).toHaveLength(3);
+    expect(windows.flat()).toEqual(Array.from({ length: 12 }, (_, i) => Math.floor((i * 991) / 11)));
+    expect(windows.flat().at(-1)! + 8 + 1).toBe(1000); // the last window ends at the split's end
+    expect(s.evaluation(3)).toEqual(windows);
   });
 
   it('writes inputs and next-token targets', () => {

@@ -10,9 +10,6 @@
  */
 import { Rng } from './rng.js';
 
-/** Seeds the fixed evaluation windows apart from any training step's. */
-const EVAL_STREAM = 0x65_76_61_6c; // "eval"
-
 export interface WindowSamplerOptions {
   tokens: number; // length of the split
   block: number; // T
@@ -36,10 +33,16 @@ export class WindowSampler {
     );
   }
 
-  /** The evaluation's `batches` batches of windows, the same at every evaluation. */
+  /**
+   * The evaluation's `batches` batches of windows: spread evenly over the whole split (the first
+   * starting at its first token, the last ending at its end), so every evaluation reads the same
+   * windows and the split's every part is in them; with batches × batch × T ≥ the split's
+   * length they cover all of it.
+   */
   evaluation(batches: number): number[][] {
-    const rng = Rng.fromSeed([this.o.seed, EVAL_STREAM]);
-    return Array.from({ length: batches }, () => this.draw(rng, this.o.batch));
+    const total = batches * this.o.batch;
+    const start = (i: number) => (total === 1 ? 0 : Math.floor((i * (this.starts - 1)) / (total - 1)));
+    return Array.from({ length: batches }, (_, b) => Array.from({ length: this.o.batch }, (_, j) => start(b * this.o.batch + j)));
   }
 
   private draw(rng: Rng, n: number): number[] {
