@@ -6,90 +6,11 @@
 #include <cmath>
 
 #include "binding_util.h"
+#include "engine_config.h"
 #include "pg_binding.h"
 #include "../train/trainer.h"
 
 namespace rm {
-
-static Impl parse_impl(const Napi::Object& o) {
-  std::string impl = o.Get("impl").As<Napi::String>().Utf8Value();
-  RM_CHECK(impl == "fast" || impl == "reference", "INVALID_ARGUMENT", "impl must be \"fast\" or \"reference\"");
-  return impl == "fast" ? Impl::Fast : Impl::Reference;
-}
-
-static OptimizerConfig parse_optimizer(const Napi::Object& o) {
-  OptimizerConfig c;
-  c.kind = o.Get("kind").As<Napi::String>().Utf8Value();
-  c.beta1 = float(require_number(o.Get("beta1"), "optimizer.beta1"));
-  c.beta2 = float(require_number(o.Get("beta2"), "optimizer.beta2"));
-  c.eps = float(require_number(o.Get("eps"), "optimizer.eps"));
-  c.weight_decay = float(require_number(o.Get("weightDecay"), "optimizer.weightDecay"));
-  c.momentum = float(require_number(o.Get("momentum"), "optimizer.momentum"));
-  c.nesterov = o.Get("nesterov").ToBoolean();
-  return c;
-}
-
-static void parse_precision_options(const Napi::Object& o, TrainerConfig& c);
-
-static GptConfig parse_gpt(const Napi::Object& g) {
-  GptConfig c;
-  c.vocab = require_count(g.Get("vocab"), "gpt.vocab");
-  c.block = require_count(g.Get("block"), "gpt.block");
-  c.layers = require_count(g.Get("layers"), "gpt.layers");
-  c.heads = require_count(g.Get("heads"), "gpt.heads");
-  c.channels = require_count(g.Get("channels"), "gpt.channels");
-  c.bias = g.Get("bias").ToBoolean();
-  RM_CHECK(c.layers > 0, "INVALID_ARGUMENT", "gpt.layers must be > 0");
-  return c;
-}
-
-static TrainerConfig parse_config(const Napi::Object& o) {
-  TrainerConfig c;
-  c.max_batch = require_count(o.Get("maxBatch"), "maxBatch");
-  if (o.Has("maxAccumulate")) c.max_accumulate = std::max<size_t>(1, require_count(o.Get("maxAccumulate"), "maxAccumulate"));
-  c.impl = parse_impl(o);
-  c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
-  c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
-  parse_precision_options(o, c);
-  if (o.Has("gpt") && o.Get("gpt").IsObject()) {
-    c.gpt = parse_gpt(o.Get("gpt").As<Napi::Object>());
-    return c;
-  }
-  auto input = o.Get("input").As<Napi::Array>();
-  RM_CHECK(input.Length() == 3, "INVALID_ARGUMENT", "input must be [channels, height, width]");
-  c.input = {require_count(input.Get(0u), "input[0]"), require_count(input.Get(1u), "input[1]"),
-             require_count(input.Get(2u), "input[2]")};
-  auto layers = o.Get("layers").As<Napi::Array>();
-  for (uint32_t i = 0; i < layers.Length(); ++i) {
-    auto l = require_object(layers.Get(i), "layers[i]");
-    LayerConfig lc{l.Get("kind").As<Napi::String>().Utf8Value(), 0};
-    if (l.Has("out")) lc.out = require_count(l.Get("out"), "layers[i].out");
-    c.layers.push_back(lc);
-  }
-  return c;
-}
-
-// Precision, loss scaling and data-parallel options, the same for every model.
-static void parse_precision_options(const Napi::Object& o, TrainerConfig& c) {
-  if (o.Has("precision")) c.precision = parse_precision(o.Get("precision").ToString().Utf8Value());
-  if (o.Has("bf16Kernels") && !o.Get("bf16Kernels").IsUndefined()) {
-    std::string k = o.Get("bf16Kernels").ToString().Utf8Value();
-    RM_CHECK(k == "auto" || k == "on" || k == "off", "INVALID_ARGUMENT", "bf16Kernels must be \"auto\", \"on\" or \"off\"");
-    using K = TrainerConfig::Bf16Kernels;
-    c.bf16_kernels = k == "on" ? K::On : k == "off" ? K::Off : K::Auto;
-  }
-  if (o.Has("gradientWire")) c.gradient_wire = parse_precision(o.Get("gradientWire").ToString().Utf8Value());
-  if (o.Has("lossScale") && o.Get("lossScale").IsObject()) {
-    auto l = o.Get("lossScale").As<Napi::Object>();
-    c.loss_scale.enabled = true;
-    c.loss_scale.dynamic = l.Get("dynamic").ToBoolean();
-    c.loss_scale.init = float(require_number(l.Get("init"), "lossScale.init"));
-    c.loss_scale.growth_interval = require_count(l.Get("growthInterval"), "lossScale.growthInterval");
-    c.loss_scale.min_scale = float(require_number(l.Get("minScale"), "lossScale.minScale"));
-  }
-  if (o.Has("sufficientFactors")) c.sufficient_factors = o.Get("sufficientFactors").ToBoolean();
-  if (o.Has("bucketBytes")) c.bucket_floats = std::max<size_t>(1, require_count(o.Get("bucketBytes"), "bucketBytes") / sizeof(float));
-}
 
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
@@ -122,7 +43,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       size_t threads = require_count(o.Get("threads"), "threads");
       threads_ = threads == 0 ? omp_get_num_procs() : int(threads);
       omp_set_num_threads(threads_);  // primitive creation below may consult it
-      auto config = parse_config(o);
+      auto config = parse_engine_config(o);
       max_accumulate_ = config.max_accumulate;
       trainer_ = std::make_unique<Trainer>(config);
     });

@@ -19,15 +19,17 @@ RM_HD float relu_grad(float y) { return y > 0.0f ? 1.0f : 0.0f; }
 
 // e^x from a degree-6 polynomial on [−ln2/2, ln2/2] after x = n·ln2 + r (Cephes' expf
 // coefficients; within 2 ulp of expf over its range), written so compilers vectorise it: the
-// CPU loops over activations need a vector exp, and libm's is scalar. Underflows to 0 below
-// −87.3; saturates at e^88.3 (the largest exponent a float holds).
+// CPU loops over activations need a vector exp, and libm's is scalar. 0 below −87.3, where
+// expf's results are subnormal (flushed to 0 under FTZ, as the compute threads run); saturates
+// at e^88.3 (the largest exponent a float holds).
 RM_HD float exp_fast(float x) {
   // Clamps and rounding written as compares and the 1.5·2²³ trick: fminf, fmaxf and rintf keep
   // IEEE corner cases that stop the compiler from vectorising them.
-  x = x < -87.3f ? -87.3f : x;
+  bool underflow = x < -87.3f;
+  x = underflow ? -87.3f : x;
   x = x > 88.3f ? 88.3f : x;
   constexpr float kRound = 12582912.0f;  // 1.5·2²³: adding it rounds to an integer (ties to even)
-  float n = (x * 1.44269504088896341f + kRound) - kRound;
+  float n = fmaf(x, 1.44269504088896341f, kRound) - kRound;  // an explicit fma: the same bits in vector and scalar code
   float r = fmaf(n, -0.693359375f, x);
   r = fmaf(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
@@ -40,7 +42,7 @@ RM_HD float exp_fast(float x) {
   int bits = (int(n) + 127) << 23;
   float scale;
   __builtin_memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return underflow ? 0.0f : p * scale;
 }
 
 // tanh through exp_fast: 1 − 2 / (e^{2x} + 1), exact at the saturated ends (±1); absolute error

@@ -16,13 +16,14 @@ static Kernels& kernels_for(Impl impl, bool bf16_kernels) {
   return bf16_kernels ? cpu_fast_bf16_kernels() : cpu_fast_kernels();
 }
 
-Gpt::Gpt(const GptConfig& c, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels)
-    : config_(c), max_batch_(max_batch), bf16_kernels_(bf16_kernels), kernels_(kernels_for(impl, bf16_kernels)) {
+Gpt::Gpt(const GptConfig& c, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels, Device& device)
+    : config_(c), max_batch_(max_batch), bf16_kernels_(bf16_kernels), kernels_(kernels_for(impl, bf16_kernels)), device_(device) {
+  RM_CHECK(device.kind() == DeviceKind::Cpu, "INVALID_ARGUMENT", "this build's GPT kernels run on the CPU, not " + device.name());
   RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(c.vocab > 0 && c.block > 0 && c.layers > 0 && c.channels > 0 && max_batch > 0, "INVALID_ARGUMENT",
            "a GPT needs vocab, block, layers, channels and batch > 0");
   size_t rows = max_batch * c.block, C = c.channels;
-  Scope transformer(params_, "transformer.");
+  Scope transformer(params_, "transformer.", device);
   wte_ = transformer.child("wte").param("weight", {c.vocab, C}, true);
   wpe_ = transformer.child("wpe").param("weight", {c.block, C}, true);
   ready_offsets_.push_back(0);
@@ -33,11 +34,11 @@ Gpt::Gpt(const GptConfig& c, size_t max_batch, Impl impl, Precision precision, b
   ready_offsets_.push_back(params_.count());
   ln_f_ = std::make_unique<LayerNormModule>(transformer.child("ln_f"), C, c.bias, rows);
   params_.allocate(precision);
-  tokens_.assign(rows, 0);
-  embedded_ = FloatBuffer(rows * C);
-  logits_ = FloatBuffer(rows * c.vocab);
-  dres_ = FloatBuffer(rows * C);
-  workspace_ = std::make_unique<BlockWorkspace>(rows, C);
+  tokens_ = Tensor({max_batch, c.block}, DType::I32, device);
+  embedded_ = transformer.activation({rows, C});
+  logits_ = transformer.activation({rows, c.vocab});
+  dres_ = transformer.activation({rows, C});
+  workspace_ = std::make_unique<BlockWorkspace>(transformer, rows, C);
   if (precision != Precision::F32) grad_scratch_ = FloatBuffer(params_.count());
 }
 
@@ -68,20 +69,20 @@ const float* Gpt::forward(const void* input, size_t B) {
   for (size_t i = 0; i < p.N; ++i)
     RM_CHECK(tokens[i] >= 0 && size_t(tokens[i]) < V, "INVALID_ARGUMENT",
              "token " + std::to_string(tokens[i]) + " at position " + std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
-  std::memcpy(tokens_.data(), tokens, p.N * sizeof(int32_t));
+  device_.copy_from_host(tokens_.i32(), tokens, p.N * sizeof(int32_t));
   {
-    auto timer = p.forward_scope(kEmbeddingName, double(p.N * C), embedded_.size() * sizeof(float));
-    kernels_.embedding_forward(embedded_.data(), tokens_.data(), p.weight(wte_), p.weight(wpe_), B, p.T, C);
-    p.round(embedded_.data(), p.N * C);
+    auto timer = p.forward_scope(kEmbeddingName, double(p.N * C), embedded_.numel() * sizeof(float));
+    kernels_.embedding_forward(embedded_.f32(), tokens_.i32(), p.weight(wte_), p.weight(wpe_), B, p.T, C);
+    p.round(embedded_.f32(), p.N * C);
   }
-  const float* x = embedded_.data();
+  const float* x = embedded_.f32();
   for (auto& b : blocks_) x = b->forward(p, x);
   const float* h = ln_f_->forward(p, x);
-  auto timer = p.forward_scope(kHeadName, 2.0 * p.N * C * V, logits_.size() * sizeof(float));
-  kernels_.matmul_forward(logits_.data(), h, p.weight(wte_), nullptr, p.N, C, V);  // the tied head
-  p.round(logits_.data(), p.N * V);
+  auto timer = p.forward_scope(kHeadName, 2.0 * p.N * C * V, logits_.numel() * sizeof(float));
+  kernels_.matmul_forward(logits_.f32(), h, p.weight(wte_), nullptr, p.N, C, V);  // the tied head
+  p.round(logits_.f32(), p.N * V);
   last_batch_ = B;
-  return logits_.data();
+  return logits_.f32();
 }
 
 void Gpt::backward(const float* dlogits, const BackwardOptions& o) {
@@ -92,7 +93,7 @@ void Gpt::backward(const float* dlogits, const BackwardOptions& o) {
   Pass p = pass(last_batch_);
   p.grads = &sink;
   size_t C = config_.channels, V = config_.vocab;
-  float* dh = workspace_->c1.data();
+  float* dh = workspace_->c1.f32();
   {
     auto timer = p.backward_scope(kHeadName, 4.0 * p.N * C * V);
     auto head = sink.target(wte_);
@@ -100,15 +101,15 @@ void Gpt::backward(const float* dlogits, const BackwardOptions& o) {
     sink.commit(wte_);
     p.round(dh, p.N * C);
   }
-  ln_f_->backward(p, dres_.data(), dh);
+  ln_f_->backward(p, dres_.f32(), dh);
   if (o.ready) o.ready(ready_offsets_.back());
   for (size_t l = blocks_.size(); l-- > 0;) {
-    blocks_[l]->backward(p, dres_.data(), *workspace_);
+    blocks_[l]->backward(p, dres_.f32(), *workspace_);
     if (o.ready) o.ready(ready_offsets_[l + 1]);
   }
   auto timer = p.backward_scope(kEmbeddingName, double(p.N * C));
   auto te = sink.target(wte_), pe = sink.target(wpe_);
-  kernels_.embedding_backward(te.data, pe.data, dres_.data(), tokens_.data(), last_batch_, p.T, C, V, te.accumulate, pe.accumulate);
+  kernels_.embedding_backward(te.data, pe.data, dres_.f32(), tokens_.i32(), last_batch_, p.T, C, V, te.accumulate, pe.accumulate);
   sink.commit(wte_);
   sink.commit(wpe_);
   if (o.ready) o.ready(0);

@@ -28,7 +28,9 @@ struct GptConfig {
 class Gpt final : public Model {
  public:
   // bf16_kernels (bf16 precision, fast path): the matrix products run oneDNN's bf16 kernels.
-  Gpt(const GptConfig& config, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels = false);
+  // Activations live on `device` (the CPU's for now: its kernels are the CPU ones).
+  Gpt(const GptConfig& config, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels = false,
+      Device& device = cpu_device());
 
   ModelInput input() const override { return {DType::I32, config_.block}; }
   size_t positions() const override { return config_.block; }
@@ -54,7 +56,7 @@ class Gpt final : public Model {
   static const std::string kEmbeddingName, kHeadName;
   Pass pass(size_t B);
   const float* decode(int32_t token, size_t t);  // logits [V] of position t; caches rows 0..t-1 filled
-  std::vector<FloatBuffer> k_cache_, v_cache_;   // per layer [T, C], made on the first generate
+  std::vector<Tensor> k_cache_, v_cache_;  // per layer [T, C], made on the first generate
   GptConfig config_;
   size_t max_batch_;
   bool bf16_kernels_;
@@ -63,8 +65,9 @@ class Gpt final : public Model {
   std::vector<std::unique_ptr<Block>> blocks_;
   std::unique_ptr<LayerNormModule> ln_f_;
   std::vector<size_t> ready_offsets_;  // embeddings, each block, ln_f
-  std::vector<int32_t> tokens_;        // the last forward's, [B, T]
-  FloatBuffer embedded_, logits_, dres_;
+  Device& device_;
+  Tensor tokens_;                      // the last forward's, int32 [B, T]
+  Tensor embedded_, logits_, dres_;    // [B·T, C], [B·T, V], [B·T, C] at the largest batch
   std::unique_ptr<BlockWorkspace> workspace_;
   FloatBuffer grad_scratch_;  // mixed precision (GradientSink)
   size_t last_batch_ = 0;

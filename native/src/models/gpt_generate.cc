@@ -16,13 +16,13 @@ const float* Gpt::decode(int32_t token, size_t t) {
   size_t C = config_.channels;
   const float* wte = p.weight(wte_) + size_t(token) * C;
   const float* wpe = p.weight(wpe_) + t * C;
-  p.k.residual_forward(embedded_.data(), wte, wpe, C);
-  p.round(embedded_.data(), C);
-  const float* x = embedded_.data();
-  for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->decode(p, x, k_cache_[l].data(), v_cache_[l].data(), t);
+  p.k.residual_forward(embedded_.f32(), wte, wpe, C);
+  p.round(embedded_.f32(), C);
+  const float* x = embedded_.f32();
+  for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->decode(p, x, k_cache_[l].f32(), v_cache_[l].f32(), t);
   const float* h = ln_f_->forward(p, x);
-  kernels_.matmul_forward(logits_.data(), h, p.weight(wte_), nullptr, 1, C, config_.vocab);
-  return logits_.data();
+  kernels_.matmul_forward(logits_.f32(), h, p.weight(wte_), nullptr, 1, C, config_.vocab);
+  return logits_.f32();
 }
 
 // Draws from softmax(logits / temperature) restricted to the top_k largest (0: all).
@@ -47,7 +47,10 @@ std::vector<int32_t> Gpt::generate(const std::vector<int32_t>& prompt, size_t co
   RM_CHECK(!prompt.empty(), "INVALID_ARGUMENT", "sampling needs a prompt of at least one token");
   size_t T = config_.block, C = config_.channels;
   if (k_cache_.empty())
-    for (size_t l = 0; l < blocks_.size(); ++l) k_cache_.emplace_back(T * C), v_cache_.emplace_back(T * C);
+    for (size_t l = 0; l < blocks_.size(); ++l) {
+      k_cache_.emplace_back(Shape{T, C}, DType::F32, device_);
+      v_cache_.emplace_back(Shape{T, C}, DType::F32, device_);
+    }
   Rng rng(seed);
   std::vector<int32_t> seq = prompt, out;
   size_t filled = 0;  // positions whose k and v are in the cache, for the window seq[start, …)

@@ -9,9 +9,10 @@ namespace rm {
 
 // Gradient scratch a block's backward passes through, shared by every block of a model.
 struct BlockWorkspace {
-  FloatBuffer c1, c1b, c3, c4a, c4b;  // [N, C], [N, C], [N, 3C], [N, 4C], [N, 4C]
-  BlockWorkspace(size_t max_rows, size_t C)
-      : c1(max_rows * C), c1b(max_rows * C), c3(max_rows * 3 * C), c4a(max_rows * 4 * C), c4b(max_rows * 4 * C) {}
+  Tensor c1, c1b, c3, c4a, c4b;  // [N, C], [N, C], [N, 3C], [N, 4C], [N, 4C]
+  BlockWorkspace(const Scope& s, size_t max_rows, size_t C)
+      : c1(s.activation({max_rows, C})), c1b(s.activation({max_rows, C})), c3(s.activation({max_rows, 3 * C})),
+        c4a(s.activation({max_rows, 4 * C})), c4b(s.activation({max_rows, 4 * C})) {}
 };
 
 class CausalSelfAttention {
@@ -29,7 +30,7 @@ class CausalSelfAttention {
   std::string core_name_;  // the attention itself, between c_attn and c_proj
   size_t C_, H_;
   LinearModule c_attn_, c_proj_;
-  FloatBuffer y_, lse_;  // [N, C], [B, H, T]
+  Tensor y_, lse_;  // [N, C]; [N, H] elements holding lse as [B, H, T]
 };
 
 }  // namespace rm

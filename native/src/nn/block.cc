@@ -9,8 +9,8 @@ Block::Block(const Scope& scope, size_t C, size_t H, bool bias, size_t max_rows)
       attn_(scope.child("attn"), C, H, bias, max_rows),
       ln_2_(scope.child("ln_2"), C, bias, max_rows),
       mlp_(scope.child("mlp"), C, bias, max_rows),
-      mid_(max_rows * C),
-      out_(max_rows * C) {}
+      mid_(scope.activation({max_rows, C})),
+      out_(scope.activation({max_rows, C})) {}
 
 void Block::init(Parameters& params, Rng& rng, float std, float proj_std) const {
   ln_1_.init(params);
@@ -21,10 +21,10 @@ void Block::init(Parameters& params, Rng& rng, float std, float proj_std) const 
 
 const float* Block::forward(const Pass& p, const float* x) {
   const float* attn = attn_.forward(p, ln_1_.forward(p, x));
-  add_residual(p, mid_.data(), x, attn);
-  const float* mlp = mlp_.forward(p, ln_2_.forward(p, mid_.data()));
-  add_residual(p, out_.data(), mid_.data(), mlp);
-  return out_.data();
+  add_residual(p, mid_.f32(), x, attn);
+  const float* mlp = mlp_.forward(p, ln_2_.forward(p, mid_.f32()));
+  add_residual(p, out_.f32(), mid_.f32(), mlp);
+  return out_.f32();
 }
 
 void Block::add_residual(const Pass& p, float* out, const float* stream, const float* branch) {
@@ -42,20 +42,20 @@ void Block::join_gradient(const Pass& p, float* dres, const float* dbranch) {
 }
 
 const float* Block::decode(const Pass& p, const float* x, float* k_cache, float* v_cache, size_t t) {
-  p.k.residual_forward(mid_.data(), x, attn_.decode(p, ln_1_.forward(p, x), k_cache, v_cache, t), C_);
-  p.round(mid_.data(), C_);
-  p.k.residual_forward(out_.data(), mid_.data(), mlp_.forward(p, ln_2_.forward(p, mid_.data())), C_);
-  p.round(out_.data(), C_);
-  return out_.data();
+  p.k.residual_forward(mid_.f32(), x, attn_.decode(p, ln_1_.forward(p, x), k_cache, v_cache, t), C_);
+  p.round(mid_.f32(), C_);
+  p.k.residual_forward(out_.f32(), mid_.f32(), mlp_.forward(p, ln_2_.forward(p, mid_.f32())), C_);
+  p.round(out_.f32(), C_);
+  return out_.f32();
 }
 
 void Block::backward(const Pass& p, float* dres, BlockWorkspace& w) {
-  mlp_.backward(p, w.c1.data(), dres, w);
-  ln_2_.backward(p, w.c1b.data(), w.c1.data());
-  join_gradient(p, dres, w.c1b.data());
-  attn_.backward(p, w.c1.data(), dres, w);
-  ln_1_.backward(p, w.c1b.data(), w.c1.data());
-  join_gradient(p, dres, w.c1b.data());
+  mlp_.backward(p, w.c1.f32(), dres, w);
+  ln_2_.backward(p, w.c1b.f32(), w.c1.f32());
+  join_gradient(p, dres, w.c1b.f32());
+  attn_.backward(p, w.c1.f32(), dres, w);
+  ln_1_.backward(p, w.c1b.f32(), w.c1.f32());
+  join_gradient(p, dres, w.c1b.f32());
 }
 
 }  // namespace rm

@@ -30,7 +30,7 @@ class Block {
   CausalSelfAttention attn_;
   LayerNormModule ln_2_;
   Mlp mlp_;
-  FloatBuffer mid_, out_;  // x + attn(…), and the block's output
+  Tensor mid_, out_;  // [N, C]: x + attn(…), and the block's output
 };
 
 }  // namespace rm

@@ -5,7 +5,7 @@
 namespace rm {
 
 LayerNormModule::LayerNormModule(const Scope& scope, size_t C, bool has_bias, size_t max_rows)
-    : name_(scope.path()), C_(C), out_(max_rows * C), mean_(max_rows), rstd_(max_rows) {
+    : name_(scope.path()), C_(C), out_(scope.activation({max_rows, C})), mean_(scope.activation({max_rows})), rstd_(scope.activation({max_rows})) {
   weight = scope.param("weight", {C}, false);
   if (has_bias) bias = scope.param("bias", {C}, false);
 }
@@ -16,17 +16,17 @@ void LayerNormModule::init(Parameters& params) const {
 }
 
 const float* LayerNormModule::forward(const Pass& p, const float* in) {
-  auto timer = p.forward_scope(name_, 8.0 * p.N * C_, (out_.size() + 2 * mean_.size()) * sizeof(float));
+  auto timer = p.forward_scope(name_, 8.0 * p.N * C_, (out_.numel() + 2 * mean_.numel()) * sizeof(float));
   in_ = in;
-  p.k.layernorm_forward(out_.data(), mean_.data(), rstd_.data(), in, p.weight(weight), p.weight(bias), p.N, C_);
-  p.round(out_.data(), p.N * C_);
-  return out_.data();
+  p.k.layernorm_forward(out_.f32(), mean_.f32(), rstd_.f32(), in, p.weight(weight), p.weight(bias), p.N, C_);
+  p.round(out_.f32(), p.N * C_);
+  return out_.f32();
 }
 
 void LayerNormModule::backward(const Pass& p, float* din, const float* dout) {
   auto timer = p.backward_scope(name_, 14.0 * p.N * C_);
   auto w = p.grads->target(weight), b = p.grads->target(bias);
-  p.k.layernorm_backward(din, w.data, b.data, dout, in_, p.weight(weight), mean_.data(), rstd_.data(), p.N, C_,
+  p.k.layernorm_backward(din, w.data, b.data, dout, in_, p.weight(weight), mean_.f32(), rstd_.f32(), p.N, C_,
                          w.accumulate);
   p.grads->commit(weight);
   p.grads->commit(bias);

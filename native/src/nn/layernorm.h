@@ -12,14 +12,14 @@ class LayerNormModule {
   void init(Parameters& params) const;  // weight 1, bias 0
   const float* forward(const Pass& p, const float* in);
   void backward(const Pass& p, float* din, const float* dout);
-  const float* output() const { return out_.data(); }
+  const float* output() const { return out_.f32(); }
   ParamSlot weight, bias;
 
  private:
   std::string name_;
   size_t C_;
   const float* in_ = nullptr;
-  FloatBuffer out_, mean_, rstd_;
+  Tensor out_, mean_, rstd_;  // [N, C], [N], [N] at the largest batch
 };
 
 }  // namespace rm

@@ -3,7 +3,7 @@
 namespace rm {
 
 LinearModule::LinearModule(const Scope& scope, size_t in, size_t out, bool has_bias, size_t max_rows)
-    : name_(scope.path()), IN_(in), OUT_(out), out_(max_rows * out) {
+    : name_(scope.path()), IN_(in), OUT_(out), out_(scope.activation({max_rows, out})) {
   weight = scope.param("weight", {out, in}, true);
   if (has_bias) bias = scope.param("bias", {out}, false);
 }
@@ -15,11 +15,11 @@ void LinearModule::init(Parameters& params, Rng& rng, float std) const {
 }
 
 const float* LinearModule::forward(const Pass& p, const float* in) {
-  auto timer = p.forward_scope(name_, 2.0 * p.N * IN_ * OUT_, out_.size() * sizeof(float));
+  auto timer = p.forward_scope(name_, 2.0 * p.N * IN_ * OUT_, out_.numel() * sizeof(float));
   in_ = in;
-  p.k.matmul_forward(out_.data(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_);
-  p.round(out_.data(), p.N * OUT_);
-  return out_.data();
+  p.k.matmul_forward(out_.f32(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_);
+  p.round(out_.f32(), p.N * OUT_);
+  return out_.f32();
 }
 
 void LinearModule::backward(const Pass& p, float* din, const float* dout) {

@@ -14,14 +14,14 @@ class LinearModule {
   void init(Parameters& params, Rng& rng, float std) const;
   const float* forward(const Pass& p, const float* in);  // keeps `in` for backward
   void backward(const Pass& p, float* din, const float* dout);  // din [N, IN] (null: not wanted)
-  const float* output() const { return out_.data(); }
+  const float* output() const { return out_.f32(); }
   ParamSlot weight, bias;
 
  private:
   std::string name_;
   size_t IN_, OUT_;
   const float* in_ = nullptr;
-  FloatBuffer out_;
+  Tensor out_;  // [N, OUT] at the largest batch
 };
 
 }  // namespace rm

@@ -17,7 +17,7 @@ class Mlp {
   std::string gelu_name_;
   size_t C_;
   LinearModule c_fc_, c_proj_;
-  FloatBuffer h_;  // gelu(c_fc(x)) [N, 4C]
+  Tensor h_;  // gelu(c_fc(x)) [N, 4C]
 };
 
 }  // namespace rm

@@ -9,6 +9,7 @@
 
 #include "../core/parameters.h"
 #include "../core/profiler.h"
+#include "../core/tensor.h"
 #include "../kernels/kernels.h"
 #include "../precision/precision.h"
 
@@ -22,10 +23,16 @@ struct ParamSlot {
   bool present() const { return count > 0; }
 };
 
+// Where a module registers its parameters (named under this scope's path) and allocates its
+// activations (on this scope's device).
 class Scope {
  public:
-  Scope(Parameters& params, std::string prefix) : params_(params), prefix_(std::move(prefix)) {}
-  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + "."); }
+  Scope(Parameters& params, std::string prefix, Device& device = cpu_device())
+      : params_(params), prefix_(std::move(prefix)), device_(device) {}
+  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", device_); }
+  Device& device() const { return device_; }
+  // A zero-filled fp32 activation tensor on this scope's device.
+  Tensor activation(Shape shape) const { return Tensor(std::move(shape), DType::F32, device_); }
   // This scope's module path: "transformer.h.0.attn" (the prefix without its dot).
   std::string path() const { return prefix_.empty() ? "" : prefix_.substr(0, prefix_.size() - 1); }
   ParamSlot param(const std::string& name, Shape shape, bool decay) const {
@@ -37,6 +44,7 @@ class Scope {
  private:
   Parameters& params_;
   std::string prefix_;
+  Device& device_;
 };
 
 // Parameter gradients of one backward. A tensor may receive several contributions (a tied

@@ -18,6 +18,7 @@
 #include "../../core/parallel.h"
 #include "cpu_kernels.h"
 #include "dnnl_context.h"
+#include "fixed_order_sum.h"
 
 namespace rm {
 
@@ -37,9 +38,8 @@ RM_CLONES float softmax_row(float* row, size_t t, size_t T, float scale) {
   float max = -INFINITY;
 #pragma omp simd reduction(max : max)
   for (size_t j = 0; j <= t; ++j) max = std::max(max, row[j] * scale);
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (size_t j = 0; j <= t; ++j) sum += (row[j] = exp_fast(row[j] * scale - max));
+  for (size_t j = 0; j <= t; ++j) row[j] = exp_fast(row[j] * scale - max);
+  float sum = fixed_order_sum(t + 1, [&](size_t j) { return row[j]; });
   float inv = 1.0f / sum;
   for (size_t j = 0; j <= t; ++j) row[j] *= inv;
   for (size_t j = t + 1; j < T; ++j) row[j] = 0.0f;
@@ -57,10 +57,7 @@ RM_CLONES void softmax_row_backward(float* p, float* dp, size_t t, size_t T, flo
 }
 
 RM_CLONES float dot(const float* a, const float* b, size_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+  return fixed_order_sum(n, [&](size_t i) { return a[i] * b[i]; });
 }
 
 RM_CLONES void exp_shifted(float* row, size_t n, float shift) {

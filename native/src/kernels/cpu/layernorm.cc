@@ -1,5 +1,5 @@
-// LayerNorm per row, rows split across threads; the row sums vectorise as `omp simd`
-// reductions (the compiler may not reorder a float sum on its own). Backward's dweight and dbias are sums over
+// LayerNorm per row, rows split across threads; the row sums are fixed_order_sum's, which
+// vectorise and give a row the same bits wherever it sits. Backward's dweight and dbias are sums over
 // rows: each chunk of rows sums into its own partial, and the partials are added in chunk
 // order, so the result depends only on the thread count.
 #include <cmath>
@@ -7,6 +7,7 @@
 
 #include "../../core/parallel.h"
 #include "../layernorm_math.h"
+#include "fixed_order_sum.h"
 #include "cpu_kernels.h"
 
 namespace rm {
@@ -17,13 +18,8 @@ RM_CLONES static void layernorm_rows(float* out, float* mean, float* rstd, const
                                      const float* bias, size_t n0, size_t n1, size_t C) {
   for (size_t n = n0; n < n1; ++n) {
     const float* x = in + n * C;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (size_t c = 0; c < C; ++c) sum += x[c];
-    float m = sum / float(C);
-    float var = 0.0f;
-#pragma omp simd reduction(+ : var)
-    for (size_t c = 0; c < C; ++c) var += (x[c] - m) * (x[c] - m);
+    float m = fixed_order_sum(C, [&](size_t c) { return x[c]; }) / float(C);
+    float var = fixed_order_sum(C, [&](size_t c) { return (x[c] - m) * (x[c] - m); });
     float s = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
     float* y = out + n * C;
     if (bias) {
@@ -44,17 +40,13 @@ RM_CLONES static void layernorm_backward_rows(float* din, float* dw, float* db, 
     const float* x = in + n * C;
     const float* dy = dout + n * C;
     float m = mean[n], s = rstd[n];
-    float g_sum = 0.0f, gx_sum = 0.0f;
-#pragma omp simd reduction(+ : g_sum, gx_sum)
     for (size_t c = 0; c < C; ++c) {
       float xhat = (x[c] - m) * s;
-      float g = dy[c] * weight[c];
-      g_sum += g;
-      gx_sum += g * xhat;
       dw[c] += dy[c] * xhat;
       db[c] += dy[c];
     }
-    float g_mean = g_sum / float(C), gx_mean = gx_sum / float(C);
+    float g_mean = fixed_order_sum(C, [&](size_t c) { return dy[c] * weight[c]; }) / float(C);
+    float gx_mean = fixed_order_sum(C, [&](size_t c) { return dy[c] * weight[c] * ((x[c] - m) * s); }) / float(C);
     float* dx = din + n * C;
     for (size_t c = 0; c < C; ++c) {
       float xhat = (x[c] - m) * s;
