@@ -12,7 +12,8 @@ export function askWorkerProcess<Req, Res>(entry: string, request: Req): Promise
   return new Promise((resolve, reject) => {
     let reply: OneShotReply<Res> | undefined;
     child.on('message', (m: OneShotReply<Res>) => void (reply = m));
-    child.on('exit', (code, signal) => {
+    child.on('error', (e) => reject(new Error(`cannot start the ${entry} process: ${e.message}`)));
+    child.on('close', (code, signal) => { // after 'exit' and the last message
       if (reply?.type === 'result') return resolve(reply.result);
       if (reply?.type === 'error') return reject(isErrorCode(reply.code) ? new RingmasterError(reply.code, reply.message) : new Error(reply.message));
       reject(new Error(`the ${entry} process ended without an answer (${signal ?? `exit code ${code}`})`));

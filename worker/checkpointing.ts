@@ -138,14 +138,17 @@ function layoutMismatch(checkpoint: Checkpoint, spec: JobSpec, params: NamedPara
  * Loads the newest valid checkpoint under `from.root` (or exactly `from.step`) into the engine,
  * before it joins its process group. Returns the step to continue from.
  */
-export async function restoreCheckpoint(spec: JobSpec, engine: Engine, from: ResumeFrom): Promise<ResumeEvent> {
+export async function restoreCheckpoint(spec: JobSpec, engine: Engine, from: ResumeFrom, taskFields: ManifestFields = {}): Promise<ResumeEvent> {
   const skipped: string[] = [];
   const checkpoint = await openNewestValidCheckpoint(from.root, { step: from.step, onSkip: (_path, reason) => skipped.push(reason) });
   if (!checkpoint) {
     throw new RingmasterError('DATA_MISSING', `no valid checkpoint under ${from.root}${skipped.length ? ` (${skipped.join('; ')})` : ''} (start the job afresh instead of resuming)`);
   }
   const params = engine.namedParams();
-  const mismatch = layoutMismatch(checkpoint, spec, params);
+  // What the task records (a language model's tokenizer) must be what it has now: the same ids
+  // mean the same tokens.
+  const changed = Object.keys(taskFields).find((k) => JSON.stringify(checkpoint.manifest.fields[k]) !== JSON.stringify(taskFields[k]));
+  const mismatch = layoutMismatch(checkpoint, spec, params) ?? (changed === undefined ? undefined : `its ${changed} differs from this run's data`);
   if (mismatch) {
     throw new RingmasterError('BAD_SPEC', `checkpoint ${checkpoint.dir} does not fit this job: ${mismatch} (resume with the spec it was written with)`);
   }

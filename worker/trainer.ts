@@ -6,7 +6,7 @@ import { RingmasterError } from '../common/errors.js';
 import type { CheckpointEvent, CheckpointTarget, EvalEvent, ProgressEvent, ResumeEvent, ResumeFrom, TrainingReport } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import { asNativeError, NativeError, type Engine, type EngineConfig, type EngineModel, type ProcessGroup } from './native.js';
-import { createTask, type TaskData } from './tasks/task.js';
+import { createTask, type TaskData, type TrainingTask } from './tasks/task.js';
 import { CheckpointWriter, restoreCheckpoint } from './checkpointing.js';
 import { learningRate, scheduleParams } from './schedule.js';
 
@@ -53,8 +53,8 @@ export function engineConfig(spec: JobSpec, model: EngineModel): EngineConfig {
  * Restores the checkpoint to resume from (before the engine joins its group, so the state
  * reaches the shared buffers) and checks that every rank picked the same one.
  */
-async function startingPoint(spec: JobSpec, engine: Engine, deps: TrainerDeps): Promise<number> {
-  const resumed = deps.resume ? await restoreCheckpoint(spec, engine, deps.resume) : undefined;
+async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, deps: TrainerDeps): Promise<number> {
+  const resumed = deps.resume ? await restoreCheckpoint(spec, engine, deps.resume, task.checkpointFields) : undefined;
   const group = deps.group;
   if (group && group.size > 1) {
     await engine.joinProcessGroup(group); // every rank starts from rank 0's parameters
@@ -113,7 +113,7 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
   const schedule = scheduleParams(spec, totalSteps);
   const engine = deps.createEngine(engineConfig(spec, task.model));
   const peakGflops = task.flopsPerToken > 0 && deps.matmulPeakGflops ? await deps.matmulPeakGflops() : 0;
-  const first = await startingPoint(spec, engine, deps);
+  const first = await startingPoint(spec, engine, task, deps);
   const writer = deps.checkpoints && (group?.rank ?? 0) === 0 ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent, task.checkpointFields) : undefined;
   const position = (step: number) => ({ epoch: Math.floor(step / task.batchesPerEpoch), batch: step % task.batchesPerEpoch });
   const samplesPerStep = perRank * ranks;

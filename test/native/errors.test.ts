@@ -126,6 +126,23 @@ describe('call errors', () => {
     expect(await e.backward(uniform(3 * 4, 1), { accumulate: false, inputGrad: false })).toBeNull();
   });
 
+  it('backward follows the batch the model last ran, whichever call ran it: evaluate of 2 after forward of 3 → a dout of 3 rows is INVALID_ARGUMENT', async () => {
+    fresh();
+    await e.forward(x, 3);
+    await e.evaluate(x, labels, 2);
+    await expectCode(() => e.backward(uniform(3 * 4, 1), { accumulate: false, inputGrad: true }), 'INVALID_ARGUMENT', 'thrown');
+    const din = await e.backward(uniform(2 * 4, 1), { accumulate: false, inputGrad: true });
+    expect(din).toHaveLength(2 * 6);
+  });
+
+  it('a GPT that generated text has no activations for backward → STATE', async () => {
+    const gpt = createEngine({ gpt: { vocab: 5, block: 4, layers: 1, heads: 1, channels: 8, bias: true }, maxBatch: 1, impl: 'fast', seed: 1, threads: 1, optimizer: SGD });
+    const tokens = Int32Array.from([1, 2, 3, 4]);
+    await gpt.forward(tokens, 1);
+    await gpt.generate({ prompt: Int32Array.from([1]), tokens: 3, temperature: 0, topK: 0, seed: 1 });
+    await expectCode(() => gpt.backward(new Float32Array(4 * 5), { accumulate: false, inputGrad: false }), 'STATE', 'rejected');
+  });
+
   it('backward with a dout that does not match the batch of the last forward → INVALID_ARGUMENT', async () => {
     fresh();
     await e.forward(x, 3);

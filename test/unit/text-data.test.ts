@@ -33,6 +33,8 @@ describe('Gpt2Tokenizer', () => {
     const text = 'ROMEO:\nBut soft, what light through yonder window breaks?';
     expect(t.decode(t.encode(text))).toBe(text);
     expect(tokenizerFrom(t.describe(), 'x').kind).toBe('gpt2');
+    // a special token's text in a corpus is text, as tiktoken's encode_ordinary takes it
+    expect(t.decode(t.encode('the end<|endoftext|>'))).toBe('the end<|endoftext|>');
   });
 });
 

@@ -4,7 +4,7 @@
  * the header as JSON ({ format, tokenizer, tokens, source }), zero padding to a multiple of 8,
  * then the tokens as little-endian uint16. Ranks map the file read-only and share its pages.
  */
-import { open, rename, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { RingmasterError } from '../../common/errors.js';
 import type { JsonValue } from '../checkpoint/manifest.js';
 import { loadNative } from '../native.js';
@@ -48,15 +48,20 @@ export async function writeTokenFile(out: string, tokens: Uint16Array, tokenizer
   json.copy(head, MAGIC.length + 4);
   const body = Buffer.from(tokens.buffer, tokens.byteOffset, tokens.byteLength); // little-endian hosts only (x86-64, arm64)
   const temp = `${out}.${process.pid}.tmp`;
-  const file = await open(temp, 'w');
   try {
-    await file.write(head);
-    await file.write(body);
-    await file.sync();
-  } finally {
-    await file.close();
+    const file = await open(temp, 'w');
+    try {
+      await file.writeFile(head);
+      await file.writeFile(body);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, out);
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
   }
-  await rename(temp, out);
   return header;
 }
 

@@ -61,8 +61,9 @@ export class CharTokenizer implements Tokenizer {
 export class Gpt2Tokenizer implements Tokenizer {
   readonly kind = 'gpt2';
   readonly vocabSize = 50257;
+  /** Special-token strings in the text (`<|endoftext|>`) are encoded as the text they are (tiktoken's encode_ordinary). */
   encode(text: string): Uint16Array {
-    return Uint16Array.from(gpt2Encode(text));
+    return Uint16Array.from(gpt2Encode(text, { disallowedSpecial: new Set() }));
   }
   decode(tokens: ArrayLike<number>): string {
     return gpt2Decode(Array.from(tokens));

@@ -38,13 +38,12 @@ static Napi::Value bf16_probe_js(const Napi::CallbackInfo& info) {
 static Napi::Value map_file(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     RM_CHECK(info[0].IsString(), "INVALID_ARGUMENT", "mapFile(path) needs a path");
-    auto* file = new MappedFile(info[0].As<Napi::String>().Utf8Value());
-    if (file->size() == 0) {
-      delete file;
-      return Napi::ArrayBuffer::New(info.Env(), 0);
-    }
-    return Napi::ArrayBuffer::New(info.Env(), const_cast<void*>(file->data()), file->size(),
-                                  [](Napi::Env, void*, MappedFile* f) { delete f; }, file);
+    auto file = std::make_unique<MappedFile>(info[0].As<Napi::String>().Utf8Value());
+    if (file->size() == 0) return Napi::ArrayBuffer::New(info.Env(), 0);
+    auto buffer = Napi::ArrayBuffer::New(info.Env(), const_cast<void*>(file->data()), file->size(),
+                                         [](Napi::Env, void*, MappedFile* f) { delete f; }, file.get());
+    file.release();  // the buffer's finaliser owns it now
+    return buffer;
   });
 }
 

@@ -211,7 +211,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       return b;
     });
     auto logits = std::make_shared<const float*>(nullptr);
-    return run(info, [this, B, logits] { *logits = model().forward(trainer_->inputs(), B); last_batch_ = B; },
+    return run(info, [this, B, logits] { *logits = model().forward(trainer_->inputs(), B); },
                [this, B, logits](Napi::Env env) { return copy_to_js(env, *logits, B * outputs_per_sample()); });
   }
 
@@ -224,7 +224,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       bool accumulate = opts.Get("accumulate").ToBoolean();
       bool input_grad = opts.Get("inputGrad").ToBoolean();
       // The batch is that of the last forward (none yet: the model's backward rejects with STATE).
-      size_t B = last_batch_;
+      size_t B = model().last_batch();
       auto dout = require_f32(info[0], B * outputs_per_sample(), "dout");
       RM_CHECK(B == 0 || dout.ElementLength() == B * outputs_per_sample(), "INVALID_ARGUMENT",
                "dout must hold exactly the last forward's batch × outputSize = " +
@@ -372,7 +372,6 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   std::unique_ptr<Trainer> trainer_;
   size_t max_accumulate_ = 1;
-  size_t last_batch_ = 0;  // of the last forward() call
   int threads_ = 1;
   bool busy_ = false;
 };

@@ -24,6 +24,10 @@ MappedFile::MappedFile(const std::string& path) {
     ::close(fd);
     throw NativeError("FILE_UNREADABLE", path + ": " + std::strerror(e));
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw NativeError("FILE_UNREADABLE", path + ": not a regular file");
+  }
   size_ = size_t(st.st_size);
   if (size_ > 0) {
     data_ = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);

@@ -53,6 +53,9 @@ class Model {
   virtual size_t positions() const = 0;  // predictions per sample: 1 (a classifier) or T (a language model)
   virtual size_t classes() const = 0;    // logits per prediction
   virtual size_t max_batch() const = 0;
+  // The batch of the last forward whose activations backward can use; 0 before any (or after
+  // something else overwrote them).
+  virtual size_t last_batch() const = 0;
   virtual bool bf16_kernels() const { return false; }
 
   // Draws every parameter from one RNG seeded with `seed`, in registration order.

@@ -1,5 +1,6 @@
 // Sampling from a GPT: one position at a time through every block with a KV cache, so each new
-// token costs one row of work per layer instead of a forward over the whole context.
+// token costs one row of work per layer instead of a forward over the whole context (until the
+// context is full: then each new token rebuilds the cache over the window, nanoGPT's crop).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -45,6 +46,7 @@ static int32_t draw(const float* logits, size_t V, float temperature, size_t top
 std::vector<int32_t> Gpt::generate(const std::vector<int32_t>& prompt, size_t count, float temperature, size_t top_k,
                                    uint64_t seed) {
   RM_CHECK(!prompt.empty(), "INVALID_ARGUMENT", "sampling needs a prompt of at least one token");
+  last_batch_ = 0;  // decoding overwrites the activations a backward would read
   size_t T = config_.block, C = config_.channels;
   if (k_cache_.empty())
     for (size_t l = 0; l < blocks_.size(); ++l) {

@@ -35,6 +35,7 @@ class Sequential final : public Model {
   size_t positions() const override { return 1; }
   size_t classes() const override { return layers_.back()->output_shape().size(); }
   size_t max_batch() const override { return max_batch_; }
+  size_t last_batch() const override { return last_batch_; }
   bool bf16_kernels() const override { return bf16_kernels_; }
   void init_params(uint64_t seed) override;
   const float* forward(const void* input, size_t B) override;
