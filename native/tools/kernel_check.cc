@@ -24,7 +24,6 @@
 
 #include "../src/core/rng.h"
 #include "../src/kernels/kernels.h"
-#include "../src/layers/cross_entropy.h"
 #include "../src/precision/precision.h"
 
 using namespace rm;
@@ -213,11 +212,11 @@ std::vector<Case> cases(Rng& rng) {
     size_t N = 6, V = 5;
     std::vector<int32_t> labels = {0, 4, 2, 2, 1, 3};
     all.push_back({"cross_entropy", {"logits"}, {random_vec(N * V, rng, -2, 2)}, {false}, 1,
-                   [=](Kernels&, const std::vector<Vec>& x, Vec& out) {
-                     out[0] = float(cross_entropy_forward_backward(nullptr, x[0].data(), labels.data(), N, V, 1.0f).loss_sum);
+                   [=](Kernels& k, const std::vector<Vec>& x, Vec& out) {
+                     out[0] = float(k.cross_entropy(nullptr, x[0].data(), labels.data(), N, V, 1.0f).loss_sum);
                    },
-                   [=](Kernels&, const std::vector<Vec>& x, const Vec& dout, std::vector<Vec>& g, bool) {
-                     cross_entropy_forward_backward(g[0].data(), x[0].data(), labels.data(), N, V, dout[0] * float(N));
+                   [=](Kernels& k, const std::vector<Vec>& x, const Vec& dout, std::vector<Vec>& g, bool) {
+                     k.cross_entropy(g[0].data(), x[0].data(), labels.data(), N, V, dout[0] * float(N));
                    }});
   }
   return all;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "../kernels/kernels.h"
 #include "../train/factor_exchange.h"
 #include "dtype.h"
 #include "parameters.h"
@@ -57,6 +58,8 @@ class Model {
   // something else overwrote them).
   virtual size_t last_batch() const = 0;
   virtual bool bf16_kernels() const { return false; }
+  // The kernels of this model's device and implementation (the trainer's loss runs on them).
+  virtual Kernels& kernels() const = 0;
 
   // Draws every parameter from one RNG seeded with `seed`, in registration order.
   virtual void init_params(uint64_t seed) = 0;

@@ -15,6 +15,11 @@
 
 namespace rm {
 
+struct CrossEntropyResult {
+  double loss_sum;  // Σ over the rows of each row's loss (divide by N for the mean)
+  size_t correct;   // rows whose arg-max is the target
+};
+
 class Kernels {
  public:
   virtual ~Kernels() = default;
@@ -66,6 +71,13 @@ class Kernels {
   virtual void residual_forward(float* out, const float* a, const float* b, size_t n) = 0;
   // dst[n] += src (a second path's gradient joining a residual stream)
   virtual void add_into(float* dst, const float* src, size_t n) = 0;
+
+  // Softmax cross-entropy over logits[N, V] with targets[N] (torch's cross_entropy, fused and
+  // numerically stable): loss_n = logsumexp(logits_n) − logits_n[target_n]; dlogits[N, V] =
+  // (softmax − one-hot) · grad_scale / N, skipped when dlogits is null. A target outside [0, V)
+  // is INVALID_ARGUMENT naming its row.
+  virtual CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N,
+                                           size_t V, float grad_scale) = 0;
 };
 
 // Every override of a Kernels implementation, declared once for all of them (see kernels.h).
@@ -92,7 +104,9 @@ class Kernels {
   void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, size_t B, size_t T, size_t C, size_t V, \
                           bool accumulate_wte, bool accumulate_wpe) override; \
   void residual_forward(float* out, const float* a, const float* b, size_t n) override; \
-  void add_into(float* dst, const float* src, size_t n) override;
+  void add_into(float* dst, const float* src, size_t n) override; \
+  CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N, size_t V, \
+                                   float grad_scale) override;
 
 // The CPU implementations, alive for the whole process. The bf16 one is the fast path with its
 // matrix products on oneDNN's bf16 kernels: for bf16 precision, whose values are bf16-rounded

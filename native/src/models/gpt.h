@@ -38,6 +38,7 @@ class Gpt final : public Model {
   size_t max_batch() const override { return max_batch_; }
   size_t last_batch() const override { return last_batch_; }
   bool bf16_kernels() const override { return bf16_kernels_; }
+  Kernels& kernels() const override { return kernels_; }
   // GPT-2's: every weight and embedding N(0, 0.02), the residual projections (c_proj)
   // N(0, 0.02/√(2·layers)), biases 0, LayerNorm gains 1.
   void init_params(uint64_t seed) override;

@@ -38,7 +38,7 @@ static Epilogue fused_epilogue(const std::vector<LayerConfig>& layers, size_t i,
 
 Sequential::Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl,
                        Precision precision, bool bf16_kernels)
-    : input_shape_(input), max_batch_(max_batch), bf16_kernels_(bf16_kernels) {
+    : input_shape_(input), max_batch_(max_batch), impl_(impl), bf16_kernels_(bf16_kernels) {
   RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(!layers.empty(), "INVALID_ARGUMENT", "a network needs at least one layer");
   RM_CHECK(max_batch > 0 && input.size() > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");

@@ -37,6 +37,7 @@ class Sequential final : public Model {
   size_t max_batch() const override { return max_batch_; }
   size_t last_batch() const override { return last_batch_; }
   bool bf16_kernels() const override { return bf16_kernels_; }
+  Kernels& kernels() const override { return impl_ == Impl::Fast ? cpu_fast_kernels() : cpu_reference_kernels(); }
   void init_params(uint64_t seed) override;
   const float* forward(const void* input, size_t B) override;
   // With options.dinput set, ∂L/∂input[B, input().elements] is written there.
@@ -56,6 +57,7 @@ class Sequential final : public Model {
   size_t first_trainable_;             // index of the first layer with parameters
   SampleShape input_shape_;
   size_t max_batch_;
+  Impl impl_;
   bool bf16_kernels_;
   FloatBuffer grad_scratch_;  // mixed precision: one backward's gradients, before they are added
   std::vector<FloatBuffer> acts_;

@@ -60,7 +60,7 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
       CrossEntropyResult ce;
       {
         ProfileScope timer(model_->profiler(), kLossName, Profiler::Phase::Forward, 5.0 * double(B * P * V));
-        ce = cross_entropy_forward_backward(dlogits_.data(), logits, labels, B * P, V, scale / float(K));
+        ce = model_->kernels().cross_entropy(dlogits_.data(), logits, labels, B * P, V, scale / float(K));
         round_to(params().precision(), dlogits_.data(), B * P * V);
       }
       loss_sum += ce.loss_sum;
@@ -178,7 +178,7 @@ std::vector<FactorableLayer> Trainer::pick_factored_layers(size_t world) const {
 
 CrossEntropyResult Trainer::evaluate(size_t B) {
   const float* logits = model_->forward(inputs_.data(), B);
-  return cross_entropy_forward_backward(nullptr, logits, labels_.data(), B * model_->positions(), model_->classes(), 1.0f);
+  return model_->kernels().cross_entropy(nullptr, logits, labels_.data(), B * model_->positions(), model_->classes(), 1.0f);
 }
 
 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to 1, folded into

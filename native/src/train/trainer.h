@@ -10,7 +10,6 @@
 #include "factor_exchange.h"
 #include "gradient_buckets.h"
 #include "../precision/loss_scaler.h"
-#include "../layers/cross_entropy.h"
 #include "../models/gpt.h"
 #include "../models/sequential.h"
 #include "../optimizer/optimizer.h"

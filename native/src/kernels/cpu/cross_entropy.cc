@@ -1,11 +1,12 @@
-#include "cross_entropy.h"
+// The fast softmax cross-entropy (kernels.h): rows across threads, libm's exp (see row_loss).
+#include "cpu_kernels.h"
 
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "../core/common.h"
-#include "../core/parallel.h"
+#include "../../core/common.h"
+#include "../../core/parallel.h"
 
 namespace rm {
 
@@ -37,9 +38,10 @@ RowResult row_loss(float* drow, const float* z, int32_t label, size_t V, float s
 
 }  // namespace
 
-CrossEntropyResult cross_entropy_forward_backward(float* dlogits, const float* logits,
-                                                  const int32_t* labels, size_t B, size_t V,
-                                                  float grad_scale) {
+// Rows across threads, each with row_loss; the loss partials are added in chunk order, so the
+// sum depends only on the thread count.
+CrossEntropyResult CpuKernels::cross_entropy(float* dlogits, const float* logits, const int32_t* labels, size_t B,
+                                             size_t V, float grad_scale) {
   for (size_t b = 0; b < B; ++b)
     RM_CHECK(labels[b] >= 0 && size_t(labels[b]) < V, "INVALID_ARGUMENT",
              "label " + std::to_string(labels[b]) + " at row " + std::to_string(b) + " is outside [0, " +
