@@ -6,7 +6,7 @@
  * data-parallel ranks with half the batch each train as 1 rank with the whole batch.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,18 @@ describe('gpt through the CLI', () => {
     expect(a.stdout.trimEnd().length).toBeGreaterThanOrEqual(60);
     const again = await ringmaster(['sample', run, '--prompt', 'KING:', '--tokens', '80', '--seed', '3']);
     expect(again.stdout).toBe(a.stdout); // the same seed, the same text
+  });
+
+  it('refuses to resume from a checkpoint whose tokenizer differs from the corpus\'s, in one line', async () => {
+    const run = path.join(checkpoints, 'tiny-gpt', readdirSync(path.join(checkpoints, 'tiny-gpt'))[0]!);
+    // The same number of distinct characters (so the same parameter shapes), one of them other.
+    const text = readFileSync(path.join(ROOT, '..', 'shared', 'data', 'tinyshakespeare.txt'), 'utf8').replaceAll('z', '~');
+    const corpus = path.join(work, 'tilde.txt');
+    writeFileSync(corpus, text);
+    const r = await ringmaster(['train', SPEC, '--threads', '1', '--resume', run, '--set', `data.path=${corpus}`, '--set', `checkpoint.dir=${checkpoints}`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/does not fit this job: its tokenizer differs from this run's data/);
   });
 
   it('refuses to sample a checkpoint that is not there, in one line', async () => {
