@@ -26,12 +26,13 @@ function checkLength(corpus: TextCorpus, block: number, path: string): void {
   }
 }
 
-async function readText(path: string): Promise<string> {
+/** The corpus at `path`; DATA_MISSING or FILE_UNREADABLE naming it and `fix`. */
+export async function readText(path: string, fix = 'set data.path to a UTF-8 text file'): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new RingmasterError(code === 'ENOENT' ? 'DATA_MISSING' : 'FILE_UNREADABLE', `${path}: cannot read the corpus (${code ?? String(e)}; set data.path to a UTF-8 text file)`);
+    throw new RingmasterError(code === 'ENOENT' ? 'DATA_MISSING' : 'FILE_UNREADABLE', `${path}: cannot read the corpus (${code ?? String(e)}; ${fix})`);
   }
 }
 

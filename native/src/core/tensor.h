@@ -1,5 +1,5 @@
 // A tensor: a shape and a dtype over memory a device owns. Tensors share their storage when
-// copied (like torch's views); view() reinterprets the same elements under another shape.
+// copied.
 // Shapes are written outermost first: (B, T, C) for a sequence of channel vectors, (N, C) for
 // rows. Storage is contiguous, row-major.
 #pragma once
@@ -22,8 +22,6 @@ inline size_t numel(const Shape& s) {
   for (size_t d : s) n *= d;
   return n;
 }
-
-std::string shape_string(const Shape& s);  // "[2, 64, 128]"
 
 // Memory on one device, released when the last tensor holding it goes.
 class Storage {
@@ -50,19 +48,10 @@ class Tensor {
       : storage_(std::make_shared<Storage>(device, rm::numel(shape) * dtype_size(dtype))), shape_(std::move(shape)), dtype_(dtype) {}
 
   const Shape& shape() const { return shape_; }
-  size_t dim(size_t i) const { return shape_.at(i); }
   size_t numel() const { return rm::numel(shape_); }
   DType dtype() const { return dtype_; }
   Device& device() const { return storage_->device(); }
   bool defined() const { return storage_ != nullptr; }
-
-  // The same elements under another shape with as many or fewer elements (a leading slice).
-  Tensor view(Shape shape) const {
-    RM_CHECK(rm::numel(shape) <= numel(), "INVALID_ARGUMENT", "view " + shape_string(shape) + " of a tensor " + shape_string(shape_));
-    Tensor t = *this;
-    t.shape_ = std::move(shape);
-    return t;
-  }
 
   float* f32() const { return typed<float>(DType::F32); }
   int32_t* i32() const { return typed<int32_t>(DType::I32); }

@@ -4,6 +4,7 @@
 
 #include "../core/common.h"
 #include "../kernels/cpu/dnnl_context.h"
+#include "../kernels/kernels.h"
 #include "../core/parallel.h"
 #include "../precision/precision.h"
 #include "epilogue.h"
@@ -12,38 +13,6 @@ namespace rm {
 
 using dnnl::memory;
 using tag = memory::format_tag;
-
-void linear_forward_reference(float* out, const float* in, const float* weight, const float* bias,
-                              size_t B, size_t IN, size_t OUT) {
-  for (size_t b = 0; b < B; ++b)
-    for (size_t o = 0; o < OUT; ++o) {
-      double acc = bias[o];
-      for (size_t i = 0; i < IN; ++i) acc += double(in[b * IN + i]) * weight[o * IN + i];
-      out[b * OUT + o] = float(acc);
-    }
-}
-
-void linear_backward_reference(float* din, float* dweight, float* dbias, const float* dout,
-                               const float* in, const float* weight, size_t B, size_t IN,
-                               size_t OUT, bool accumulate) {
-  for (size_t o = 0; o < OUT; ++o) {
-    double db = 0;
-    for (size_t b = 0; b < B; ++b) db += dout[b * OUT + o];
-    dbias[o] = float(db) + (accumulate ? dbias[o] : 0.0f);
-    for (size_t i = 0; i < IN; ++i) {
-      double dw = 0;
-      for (size_t b = 0; b < B; ++b) dw += double(dout[b * OUT + o]) * in[b * IN + i];
-      dweight[o * IN + i] = float(dw) + (accumulate ? dweight[o * IN + i] : 0.0f);
-    }
-  }
-  if (din == nullptr) return;
-  for (size_t b = 0; b < B; ++b)
-    for (size_t i = 0; i < IN; ++i) {
-      double acc = 0;
-      for (size_t o = 0; o < OUT; ++o) acc += double(dout[b * OUT + o]) * weight[o * IN + i];
-      din[b * IN + i] = float(acc);
-    }
-}
 
 // dbias[o] (+)= Σ_b dout[b, o], vectorised along o and split across threads by columns.
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -132,7 +101,7 @@ Linear::Primitives& Linear::primitives(size_t B) {
 void Linear::forward(float* out, const float* in, const float* params, size_t B) {
   const float* weight = params;
   const float* bias = params + OUT_ * IN_;
-  if (impl_ == Impl::Reference) return linear_forward_reference(out, in, weight, bias, B, IN_, OUT_);
+  if (impl_ == Impl::Reference) return cpu_reference_kernels().matmul_forward(out, in, weight, bias, B, IN_, OUT_);
   auto& p = primitives(B);
   auto& eng = cpu_engine();
   if (bf16_) {
@@ -151,7 +120,7 @@ void Linear::backward(float* din, float* dparams, const float* dout, const float
   float* dweight = dparams;
   float* dbias = dparams + OUT_ * IN_;
   if (impl_ == Impl::Reference)
-    return linear_backward_reference(din, dweight, dbias, dout, in, weight, B, IN_, OUT_, accumulate);
+    return cpu_reference_kernels().matmul_backward(din, dweight, dbias, dout, in, weight, B, IN_, OUT_, accumulate);
   auto& p = primitives(B);
   auto& eng = cpu_engine();
   auto& s = cpu_stream();

@@ -12,12 +12,6 @@
 
 namespace rm {
 
-void linear_forward_reference(float* out, const float* in, const float* weight, const float* bias,
-                              size_t B, size_t IN, size_t OUT);
-void linear_backward_reference(float* din, float* dweight, float* dbias, const float* dout,
-                               const float* in, const float* weight, size_t B, size_t IN,
-                               size_t OUT, bool accumulate);
-
 class Linear : public Layer {
  public:
   Linear(SampleShape in, size_t out_features, Impl impl, Epilogue epilogue = Epilogue::None,

@@ -2,6 +2,7 @@
 
 #include "../core/math.h"
 #include "../core/parallel.h"
+#include "../kernels/kernels.h"
 
 namespace rm {
 
@@ -17,16 +18,6 @@ void relu_backward(float* din, const float* dout, const float* out, size_t N) {
   for (size_t i = 0; i < N; ++i) din[i] = dout[i] * relu_grad(out[i]);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void gelu_forward(float* out, const float* in, size_t N) {
-  for (size_t i = 0; i < N; ++i) out[i] = gelu(in[i]);
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void gelu_backward(float* din, const float* dout, const float* in, size_t N) {
-  for (size_t i = 0; i < N; ++i) din[i] = dout[i] * gelu_grad(in[i]);
-}
-
 // Runs f over [0, N) on one thread (reference) or split across the compute threads (fast).
 template <class F>
 static void run(Impl impl, size_t N, F&& f) {
@@ -34,20 +25,21 @@ static void run(Impl impl, size_t N, F&& f) {
   parallel_for(N, kGrain, f);
 }
 
+// GELU is the transformer kernels' (kernels.h); ReLU, which only the sequential models use, is here.
+static Kernels& kernels_for(Impl impl) { return impl == Impl::Fast ? cpu_fast_kernels() : cpu_reference_kernels(); }
+
 void Pointwise::forward(float* out, const float* in, const float* /*params*/, size_t B) {
-  run(impl_, B * shape_.size(), [&](size_t i0, size_t i1) {
-    if (act_ == Activation::Relu) relu_forward(out + i0, in + i0, i1 - i0);
-    else gelu_forward(out + i0, in + i0, i1 - i0);
-  });
+  size_t n = B * shape_.size();
+  if (act_ == Activation::Gelu) return kernels_for(impl_).gelu_forward(out, in, n);
+  run(impl_, n, [&](size_t i0, size_t i1) { relu_forward(out + i0, in + i0, i1 - i0); });
 }
 
 void Pointwise::backward(float* din, float* /*dparams*/, const float* dout, const float* in,
                          const float* out, const float* /*params*/, size_t B, bool /*accumulate*/) {
   if (din == nullptr) return;
-  run(impl_, B * shape_.size(), [&](size_t i0, size_t i1) {
-    if (act_ == Activation::Relu) relu_backward(din + i0, dout + i0, out + i0, i1 - i0);
-    else gelu_backward(din + i0, dout + i0, in + i0, i1 - i0);
-  });
+  size_t n = B * shape_.size();
+  if (act_ == Activation::Gelu) return kernels_for(impl_).gelu_backward(din, dout, in, n);
+  run(impl_, n, [&](size_t i0, size_t i1) { relu_backward(din + i0, dout + i0, out + i0, i1 - i0); });
 }
 
 }  // namespace rm

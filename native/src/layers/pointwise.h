@@ -8,8 +8,6 @@ namespace rm {
 
 void relu_forward(float* out, const float* in, size_t N);
 void relu_backward(float* din, const float* dout, const float* out, size_t N);
-void gelu_forward(float* out, const float* in, size_t N);
-void gelu_backward(float* din, const float* dout, const float* in, size_t N);
 
 enum class Activation { Relu, Gelu };
 
