@@ -1,4 +1,4 @@
-// Checks every transformer kernel on both CPU implementations (kernels/kernels.h) on tiny
+// Checks every kernel on both CPU implementations (kernels/kernels.h) on tiny
 // shapes, with the engine library alone:
 //   gradcheck   backward against central finite differences of L = Σ out·w for a fixed random
 //               w (so dout = w), for every element of every input, in float64 sums of the
@@ -6,6 +6,8 @@
 //   accumulate  parameter gradients assign, then add, as the interface promises;
 //   fast        the fast path's outputs and gradients against the reference's;
 //   decode      one query against a KV cache equals the full causal attention's row;
+//   rows        the weight-row product of sufficient factors equals those rows of the full
+//               matmul backward, and leaves every other row alone;
 //   fast (cpu-bf16)  the bf16 matmul kernels on bf16-rounded operands against the reference.
 // Prints one JSON object per check (test/native/kernels.test.ts reads them) and exits 1 if any
 // failed.
@@ -149,9 +151,95 @@ std::vector<Case> cases(Rng& rng) {
     size_t N = 6, IN = 5, OUT = 4;
     all.push_back({"matmul", {"in", "weight", "bias"}, {random_vec(N * IN, rng), random_vec(OUT * IN, rng), random_vec(OUT, rng)},
                    {false, true, true}, N * OUT,
-                   [=](Kernels& k, const std::vector<Vec>& x, Vec& out) { k.matmul_forward(out.data(), x[0].data(), x[1].data(), x[2].data(), N, IN, OUT); },
+                   [=](Kernels& k, const std::vector<Vec>& x, Vec& out) { k.matmul_forward(out.data(), x[0].data(), x[1].data(), x[2].data(), N, IN, OUT, Epilogue::None); },
                    [=](Kernels& k, const std::vector<Vec>& x, const Vec& dout, std::vector<Vec>& g, bool acc) {
                      k.matmul_backward(g[0].data(), g[1].data(), g[2].data(), dout.data(), x[0].data(), x[1].data(), N, IN, OUT, acc);
+                   }});
+  }
+  {  // matmul with the ReLU epilogue; backward through relu_backward, as a fused layer runs it
+    size_t N = 6, IN = 5, OUT = 4;
+    auto kept = std::make_shared<Vec>(N * OUT);
+    all.push_back({"matmul_relu", {"in", "weight", "bias"}, {random_vec(N * IN, rng), random_vec(OUT * IN, rng), random_vec(OUT, rng)},
+                   {false, true, true}, N * OUT,
+                   [=](Kernels& k, const std::vector<Vec>& x, Vec& out) {
+                     k.matmul_forward(out.data(), x[0].data(), x[1].data(), x[2].data(), N, IN, OUT, Epilogue::Relu);
+                     *kept = out;
+                   },
+                   [=](Kernels& k, const std::vector<Vec>& x, const Vec& dout, std::vector<Vec>& g, bool acc) {
+                     Vec masked(N * OUT);
+                     k.relu_backward(masked.data(), dout.data(), kept->data(), N * OUT);
+                     k.matmul_backward(g[0].data(), g[1].data(), g[2].data(), masked.data(), x[0].data(), x[1].data(), N, IN, OUT, acc);
+                   }});
+  }
+  {  // conv2d 3×3: B=2, H=4, W=3, IC=3, OC=4, plain and with the ReLU epilogue
+    size_t B = 2, H = 4, W = 3, IC = 3, OC = 4;
+    for (Epilogue e : {Epilogue::None, Epilogue::Relu}) {
+      auto kept = std::make_shared<Vec>(B * H * W * OC);
+      all.push_back({e == Epilogue::Relu ? "conv2d_relu" : "conv2d", {"in", "weight", "bias"},
+                     {random_vec(B * H * W * IC, rng), random_vec(OC * IC * 9, rng), random_vec(OC, rng)}, {false, true, true}, B * H * W * OC,
+                     [=](Kernels& k, const std::vector<Vec>& x, Vec& out) {
+                       k.conv2d_forward(out.data(), x[0].data(), x[1].data(), x[2].data(), B, H, W, IC, OC, e);
+                       *kept = out;
+                     },
+                     [=](Kernels& k, const std::vector<Vec>& x, const Vec& dout, std::vector<Vec>& g, bool acc) {
+                       Vec masked = dout;
+                       if (e == Epilogue::Relu) k.relu_backward(masked.data(), dout.data(), kept->data(), masked.size());
+                       k.conv2d_backward(g[0].data(), g[1].data(), g[2].data(), masked.data(), x[0].data(), x[1].data(), B, H, W, IC, OC, acc);
+                     }});
+    }
+  }
+  {  // maxpool 2×2: B=2, H=4, W=6, C=3; each window's taps a base plus a shuffle of {0, .2, .4, .6}
+     // (distinct by far more than h, so no maximum flips); bases keep every window either wholly
+     // below −0.1 or above 0.1, so in the relu_input case no value crosses the ReLU's kink
+    size_t B = 2, H = 4, W = 6, C = 3;
+    Vec x(B * H * W * C);
+    for (size_t b = 0; b < B; ++b)
+      for (size_t oy = 0; oy < H / 2; ++oy)
+        for (size_t ox = 0; ox < W / 2; ++ox)
+          for (size_t c = 0; c < C; ++c) {
+            float levels[4] = {0.0f, 0.2f, 0.4f, 0.6f};
+            for (size_t j = 3; j > 0; --j) std::swap(levels[j], levels[size_t(rng.uniform(0.0f, float(j) + 0.999f))]);
+            float base = rng.uniform(0.0f, 1.0f) < 0.5f ? rng.uniform(-1.5f, -0.75f) : rng.uniform(0.1f, 0.5f);
+            for (size_t t = 0; t < 4; ++t) x[((b * H + 2 * oy + t / 2) * W + 2 * ox + t % 2) * C + c] = base + levels[t];
+          }
+    for (bool relu_input : {false, true}) {
+      auto kept = std::make_shared<Vec>(B * H * W * C / 4);
+      // With relu_input the pool reads a ReLU's output: the check's forward applies the ReLU,
+      // so the pool's gradient must include its derivative.
+      all.push_back({relu_input ? "maxpool2d_relu_input" : "maxpool2d", {"in"}, {x}, {false}, B * H * W * C / 4,
+                     [=](Kernels& k, const std::vector<Vec>& v, Vec& out) {
+                       Vec in = v[0];
+                       if (relu_input) k.relu_forward(in.data(), v[0].data(), in.size());
+                       k.maxpool2d_forward(out.data(), in.data(), B, H, W, C);
+                       *kept = out;
+                     },
+                     [=](Kernels& k, const std::vector<Vec>& v, const Vec& dout, std::vector<Vec>& g, bool) {
+                       Vec in = v[0];
+                       if (relu_input) k.relu_forward(in.data(), v[0].data(), in.size());
+                       k.maxpool2d_backward(g[0].data(), dout.data(), in.data(), kept->data(), B, H, W, C, relu_input);
+                     }});
+    }
+  }
+  {  // flatten: B=2, HW=6, C=3
+    size_t B = 2, HW = 6, C = 3;
+    all.push_back({"flatten", {"in"}, {random_vec(B * HW * C, rng)}, {false}, B * HW * C,
+                   [=](Kernels& k, const std::vector<Vec>& x, Vec& out) { k.flatten_forward(out.data(), x[0].data(), B, HW, C); },
+                   [=](Kernels& k, const std::vector<Vec>&, const Vec& dout, std::vector<Vec>& g, bool) {
+                     k.flatten_backward(g[0].data(), dout.data(), B, HW, C);
+                   }});
+  }
+  {  // relu over 40 values away from the kink (|x| ≥ 0.1 ≫ h)
+    size_t n = 40;
+    Vec x = random_vec(n, rng, 0.1f, 1.0f);
+    for (size_t i = 0; i < n; i += 2) x[i] = -x[i];
+    auto kept = std::make_shared<Vec>(n);
+    all.push_back({"relu", {"in"}, {x}, {false}, n,
+                   [=](Kernels& k, const std::vector<Vec>& v, Vec& out) {
+                     k.relu_forward(out.data(), v[0].data(), n);
+                     *kept = out;
+                   },
+                   [=](Kernels& k, const std::vector<Vec>&, const Vec& dout, std::vector<Vec>& g, bool) {
+                     k.relu_backward(g[0].data(), dout.data(), kept->data(), n);
                    }});
   }
   {  // layernorm: N=4 rows of C=7
@@ -238,6 +326,42 @@ void decode_check(Kernels& k) {
   report("decode", "attention", k.name(), worst, worst <= 1e-5, worst <= 1e-5 ? "" : "attention_step differs from attention_forward");
 }
 
+// matmul_weight_rows over rows [r0, r1) equals those rows of matmul_backward's parameter
+// gradients, assigning and accumulating, and never writes another row (poisoned with NaN).
+void weight_rows_check(Kernels& k) {
+  size_t N = 7, IN = 5, OUT = 6, r0 = 2, r1 = 5;
+  Rng rng(11);
+  Vec in = random_vec(N * IN, rng), dout = random_vec(N * OUT, rng), weight = random_vec(OUT * IN, rng);
+  Vec dw_full(OUT * IN), db_full(OUT);
+  k.matmul_backward(nullptr, dw_full.data(), db_full.data(), dout.data(), in.data(), weight.data(), N, IN, OUT, false);
+  double worst = 0;
+  bool ok = true;
+  for (bool accumulate : {false, true}) {
+    Vec dw(OUT * IN, std::nanf("")), db(OUT, std::nanf(""));
+    for (size_t o = r0; o < r1; ++o) {
+      db[o] = accumulate ? 1.0f : db[o];
+      for (size_t i = 0; i < IN; ++i) dw[o * IN + i] = accumulate ? 1.0f : dw[o * IN + i];
+    }
+    k.matmul_weight_rows(dw.data(), db.data(), dout.data(), in.data(), N, IN, OUT, r0, r1, accumulate);
+    float base = accumulate ? 1.0f : 0.0f;
+    for (size_t o = 0; o < OUT; ++o) {
+      bool mine = o >= r0 && o < r1;
+      ok &= mine ? std::fabs(db[o] - base - db_full[o]) <= 1e-5f : std::isnan(db[o]);
+      for (size_t i = 0; i < IN; ++i) {
+        float v = dw[o * IN + i];
+        if (!mine) {
+          ok &= std::isnan(v);
+          continue;
+        }
+        double err = std::fabs(double(v) - base - dw_full[o * IN + i]);
+        worst = std::max(worst, err);
+        ok &= err <= 1e-5;
+      }
+    }
+  }
+  report("rows", "matmul_weight_rows", k.name(), worst, ok, ok ? "" : "rows differ from matmul_backward's, or another row was written");
+}
+
 }  // namespace
 
 int main() {
@@ -250,14 +374,20 @@ int main() {
     }
     fast_against_reference(c, w);
   }
-  for (Kernels* k : {&cpu_reference_kernels(), &cpu_fast_kernels()}) decode_check(*k);
+  for (Kernels* k : {&cpu_reference_kernels(), &cpu_fast_kernels()}) {
+    decode_check(*k);
+    weight_rows_check(*k);
+  }
   // The bf16 kernels on bf16-rounded values (what bf16 precision feeds them) compute the same
-  // products as the reference: only the matrix products differ from the fp32 fast path.
-  Case matmul = cases(rng).front();
-  for (auto& v : matmul.inputs)
-    for (auto& x : v) x = round_to_bf16(x);
-  Vec w = random_vec(matmul.out_size, rng);
-  for (auto& x : w) x = round_to_bf16(x);
-  fast_against_reference(matmul, w, cpu_fast_bf16_kernels());
+  // products as the reference: only the matrix products and convolutions differ from the fp32
+  // fast path.
+  for (Case c : cases(rng)) {
+    if (c.name.rfind("matmul", 0) != 0 && c.name.rfind("conv2d", 0) != 0) continue;
+    for (auto& v : c.inputs)
+      for (auto& x : v) x = round_to_bf16(x);
+    Vec w = random_vec(c.out_size, rng);
+    for (auto& x : w) x = round_to_bf16(x);
+    fast_against_reference(c, w, cpu_fast_bf16_kernels());
+  }
   return failed_any ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 /**
- * The transformer kernels, both CPU implementations, checked by native/tools/kernel_check.cc
+ * Every kernel, both CPU implementations, checked by native/tools/kernel_check.cc
  * (built with the engine library alone): every backward against finite differences, parameter
  * gradients that assign then accumulate, and the fast path against the reference. The program
  * prints one JSON line per check; each becomes a case here.
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 interface Check {
-  check: 'gradcheck' | 'accumulate' | 'fast' | 'decode';
+  check: 'gradcheck' | 'accumulate' | 'fast' | 'decode' | 'rows';
   kernel: string;
   impl: string;
   worst: number;
@@ -26,11 +26,17 @@ try {
 }
 const checks = output.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Check);
 
-describe('transformer kernels (native/tools/kernel_check.cc)', () => {
+describe('kernels (native/tools/kernel_check.cc)', () => {
   it('checks every kernel on both implementations', () => {
     const kernels = new Set(checks.map((c) => c.kernel));
-    expect([...kernels].sort()).toEqual(['attention', 'cross_entropy', 'embedding', 'gelu', 'layernorm', 'matmul', 'residual']);
-    expect(checks.filter((c) => c.check === 'gradcheck').length).toBe(2 * kernels.size);
+    expect([...kernels].sort()).toEqual([
+      'attention', 'conv2d', 'conv2d_relu', 'cross_entropy', 'embedding', 'flatten', 'gelu', 'layernorm', 'matmul',
+      'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'relu', 'residual',
+    ]);
+    // matmul_weight_rows has a check of its own (rows), not a gradient check
+    expect(checks.filter((c) => c.check === 'gradcheck').length).toBe(2 * (kernels.size - 1));
+    // the bf16 kernels: both matrix products and both convolutions
+    expect(checks.filter((c) => c.impl === 'cpu-bf16').map((c) => c.kernel).sort()).toEqual(['conv2d', 'conv2d_relu', 'matmul', 'matmul_relu']);
   });
   for (const c of checks) {
     it(`${c.kernel} ${c.impl}: ${c.check} (worst |error| ${c.worst})`, () => {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "../kernels/kernels.h"
-#include "../train/factor_exchange.h"
 #include "dtype.h"
+#include "linear_gradients.h"
 #include "parameters.h"
 #include "profiler.h"
 
@@ -29,18 +29,10 @@ using GradientsReady = std::function<void(size_t first)>;
 struct BackwardOptions {
   bool accumulate = false;       // parameter gradients += (a later micro-batch) or = (the first)
   GradientsReady ready;          // may be empty
-  // Data parallel with sufficient factors (Model::use_factor_exchange): whether the factored
-  // layers take their gradients from the exchange, and where Σ g² of this rank's factored rows
-  // is added (null: not wanted).
-  bool exchange_factors = false;
-  double* factor_squares = nullptr;
+  // Computes the parameter gradients of the Linear layers (of linear_layers()) it takes()
+  // (null: every layer computes its own).
+  LinearGradients* linear_gradients = nullptr;
   float* dinput = nullptr;  // models with fp32 input: where ∂L/∂input goes (null: not wanted)
-};
-
-// A layer whose weight gradient can come from sufficient factors (factor_exchange.h).
-struct FactorableLayer {
-  size_t layer;  // index into gradient_ready_offsets()
-  FactorShape shape;
 };
 
 class Model {
@@ -71,13 +63,9 @@ class Model {
   // finishes together begins (a layer, a transformer block).
   virtual const std::vector<size_t>& gradient_ready_offsets() const = 0;
 
-  // Sufficient factors: the layers that can exchange them (none unless a model says so); from
-  // use_factor_exchange on, backward with exchange_factors takes their gradients from
-  // `exchange`, and each rank's gradient buffer holds only the rows it owns of them, listed by
-  // factored_ranges().
-  virtual const std::vector<FactorableLayer>& factorable_layers() const { return no_factorable_; }
-  virtual void use_factor_exchange(FactorExchange* exchange, const std::vector<FactorableLayer>& layers);
-  virtual const std::vector<Range>& factored_ranges() const { return no_ranges_; }
+  // The Linear layers whose gradients backward can take from a LinearGradients strategy
+  // (none unless a model says so).
+  virtual const std::vector<LinearLayer>& linear_layers() const { return no_linear_layers_; }
 
   // From now on forward and backward report each module's time and FLOPs to `profiler` (null:
   // stop).
@@ -89,8 +77,7 @@ class Model {
   Profiler* profiler_ = nullptr;
 
  private:
-  std::vector<FactorableLayer> no_factorable_;
-  std::vector<Range> no_ranges_;
+  std::vector<LinearLayer> no_linear_layers_;
 };
 
 }  // namespace rm

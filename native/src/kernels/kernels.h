@@ -1,11 +1,12 @@
-// The math of the transformer layers, one interface per device and implementation: the CPU
+// The math of every layer, one interface per device and implementation: the CPU
 // reference (plain loops in double, the test oracle), the CPU fast path (oneDNN matmuls,
 // vectorised threaded loops) and, next, CUDA implement these same signatures. A layer holds a
 // Kernels& and never asks which one it has.
 //
 // Conventions (llm.c's): outputs first, gradients prefixed d. Shape letters: B batch, T time,
 // C channels, H heads, D = C / H per head, V vocabulary, N rows (B·T when a layer applies per
-// token). Activation gradients are assigned (=). Parameter gradients are accumulated (+=) when
+// token); for images H, W are height and width, IC, OC input and output channels, and
+// activations are channels-last [B, H, W, C]. Activation gradients are assigned (=). Parameter gradients are accumulated (+=) when
 // `accumulate` is true and assigned otherwise. Bias pointers (and their gradients) may be null
 // for layers without a bias.
 #pragma once
@@ -14,6 +15,11 @@
 #include <cstdint>
 
 namespace rm {
+
+// An activation a matrix product or convolution applies to its own output in the same pass (a
+// oneDNN post-op on the fast path). Backward takes dout through its derivative first
+// (relu_backward): the kernels' backward sees the pre-activation gradient.
+enum class Epilogue { None, Relu };
 
 struct CrossEntropyResult {
   double loss_sum;  // Σ over the rows of each row's loss (divide by N for the mean)
@@ -25,12 +31,48 @@ class Kernels {
   virtual ~Kernels() = default;
   virtual const char* name() const = 0;  // "cpu-reference", "cpu"
 
-  // out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias[OUT]
+  // out[N, OUT] = epilogue(in[N, IN] · weight[OUT, IN]ᵀ + bias[OUT])
   virtual void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN,
-                              size_t OUT) = 0;
-  // din[N, IN] = dout · weight (skipped when din is null); dweight (+)= doutᵀ · in; dbias (+)= Σ_n dout
+                              size_t OUT, Epilogue epilogue) = 0;
+  // din[N, IN] = dout · weight (skipped when din is null); dweight (+)= doutᵀ · in (skipped when
+  // dweight is null); dbias (+)= Σ_n dout
   virtual void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
                                const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) = 0;
+  // Rows [r0, r1) of matmul_backward's parameter gradients, nothing else: dweight[r0:r1, IN]
+  // (+)= dout[:, r0:r1]ᵀ · in and dbias[r0:r1] (+)= Σ_n dout[n, r0:r1], with dweight[OUT, IN] and
+  // dbias[OUT] (may be null) the whole tensors. Sufficient factors: a rank's own rows over a
+  // batch stacked from every rank's factors. fp32 kernels only.
+  virtual void matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N, size_t IN,
+                                  size_t OUT, size_t r0, size_t r1, bool accumulate) = 0;
+
+  // 3×3 convolution, stride 1, padding 1, as torch.nn.Conv2d(IC, OC, 3, padding=1):
+  // out[B, H, W, OC] = epilogue(Σ_{ic,kh,kw} in[B, H+kh−1, W+kw−1, IC] · weight[OC, IC, 3, 3] + bias[OC])
+  virtual void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, size_t B, size_t H,
+                              size_t W, size_t IC, size_t OC, Epilogue epilogue) = 0;
+  // din[B, H, W, IC] (skipped when null); dweight, dbias (+)=
+  virtual void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                               const float* weight, size_t B, size_t H, size_t W, size_t IC, size_t OC,
+                               bool accumulate) = 0;
+
+  // 2×2 max-pool, stride 2 (torch.nn.MaxPool2d(2)): out[B, H/2, W/2, C] = the window's maximum.
+  // Backward routes each output gradient to the first tap (row-major in the window) holding the
+  // maximum, recomputed from in and out, and writes every din element. `relu_input`: the input
+  // is a fused ReLU's output whose derivative backward applies too (a window whose maximum is 0
+  // passes nothing on), sparing a masking pass.
+  virtual void maxpool2d_forward(float* out, const float* in, size_t B, size_t H, size_t W, size_t C) = 0;
+  virtual void maxpool2d_backward(float* din, const float* dout, const float* in, const float* out, size_t B,
+                                  size_t H, size_t W, size_t C, bool relu_input) = 0;
+
+  // Flatten for a Linear after a convolution: channels-last in[B, HW, C] → out[B, C, HW], torch's
+  // (C, H, W) order, so the Linear's weight columns line up with a torch model's; backward
+  // moves the gradient back.
+  virtual void flatten_forward(float* out, const float* in, size_t B, size_t HW, size_t C) = 0;
+  virtual void flatten_backward(float* din, const float* dout, size_t B, size_t HW, size_t C) = 0;
+
+  // out[n] = max(in, 0); din[n] = dout · relu'(out) (through the output: a fused ReLU keeps
+  // only that)
+  virtual void relu_forward(float* out, const float* in, size_t n) = 0;
+  virtual void relu_backward(float* din, const float* dout, const float* out, size_t n) = 0;
 
   // out[N, C] = (in − mean) · rstd · weight + bias per row; mean[N], rstd[N] kept for backward
   // (torch.nn.LayerNorm, eps 1e-5, biased variance).
@@ -84,9 +126,22 @@ class Kernels {
 #define RM_KERNELS_OVERRIDES \
   const char* name() const override; \
   void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN, \
-                      size_t OUT) override; \
+                      size_t OUT, Epilogue epilogue) override; \
   void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight, \
                        size_t N, size_t IN, size_t OUT, bool accumulate) override; \
+  void matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N, size_t IN, \
+                          size_t OUT, size_t r0, size_t r1, bool accumulate) override; \
+  void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, size_t B, size_t H, \
+                      size_t W, size_t IC, size_t OC, Epilogue epilogue) override; \
+  void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, \
+                       const float* weight, size_t B, size_t H, size_t W, size_t IC, size_t OC, bool accumulate) override; \
+  void maxpool2d_forward(float* out, const float* in, size_t B, size_t H, size_t W, size_t C) override; \
+  void maxpool2d_backward(float* din, const float* dout, const float* in, const float* out, size_t B, size_t H, \
+                          size_t W, size_t C, bool relu_input) override; \
+  void flatten_forward(float* out, const float* in, size_t B, size_t HW, size_t C) override; \
+  void flatten_backward(float* din, const float* dout, size_t B, size_t HW, size_t C) override; \
+  void relu_forward(float* out, const float* in, size_t n) override; \
+  void relu_backward(float* din, const float* dout, const float* out, size_t n) override; \
   void layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight, const float* bias, \
                          size_t N, size_t C) override; \
   void layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, \
@@ -114,5 +169,10 @@ class Kernels {
 Kernels& cpu_reference_kernels();
 Kernels& cpu_fast_kernels();
 Kernels& cpu_fast_bf16_kernels();
+
+// Which CPU kernels a model runs: the reference (the oracle tests compare against) or the fast
+// ones, with bf16 matrix products when `bf16_matmuls` (bf16 precision, where they pay off).
+enum class Impl { Fast, Reference };
+Kernels& cpu_kernels(Impl impl, bool bf16_matmuls);
 
 }  // namespace rm

@@ -10,22 +10,16 @@ namespace rm {
 const std::string Gpt::kEmbeddingName = "transformer.wte+wpe";
 const std::string Gpt::kHeadName = "lm_head";
 
-static Kernels& kernels_for(Impl impl, bool bf16_kernels) {
-  RM_CHECK(!bf16_kernels || impl == Impl::Fast, "INVALID_ARGUMENT", "bf16 kernels are fast-path kernels");
-  if (impl == Impl::Reference) return cpu_reference_kernels();
-  return bf16_kernels ? cpu_fast_bf16_kernels() : cpu_fast_kernels();
-}
-
 Gpt::Gpt(const GptConfig& c, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels, Device& device)
-    : config_(c), max_batch_(max_batch), bf16_kernels_(bf16_kernels), kernels_(kernels_for(impl, bf16_kernels)), device_(device) {
+    : config_(c), max_batch_(max_batch), bf16_kernels_(bf16_kernels), kernels_(cpu_kernels(impl, bf16_kernels)), device_(device) {
   RM_CHECK(device.kind() == DeviceKind::Cpu, "INVALID_ARGUMENT", "this build's GPT kernels run on the CPU, not " + device.name());
   RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(c.vocab > 0 && c.block > 0 && c.layers > 0 && c.channels > 0 && max_batch > 0, "INVALID_ARGUMENT",
            "a GPT needs vocab, block, layers, channels and batch > 0");
   size_t rows = max_batch * c.block, C = c.channels;
-  Scope transformer(params_, "transformer.", device);
-  wte_ = transformer.child("wte").param("weight", {c.vocab, C}, true);
-  wpe_ = transformer.child("wpe").param("weight", {c.block, C}, true);
+  Scope transformer(params_, "transformer.", DecayRule::Matrices, device);
+  wte_ = transformer.child("wte").param("weight", {c.vocab, C});
+  wpe_ = transformer.child("wpe").param("weight", {c.block, C});
   ready_offsets_.push_back(0);
   for (size_t l = 0; l < c.layers; ++l) {
     ready_offsets_.push_back(params_.count());
@@ -79,7 +73,7 @@ const float* Gpt::forward(const void* input, size_t B) {
   for (auto& b : blocks_) x = b->forward(p, x);
   const float* h = ln_f_->forward(p, x);
   auto timer = p.forward_scope(kHeadName, 2.0 * p.N * C * V, logits_.numel() * sizeof(float));
-  kernels_.matmul_forward(logits_.f32(), h, p.weight(wte_), nullptr, p.N, C, V);  // the tied head
+  kernels_.matmul_forward(logits_.f32(), h, p.weight(wte_), nullptr, p.N, C, V, Epilogue::None);  // the tied head
   p.round(logits_.f32(), p.N * V);
   last_batch_ = B;
   return logits_.f32();

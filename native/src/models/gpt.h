@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "../core/model.h"
-#include "../layers/layer.h"
 #include "../nn/block.h"
 
 namespace rm {

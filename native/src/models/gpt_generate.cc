@@ -22,7 +22,7 @@ const float* Gpt::decode(int32_t token, size_t t) {
   const float* x = embedded_.f32();
   for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->decode(p, x, k_cache_[l].f32(), v_cache_[l].f32(), t);
   const float* h = ln_f_->forward(p, x);
-  kernels_.matmul_forward(logits_.f32(), h, p.weight(wte_), nullptr, 1, C, config_.vocab);
+  kernels_.matmul_forward(logits_.f32(), h, p.weight(wte_), nullptr, 1, C, config_.vocab, Epilogue::None);
   return logits_.f32();
 }
 

@@ -6,8 +6,8 @@ namespace rm {
 
 LayerNormModule::LayerNormModule(const Scope& scope, size_t C, bool has_bias, size_t max_rows)
     : name_(scope.path()), C_(C), out_(scope.activation({max_rows, C})), mean_(scope.activation({max_rows})), rstd_(scope.activation({max_rows})) {
-  weight = scope.param("weight", {C}, false);
-  if (has_bias) bias = scope.param("bias", {C}, false);
+  weight = scope.param("weight", {C});
+  if (has_bias) bias = scope.param("bias", {C});
 }
 
 void LayerNormModule::init(Parameters& params) const {

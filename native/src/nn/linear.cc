@@ -1,11 +1,14 @@
 #include "linear.h"
 
+#include <cmath>
+
 namespace rm {
 
-LinearModule::LinearModule(const Scope& scope, size_t in, size_t out, bool has_bias, size_t max_rows)
-    : name_(scope.path()), IN_(in), OUT_(out), out_(scope.activation({max_rows, out})) {
-  weight = scope.param("weight", {out, in}, true);
-  if (has_bias) bias = scope.param("bias", {out}, false);
+LinearModule::LinearModule(const Scope& scope, size_t in, size_t out, bool has_bias, size_t max_rows, FusedRelu relu)
+    : name_(scope.path()), IN_(in), OUT_(out), relu_(relu), out_(scope.activation({max_rows, out})) {
+  weight = scope.param("weight", {out, in});
+  if (has_bias) bias = scope.param("bias", {out});
+  if (relu == FusedRelu::Here) masked_ = scope.activation({max_rows, out});
 }
 
 void LinearModule::init(Parameters& params, Rng& rng, float std) const {
@@ -14,22 +17,47 @@ void LinearModule::init(Parameters& params, Rng& rng, float std) const {
   if (bias.present()) std::fill_n(params.values() + bias.offset, bias.count, 0.0f);
 }
 
+void LinearModule::init(Parameters& params, Rng& rng) const {
+  float bound = 1.0f / std::sqrt(float(IN_));
+  for (ParamSlot s : {weight, bias})
+    for (size_t i = 0; i < s.count; ++i) params.values()[s.offset + i] = rng.uniform(-bound, bound);
+}
+
 const float* LinearModule::forward(const Pass& p, const float* in) {
-  auto timer = p.forward_scope(name_, 2.0 * p.N * IN_ * OUT_, out_.numel() * sizeof(float));
+  auto timer = p.forward_scope(name_, forward_flops(p.N), out_.numel() * sizeof(float));
   in_ = in;
-  p.k.matmul_forward(out_.f32(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_);
+  Epilogue e = relu_ == FusedRelu::None ? Epilogue::None : Epilogue::Relu;
+  p.k.matmul_forward(out_.f32(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_, e);
   p.round(out_.f32(), p.N * OUT_);
   return out_.f32();
 }
 
 void LinearModule::backward(const Pass& p, float* din, const float* dout) {
-  auto timer = p.backward_scope(name_, (din ? 4.0 : 2.0) * p.N * IN_ * OUT_);
-  auto w = p.grads->target(weight), b = p.grads->target(bias);
-  // One accumulate flag covers both: they are always written together.
-  p.k.matmul_backward(din, w.data, b.data, dout, in_, p.weight(weight), p.N, IN_, OUT_, w.accumulate);
-  p.grads->commit(weight);
-  p.grads->commit(bias);
+  auto timer = p.backward_scope(name_, (din ? 2.0 : 1.0) * forward_flops(p.N));
+  if (relu_ == FusedRelu::Here) {
+    p.k.relu_backward(masked_.f32(), dout, out_.f32(), p.N * OUT_);
+    dout = masked_.f32();
+  }
+  LinearGradients* strategy = p.linear_gradients;
+  if (strategy && strategy->takes(weight.offset)) {
+    backward_through(p, *strategy, din, dout);
+  } else {
+    auto w = p.grads->target(weight), b = p.grads->target(bias);
+    // One accumulate flag covers both: they are always written together.
+    p.k.matmul_backward(din, w.data, b.data, dout, in_, p.weight(weight), p.N, IN_, OUT_, w.accumulate);
+    p.grads->commit(weight);
+    p.grads->commit(bias);
+  }
   if (din) p.round(din, p.N * IN_);
+}
+
+void LinearModule::backward_through(const Pass& p, LinearGradients& strategy, float* din, const float* dout) {
+  strategy.begin(weight.offset, in_, dout, p.N);
+  if (din) p.k.matmul_backward(din, nullptr, nullptr, dout, in_, p.weight(weight), p.N, IN_, OUT_, false);
+  auto w = p.grads->target(weight), b = p.grads->target(bias);
+  Range rows = strategy.finish(weight.offset, p.k, w.data, b.data, w.accumulate);
+  p.grads->commit(weight, rows.begin * IN_, rows.end * IN_);
+  p.grads->commit(bias, rows.begin, rows.end);
 }
 
 }  // namespace rm

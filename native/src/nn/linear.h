@@ -1,27 +1,37 @@
-// Linear per row (per token): out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias (torch.nn.Linear).
+// Linear per row (per token): out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias (torch.nn.Linear),
+// optionally with a fused ReLU. A transformer's rows are its B·T tokens; a chain's, its samples.
 #pragma once
 
 #include "../core/common.h"
 #include "../core/rng.h"
-#include "pass.h"
+#include "chain.h"
 
 namespace rm {
 
-class LinearModule {
+class LinearModule final : public ChainModule {
  public:
-  LinearModule(const Scope& scope, size_t in, size_t out, bool bias, size_t max_rows);
+  LinearModule(const Scope& scope, size_t in, size_t out, bool bias, size_t max_rows, FusedRelu relu = FusedRelu::None);
   // GPT-2's initialisation: weight ~ N(0, std), bias 0.
   void init(Parameters& params, Rng& rng, float std) const;
-  const float* forward(const Pass& p, const float* in);  // keeps `in` for backward
-  void backward(const Pass& p, float* din, const float* dout);  // din [N, IN] (null: not wanted)
+  // torch.nn.Linear's: weight and bias uniform in ±1/√in (kaiming_uniform_ with a = √5).
+  void init(Parameters& params, Rng& rng) const override;
+  SampleShape output_shape() const override { return {OUT_, 1, 1}; }
+  double forward_flops(size_t rows) const override { return 2.0 * double(rows) * double(IN_) * double(OUT_); }
+  const float* forward(const Pass& p, const float* in) override;  // keeps `in` for backward
+  void backward(const Pass& p, float* din, const float* dout) override;  // din [N, IN] (null: not wanted)
   const float* output() const { return out_.f32(); }
+  LinearLayer layer() const { return {weight.offset, bias.offset, IN_, OUT_}; }
   ParamSlot weight, bias;
 
  private:
+  // The parameter gradients from a LinearGradients strategy, din computed while it gathers.
+  void backward_through(const Pass& p, LinearGradients& strategy, float* din, const float* dout);
   std::string name_;
   size_t IN_, OUT_;
+  FusedRelu relu_;
   const float* in_ = nullptr;
-  Tensor out_;  // [N, OUT] at the largest batch
+  Tensor out_;     // [N, OUT] at the largest batch
+  Tensor masked_;  // FusedRelu::Here: dout through the ReLU's derivative
 };
 
 }  // namespace rm

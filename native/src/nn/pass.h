@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/linear_gradients.h"
 #include "../core/parameters.h"
 #include "../core/profiler.h"
 #include "../core/tensor.h"
@@ -23,20 +24,26 @@ struct ParamSlot {
   bool present() const { return count > 0; }
 };
 
-// Where a module registers its parameters (named under this scope's path) and allocates its
-// activations (on this scope's device).
+// Which of a model's parameters weight decay applies to: all of them (torch.optim's default, one
+// parameter group: the mlp and cnn), or only matrices and embeddings, tensors of two or more
+// dimensions (nanoGPT's rule for transformers: no decay on biases and LayerNorm gains).
+enum class DecayRule { All, Matrices };
+
+// Where a module registers its parameters (named under this scope's path, decayed by the
+// model's rule) and allocates its activations (on this scope's device).
 class Scope {
  public:
-  Scope(Parameters& params, std::string prefix, Device& device = cpu_device())
-      : params_(params), prefix_(std::move(prefix)), device_(device) {}
-  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", device_); }
+  Scope(Parameters& params, std::string prefix, DecayRule decay, Device& device = cpu_device())
+      : params_(params), prefix_(std::move(prefix)), decay_(decay), device_(device) {}
+  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", decay_, device_); }
   Device& device() const { return device_; }
   // A zero-filled fp32 activation tensor on this scope's device.
   Tensor activation(Shape shape) const { return Tensor(std::move(shape), DType::F32, device_); }
   // This scope's module path: "transformer.h.0.attn" (the prefix without its dot).
   std::string path() const { return prefix_.empty() ? "" : prefix_.substr(0, prefix_.size() - 1); }
-  ParamSlot param(const std::string& name, Shape shape, bool decay) const {
+  ParamSlot param(const std::string& name, Shape shape) const {
     size_t count = numel(shape);
+    bool decay = decay_ == DecayRule::All || shape.size() >= 2;
     size_t offset = params_.add(prefix_ + name, std::move(shape), decay);
     return {params_.list().size() - 1, offset, count};
   }
@@ -44,6 +51,7 @@ class Scope {
  private:
   Parameters& params_;
   std::string prefix_;
+  DecayRule decay_;
   Device& device_;
 };
 
@@ -69,15 +77,18 @@ class GradientSink {
     bool apart = adds && params_.precision() != Precision::F32;
     return {(apart ? scratch_ : params_.grads()) + s.offset, adds && !apart};
   }
-  void commit(ParamSlot s) {
+  // After the kernel wrote its contribution to [begin, end) of the tensor (all of it by
+  // default; a rank's own rows with sufficient factors).
+  void commit(ParamSlot s) { commit(s, 0, s.count); }
+  void commit(ParamSlot s, size_t begin, size_t end) {
     if (!s.present()) return;
     bool adds = accumulate_ || written_[s.index];
     written_[s.index] = true;
     Precision p = params_.precision();
     if (p == Precision::F32) return;
-    float* own = (adds ? scratch_ : params_.grads()) + s.offset;
-    round_to(p, own, s.count);
-    if (adds) rm::add_into(params_.grads() + s.offset, own, s.count);
+    float* own = (adds ? scratch_ : params_.grads()) + s.offset + begin;
+    round_to(p, own, end - begin);
+    if (adds) rm::add_into(params_.grads() + s.offset + begin, own, end - begin);
   }
 
  private:
@@ -93,6 +104,7 @@ struct Pass {
   size_t B, T, N;               // N = B·T rows
   GradientSink* grads = nullptr;  // backward only
   Profiler* profiler = nullptr;   // null: not profiling
+  LinearGradients* linear_gradients = nullptr;  // backward: who computes which Linear's gradients (null: each itself)
   const float* weight(ParamSlot s) const { return s.present() ? params.compute() + s.offset : nullptr; }
   void round(float* x, size_t n) const { round_to(params.precision(), x, n); }
   ProfileScope forward_scope(const std::string& name, double flops, size_t activation_bytes) const {

@@ -43,16 +43,16 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   RM_CHECK(K >= 1 && K <= config_.max_accumulate, "INVALID_ARGUMENT",
            "micro-batches per step " + std::to_string(K) + " is outside [1, " + std::to_string(config_.max_accumulate) + "]");
   auto t0 = clock::now();
-  size_t exchanges = factors_ ? factors_->exchanges() : 0;
-  double waited = factors_ ? factors_->waited_seconds() : 0.0;
+  size_t exchanges = factors_ ? factors_->exchange().exchanges() : 0;
+  double waited = factors_ ? factors_->exchange().waited_seconds() : 0.0;
   next_bucket_ = 0;
   shard_squares_ = 0;
+  factor_squares_ = 0;
+  if (factors_) factors_->new_step();
   double loss_sum = 0;
   size_t row = model_->input().elements, P = model_->positions(), V = model_->classes();
   float scale = scaler_.scale();
-  bool exchange = factors_ != nullptr;
-  double factor_squares = 0;  // Σ g² over this rank's rows of the factored layers
-  double* squares_wanted = exchange && (clip_norm > 0.0f || scaler_.enabled()) ? &factor_squares : nullptr;
+  bool squares_wanted = factors_ && (clip_norm > 0.0f || scaler_.enabled());
   try {
     for (size_t k = 0; k < K; ++k) {
       const float* logits = model_->forward(inputs_.data() + k * B * row, B);
@@ -67,9 +67,13 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
       bool last = k + 1 == K;
       BackwardOptions o;
       o.accumulate = k > 0;
-      if (reducer_ && last) o.ready = [this](size_t first) { launch_ready_buckets(first); };  // the last micro-batch only
-      o.exchange_factors = exchange;
-      o.factor_squares = last ? squares_wanted : nullptr;
+      if (reducer_ && last) {  // the last micro-batch only
+        o.ready = [this, squares_wanted](size_t first) {
+          launch_ready_buckets(first);
+          if (squares_wanted) factor_squares_ += factors_->squares_from(first, params().grads());
+        };
+      }
+      o.linear_gradients = factors_.get();
       model_->backward(dlogits_.data(), o);
     }
   } catch (...) {
@@ -88,8 +92,8 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   size_t n = params().count();
   std::vector<Range> mine = {Range{0, n}};  // the parameters this rank updates
   if (factors_) {
-    waited = factors_->waited_seconds() - waited;
-    exchanges = factors_->exchanges() - exchanges;
+    waited = factors_->exchange().waited_seconds() - waited;
+    exchanges = factors_->exchange().exchanges() - exchanges;
   }
   if (reducer_) reducer_->wait();
   // Σ g² of the scaled, averaged gradients: a sharded rank's shares pass through shared memory,
@@ -98,12 +102,12 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   if (reducer_ && !loss_with_norm) group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
   double squares = 0;
   if (sharded_) {
-    double sums[2] = {shard_squares_ + factor_squares, loss};
+    double sums[2] = {shard_squares_ + factor_squares_, loss};
     group_->sum_over_shards(sums, loss_with_norm ? 2 : 1);
     squares = sums[0];
     if (loss_with_norm) loss = sums[1] / double(group_->size());
     mine = shards_;
-    mine.insert(mine.end(), model_->factored_ranges().begin(), model_->factored_ranges().end());
+    if (factors_) mine.insert(mine.end(), factors_->owned().begin(), factors_->owned().end());
   }
   auto t2 = clock::now();
   if (!sharded_ && (clip_norm > 0.0f || scaler_.enabled())) squares = global_squares(params().grads(), n);
@@ -151,28 +155,37 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
     params().use_compute_buffer(shared.compute_params);
     sharded_ = true;
   }
-  std::vector<bool> factored(model_->gradient_ready_offsets().size(), false);
+  const std::vector<size_t>& groups = model_->gradient_ready_offsets();
+  std::vector<bool> factored(groups.size(), false);
   if (sharded_) {
-    std::vector<FactorableLayer> layers = pick_factored_layers(size_t(group_->size()));
+    std::vector<LinearLayer> layers = pick_factored_layers(size_t(group_->size()));
     std::vector<FactorShape> shapes;
-    for (const auto& f : layers) shapes.push_back(f.shape);
-    if (!layers.empty()) factors_ = group_->share_factor_exchange(shapes, config_.max_batch);
-    if (factors_) {
-      model_->use_factor_exchange(factors_.get(), layers);
-      for (const auto& f : layers) factored[f.layer] = true;
+    for (const auto& l : layers) shapes.push_back({l.in, l.out});
+    std::unique_ptr<FactorExchange> exchange;
+    if (!layers.empty()) exchange = group_->share_factor_exchange(shapes, config_.max_batch);
+    if (exchange) {
+      for (const auto& l : layers)
+        factored[size_t(std::find(groups.begin(), groups.end(), l.weight_offset) - groups.begin())] = true;
+      factors_ = std::make_unique<FactorGradients>(std::move(exchange), std::move(layers));
     }
   }
-  buckets_ = plan_buckets(model_->gradient_ready_offsets(), n, config_.bucket_floats, factored);
+  buckets_ = plan_buckets(groups, n, config_.bucket_floats, factored);
   shards_.assign(buckets_.size(), Range{0, 0});
   reducer_ = std::make_unique<BucketReducer>([this](size_t bucket) { reduce_bucket(bucket); }, 2 * group_->timeout() + std::chrono::seconds(1));
 }
 
-std::vector<FactorableLayer> Trainer::pick_factored_layers(size_t world) const {
-  std::vector<FactorableLayer> picked;
+std::vector<LinearLayer> Trainer::pick_factored_layers(size_t world) const {
+  std::vector<LinearLayer> picked;
   if (!config_.sufficient_factors) return picked;
+  const std::vector<size_t>& groups = model_->gradient_ready_offsets();
+  size_t n = model_->parameters().count();
   size_t rows = config_.max_accumulate * world * config_.max_batch;  // samples of one step, all ranks
-  for (const auto& f : model_->factorable_layers())
-    if (rows * (f.shape.in + f.shape.out) < f.shape.in * f.shape.out) picked.push_back(f);
+  for (const auto& l : model_->linear_layers()) {
+    auto g = std::find(groups.begin(), groups.end(), l.weight_offset);
+    size_t group_end = g == groups.end() ? 0 : g + 1 == groups.end() ? n : *(g + 1);
+    bool own_group = g != groups.end() && group_end == l.bias_offset + l.out && l.bias_offset == l.weight_offset + l.in * l.out;
+    if (own_group && rows * (l.in + l.out) < l.in * l.out) picked.push_back(l);
+  }
   return picked;
 }
 

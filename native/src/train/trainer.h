@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "../collectives/process_group.h"
-#include "factor_exchange.h"
+#include "factor_gradients.h"
 #include "gradient_buckets.h"
 #include "../precision/loss_scaler.h"
 #include "../models/gpt.h"
@@ -121,10 +121,12 @@ class Trainer {
   std::vector<Range> shards_;   // sharded: this rank's part of each bucket
   double shard_squares_ = 0;    // sharded: Σ g² over this step's shards so far
   size_t next_bucket_ = 0;      // the first bucket of this step not yet launched
-  std::unique_ptr<FactorExchange> factors_;  // null: every gradient goes through the buckets
-  // Which factorable layers exchange factors: those whose factors over the step's K
-  // micro-batches of every rank are fewer floats than their gradient.
-  std::vector<FactorableLayer> pick_factored_layers(size_t world) const;
+  std::unique_ptr<FactorGradients> factors_;  // null: every gradient goes through the buckets
+  double factor_squares_ = 0;                   // Σ g² over this step's factored rows so far
+  // Which Linear layers exchange factors: those that finish on their own in backward (a ready
+  // group of their own) and whose factors over the step's K micro-batches of every rank are
+  // fewer floats than their gradient.
+  std::vector<LinearLayer> pick_factored_layers(size_t world) const;
   std::unique_ptr<BucketReducer> reducer_;  // last: its thread uses the members above
 };
 

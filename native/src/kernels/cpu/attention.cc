@@ -105,7 +105,7 @@ struct CpuKernels::Attention {
 
 CpuKernels::Attention& CpuKernels::attention(size_t b, size_t T, size_t C, size_t H) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& slot = attentions_[{b, T, C, H}];
+  auto& slot = attentions_[{omp_get_max_threads(), b, T, C, H}];
   if (!slot) slot = std::make_shared<Attention>(b, T, C, H);
   return *slot;
 }

@@ -8,11 +8,16 @@
 #include <mutex>
 #include <tuple>
 
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "../kernels.h"
 
 namespace rm {
+
+// The oneDNN post-op of an epilogue (none, or an eltwise ReLU).
+dnnl::primitive_attr epilogue_attr(Epilogue e);
 
 class CpuKernels final : public Kernels {
  public:
@@ -25,11 +30,21 @@ class CpuKernels final : public Kernels {
   struct Matmul;  // oneDNN primitives for one (N, IN, OUT), made on first use
   Matmul& matmul(size_t N, size_t IN, size_t OUT);
   dnnl::memory operand(const dnnl::memory::desc& d, const float* values, size_t n, int slot) const;
+  struct WeightRows;  // sufficient factors' weight-row product for one (N, IN, OUT, rows)
+  WeightRows& weight_rows(size_t N, size_t IN, size_t OUT, size_t R);
+  struct Conv;  // oneDNN convolutions for one (B, H, W, IC, OC, epilogue), made on first use
+  Conv& conv(size_t B, size_t H, size_t W, size_t IC, size_t OC, Epilogue epilogue);
   struct Attention;  // oneDNN batched matmuls for one (sequences, T, C, H), made on first use
   Attention& attention(size_t b, size_t T, size_t C, size_t H);
   std::mutex mutex_;  // guards the caches: engines of several threads share these kernels
-  std::map<std::tuple<size_t, size_t, size_t>, std::shared_ptr<Matmul>> matmuls_;  // shared_ptr: its deleter needs no complete type here
-  std::map<std::tuple<size_t, size_t, size_t, size_t>, std::shared_ptr<Attention>> attentions_;
+  // Keyed by shape and by the calling thread's compute-thread count: a oneDNN primitive splits
+  // its work for the team it was created with, and run on a larger team it leaves threads idle
+  // (engines of 1 and 2 threads in one process each need their own). shared_ptr: its deleter
+  // needs no complete type here.
+  std::map<std::tuple<int, size_t, size_t, size_t>, std::shared_ptr<Matmul>> matmuls_;
+  std::map<std::tuple<int, size_t, size_t, size_t, size_t>, std::shared_ptr<Attention>> attentions_;
+  std::map<std::tuple<int, size_t, size_t, size_t, size_t>, std::shared_ptr<WeightRows>> weight_rows_;
+  std::map<std::tuple<int, size_t, size_t, size_t, size_t, size_t, Epilogue>, std::shared_ptr<Conv>> convs_;
 };
 
 }  // namespace rm

@@ -1,4 +1,4 @@
-// out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias on oneDNN's matmul, primitives cached per
+// out[N, OUT] = epilogue(in[N, IN] · weight[OUT, IN]ᵀ + bias) on oneDNN's matmul, primitives cached per
 // shape. The weight gradient accumulates through a sum post-op (no separate pass); the bias
 // gradient is a column sum vectorised along OUT.
 #include <oneapi/dnnl/dnnl.hpp>
@@ -16,8 +16,34 @@ using tag = memory::format_tag;
 
 struct CpuKernels::Matmul {
   memory::desc in, weight_t, weight, bias, out, dout, dout_t, din, dweight;
-  dnnl::matmul forward, forward_bias, backward_data, backward_weights, backward_weights_accumulate;
+  dnnl::matmul forward[2][2];  // [with bias][with the ReLU epilogue]
+  dnnl::matmul backward_data, backward_weights, backward_weights_accumulate;
 };
+
+// Sufficient factors' product: R weight rows over a batch of N, dout read as rows of its
+// transpose with OUT's stride.
+struct CpuKernels::WeightRows {
+  memory::desc dout_t, in, dweight;
+  dnnl::matmul assign, accumulate;
+};
+
+static dnnl::primitive_attr accumulating() {
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(sum);
+  return attr;
+}
+
+dnnl::primitive_attr epilogue_attr(Epilogue e) {
+  dnnl::primitive_attr attr;
+  if (e == Epilogue::Relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
 
 CpuKernels::CpuKernels(bool bf16_matmuls) : bf16_(bf16_matmuls) {}
 CpuKernels::~CpuKernels() = default;
@@ -26,7 +52,7 @@ const char* CpuKernels::name() const { return bf16_ ? "cpu-bf16" : "cpu"; }
 
 CpuKernels::Matmul& CpuKernels::matmul(size_t N, size_t IN, size_t OUT) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& slot = matmuls_[{N, IN, OUT}];
+  auto& slot = matmuls_[{omp_get_max_threads(), N, IN, OUT}];
   if (slot) return *slot;
   auto m = std::make_shared<Matmul>();
   memory::dim n = memory::dim(N), in = memory::dim(IN), out = memory::dim(OUT);
@@ -41,15 +67,13 @@ CpuKernels::Matmul& CpuKernels::matmul(size_t N, size_t IN, size_t OUT) {
   m->din = f32_desc({n, in}, tag::ab);
   m->dweight = f32_desc({out, in}, tag::ab);
   auto& eng = cpu_engine();
-  dnnl::post_ops sum;
-  sum.append_sum(1.0f);
-  dnnl::primitive_attr accumulate;
-  accumulate.set_post_ops(sum);
-  m->forward = dnnl::matmul({{m->in, m->weight_t, m->out}, eng});
-  m->forward_bias = dnnl::matmul({{m->in, m->weight_t, m->bias, m->out}, eng});
+  for (Epilogue e : {Epilogue::None, Epilogue::Relu}) {
+    m->forward[0][e == Epilogue::Relu] = dnnl::matmul({{m->in, m->weight_t, m->out}, epilogue_attr(e), eng});
+    m->forward[1][e == Epilogue::Relu] = dnnl::matmul({{m->in, m->weight_t, m->bias, m->out}, epilogue_attr(e), eng});
+  }
   m->backward_data = dnnl::matmul({{m->dout, m->weight, m->din}, eng});
   m->backward_weights = dnnl::matmul({{m->dout_t, m->in, m->dweight}, eng});
-  m->backward_weights_accumulate = dnnl::matmul({{m->dout_t, m->in, m->dweight}, accumulate, eng});
+  m->backward_weights_accumulate = dnnl::matmul({{m->dout_t, m->in, m->dweight}, accumulating(), eng});
   slot = std::move(m);
   return *slot;
 }
@@ -68,13 +92,13 @@ memory CpuKernels::operand(const memory::desc& d, const float* values, size_t n,
 }
 
 void CpuKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
-                                size_t IN, size_t OUT) {
+                                size_t IN, size_t OUT, Epilogue epilogue) {
   auto& m = matmul(N, IN, OUT);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, operand(m.in, in, N * IN, 0)},
                                           {DNNL_ARG_WEIGHTS, operand(m.weight_t, weight, OUT * IN, 1)},
                                           {DNNL_ARG_DST, mem(m.out, out)}};
   if (bias) args.insert({DNNL_ARG_BIAS, mem(m.bias, bias)});
-  (bias ? m.forward_bias : m.forward).execute(cpu_stream(), args);
+  m.forward[bias != nullptr][epilogue == Epilogue::Relu].execute(cpu_stream(), args);
 }
 
 // dbias[o] (+)= Σ_n dout[n, o] for o in [o0, o1)
@@ -94,11 +118,46 @@ void CpuKernels::matmul_backward(float* din, float* dweight, float* dbias, const
   auto& s = cpu_stream();
   memory dy = operand(m.dout, dout, N * OUT, 0);
   memory dy_t(m.dout_t, cpu_engine(), dy.get_data_handle());  // the same elements, read transposed
-  (accumulate ? m.backward_weights_accumulate : m.backward_weights)
-      .execute(s, {{DNNL_ARG_SRC, dy_t}, {DNNL_ARG_WEIGHTS, operand(m.in, in, N * IN, 1)}, {DNNL_ARG_DST, mem(m.dweight, dweight)}});
+  if (dweight)
+    (accumulate ? m.backward_weights_accumulate : m.backward_weights)
+        .execute(s, {{DNNL_ARG_SRC, dy_t}, {DNNL_ARG_WEIGHTS, operand(m.in, in, N * IN, 1)}, {DNNL_ARG_DST, mem(m.dweight, dweight)}});
   if (dbias) parallel_for(OUT, 64, [&](size_t o0, size_t o1) { column_sums(dbias, dout, N, OUT, o0, o1, accumulate); });
   if (din)
     m.backward_data.execute(s, {{DNNL_ARG_SRC, dy}, {DNNL_ARG_WEIGHTS, operand(m.weight, weight, OUT * IN, 2)}, {DNNL_ARG_DST, mem(m.din, din)}});
+}
+
+CpuKernels::WeightRows& CpuKernels::weight_rows(size_t N, size_t IN, size_t OUT, size_t R) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = weight_rows_[{omp_get_max_threads(), N, IN, OUT, R}];
+  if (slot) return *slot;
+  auto w = std::make_shared<WeightRows>();
+  memory::dim n = memory::dim(N), in = memory::dim(IN), r = memory::dim(R);
+  w->dout_t = memory::desc({r, n}, memory::data_type::f32, memory::dims{1, memory::dim(OUT)});
+  w->in = f32_desc({n, in}, tag::ab);
+  w->dweight = f32_desc({r, in}, tag::ab);
+  w->assign = dnnl::matmul({{w->dout_t, w->in, w->dweight}, cpu_engine()});
+  w->accumulate = dnnl::matmul({{w->dout_t, w->in, w->dweight}, accumulating(), cpu_engine()});
+  slot = std::move(w);
+  return *slot;
+}
+
+void CpuKernels::matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N,
+                                    size_t IN, size_t OUT, size_t r0, size_t r1, bool accumulate) {
+  RM_CHECK(!bf16_, "INVALID_ARGUMENT", "matmul_weight_rows runs on fp32 kernels only");
+  if (r1 <= r0) return;
+  auto& w = weight_rows(N, IN, OUT, r1 - r0);
+  (accumulate ? w.accumulate : w.assign)
+      .execute(cpu_stream(), {{DNNL_ARG_SRC, mem(w.dout_t, dout + r0)},
+                              {DNNL_ARG_WEIGHTS, mem(w.in, in)},
+                              {DNNL_ARG_DST, mem(w.dweight, dweight + r0 * IN)}});
+  if (dbias)
+    parallel_for(r1 - r0, 64, [&](size_t o0, size_t o1) { column_sums(dbias, dout, N, OUT, r0 + o0, r0 + o1, accumulate); });
+}
+
+Kernels& cpu_kernels(Impl impl, bool bf16_matmuls) {
+  RM_CHECK(!bf16_matmuls || impl == Impl::Fast, "INVALID_ARGUMENT", "bf16 kernels are fast-path kernels");
+  if (impl == Impl::Reference) return cpu_reference_kernels();
+  return bf16_matmuls ? cpu_fast_bf16_kernels() : cpu_fast_kernels();
 }
 
 Kernels& cpu_fast_kernels() {

@@ -1,5 +1,5 @@
 // Per-element kernels over activations, split across threads: GELU (math.h's formula, with the
-// vectorisable exp) and residual additions.
+// vectorisable exp), ReLU and residual additions.
 #include "../../core/math.h"
 #include "../../core/parallel.h"
 #include "cpu_kernels.h"
@@ -19,6 +19,12 @@ RM_CLONES static void gelu_span(float* out, const float* in, size_t n) {
 RM_CLONES static void gelu_backward_span(float* din, const float* dout, const float* in, size_t n) {
   for (size_t i = 0; i < n; ++i) din[i] = dout[i] * gelu_grad(in[i]);
 }
+RM_CLONES static void relu_span(float* out, const float* in, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = relu(in[i]);
+}
+RM_CLONES static void relu_backward_span(float* din, const float* dout, const float* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) din[i] = dout[i] * relu_grad(out[i]);
+}
 RM_CLONES static void add_span(float* out, const float* a, const float* b, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
@@ -30,6 +36,14 @@ void CpuKernels::gelu_forward(float* out, const float* in, size_t n) {
 
 void CpuKernels::gelu_backward(float* din, const float* dout, const float* in, size_t n) {
   parallel_for(n, kGrain, [&](size_t i0, size_t i1) { gelu_backward_span(din + i0, dout + i0, in + i0, i1 - i0); });
+}
+
+void CpuKernels::relu_forward(float* out, const float* in, size_t n) {
+  parallel_for(n, kGrain, [&](size_t i0, size_t i1) { relu_span(out + i0, in + i0, i1 - i0); });
+}
+
+void CpuKernels::relu_backward(float* din, const float* dout, const float* out, size_t n) {
+  parallel_for(n, kGrain, [&](size_t i0, size_t i1) { relu_backward_span(din + i0, dout + i0, out + i0, i1 - i0); });
 }
 
 void CpuKernels::residual_forward(float* out, const float* a, const float* b, size_t n) {

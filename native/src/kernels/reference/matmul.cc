@@ -1,21 +1,34 @@
 // Reference matmul (a Linear applied to every row): out[N, OUT] = in[N, IN] · weight[OUT, IN]ᵀ + bias.
+#include "../../core/math.h"
 #include "reference_kernels.h"
 
 namespace rm {
 
 void ReferenceKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
-                                      size_t IN, size_t OUT) {
+                                      size_t IN, size_t OUT, Epilogue epilogue) {
   for (size_t n = 0; n < N; ++n)
     for (size_t o = 0; o < OUT; ++o) {
       double acc = bias ? bias[o] : 0.0;
       for (size_t i = 0; i < IN; ++i) acc += double(in[n * IN + i]) * weight[o * IN + i];
-      out[n * OUT + o] = float(acc);
+      out[n * OUT + o] = epilogue == Epilogue::Relu ? relu(float(acc)) : float(acc);
     }
 }
 
 void ReferenceKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
                                        const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
-  for (size_t o = 0; o < OUT; ++o) {
+  if (dweight) matmul_weight_rows(dweight, dbias, dout, in, N, IN, OUT, 0, OUT, accumulate);
+  if (din == nullptr) return;
+  for (size_t n = 0; n < N; ++n)
+    for (size_t i = 0; i < IN; ++i) {
+      double acc = 0;
+      for (size_t o = 0; o < OUT; ++o) acc += double(dout[n * OUT + o]) * weight[o * IN + i];
+      din[n * IN + i] = float(acc);
+    }
+}
+
+void ReferenceKernels::matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N,
+                                          size_t IN, size_t OUT, size_t r0, size_t r1, bool accumulate) {
+  for (size_t o = r0; o < r1; ++o) {
     if (dbias) {
       double db = 0;
       for (size_t n = 0; n < N; ++n) db += dout[n * OUT + o];
@@ -27,13 +40,6 @@ void ReferenceKernels::matmul_backward(float* din, float* dweight, float* dbias,
       dweight[o * IN + i] = float(dw) + (accumulate ? dweight[o * IN + i] : 0.0f);
     }
   }
-  if (din == nullptr) return;
-  for (size_t n = 0; n < N; ++n)
-    for (size_t i = 0; i < IN; ++i) {
-      double acc = 0;
-      for (size_t o = 0; o < OUT; ++o) acc += double(dout[n * OUT + o]) * weight[o * IN + i];
-      din[n * IN + i] = float(acc);
-    }
 }
 
 }  // namespace rm

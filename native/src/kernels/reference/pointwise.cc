@@ -1,4 +1,4 @@
-// Reference per-element kernels: GELU (math.h's tanh form) and residual additions.
+// Reference per-element kernels: GELU (math.h's tanh form), ReLU and residual additions.
 #include "../../core/math.h"
 #include "reference_kernels.h"
 
@@ -10,6 +10,14 @@ void ReferenceKernels::gelu_forward(float* out, const float* in, size_t n) {
 
 void ReferenceKernels::gelu_backward(float* din, const float* dout, const float* in, size_t n) {
   for (size_t i = 0; i < n; ++i) din[i] = dout[i] * gelu_grad(in[i]);
+}
+
+void ReferenceKernels::relu_forward(float* out, const float* in, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = relu(in[i]);
+}
+
+void ReferenceKernels::relu_backward(float* din, const float* dout, const float* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) din[i] = dout[i] * relu_grad(out[i]);
 }
 
 void ReferenceKernels::residual_forward(float* out, const float* a, const float* b, size_t n) {

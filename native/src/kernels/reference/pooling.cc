@@ -1,0 +1,57 @@
+// Reference max-pool (2×2, stride 2) and flatten, channels-last, one element at a time.
+#include <algorithm>
+
+#include "reference_kernels.h"
+
+namespace rm {
+
+// Index of the input element at window tap k (row-major: 0 1 / 2 3) of output (b, oy, ox, c).
+static size_t tap(size_t k, size_t b, size_t oy, size_t ox, size_t c, size_t H, size_t W, size_t C) {
+  size_t y = 2 * oy + k / 2, x = 2 * ox + k % 2;
+  return ((b * H + y) * W + x) * C + c;
+}
+
+void ReferenceKernels::maxpool2d_forward(float* out, const float* in, size_t B, size_t H, size_t W, size_t C) {
+  size_t OH = H / 2, OW = W / 2;
+  for (size_t b = 0; b < B; ++b)
+    for (size_t oy = 0; oy < OH; ++oy)
+      for (size_t ox = 0; ox < OW; ++ox)
+        for (size_t c = 0; c < C; ++c) {
+          float m = in[tap(0, b, oy, ox, c, H, W, C)];
+          for (size_t k = 1; k < 4; ++k) m = std::max(m, in[tap(k, b, oy, ox, c, H, W, C)]);
+          out[((b * OH + oy) * OW + ox) * C + c] = m;
+        }
+}
+
+void ReferenceKernels::maxpool2d_backward(float* din, const float* dout, const float* in, const float* out, size_t B,
+                                          size_t H, size_t W, size_t C, bool relu_input) {
+  size_t OH = H / 2, OW = W / 2;
+  for (size_t b = 0; b < B; ++b)
+    for (size_t oy = 0; oy < OH; ++oy)
+      for (size_t ox = 0; ox < OW; ++ox)
+        for (size_t c = 0; c < C; ++c) {
+          size_t o = ((b * OH + oy) * OW + ox) * C + c;
+          float m = out[o], g = relu_input && !(m > 0.0f) ? 0.0f : dout[o];
+          bool routed = false;
+          for (size_t k = 0; k < 4; ++k) {
+            size_t i = tap(k, b, oy, ox, c, H, W, C);
+            bool takes = !routed && in[i] == m;
+            din[i] = takes ? g : 0.0f;
+            routed |= takes;
+          }
+        }
+}
+
+void ReferenceKernels::flatten_forward(float* out, const float* in, size_t B, size_t HW, size_t C) {
+  for (size_t b = 0; b < B; ++b)
+    for (size_t p = 0; p < HW; ++p)
+      for (size_t c = 0; c < C; ++c) out[(b * C + c) * HW + p] = in[(b * HW + p) * C + c];
+}
+
+void ReferenceKernels::flatten_backward(float* din, const float* dout, size_t B, size_t HW, size_t C) {
+  for (size_t b = 0; b < B; ++b)
+    for (size_t p = 0; p < HW; ++p)
+      for (size_t c = 0; c < C; ++c) din[(b * HW + p) * C + c] = dout[(b * C + c) * HW + p];
+}
+
+}  // namespace rm

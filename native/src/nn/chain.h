@@ -1,0 +1,41 @@
+// The modules of a chain (the mlp and cnn models, models/sequential.h): one input, one output.
+//
+// Shapes: a sample is (C, H, W), with feature vectors as (F, 1, 1). Activations are stored
+// channels-last [B, H, W, C], the layout oneDNN's convolutions run fastest on; Flatten converts
+// to PyTorch's (C, H, W) order so Linear weights match torch's layout.
+#pragma once
+
+#include <cstddef>
+
+#include "../core/rng.h"
+#include "pass.h"
+
+namespace rm {
+
+struct SampleShape {
+  size_t c = 1, h = 1, w = 1;
+  size_t size() const { return c * h * w; }
+};
+
+// A ReLU that a Linear or Conv2d applies to its own output (Epilogue::Relu): its derivative is
+// applied in that layer's backward (Here), or, when a max-pool reads the ReLU's output, by the
+// pool's backward, which knows which of its inputs were zero (Downstream), sparing a pass.
+enum class FusedRelu { None, Here, Downstream };
+
+class ChainModule {
+ public:
+  virtual ~ChainModule() = default;
+  virtual SampleShape output_shape() const = 0;
+  // Multiply-adds × 2 of one forward over B samples (0 for modules that only move values); a
+  // backward costs twice that when it computes the input gradient too.
+  virtual double forward_flops(size_t /*B*/) const { return 0.0; }
+  // Fills this module's parameters as torch.nn initialises them, drawing from rng in order.
+  virtual void init(Parameters& /*params*/, Rng& /*rng*/) const {}
+  // The output of p.B samples of `in` (which must stay as it is until backward), owned by the
+  // module and rounded to the pass's precision.
+  virtual const float* forward(const Pass& p, const float* in) = 0;
+  // din = ∂L/∂in (skipped when null), rounded; parameter gradients through p.grads.
+  virtual void backward(const Pass& p, float* din, const float* dout) = 0;
+};
+
+}  // namespace rm
