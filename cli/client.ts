@@ -4,6 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { isErrorCode, RingmasterError } from '../common/errors.js';
+import { clientToken, TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
+import { withToken } from '../proto/auth.js';
 import type { JobServiceClient } from '../proto/gen/ringmaster/v1/JobService.js';
 import { COORDINATOR_ENV, DEFAULT_COORDINATOR, ERROR_CODE_METADATA, ringmasterV1 } from '../proto/load.js';
 
@@ -14,9 +16,17 @@ export function coordinatorAddress(flag: string | undefined): string {
   return flag ?? process.env[COORDINATOR_ENV] ?? DEFAULT_COORDINATOR;
 }
 
+let tokenFile: string | undefined;
+
+/** The token file this invocation was given (--token-file); see common/token.ts for the rest. */
+export function useTokenFile(file: string | undefined): void {
+  tokenFile = file;
+}
+
 export function connect(address: string): JobServiceClient {
   const { JobService } = ringmasterV1();
-  return new JobService(address, grpc.credentials.createInsecure());
+  const token = clientToken(tokenFile);
+  return new JobService(address, grpc.credentials.createInsecure(), token ? withToken(token) : {});
 }
 
 /** A gRPC error as the one line a person should see. */
@@ -24,6 +34,9 @@ export function describeCallError(e: unknown, address: string): RingmasterError 
   const err = e as Partial<grpc.ServiceError>;
   if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
     return new RingmasterError('UNAVAILABLE', `cannot reach the coordinator at ${address} (start one with: ringmaster up, or point to it with --coordinator or ${COORDINATOR_ENV})`);
+  }
+  if (err.code === grpc.status.UNAUTHENTICATED) {
+    return new RingmasterError('UNAUTHENTICATED', `the coordinator at ${address} refused the call: missing or wrong token (pass --token-file <its state dir>/${TOKEN_FILE_NAME}, or set ${TOKEN_ENV})`);
   }
   const code = err.metadata?.get(ERROR_CODE_METADATA)[0];
   if (typeof code === 'string' && isErrorCode(code) && err.details) return new RingmasterError(code, err.details);

@@ -2,7 +2,7 @@
 /** The `ringmaster` command. Parses arguments, calls the command, prints; nothing else. */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { coordinatorAddress } from './client.js';
+import { coordinatorAddress, useTokenFile } from './client.js';
 import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
 import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
@@ -12,11 +12,13 @@ import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, reportError } from './output.js';
 import { COORDINATOR_ENV, DEFAULT_COORDINATOR } from '../proto/load.js';
+import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
 
 class UsageError extends Error {}
 
 const withCoordinator = <T>(y: Argv<T>) =>
-  y.option('coordinator', { type: 'string', describe: `coordinator host:port (default: $${COORDINATOR_ENV} or ${DEFAULT_COORDINATOR})` });
+  y.option('coordinator', { type: 'string', describe: `coordinator host:port (default: $${COORDINATOR_ENV} or ${DEFAULT_COORDINATOR})` })
+    .option('token-file', { type: 'string', describe: `the coordinator's token (its <state-dir>/${TOKEN_FILE_NAME}; default: $${TOKEN_ENV}, else .ringmaster/${TOKEN_FILE_NAME} here)` });
 const withJson = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts' });
 const withSet = <T>(y: Argv<T>) =>
   y.option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a spec key: --set optimizer.lr=3e-4' });
@@ -67,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
       (y) => withCoordinator(y)
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'slots to offer: cpu:N or cuda:N' })
         .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' }),
-      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise })))
+      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'] })))
     .command('submit <spec>', 'submit a job to the coordinator',
       (y) => withJson(withSet(withCoordinator(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))))
         .option('priority', { type: 'number', default: 0, describe: 'higher runs first' })
@@ -93,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       (a) => run(resumeCommand({ address: coordinatorAddress(a.coordinator), job: a.job, step: a.step, follow: a.follow, json: a.json })))
     .command('workers', 'list worker agents', (y) => withJson(withCoordinator(y)),
       (a) => run(workersCommand({ address: coordinatorAddress(a.coordinator), json: a.json })))
+    .middleware((a) => useTokenFile(a['token-file'] as string | undefined))
     .demandCommand(1, 'name a command (ringmaster --help lists them)')
     .strict()
     .help()

@@ -7,7 +7,7 @@ export const EXIT = {
   usage: 2, // the user's input was wrong (arguments, spec, data files)
 } as const;
 
-const USER_ERRORS: ReadonlySet<string> = new Set<ErrorCode>(['BAD_SPEC', 'BAD_ARGUMENT', 'DATA_MISSING', 'DATA_CORRUPT', 'FILE_UNREADABLE', 'NOT_FOUND', 'WRONG_STATE']);
+const USER_ERRORS: ReadonlySet<string> = new Set<ErrorCode>(['BAD_SPEC', 'BAD_ARGUMENT', 'DATA_MISSING', 'DATA_CORRUPT', 'FILE_UNREADABLE', 'NOT_FOUND', 'WRONG_STATE', 'UNAUTHENTICATED']);
 
 export function exitCodeFor(code: string): number {
   return USER_ERRORS.has(code) ? EXIT.usage : EXIT.failed;

@@ -13,6 +13,7 @@ const ERROR_CODES = {
   NOT_FOUND: 'no job (or worker) with the given id',
   WRONG_STATE: "the job's state does not allow the request (resume a running job, or one without checkpoints)",
   UNAVAILABLE: 'the coordinator cannot be reached',
+  UNAUTHENTICATED: "the coordinator refused a call without its token",
   NATIVE: 'the native addon reported an error (the native code is in `nativeCode`)',
   ADDON_MISSING: 'the native addon is not built',
 } as const;

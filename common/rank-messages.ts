@@ -17,6 +17,7 @@ export interface DistributedPlacement {
   scope: string; // "<job id>/<attempt>": rendezvous keys of this attempt only
   hostname: string; // the address peers reach this rank at
   machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
+  token?: string; // the coordinator's token; absent: common/token.ts's clientToken() finds it
 }
 
 /** Where an attempt publishes its checkpoints (see worker/checkpoint/write.ts). */

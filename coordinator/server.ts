@@ -4,6 +4,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { RingmasterError } from '../common/errors.js';
 import { Logger } from '../common/log.js';
+import { coordinatorToken } from '../common/token.js';
+import { requireToken } from '../proto/auth.js';
 import { ringmasterV1 } from '../proto/load.js';
 import { JobLogs } from './job-logs.js';
 import { DEFAULT_JOB_POLICY, JobManager, type JobManagerPolicy } from './job-manager.js';
@@ -29,6 +31,7 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCoordinator> {
   mkdirSync(o.stateDir, { recursive: true });
+  const token = coordinatorToken(o.stateDir);
   const store = Store.open(o.stateDir);
   const log = new Logger('coordinator', path.join(o.stateDir, 'coordinator.jsonl'), o.print);
   store.markAllWorkersDisconnected();
@@ -40,7 +43,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   manager.recover();
 
   const v1 = ringmasterV1();
-  const server = new grpc.Server();
+  const refused = (peer: string, method: string) => log.warn(`refused ${method} from ${peer}: missing or wrong token`, { peer, method });
+  const server = new grpc.Server({ interceptors: [requireToken(token.token, refused)] });
   server.addService(v1.JobService.service, jobServiceHandlers(manager, store, logs, sessions));
   server.addService(v1.WorkerService.service, { Session: (call: Parameters<WorkerSessions['handle']>[0]) => sessions.handle(call) });
   server.addService(v1.RendezvousService.service, rendezvousHandlers(rendezvous));
@@ -54,7 +58,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     store.close();
     throw e;
   });
-  log.info(`listening on ${o.host}:${port}, state in ${o.stateDir}`);
+  log.info(`listening on ${o.host}:${port}, state in ${o.stateDir}, token in ${token.file}`);
   manager.scheduleJobs();
   return {
     port,

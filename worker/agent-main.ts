@@ -1,10 +1,12 @@
 /**
  * Entry point of the worker agent process (`ringmaster worker` and `ringmaster up` start it):
- *   node dist/worker/agent-main.js --coordinator host:port --slots cpu:2 [--address A]
+ *   node dist/worker/agent-main.js --coordinator host:port --slots cpu:2 [--address A] [--token-file F]
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { isRingmasterError } from '../common/errors.js';
 import { Logger } from '../common/log.js';
+import { clientToken } from '../common/token.js';
 import { WorkerAgent } from './agent.js';
 
 /** "cpu:2" → two cpu slots (0, 1); "cuda:4" → CUDA devices 0..3. */
@@ -20,16 +22,19 @@ function main(): void {
       coordinator: { type: 'string', default: 'localhost:7470' },
       slots: { type: 'string', default: `cpu:${Math.max(1, Math.floor(os.availableParallelism() / 2))}` },
       address: { type: 'string', default: os.hostname() },
+      'token-file': { type: 'string' },
     },
   });
   let slots: { kind: string; index: number }[];
+  let token: string | undefined;
   try {
     slots = parseSlots(values.slots);
+    token = clientToken(values['token-file']);
   } catch (e) {
-    process.stderr.write(`ringmaster: ${(e as Error).message}\n`);
+    process.stderr.write(`ringmaster: ${isRingmasterError(e) ? e.message : (e as Error).message}\n`);
     process.exit(2);
   }
-  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, log: new Logger('worker', undefined) });
+  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, log: new Logger('worker', undefined) });
   agent.start();
   const stop = () => {
     agent.shutdown();

@@ -6,6 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import os from 'node:os';
 import type { Logger } from '../common/log.js';
+import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
+import { withToken } from '../proto/auth.js';
 import type { ResumeFrom, StartMessage } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import type { Assignment__Output } from '../proto/gen/ringmaster/v1/Assignment.js';
@@ -32,6 +34,7 @@ export interface AgentOptions {
   coordinator: string; // host:port
   slots: { kind: string; index: number }[];
   address: string; // where peers reach this machine's ranks
+  token: string | undefined; // the coordinator's; its ranks get it too
   backoff?: BackoffPolicy;
   log: Logger;
 }
@@ -55,7 +58,7 @@ export class WorkerAgent {
 
   start(): void {
     const { WorkerService } = ringmasterV1();
-    const client = new WorkerService(this.o.coordinator, grpc.credentials.createInsecure());
+    const client = new WorkerService(this.o.coordinator, grpc.credentials.createInsecure(), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
     call.write({ register: { worker_id: this.workerId, hostname: os.hostname(), address: this.o.address, slots: this.o.slots } });
@@ -67,7 +70,18 @@ export class WorkerAgent {
       client.close();
       this.onSessionLost(why);
     };
-    call.on('error', (e: grpc.ServiceError) => onClose(e.code === grpc.status.UNAVAILABLE ? `cannot reach the coordinator at ${this.o.coordinator}` : e.details || e.message));
+    call.on('error', (e: grpc.ServiceError) => {
+      if (e.code === grpc.status.UNAUTHENTICATED) {
+        // Retrying cannot help: stop, and say how to give the agent the token.
+        closed = true;
+        client.close();
+        this.o.log.error(`the coordinator at ${this.o.coordinator} refused this worker: missing or wrong token (pass --token-file <its state dir>/${TOKEN_FILE_NAME}, or set ${TOKEN_ENV})`);
+        this.shutdown();
+        process.exitCode = 2;
+        return;
+      }
+      onClose(e.code === grpc.status.UNAVAILABLE ? `cannot reach the coordinator at ${this.o.coordinator}` : e.details || e.message);
+    });
     call.on('end', () => onClose('the coordinator closed the session'));
   }
 
@@ -111,7 +125,7 @@ export class WorkerAgent {
       const start: StartMessage = {
         type: 'start',
         spec: { ...spec, threads },
-        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address },
+        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address, token: this.o.token },
         checkpoints: { root: a.checkpoints.root, token: a.checkpoints.token },
         ...(a.resume ? { resume: toResumeFrom(a.resume) } : {}),
       };

@@ -3,6 +3,7 @@
  * native process group calls while the ranks find each other.
  */
 import * as grpc from '@grpc/grpc-js';
+import { withToken } from '../proto/auth.js';
 import type { RendezvousServiceClient } from '../proto/gen/ringmaster/v1/RendezvousService.js';
 import { ringmasterV1 } from '../proto/load.js';
 import type { RendezvousStoreClient } from './native.js';
@@ -13,9 +14,9 @@ const CALL_TIMEOUT_MS = 10_000;
 export class CoordinatorStore implements RendezvousStoreClient {
   private readonly client: RendezvousServiceClient;
 
-  constructor(address: string, private readonly scope: string) {
+  constructor(address: string, private readonly scope: string, token: string | undefined) {
     const { RendezvousService } = ringmasterV1();
-    this.client = new RendezvousService(address, grpc.credentials.createInsecure());
+    this.client = new RendezvousService(address, grpc.credentials.createInsecure(), token ? withToken(token) : {});
   }
 
   set(key: string, value: Buffer): Promise<void> {

@@ -5,8 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RingmasterError } from '../../common/errors.js';
+import { TOKEN_FILE_NAME } from '../../common/token.js';
+import { useTokenFile } from '../client.js';
 import { EXIT } from '../output.js';
 import { followJob, submitJob } from './jobs.js';
 
@@ -37,8 +40,8 @@ function foreground(entry: string, args: string[]): Promise<number> {
 
 export const coordinatorCommand = (f: CoordinatorFlags) => foreground(COORDINATOR_ENTRY, coordinatorArgs(f));
 
-export const workerCommand = (o: { address: string; slots: string; advertise?: string }) =>
-  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots, ...(o.advertise ? ['--address', o.advertise] : [])]);
+export const workerCommand = (o: { address: string; slots: string; advertise?: string; tokenFile?: string }) =>
+  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots, ...(o.advertise ? ['--address', o.advertise] : []), ...(o.tokenFile ? ['--token-file', o.tokenFile] : [])]);
 
 /** Starts a child whose stdout lines are printed here and also offered to `watch`. */
 function piped(entry: string, args: string[], watch: (line: string) => void): ChildProcess {
@@ -81,8 +84,11 @@ export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: 
   try {
     const [, port] = await waitForLine(coordinator, 'coordinator', (l) => /listening on \S+:(\d+)/.exec(l), (cb) => listeners.push(cb));
     const address = `localhost:${port}`;
+    const tokenFile = path.join(o.stateDir, TOKEN_FILE_NAME);
+    useTokenFile(tokenFile);
+    process.stdout.write(`ringmaster: the coordinator's token is in ${tokenFile}: other commands read it from there when run in this directory, or from --token-file\n`);
     // One machine: its ranks reach each other over loopback.
-    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1'], (l) => listeners.forEach((f) => f(l)));
+    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1', '--token-file', tokenFile], (l) => listeners.forEach((f) => f(l)));
     children.unshift(worker);
     await waitForLine(worker, 'worker', (l) => / registered as /.exec(l), (cb) => listeners.push(cb));
     if (!o.submit) {

@@ -3,12 +3,15 @@
  * the CLI as a person would.
  */
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTokenFile } from '../../common/token.js';
+import { withToken } from '../../proto/auth.js';
 import { ringmasterV1 } from '../../proto/load.js';
-import { ringmaster } from './cli.js';
+import { ringmaster, ROOT } from './cli.js';
 import { alive, LocalCluster, until } from './local-cluster.js';
 
 // The jobs' final checkpoints go to a scratch directory, not into jobs/.
@@ -83,8 +86,42 @@ describe('a local cluster', () => {
     expect(submitted.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('refuses every call without the coordinator\'s token in one line, and logs each refusal with the caller\'s address', async () => {
+    expect(statSync(cluster.tokenFile).mode & 0o777).toBe(0o600);
+    const wrong = path.join(mkdtempSync(path.join(tmpdir(), 'ringmaster-token-')), 'token');
+    writeFileSync(wrong, `${'0'.repeat(64)}\n`, { mode: 0o600 });
+    const refused = await ringmaster(['jobs', '--coordinator', cluster.address, '--token-file', wrong]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/refused the call: missing or wrong token \(pass --token-file/);
+    // A rendezvous client without any token: UNAUTHENTICATED, before any handler runs.
+    const bare = new (ringmasterV1().RendezvousService)(cluster.address, grpc.credentials.createInsecure());
+    const err = await new Promise<grpc.ServiceError>((resolve) => bare.Get({ scope: 'j/1', key: 'k' }, (e) => resolve(e!)));
+    bare.close();
+    expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+    await until('the refusals in the coordinator\'s log', () => {
+      const lines = cluster.coordinatorLog.split('\n').filter((l) => l.includes('missing or wrong token'));
+      return lines.some((l) => l.includes('JobService/ListJobs')) && lines.some((l) => l.includes('RendezvousService/Get')) && lines.every((l) => /from \S+:\d+/.test(l)) ? true : undefined;
+    }, 5_000);
+    // With the token the same call goes through.
+    expect((await cluster.cli(['jobs'])).code).toBe(0);
+  });
+
+  it('a worker with the wrong token stops in one line instead of retrying', async () => {
+    const wrong = path.join(mkdtempSync(path.join(tmpdir(), 'ringmaster-token-')), 'token');
+    writeFileSync(wrong, `${'1'.repeat(64)}\n`, { mode: 0o600 });
+    const agent = spawn(process.execPath, [path.join(ROOT, 'dist', 'worker', 'agent-main.js'), '--coordinator', cluster.address, '--slots', 'cpu:1', '--token-file', wrong], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    agent.stdout!.on('data', (d) => (output += d));
+    agent.stderr!.on('data', (d) => (output += d));
+    const code = await until('the refused worker to exit', () => (agent.exitCode !== null ? agent.exitCode : undefined), 10_000);
+    expect(code).toBe(2);
+    expect(output).toMatch(/refused this worker: missing or wrong token/);
+    expect(readFileSync(cluster.tokenFile, 'utf8').trim()).not.toBe('1'.repeat(64));
+  });
+
   it('serves the rendezvous store over gRPC: set, get, add, and a wait that times out naming the key', async () => {
-    const client = new (ringmasterV1().RendezvousService)(cluster.address, grpc.credentials.createInsecure());
+    const client = new (ringmasterV1().RendezvousService)(cluster.address, grpc.credentials.createInsecure(), withToken(readTokenFile(cluster.tokenFile)));
     const unary = <T>(method: string, req: object) =>
       new Promise<T>((resolve, reject) =>
         (client as unknown as Record<string, (r: object, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method](req, (e, v) => (e ? reject(e) : resolve(v))));

@@ -1,6 +1,11 @@
-/** A real coordinator and worker agent as child processes on localhost:0, for integration tests. */
+/**
+ * A real coordinator and worker agent as child processes on localhost:0, for integration tests.
+ * The coordinator's token reaches the worker and the CLI by --token-file, and this test
+ * process's environment (RINGMASTER_TOKEN), which the rank processes tests spawn inherit.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { readTokenFile, TOKEN_ENV, TOKEN_FILE_NAME } from '../../common/token.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, ringmaster, type CliResult } from './cli.js';
@@ -42,9 +47,14 @@ export class LocalCluster {
   static async start(slots = 'cpu:1'): Promise<LocalCluster> {
     const cluster = new LocalCluster(mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-')));
     await cluster.startCoordinator(0);
-    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots, '--address', '127.0.0.1']);
+    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots, '--address', '127.0.0.1', '--token-file', cluster.tokenFile]);
     await until('the worker to register', () => (cluster.worker.output.includes('registered as') ? true : undefined));
     return cluster;
+  }
+
+  /** The coordinator's token, made in its state directory on its first start. */
+  get tokenFile(): string {
+    return path.join(this.stateDir, TOKEN_FILE_NAME);
   }
 
   get coordinatorLog(): string {
@@ -57,7 +67,7 @@ export class LocalCluster {
 
   /** Runs the CLI against this cluster. */
   cli(args: string[], timeoutMs?: number): Promise<CliResult> {
-    return ringmaster([...args, '--coordinator', this.address], timeoutMs);
+    return ringmaster([...args, '--coordinator', this.address, '--token-file', this.tokenFile], timeoutMs);
   }
 
   async json<T>(args: string[]): Promise<T> {
@@ -94,6 +104,7 @@ export class LocalCluster {
     const proc = this.coordinator;
     const found = await until('the coordinator to listen', () => /listening on \S+:(\d+)/.exec(proc.output)?.[1]);
     this.address = `localhost:${found}`;
+    process.env[TOKEN_ENV] = readTokenFile(this.tokenFile);
   }
 }
 

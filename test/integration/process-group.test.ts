@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './cli.js';
 import { until } from './local-cluster.js';
+import { readTokenFile, TOKEN_ENV } from '../../common/token.js';
 
 const RANK = path.join(ROOT, 'test', 'fixtures', 'pg-rank.mjs');
 
@@ -21,6 +22,7 @@ beforeAll(async () => {
   let log = '';
   coordinator.stdout!.on('data', (d) => (log += d));
   address = `localhost:${await until('the coordinator', () => /listening on \S+:(\d+)/.exec(log)?.[1])}`;
+  process.env[TOKEN_ENV] = readTokenFile(path.join(stateDir, 'token')); // the rank processes inherit it
 });
 
 afterAll(() => {
