@@ -67,9 +67,13 @@ function waitForLine(child: ChildProcess, what: string, test: (line: string) => 
   });
 }
 
+/** Exit codes after a signal, as a shell reports them (128 + the signal's number). */
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
 /**
  * A coordinator and one local worker. With `submit`, also runs that job to its end, then stops
- * the cluster and exits with the job's outcome (what `npm start` does).
+ * the cluster and exits with the job's outcome (what `npm start` does). SIGINT or SIGTERM to
+ * this process stops both children before it exits (Ctrl-C in a terminal reaches them too).
  */
 export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: string; set: string[] }): Promise<number> {
   const listeners: ((l: string) => void)[] = [];
@@ -80,7 +84,9 @@ export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: 
     c.once('exit', () => resolve());
     c.kill('SIGTERM');
   })));
-  process.on('SIGINT', () => {}); // the children get Ctrl-C from the terminal and stop themselves
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void stopAll(children).then(() => process.exit(SIGNAL_EXIT[signal])));
+  }
   try {
     const [, port] = await waitForLine(coordinator, 'coordinator', (l) => /listening on \S+:(\d+)/.exec(l), (cb) => listeners.push(cb));
     const address = `localhost:${port}`;

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,17 @@ import { alive, LocalCluster, until } from './local-cluster.js';
 const CHECKPOINTS = ['--set', `checkpoint.dir=${mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-checkpoints-'))}`];
 const SHORT = ['--set', 'steps=60', '--set', 'log.every=20', ...CHECKPOINTS];
 const LONG = ['--set', 'steps=1000000', '--set', 'log.every=10', ...CHECKPOINTS];
+
+/** The processes whose parent is `pid`, from /proc (field 4 of /proc/<pid>/stat is the parent). */
+function childPids(pid: number): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
+    } catch {
+      return false; // gone meanwhile
+    }
+  }).map(Number);
+}
 
 describe('a local cluster', () => {
   let cluster: LocalCluster;
@@ -105,6 +116,20 @@ describe('a local cluster', () => {
     }, 5_000);
     // With the token the same call goes through.
     expect((await cluster.cli(['jobs'])).code).toBe(0);
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s to ringmaster up stops its coordinator and worker too', async (signal) => {
+    const up = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'up', '--port', '0', '--state-dir', mkdtempSync(path.join(tmpdir(), 'ringmaster-up-')), '--slots', 'cpu:1'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    up.stdout!.on('data', (d) => (output += d));
+    await until('the local worker to register', () => (output.includes('registered as') ? true : undefined));
+    const children = childPids(up.pid!);
+    expect(children).toHaveLength(2);
+    up.kill(signal);
+    const code = await until('ringmaster up to exit', () => (up.exitCode !== null ? up.exitCode : undefined), 15_000);
+    expect(code).toBe(signal === 'SIGTERM' ? 143 : 130);
+    await until('its children to be gone', () => (children.every((pid) => !alive(pid)) ? true : undefined), 5_000);
   });
 
   it('a worker with the wrong token stops in one line instead of retrying', async () => {
