@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isErrorCode, RingmasterError } from '../common/errors.js';
 import { clientToken, TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
 import { withToken } from '../proto/auth.js';
+import { channelCredentials, clientTls, type ClientTls } from '../proto/transport.js';
 import type { JobServiceClient } from '../proto/gen/ringmaster/v1/JobService.js';
 import { COORDINATOR_ENV, DEFAULT_COORDINATOR, ERROR_CODE_METADATA, ringmasterV1 } from '../proto/load.js';
 
@@ -16,24 +17,39 @@ export function coordinatorAddress(flag: string | undefined): string {
   return flag ?? process.env[COORDINATOR_ENV] ?? DEFAULT_COORDINATOR;
 }
 
-let tokenFile: string | undefined;
+/** How this invocation reaches the coordinator, beside its address: --token-file and the --tls-* flags. */
+export interface ConnectionFlags {
+  tokenFile?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
 
-/** The token file this invocation was given (--token-file); see common/token.ts for the rest. */
-export function useTokenFile(file: string | undefined): void {
-  tokenFile = file;
+let flags: ConnectionFlags = {};
+
+export function useConnectionFlags(f: ConnectionFlags): void {
+  flags = f;
+}
+
+/** The TLS settings calls use (flags, else RINGMASTER_TLS_*); undefined: plain TCP. */
+export function connectionTls(): ClientTls | undefined {
+  return clientTls({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey });
 }
 
 export function connect(address: string): JobServiceClient {
   const { JobService } = ringmasterV1();
-  const token = clientToken(tokenFile);
-  return new JobService(address, grpc.credentials.createInsecure(), token ? withToken(token) : {});
+  const token = clientToken(flags.tokenFile);
+  return new JobService(address, channelCredentials(connectionTls()), token ? withToken(token) : {});
 }
 
 /** A gRPC error as the one line a person should see. */
 export function describeCallError(e: unknown, address: string): RingmasterError {
   const err = e as Partial<grpc.ServiceError>;
   if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
-    return new RingmasterError('UNAVAILABLE', `cannot reach the coordinator at ${address} (start one with: ringmaster up, or point to it with --coordinator or ${COORDINATOR_ENV})`);
+    if (connectionTls()) {
+      return new RingmasterError('UNAVAILABLE', `cannot reach the coordinator at ${address} over TLS (is it running with TLS? check --tls-ca, and --tls-cert and --tls-key where it asks for client certificates)`);
+    }
+    return new RingmasterError('UNAVAILABLE', `cannot reach the coordinator at ${address} (start one with: ringmaster up, or point to it with --coordinator or ${COORDINATOR_ENV}; one that uses TLS needs --tls-ca)`);
   }
   if (err.code === grpc.status.UNAUTHENTICATED) {
     return new RingmasterError('UNAUTHENTICATED', `the coordinator at ${address} refused the call: missing or wrong token (pass --token-file <its state dir>/${TOKEN_FILE_NAME}, or set ${TOKEN_ENV})`);

@@ -2,7 +2,7 @@
 /** The `ringmaster` command. Parses arguments, calls the command, prints; nothing else. */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { coordinatorAddress, useTokenFile } from './client.js';
+import { coordinatorAddress, useConnectionFlags } from './client.js';
 import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
 import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
@@ -13,12 +13,17 @@ import { trainCommand } from './commands/train.js';
 import { EXIT, reportError } from './output.js';
 import { COORDINATOR_ENV, DEFAULT_COORDINATOR } from '../proto/load.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
+import { TLS_ENV } from '../proto/transport.js';
+import { PRIORITY_RANGE } from '../jobs/load.js';
 
 class UsageError extends Error {}
 
 const withCoordinator = <T>(y: Argv<T>) =>
   y.option('coordinator', { type: 'string', describe: `coordinator host:port (default: $${COORDINATOR_ENV} or ${DEFAULT_COORDINATOR})` })
-    .option('token-file', { type: 'string', describe: `the coordinator's token (its <state-dir>/${TOKEN_FILE_NAME}; default: $${TOKEN_ENV}, else .ringmaster/${TOKEN_FILE_NAME} here)` });
+    .option('token-file', { type: 'string', describe: `the coordinator's token (its <state-dir>/${TOKEN_FILE_NAME}; default: $${TOKEN_ENV}, else .ringmaster/${TOKEN_FILE_NAME} here)` })
+    .option('tls-ca', { type: 'string', describe: `TLS: the CA that signed the coordinator's certificate (default: $${TLS_ENV.ca}; none: plain TCP)` })
+    .option('tls-cert', { type: 'string', describe: `mutual TLS: this client's certificate (default: $${TLS_ENV.cert})` })
+    .option('tls-key', { type: 'string', describe: `mutual TLS: this client's key (default: $${TLS_ENV.key})` });
 const withJson = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts' });
 const withSet = <T>(y: Argv<T>) =>
   y.option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a spec key: --set optimizer.lr=3e-4' });
@@ -63,16 +68,20 @@ async function main(argv: string[]): Promise<number> {
         .option('submit', { type: 'string', describe: 'run this job spec on the new cluster, then stop it and exit with the job\'s outcome' }),
       (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set })))
     .command('coordinator', 'run the coordinator',
-      (y) => withState(y).option('host', { type: 'string', default: 'localhost', describe: 'interface to listen on; 0.0.0.0 opens it to the network' }),
-      (a) => run(coordinatorCommand({ host: a.host, port: a.port, stateDir: a['state-dir'] })))
+      (y) => withState(y).option('host', { type: 'string', default: 'localhost', describe: 'interface to listen on; beyond loopback it needs TLS (or --insecure)' })
+        .option('tls-cert', { type: 'string', describe: 'TLS: the coordinator\'s certificate (PEM)' })
+        .option('tls-key', { type: 'string', describe: 'TLS: its private key (PEM)' })
+        .option('tls-ca', { type: 'string', describe: 'mutual TLS: clients must present a certificate this CA signed' })
+        .option('insecure', { type: 'boolean', default: false, describe: 'listen beyond loopback without TLS all the same' }),
+      (a) => run(coordinatorCommand({ host: a.host, port: a.port, stateDir: a['state-dir'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], tlsCa: a['tls-ca'], insecure: a.insecure })))
     .command('worker', 'run a worker agent that offers this machine\'s slots',
       (y) => withCoordinator(y)
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'slots to offer: cpu:N or cuda:N' })
         .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' }),
-      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'] })))
+      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'], tlsCa: a['tls-ca'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'] })))
     .command('submit <spec>', 'submit a job to the coordinator',
       (y) => withJson(withSet(withCoordinator(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))))
-        .option('priority', { type: 'number', default: 0, describe: 'higher runs first' })
+        .option('priority', { type: 'number', default: 0, describe: `higher runs first; an integer in [${PRIORITY_RANGE.min}, ${PRIORITY_RANGE.max}]` })
         .option('follow', { type: 'boolean', default: false, describe: 'stream progress until the job ends; exit 0 succeeded, 1 failed, 3 cancelled' }),
       (a) => run(submitCommand({ address: coordinatorAddress(a.coordinator), spec: a.spec, set: a.set, priority: a.priority, follow: a.follow, json: a.json })))
     .command('jobs', 'list jobs', (y) => withJson(withCoordinator(y)),
@@ -95,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
       (a) => run(resumeCommand({ address: coordinatorAddress(a.coordinator), job: a.job, step: a.step, follow: a.follow, json: a.json })))
     .command('workers', 'list worker agents', (y) => withJson(withCoordinator(y)),
       (a) => run(workersCommand({ address: coordinatorAddress(a.coordinator), json: a.json })))
-    .middleware((a) => useTokenFile(a['token-file'] as string | undefined))
+    .middleware((a) => useConnectionFlags({ tokenFile: a['token-file'] as string | undefined, tlsCa: a['tls-ca'] as string | undefined, tlsCert: a['tls-cert'] as string | undefined, tlsKey: a['tls-key'] as string | undefined }))
     .demandCommand(1, 'name a command (ringmaster --help lists them)')
     .strict()
     .help()

@@ -18,6 +18,7 @@ export interface DistributedPlacement {
   hostname: string; // the address peers reach this rank at
   machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
   token?: string; // the coordinator's token; absent: common/token.ts's clientToken() finds it
+  tls?: { ca: string; cert?: string; key?: string }; // TLS to the coordinator (proto/transport.ts's ClientTls); absent: RINGMASTER_TLS_*, else plain TCP
 }
 
 /** Where an attempt publishes its checkpoints (see worker/checkpoint/write.ts). */

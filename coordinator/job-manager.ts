@@ -11,6 +11,7 @@ import type { Logger } from '../common/log.js';
 import { formatMetrics } from '../common/metrics.js';
 import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
+import { checkPriority, checkSpecSize } from '../jobs/load.js';
 import { validateSpec } from '../jobs/validate.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { RankEvent__Output } from '../proto/gen/ringmaster/v1/RankEvent.js';
@@ -82,6 +83,8 @@ export class JobManager {
 
   /** Validates and queues a job; a bad spec is refused with the same error `ringmaster train` gives. */
   submit(specJson: string, priority: number): JobRecord {
+    checkPriority(priority);
+    checkSpecSize(Buffer.byteLength(specJson), 'the submitted spec');
     let raw: unknown;
     try {
       raw = JSON.parse(specJson);

@@ -1,9 +1,10 @@
 /**
  * Entry point of the coordinator process (`ringmaster coordinator` and `ringmaster up` start it):
  *   node dist/coordinator/main.js --host H --port P --state-dir DIR [--heartbeat-timeout-ms N]
+ *     [--tls-cert F --tls-key F [--tls-ca F]] [--insecure]
  */
 import { parseArgs } from 'node:util';
-import { isRingmasterError } from '../common/errors.js';
+import { isRingmasterError, RingmasterError } from '../common/errors.js';
 import { DEFAULT_HEARTBEAT } from './worker-sessions.js';
 import { startCoordinator } from './server.js';
 import { StoreError } from './store.js';
@@ -15,14 +16,22 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '7470' },
       'state-dir': { type: 'string', default: '.ringmaster' },
       'heartbeat-timeout-ms': { type: 'string', default: String(DEFAULT_HEARTBEAT.timeoutMs) },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      insecure: { type: 'boolean', default: false },
     },
   });
+  const cert = values['tls-cert'], key = values['tls-key'], ca = values['tls-ca'];
+  if (!cert !== !key || (ca && !cert)) throw new RingmasterError('BAD_ARGUMENT', 'TLS needs both --tls-cert and --tls-key (and --tls-ca only beside them, for mutual TLS)');
   const timeoutMs = Number(values['heartbeat-timeout-ms']);
   const coordinator = await startCoordinator({
     host: values.host,
     port: Number(values.port),
     stateDir: values['state-dir'],
     heartbeat: { intervalMs: Math.min(DEFAULT_HEARTBEAT.intervalMs, timeoutMs / 3), timeoutMs },
+    ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}),
+    insecure: values.insecure,
   });
   const stop = () => void coordinator.close().then(() => process.exit(0));
   process.once('SIGINT', stop);

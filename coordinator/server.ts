@@ -7,6 +7,7 @@ import { Logger } from '../common/log.js';
 import { coordinatorToken } from '../common/token.js';
 import { requireToken } from '../proto/auth.js';
 import { ringmasterV1 } from '../proto/load.js';
+import { isLoopback, serverCredentials, type ServerTls } from '../proto/transport.js';
 import { JobLogs } from './job-logs.js';
 import { DEFAULT_JOB_POLICY, JobManager, type JobManagerPolicy } from './job-manager.js';
 import { jobServiceHandlers } from './jobs-service.js';
@@ -18,6 +19,8 @@ import { DEFAULT_HEARTBEAT, WorkerSessions, type HeartbeatPolicy } from './worke
 export interface CoordinatorOptions {
   host: string; // localhost by default; 0.0.0.0 opens it to a network
   port: number; // 0 picks a free port
+  tls?: ServerTls; // TLS on every connection (mutual TLS with tls.ca)
+  insecure?: boolean; // listen beyond loopback without TLS all the same (warned on every start)
   stateDir: string;
   heartbeat?: HeartbeatPolicy;
   jobs?: JobManagerPolicy;
@@ -30,10 +33,16 @@ export interface RunningCoordinator {
 }
 
 export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCoordinator> {
+  const exposed = !isLoopback(o.host) && !o.tls;
+  if (exposed && !o.insecure) {
+    throw new RingmasterError('BAD_ARGUMENT', `refusing to listen on ${o.host} without TLS: its token and every job would cross the network in clear (pass --tls-cert and --tls-key, or --insecure to accept that)`);
+  }
+  const credentials = serverCredentials(o.tls);
   mkdirSync(o.stateDir, { recursive: true });
   const token = coordinatorToken(o.stateDir);
   const store = Store.open(o.stateDir);
   const log = new Logger('coordinator', path.join(o.stateDir, 'coordinator.jsonl'), o.print);
+  if (exposed) log.warn(`listening on ${o.host} without TLS (--insecure): anyone on the network can read the token and the jobs' traffic`);
   store.markAllWorkersDisconnected();
   const sessions = new WorkerSessions(store, log, o.heartbeat ?? DEFAULT_HEARTBEAT);
   const logs = new JobLogs(o.stateDir);
@@ -50,7 +59,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   server.addService(v1.RendezvousService.service, rendezvousHandlers(rendezvous));
   const address = `${o.host}:${o.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(address, credentials, (err, bound) => {
       if (err) reject(new RingmasterError('BAD_ARGUMENT', `cannot listen on ${address}: ${err.message} (choose another --port)`));
       else resolve(bound);
     });
@@ -58,7 +67,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     store.close();
     throw e;
   });
-  log.info(`listening on ${o.host}:${port}, state in ${o.stateDir}, token in ${token.file}`);
+  log.info(`listening on ${o.host}:${port}${o.tls ? (o.tls.ca ? ' (mutual TLS)' : ' (TLS)') : ''}, state in ${o.stateDir}, token in ${token.file}`);
   manager.scheduleJobs();
   return {
     port,

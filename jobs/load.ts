@@ -4,12 +4,36 @@
  * read from a spec stored by an earlier version (which may lack keys added since).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isCollection, LineCounter, parseDocument } from 'yaml';
 import { RingmasterError } from '../common/errors.js';
 import type { JobSpec } from './types.js';
 import { formatValue, isMapping, validateSpec } from './validate.js';
+
+/**
+ * The largest spec a job may have, as YAML or as the JSON a submission carries: far above any
+ * real spec, far below gRPC's 4 MiB message limit.
+ */
+export const SPEC_MAX_BYTES = 256 * 1024;
+/** YAML aliases a spec may expand: a few are legitimate; thousands are a "billion laughs". */
+const MAX_ALIASES = 100;
+
+/** Priorities a job may be submitted with (higher runs first). */
+export const PRIORITY_RANGE = { min: -1000, max: 1000 } as const;
+
+export function checkPriority(priority: number): void {
+  if (!Number.isInteger(priority) || priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max) {
+    throw new RingmasterError('BAD_ARGUMENT', `priority ${priority}: must be an integer in [${PRIORITY_RANGE.min}, ${PRIORITY_RANGE.max}]`);
+  }
+}
+
+/** A spec text or JSON larger than SPEC_MAX_BYTES is refused, naming its size and the limit. */
+export function checkSpecSize(bytes: number, source: string): void {
+  if (bytes > SPEC_MAX_BYTES) {
+    throw new RingmasterError('BAD_SPEC', `spec: ${source} is ${bytes} bytes, more than the ${SPEC_MAX_BYTES} a spec may have`);
+  }
+}
 
 export function loadSpecFile(path: string, overrides: string[]): JobSpec {
   const raw = parseYaml(readSpecText(path), path);
@@ -42,8 +66,10 @@ export function maxRestartsOf(specJson: string): number {
 
 function readSpecText(path: string): string {
   try {
+    checkSpecSize(statSync(path).size, path);
     return readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof RingmasterError) throw e;
     const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
     throw new RingmasterError('FILE_UNREADABLE', `spec: cannot read ${path}: ${reason}`);
   }
@@ -57,7 +83,12 @@ function parseYaml(text: string, source: string): unknown {
     const { line, col } = lineCounter.linePos(error.pos[0]);
     throw new RingmasterError('BAD_SPEC', `spec: ${source}:${line}:${col}: ${error.message}`);
   }
-  return doc.toJS();
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    // The yaml package's guard against alias expansion ("billion laughs") throws a plain Error.
+    throw new RingmasterError('BAD_SPEC', `spec: ${source}: ${(e as Error).message} (a spec may expand at most ${MAX_ALIASES} aliases)`);
+  }
 }
 
 function parseOverride(override: string): { keys: string[]; value: unknown } {

@@ -73,7 +73,12 @@ export interface AnyVariant {
 }
 export type SchemaNode = Field | AnySection | AnyVariant;
 
-const int = (min: number): Rule => ({ type: 'int', range: { ge: min } });
+// Upper bounds keep every value one a run can finish and a machine can hold: a value past them
+// is a typo or an attack (a step count no run ends, threads far above any machine's cores),
+// refused at submission instead of crashing or never finishing.
+const STEPS_MAX = 1e9;
+const WIDTH_MAX = 65536;
+const int = (min: number, max: number): Rule => ({ type: 'int', range: { ge: min, le: max } });
 const num = (range: Range): Rule => ({ type: 'number', range });
 const oneOf = (...values: string[]): Rule => ({ type: 'enum', values });
 const field = (rule: Rule, defaultValue: unknown, doc: string): Field => ({
@@ -84,7 +89,7 @@ const field = (rule: Rule, defaultValue: unknown, doc: string): Field => ({
 });
 
 const activation = field(oneOf('relu', 'gelu'), 'relu', 'nonlinearity after each hidden layer');
-const warmup = field(int(0), 100, 'optimizer steps of linear warmup up to optimizer.lr');
+const warmup = field(int(0, STEPS_MAX), 100, 'optimizer steps of linear warmup up to optimizer.lr');
 const minLr = field(num({ ge: 0 }), 1e-4, 'the learning rate at the bottom of the cosine');
 
 export const JOB_SCHEMA: Section<JobSpec> = {
@@ -112,7 +117,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
           node: 'section',
           doc: 'fully connected layers',
           keys: {
-            hidden: field({ type: 'list', item: int(1), nonEmpty: true }, [1024, 1024], 'widths of the hidden layers'),
+            hidden: field({ type: 'list', item: int(1, WIDTH_MAX), nonEmpty: true }, [1024, 1024], 'widths of the hidden layers'),
             activation,
           },
         },
@@ -121,11 +126,11 @@ export const JOB_SCHEMA: Section<JobSpec> = {
           doc: 'two 3×3 conv → activation → max-pool stages, then two Linear layers',
           keys: {
             channels: field(
-              { type: 'list', item: int(1), length: 2 },
+              { type: 'list', item: int(1, 4096), length: 2 },
               [32, 64],
               'output channels of the two convolutions',
             ),
-            hidden: field(int(1), 256, 'width of the hidden Linear layer'),
+            hidden: field(int(1, WIDTH_MAX), 256, 'width of the hidden Linear layer'),
             activation,
           },
         },
@@ -133,10 +138,10 @@ export const JOB_SCHEMA: Section<JobSpec> = {
           node: 'section',
           doc: 'a decoder-only transformer: token + position embedding, pre-LayerNorm blocks of causal self-attention and a GELU MLP, a final LayerNorm, the output head tied to the token embedding',
           keys: {
-            layers: field(int(1), 4, 'transformer blocks'),
-            heads: field(int(1), 4, 'attention heads per block'),
-            channels: field(int(1), 128, 'embedding width; a multiple of heads'),
-            block: field(int(1), 64, 'context length in tokens'),
+            layers: field(int(1, 256), 4, 'transformer blocks'),
+            heads: field(int(1, 256), 4, 'attention heads per block'),
+            channels: field(int(1, WIDTH_MAX), 128, 'embedding width; a multiple of heads'),
+            block: field(int(1, WIDTH_MAX), 64, 'context length in tokens'),
             dropout: field(num({ ge: 0, lt: 1 }), 0, 'dropout probability'),
             bias: field({ type: 'bool' }, true, 'biases in the Linear and LayerNorm layers'),
           },
@@ -181,13 +186,13 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       node: 'section',
       doc: 'how the job is split across ranks; ranks = data × pipeline',
       keys: {
-        data: field(int(1), 1, 'data-parallel replicas'),
-        timeout_s: field(num({ gt: 0 }), 60, 'seconds a rank waits for its peers in every collective before the job fails'),
-        join_timeout_s: field(num({ gt: 0 }), 300, 'seconds the ranks of an attempt have to find each other (they start at different times)'),
-        pipeline: field(int(1), 1, 'pipeline stages per replica'),
+        data: field(int(1, 4096), 1, 'data-parallel replicas'),
+        timeout_s: field(num({ ge: 0.01, le: 86400 }), 60, 'seconds a rank waits for its peers in every collective before the job fails'),
+        join_timeout_s: field(num({ ge: 0.01, le: 86400 }), 300, 'seconds the ranks of an attempt have to find each other (they start at different times)'),
+        pipeline: field(int(1, 256), 1, 'pipeline stages per replica'),
         reduce_dtype: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'type of the gradients on the network between machines (bf16/fp16 halve the bytes, as DDP\'s compression hooks; within a machine they stay fp32)'),
         bucket_mb: field(
-          num({ gt: 0 }),
+          num({ gt: 0, le: 4096 }),
           25,
           "size of the gradient all-reduce buckets in MiB, launched as backward produces them (DDP's bucket_cap_mb)",
         ),
@@ -205,7 +210,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       keys: {
         dynamic: field({ type: 'bool' }, true, 'halve the scale and skip the step on inf/NaN gradients, double it after growth_interval finite steps; false keeps init'),
         init: field(num({ gt: 0 }), 65536, 'the first scale'),
-        growth_interval: field(int(1), 2000, 'finite steps in a row before the scale doubles'),
+        growth_interval: field(int(1, STEPS_MAX), 2000, 'finite steps in a row before the scale doubles'),
         min: field(num({ gt: 0 }), 1, 'a dynamic scale below this stops the job: gradients overflow at every scale'),
       },
     },
@@ -213,8 +218,8 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       node: 'section',
       doc: 'batch size per rank; global batch = micro × accumulate × parallel.data',
       keys: {
-        micro: field(int(1), 128, 'examples per forward/backward pass'),
-        accumulate: field(int(1), 1, 'micro-batches whose gradients are summed per optimizer step'),
+        micro: field(int(1, 1 << 20), 128, 'examples per forward/backward pass'),
+        accumulate: field(int(1, WIDTH_MAX), 1, 'micro-batches whose gradients are summed per optimizer step'),
       },
     },
     optimizer: {
@@ -257,43 +262,43 @@ export const JOB_SCHEMA: Section<JobSpec> = {
           keys: {
             warmup,
             min_lr: minLr,
-            t0: field(int(1), 1000, 'optimizer steps of the first cycle'),
-            t_mult: field(int(1), 1, 'each cycle is t_mult times as long as the one before'),
+            t0: field(int(1, STEPS_MAX), 1000, 'optimizer steps of the first cycle'),
+            t_mult: field(int(1, 1000), 1, 'each cycle is t_mult times as long as the one before'),
           },
         },
       },
     },
-    epochs: field(int(1), 5, 'passes over the training set'),
-    steps: { ...field(int(1), null, 'optimizer steps; when set it wins over epochs'), nullable: true },
+    epochs: field(int(1, 1e6), 5, 'passes over the training set'),
+    steps: { ...field(int(1, STEPS_MAX), null, 'optimizer steps; when set it wins over epochs'), nullable: true },
     eval: {
       node: 'section',
       doc: 'evaluation on the test split',
       keys: {
-        every: field(int(0), 0, 'optimizer steps between evaluations; 0 evaluates only at the end'),
-        batches: field(int(1), 50, 'a language model: batches of batch.micro windows per evaluation, spread evenly over the validation split (the same windows every time)'),
+        every: field(int(0, STEPS_MAX), 0, 'optimizer steps between evaluations; 0 evaluates only at the end'),
+        batches: field(int(1, 1e6), 50, 'a language model: batches of batch.micro windows per evaluation, spread evenly over the validation split (the same windows every time)'),
       },
     },
     checkpoint: {
       node: 'section',
       doc: 'checkpoint files',
       keys: {
-        every: field(int(0), 0, 'optimizer steps between checkpoints; 0 writes only the final one'),
-        keep: field(int(1), 3, 'newest checkpoints kept'),
+        every: field(int(0, STEPS_MAX), 0, 'optimizer steps between checkpoints; 0 writes only the final one'),
+        keep: field(int(1, 1000), 3, 'newest checkpoints kept'),
         dir: field({ type: 'path' }, './checkpoints', 'directory for checkpoint files'),
       },
     },
     max_restarts: field(
-      int(0),
+      int(0, 100),
       0,
       'times the coordinator restarts a failed attempt from its newest valid checkpoint (from the start when it has none)',
     ),
     log: {
       node: 'section',
       doc: 'progress reporting',
-      keys: { every: field(int(1), 50, 'optimizer steps between progress lines') },
+      keys: { every: field(int(1, STEPS_MAX), 50, 'optimizer steps between progress lines') },
     },
-    seed: field(int(0), 1337, 'seed for initialization and data order'),
-    threads: field(int(0), 0, 'compute threads per rank; 0 uses all cores'),
+    seed: field(int(0, Number.MAX_SAFE_INTEGER), 1337, 'seed for initialization and data order (up to 2⁵³ − 1, the largest integer a spec holds exactly)'),
+    threads: field(int(0, 1024), 0, 'compute threads per rank; 0 uses all cores'),
   },
 };
 

@@ -10,6 +10,7 @@ export const SYSTEM_PACKAGES = [
   { name: 'libdnnl-dev', probe: '/usr/include/oneapi/dnnl/dnnl.hpp' },
   { name: 'libgloo-dev', probe: '/usr/include/gloo/allreduce.h' },
   { name: 'dataset-fashion-mnist', probe: '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz' },
+  { name: 'openssl', probe: '/usr/bin/openssl' }, // the TLS tests make their certificates with it
 ];
 
 export function missingPackages() {

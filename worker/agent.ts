@@ -8,6 +8,7 @@ import os from 'node:os';
 import type { Logger } from '../common/log.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
 import { withToken } from '../proto/auth.js';
+import { channelCredentials, type ClientTls } from '../proto/transport.js';
 import type { ResumeFrom, StartMessage } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import type { Assignment__Output } from '../proto/gen/ringmaster/v1/Assignment.js';
@@ -35,6 +36,7 @@ export interface AgentOptions {
   slots: { kind: string; index: number }[];
   address: string; // where peers reach this machine's ranks
   token: string | undefined; // the coordinator's; its ranks get it too
+  tls?: ClientTls; // TLS to the coordinator (undefined: plain TCP); its ranks use it too
   backoff?: BackoffPolicy;
   log: Logger;
 }
@@ -58,7 +60,7 @@ export class WorkerAgent {
 
   start(): void {
     const { WorkerService } = ringmasterV1();
-    const client = new WorkerService(this.o.coordinator, grpc.credentials.createInsecure(), this.o.token ? withToken(this.o.token) : {});
+    const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
     call.write({ register: { worker_id: this.workerId, hostname: os.hostname(), address: this.o.address, slots: this.o.slots } });
@@ -125,7 +127,7 @@ export class WorkerAgent {
       const start: StartMessage = {
         type: 'start',
         spec: { ...spec, threads },
-        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address, token: this.o.token },
+        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address, token: this.o.token, ...(this.o.tls ? { tls: this.o.tls } : {}) },
         checkpoints: { root: a.checkpoints.root, token: a.checkpoints.token },
         ...(a.resume ? { resume: toResumeFrom(a.resume) } : {}),
       };

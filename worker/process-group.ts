@@ -5,12 +5,13 @@
  */
 import type { DistributedPlacement } from '../common/rank-messages.js';
 import { clientToken } from '../common/token.js';
+import { clientTls } from '../proto/transport.js';
 import { asNativeError, loadNative, NativeError, type ProcessGroup } from './native.js';
 import { CoordinatorStore } from './rendezvous-client.js';
 
 /** timeoutMs bounds every collective; joinTimeoutMs the wait for every rank to join. */
 export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number, joinTimeoutMs = timeoutMs): Promise<ProcessGroup> {
-  const store = new CoordinatorStore(p.coordinator, p.scope, p.token ?? clientToken());
+  const store = new CoordinatorStore(p.coordinator, p.scope, p.token ?? clientToken(), p.tls ?? clientTls({}));
   try {
     return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, joinTimeoutMs, store });
   } finally {
@@ -33,7 +34,7 @@ export async function nameMissingRanks(error: unknown, p: DistributedPlacement):
   if (!(e instanceof NativeError) || e.nativeCode !== 'COLLECTIVE_TIMEOUT' || e.message.includes('never joined')) return e;
   const operation = /^(\w+ #\d+)/.exec(e.message)?.[1];
   if (!operation) return e;
-  const store = new CoordinatorStore(p.coordinator, p.scope, p.token ?? clientToken());
+  const store = new CoordinatorStore(p.coordinator, p.scope, p.token ?? clientToken(), p.tls ?? clientTls({}));
   const key = (rank: number) => `timed-out/${operation}/${rank}`;
   try {
     await store.set(key(p.rank), Buffer.from('1'));

@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { withToken } from '../proto/auth.js';
+import { channelCredentials, type ClientTls } from '../proto/transport.js';
 import type { RendezvousServiceClient } from '../proto/gen/ringmaster/v1/RendezvousService.js';
 import { ringmasterV1 } from '../proto/load.js';
 import type { RendezvousStoreClient } from './native.js';
@@ -14,9 +15,9 @@ const CALL_TIMEOUT_MS = 10_000;
 export class CoordinatorStore implements RendezvousStoreClient {
   private readonly client: RendezvousServiceClient;
 
-  constructor(address: string, private readonly scope: string, token: string | undefined) {
+  constructor(address: string, private readonly scope: string, token: string | undefined, tls: ClientTls | undefined) {
     const { RendezvousService } = ringmasterV1();
-    this.client = new RendezvousService(address, grpc.credentials.createInsecure(), token ? withToken(token) : {});
+    this.client = new RendezvousService(address, channelCredentials(tls), token ? withToken(token) : {});
   }
 
   set(key: string, value: Buffer): Promise<void> {

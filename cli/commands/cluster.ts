@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RingmasterError } from '../../common/errors.js';
 import { TOKEN_FILE_NAME } from '../../common/token.js';
-import { useTokenFile } from '../client.js';
+import { useConnectionFlags, type ConnectionFlags } from '../client.js';
 import { EXIT } from '../output.js';
 import { followJob, submitJob } from './jobs.js';
 
@@ -23,10 +23,20 @@ export interface CoordinatorFlags {
   host: string;
   port: number;
   stateDir: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecure?: boolean;
+}
+
+/** `--name value` for each flag that is set. */
+function given(pairs: [string, string | undefined][]): string[] {
+  return pairs.flatMap(([name, value]) => (value ? [name, value] : []));
 }
 
 function coordinatorArgs(f: CoordinatorFlags): string[] {
-  return ['--host', f.host, '--port', String(f.port), '--state-dir', f.stateDir];
+  return ['--host', f.host, '--port', String(f.port), '--state-dir', f.stateDir,
+    ...given([['--tls-cert', f.tlsCert], ['--tls-key', f.tlsKey], ['--tls-ca', f.tlsCa]]), ...(f.insecure ? ['--insecure'] : [])];
 }
 
 /** Runs an entry point in the foreground; Ctrl-C reaches it through the terminal's process group. */
@@ -40,8 +50,9 @@ function foreground(entry: string, args: string[]): Promise<number> {
 
 export const coordinatorCommand = (f: CoordinatorFlags) => foreground(COORDINATOR_ENTRY, coordinatorArgs(f));
 
-export const workerCommand = (o: { address: string; slots: string; advertise?: string; tokenFile?: string }) =>
-  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots, ...(o.advertise ? ['--address', o.advertise] : []), ...(o.tokenFile ? ['--token-file', o.tokenFile] : [])]);
+export const workerCommand = (o: { address: string; slots: string; advertise?: string } & ConnectionFlags) =>
+  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots,
+    ...given([['--address', o.advertise], ['--token-file', o.tokenFile], ['--tls-ca', o.tlsCa], ['--tls-cert', o.tlsCert], ['--tls-key', o.tlsKey]])]);
 
 /** Starts a child whose stdout lines are printed here and also offered to `watch`. */
 function piped(entry: string, args: string[], watch: (line: string) => void): ChildProcess {
@@ -91,7 +102,7 @@ export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: 
     const [, port] = await waitForLine(coordinator, 'coordinator', (l) => /listening on \S+:(\d+)/.exec(l), (cb) => listeners.push(cb));
     const address = `localhost:${port}`;
     const tokenFile = path.join(o.stateDir, TOKEN_FILE_NAME);
-    useTokenFile(tokenFile);
+    useConnectionFlags({ tokenFile });
     process.stdout.write(`ringmaster: the coordinator's token is in ${tokenFile}: other commands read it from there when run in this directory, or from --token-file\n`);
     // One machine: its ranks reach each other over loopback.
     const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1', '--token-file', tokenFile], (l) => listeners.forEach((f) => f(l)));

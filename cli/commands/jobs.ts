@@ -1,7 +1,7 @@
 /** `submit`, `jobs`, `status`, `cancel`, `workers`: one call each to the coordinator, then print. */
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { formatCheckpoint, formatEvalLine, formatProgressLine, formatResume, tagged } from '../../common/progress.js';
-import { loadSpecFile } from '../../jobs/load.js';
+import { checkPriority, loadSpecFile } from '../../jobs/load.js';
 import type { JobEvent__Output } from '../../proto/gen/ringmaster/v1/JobEvent.js';
 import type { Job__Output } from '../../proto/gen/ringmaster/v1/Job.js';
 import type { ListJobsResponse__Output } from '../../proto/gen/ringmaster/v1/ListJobsResponse.js';
@@ -17,6 +17,7 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Validates the spec here (the same one-line errors as `ringmaster train`) and submits it. */
 export async function submitJob(o: { address: string; spec: string; set: string[]; priority: number }): Promise<Job__Output> {
+  checkPriority(o.priority);
   const spec = loadSpecFile(o.spec, o.set);
   const client = connect(o.address);
   return call<Job__Output>(o.address, (opts, cb) => client.SubmitJob({ spec_json: JSON.stringify(spec), priority: o.priority }, opts, cb));

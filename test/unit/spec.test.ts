@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingmasterError, type ErrorCode } from '../../common/errors.js';
-import { applyOverrides, loadSpecFile, specHash } from '../../jobs/load.js';
+import { applyOverrides, checkPriority, loadSpecFile, SPEC_MAX_BYTES, specHash } from '../../jobs/load.js';
 import { validateSpec } from '../../jobs/validate.js';
 
 // Every test reads files under one temp directory; data.dir points at an empty directory in it
@@ -119,23 +119,31 @@ describe('validateSpec', () => {
       set: ['model.channels=[1, 2]'],
       message: 'spec: key "model.channels" does not apply to model.kind mlp (only to cnn, gpt)',
     },
-    { what: 'string for int', set: ['epochs=five'], message: 'spec: epochs = "five": must be an integer ≥ 1' },
+    { what: 'string for int', set: ['epochs=five'], message: 'spec: epochs = "five": must be an integer in [1, 1000000]' },
     { what: 'quoted number', set: ['optimizer.lr="0.1"'], message: 'spec: optimizer.lr = "0.1": must be a number > 0' },
     { what: 'yes is not a bool', set: ['optimizer.nesterov=yes'], message: 'spec: optimizer.nesterov = "yes": must be true or false' },
     { what: 'scalar for section', set: ['batch=128'], message: 'spec: batch = 128: must be a mapping of keys' },
-    { what: 'list for int', set: ['model.kind=cnn', 'model.hidden=[1]'], message: 'spec: model.hidden = [1]: must be an integer ≥ 1' },
-    { what: 'null for int', set: ['seed=null'], message: 'spec: seed = null: must be an integer ≥ 0' },
-    { what: 'micro 0', set: ['batch.micro=0'], message: 'spec: batch.micro = 0: must be an integer ≥ 1' },
+    { what: 'list for int', set: ['model.kind=cnn', 'model.hidden=[1]'], message: 'spec: model.hidden = [1]: must be an integer in [1, 65536]' },
+    { what: 'null for int', set: ['seed=null'], message: 'spec: seed = null: must be an integer in [0, 9007199254740991]' },
+    { what: 'micro 0', set: ['batch.micro=0'], message: 'spec: batch.micro = 0: must be an integer in [1, 1048576]' },
     { what: 'negative lr', set: ['optimizer.lr=-1'], message: 'spec: optimizer.lr = -1: must be a number > 0' },
     { what: 'infinite lr', set: ['optimizer.lr=.inf'], message: 'spec: optimizer.lr = Infinity: must be a number > 0' },
-    { what: 'fractional epochs', set: ['epochs=1.5'], message: 'spec: epochs = 1.5: must be an integer ≥ 1' },
-    { what: 'steps 0', set: ['steps=0'], message: 'spec: steps = 0: must be an integer ≥ 1 or null' },
-    { what: 'negative seed', set: ['seed=-1'], message: 'spec: seed = -1: must be an integer ≥ 0' },
+    { what: 'fractional epochs', set: ['epochs=1.5'], message: 'spec: epochs = 1.5: must be an integer in [1, 1000000]' },
+    { what: 'steps 0', set: ['steps=0'], message: 'spec: steps = 0: must be an integer in [1, 1000000000] or null' },
+    { what: 'negative seed', set: ['seed=-1'], message: 'spec: seed = -1: must be an integer in [0, 9007199254740991]' },
     { what: 'beta of 1', set: ['optimizer.betas=[0.9, 1]'], message: 'spec: optimizer.betas[1] = 1: must be a number in [0, 1)' },
     { what: 'one beta', set: ['optimizer.betas=[0.9]'], message: 'spec: optimizer.betas = [0.9]: must be a list of 2 numbers in [0, 1)' },
     { what: 'momentum 1', set: ['optimizer.momentum=1'], message: 'spec: optimizer.momentum = 1: must be a number in [0, 1)' },
-    { what: 'no hidden layers', set: ['model.hidden=[]'], message: 'spec: model.hidden = []: must be a non-empty list of integers ≥ 1' },
-    { what: 'fractional width', set: ['model.hidden=[512, 0.5]'], message: 'spec: model.hidden[1] = 0.5: must be an integer ≥ 1' },
+    // Values a run could not finish or a machine could not hold: refused at submission.
+    { what: 'threads far above any machine', set: ['threads=100000'], message: 'spec: threads = 100000: must be an integer in [0, 1024]' },
+    { what: 'a seed beyond 2^64', set: ['seed=18446744073709551616'], message: /^spec: seed = 18446744073709552000: must be an integer in \[0, 9007199254740991\]/ },
+    { what: 'an infinite timeout', set: ['parallel.timeout_s=.inf'], message: 'spec: parallel.timeout_s = Infinity: must be a number in [0.01, 86400]' },
+    { what: 'a timeout that rounds to zero', set: ['parallel.timeout_s=1e-9'], message: 'spec: parallel.timeout_s = 1e-9: must be a number in [0.01, 86400]' },
+    { what: 'steps no run finishes', set: ['steps=1e12'], message: 'spec: steps = 1000000000000: must be an integer in [1, 1000000000] or null' },
+    { what: 'a data-parallel size no cluster holds', set: ['parallel.data=100000'], message: 'spec: parallel.data = 100000: must be an integer in [1, 4096]' },
+    { what: 'checkpoint.keep without bound', set: ['checkpoint.keep=1000000'], message: 'spec: checkpoint.keep = 1000000: must be an integer in [1, 1000]' },
+    { what: 'no hidden layers', set: ['model.hidden=[]'], message: 'spec: model.hidden = []: must be a non-empty list of integers in [1, 65536]' },
+    { what: 'fractional width', set: ['model.hidden=[512, 0.5]'], message: 'spec: model.hidden[1] = 0.5: must be an integer in [1, 65536]' },
     { what: 'min_lr above lr', set: ['schedule.min_lr=0.01'], message: 'spec: schedule.min_lr = 0.01: must be ≤ optimizer.lr (0.001)' },
     { what: 'bad model kind', set: ['model.kind=rnn'], message: 'spec: model.kind = "rnn": must be one of mlp, cnn, gpt' },
     { what: 'bad precision', set: ['precision=fp8'], message: 'spec: precision = "fp8": must be one of fp32, bf16, fp16' },
@@ -143,12 +151,12 @@ describe('validateSpec', () => {
     {
       what: 't0 0',
       set: ['schedule.kind=cosine_restarts', 'schedule.t0=0'],
-      message: 'spec: schedule.t0 = 0: must be an integer ≥ 1',
+      message: 'spec: schedule.t0 = 0: must be an integer in [1, 1000000000]',
     },
     {
       what: 'fractional t_mult',
       set: ['schedule.kind=cosine_restarts', 'schedule.t_mult=0.5'],
-      message: 'spec: schedule.t_mult = 0.5: must be an integer ≥ 1',
+      message: 'spec: schedule.t_mult = 0.5: must be an integer in [1, 1000]',
     },
     {
       what: 'a restarts key under kind cosine',
@@ -170,8 +178,8 @@ describe('validateSpec', () => {
       set: ['schedule.kind=cosine_restarts', 'schedule.min_lr=0.01'],
       message: 'spec: schedule.min_lr = 0.01: must be ≤ optimizer.lr (0.001)',
     },
-    { what: 'bucket_mb 0', set: ['parallel.bucket_mb=0'], message: 'spec: parallel.bucket_mb = 0: must be a number > 0' },
-    { what: 'negative bucket_mb', set: ['parallel.bucket_mb=-25'], message: 'spec: parallel.bucket_mb = -25: must be a number > 0' },
+    { what: 'bucket_mb 0', set: ['parallel.bucket_mb=0'], message: 'spec: parallel.bucket_mb = 0: must be a number in (0, 4096]' },
+    { what: 'negative bucket_mb', set: ['parallel.bucket_mb=-25'], message: 'spec: parallel.bucket_mb = -25: must be a number in (0, 4096]' },
     { what: 'bad name', set: ['name=-x'], message: /^spec: name = "-x": must be a name of letters, digits/ },
     { what: 'long name', set: [`name=${'a'.repeat(64)}`], message: /^spec: name = "a+…: must be a name .* at most 63 characters$/ },
     { what: 'missing name', drop: 'name', message: 'spec: missing required key "name"' },
@@ -297,6 +305,22 @@ describe('loadSpecFile', () => {
       'BAD_SPEC',
       'spec: unknown key "optimiser" (did you mean "optimizer"?)',
     );
+  });
+
+  it('refuses a YAML alias bomb in one line, before expanding it', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const file = writeSpec('laughs.yaml', `${levels.join('\n')}\nname: x\n`);
+    expectError(() => loadSpecFile(file, []), 'BAD_SPEC', /laughs\.yaml: .*alias.*\(a spec may expand at most 100 aliases\)$/i);
+  });
+
+  it('refuses a spec file over the size limit, naming its size', () => {
+    const file = writeSpec('huge.yaml', `name: x\n# ${'y'.repeat(SPEC_MAX_BYTES)}\n`);
+    expectError(() => loadSpecFile(file, []), 'BAD_SPEC', new RegExp(`huge\\.yaml is \\d+ bytes, more than the ${SPEC_MAX_BYTES} a spec may have$`));
+  });
+
+  it.each([2 ** 31 - 1, -1001, 0.5])('refuses priority %s, naming the range', (priority) => {
+    expectError(() => checkPriority(priority), 'BAD_ARGUMENT', `priority ${priority}: must be an integer in [-1000, 1000]`);
   });
 
   it('reports YAML syntax errors with file:line:col', () => {
