@@ -11,6 +11,7 @@ import type { Logger } from '../common/log.js';
 import { formatMetrics } from '../common/metrics.js';
 import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
+import { printable } from '../common/printable.js';
 import { checkPriority, checkSpecSize } from '../jobs/load.js';
 import { validateSpec } from '../jobs/validate.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
@@ -110,7 +111,8 @@ export class JobManager {
   }
 
   /** The one way a job changes state: checked, stored, logged, announced. */
-  transition(jobId: string, to: JobState, reason: string, patch: JobPatch = {}): JobRecord {
+  transition(jobId: string, to: JobState, rawReason: string, patch: JobPatch = {}): JobRecord {
+    const reason = printable(rawReason); // reasons quote what ranks and files said: shown to people, on one line
     const job = this.find(jobId);
     checkTransition(job.state, to);
     const now = Date.now();
@@ -172,10 +174,16 @@ export class JobManager {
     for (const p of placements) this.start(p.jobId, p.ranks);
   }
 
-  onRankEvent(event: RankEvent__Output): void {
+  /** What a rank said, through worker `from`: heard only from the worker its attempt placed it on. */
+  onRankEvent(from: string, event: RankEvent__Output): void {
     const attempt = this.active.get(event.job_id);
     if (!attempt || attempt.attempt !== event.attempt) return; // a finished attempt's stragglers
     const { job_id: jobId, rank } = event;
+    const runsOn = attempt.placement[rank]?.workerId;
+    if (runsOn !== from) {
+      this.log.warn(`ignored a ${event.kind} of job ${jobId} attempt ${event.attempt} rank ${rank} from worker ${from}: ${runsOn ? `that rank runs on ${runsOn}` : 'the attempt has no such rank'}`, { jobId, rank });
+      return;
+    }
     if (event.kind === 'started' && event.started) {
       this.logs.append(jobId, { rank: -1, text: `rank ${rank} started (pid ${event.started.pid} on ${attempt.placement[rank]?.workerId})`, at: Date.now() });
       attempt.started.add(rank);

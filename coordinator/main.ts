@@ -1,7 +1,7 @@
 /**
  * Entry point of the coordinator process (`ringmaster coordinator` and `ringmaster up` start it):
  *   node dist/coordinator/main.js --host H --port P --state-dir DIR [--heartbeat-timeout-ms N]
- *     [--tls-cert F --tls-key F [--tls-ca F]] [--insecure]
+ *     [--forget-worker-ms N] [--tls-cert F --tls-key F [--tls-ca F]] [--insecure]
  */
 import { parseArgs } from 'node:util';
 import { isRingmasterError, RingmasterError } from '../common/errors.js';
@@ -16,6 +16,7 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '7470' },
       'state-dir': { type: 'string', default: '.ringmaster' },
       'heartbeat-timeout-ms': { type: 'string', default: String(DEFAULT_HEARTBEAT.timeoutMs) },
+      'forget-worker-ms': { type: 'string', default: String(DEFAULT_HEARTBEAT.forgetMs) },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-ca': { type: 'string' },
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     host: values.host,
     port: Number(values.port),
     stateDir: values['state-dir'],
-    heartbeat: { intervalMs: Math.min(DEFAULT_HEARTBEAT.intervalMs, timeoutMs / 3), timeoutMs },
+    heartbeat: { intervalMs: Math.min(DEFAULT_HEARTBEAT.intervalMs, timeoutMs / 3), timeoutMs, forgetMs: Number(values['forget-worker-ms']) },
     ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}),
     insecure: values.insecure,
   });

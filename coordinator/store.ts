@@ -207,6 +207,7 @@ function prepareStatements(db: Database.Database) {
       FROM workers ORDER BY first_seen, id`),
     setWorkerConnected: db.prepare('UPDATE workers SET connected = ?, last_seen = ? WHERE id = ?'),
     disconnectAllWorkers: db.prepare('UPDATE workers SET connected = 0'),
+    forgetWorkers: db.prepare('DELETE FROM workers WHERE connected = 0 AND last_seen < ?'),
   };
 }
 
@@ -364,6 +365,11 @@ export class Store {
   /** Every worker ever seen, oldest first. */
   listWorkers(): WorkerRecord[] {
     return this.sql.listWorkers.all().map(toWorker);
+  }
+
+  /** Drops the workers that are gone and were last seen before `cutoff`; returns their number. */
+  forgetWorkersSeenBefore(cutoff: number): number {
+    return this.sql.forgetWorkers.run(cutoff).changes;
   }
 
   /** An unknown worker id throws. */

@@ -15,9 +15,10 @@ import type { Store } from './store.js';
 export interface HeartbeatPolicy {
   intervalMs: number; // how often workers send a heartbeat
   timeoutMs: number; // silence after which a worker is lost (also the wait for Register)
+  forgetMs: number; // a lost worker leaves the list (and the store) this long after it was last seen
 }
 
-export const DEFAULT_HEARTBEAT: HeartbeatPolicy = { intervalMs: 1_000, timeoutMs: 10_000 };
+export const DEFAULT_HEARTBEAT: HeartbeatPolicy = { intervalMs: 1_000, timeoutMs: 10_000, forgetMs: 10 * 60_000 };
 
 type SessionCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
 
@@ -58,7 +59,7 @@ export class WorkerSessions implements WorkerDirectory {
       }
       if (!session) return;
       session.lastSeen = Date.now();
-      if (m.kind === 'rank_event' && m.rank_event) this.manager?.onRankEvent(m.rank_event);
+      if (m.kind === 'rank_event' && m.rank_event) this.manager?.onRankEvent(session.workerId, m.rank_event);
     });
     const ended = (why: string) => {
       clearTimeout(registerTimer);
@@ -121,5 +122,7 @@ export class WorkerSessions implements WorkerDirectory {
       const silent = now - s.lastSeen;
       if (silent > this.policy.timeoutMs) this.lose(s, `no heartbeat for ${(silent / 1000).toFixed(1)}s`);
     }
+    const forgotten = this.store.forgetWorkersSeenBefore(now - this.policy.forgetMs);
+    if (forgotten > 0) this.log.info(`forgot ${forgotten} worker(s) gone for more than ${this.policy.forgetMs / 1000}s`);
   }
 }

@@ -62,8 +62,8 @@ describe('JobManager', () => {
   }
 
   function finish(jobId: string, attempt: number, ranks: number): void {
-    for (let r = 0; r < ranks; r++) manager.onRankEvent(event(jobId, attempt, r, { kind: 'started', started: { pid: 100 + r } }));
-    for (let r = 0; r < ranks; r++) manager.onRankEvent(event(jobId, attempt, r, { kind: 'exit', exit: { exit_code: 0, signal: '', error_code: '', error_message: '', report: REPORT } }));
+    for (let r = 0; r < ranks; r++) manager.onRankEvent('w1', event(jobId, attempt, r, { kind: 'started', started: { pid: 100 + r } }));
+    for (let r = 0; r < ranks; r++) manager.onRankEvent('w1', event(jobId, attempt, r, { kind: 'exit', exit: { exit_code: 0, signal: '', error_code: '', error_message: '', report: REPORT } }));
   }
 
   it('gang-schedules: a 2-slot job waits while a 1-slot job holds a slot, then runs; both finish', () => {
@@ -90,21 +90,39 @@ describe('JobManager', () => {
   it('moves starting → running only when every rank has started', () => {
     queue('two', 2, 1);
     manager.scheduleJobs();
-    manager.onRankEvent(event('two', 1, 0, { kind: 'started', started: { pid: 1 } }));
+    manager.onRankEvent('w1', event('two', 1, 0, { kind: 'started', started: { pid: 1 } }));
     expect(store.getJob('two')!.state).toBe('starting');
-    manager.onRankEvent(event('two', 1, 1, { kind: 'started', started: { pid: 2 } }));
+    manager.onRankEvent('w1', event('two', 1, 1, { kind: 'started', started: { pid: 2 } }));
     expect(store.getJob('two')!.state).toBe('running');
   });
 
   it('fails the job when one rank fails, names the rank, and stops the others', () => {
     queue('two', 2, 1);
     manager.scheduleJobs();
-    manager.onRankEvent(event('two', 1, 1, { kind: 'exit', exit: { exit_code: 1, signal: '', error_code: 'DIVERGED', error_message: 'training diverged', report: null } }));
+    manager.onRankEvent('w1', event('two', 1, 1, { kind: 'exit', exit: { exit_code: 1, signal: '', error_code: 'DIVERGED', error_message: 'training diverged', report: null } }));
     const job = store.getJob('two')!;
     expect(job.state).toBe('failed');
     expect(job.reason).toBe('rank 1 exited with code 1: training diverged');
     expect(workers.sent.some((s) => s.message.cancel?.job_id === 'two')).toBe(true);
     expect(store.listAttempts('two')[0].outcome).toBe('failed');
+  });
+
+  it('hears a rank only through the worker its attempt placed it on: a forged success from another worker changes nothing', () => {
+    queue('two', 2, 1);
+    manager.scheduleJobs();
+    for (const rank of [0, 1]) {
+      manager.onRankEvent('impostor', event('two', 1, rank, { kind: 'started', started: { pid: 9 } }));
+      manager.onRankEvent('impostor', event('two', 1, rank, { kind: 'exit', exit: { exit_code: 0, signal: '', error_code: '', error_message: '', report: REPORT } }));
+    }
+    expect(store.getJob('two')!.state).toBe('starting');
+    expect(store.getJob('two')!.result).toBeNull();
+  });
+
+  it('shows a rank\'s error message on one line, its control characters escaped', () => {
+    queue('two', 2, 1);
+    manager.scheduleJobs();
+    manager.onRankEvent('w1', event('two', 1, 0, { kind: 'exit', exit: { exit_code: 1, signal: '', error_code: 'DATA_CORRUPT', error_message: 'bad manifest \u0000\u0000\n\u001b[31m', report: null } }));
+    expect(store.getJob('two')!.reason).toBe('rank 0 exited with code 1: bad manifest \\x00\\x00\\x0a\\x1b[31m');
   });
 
   it('cancels: queued at once; running after the ranks confirm, or after the grace period', async () => {
@@ -144,16 +162,16 @@ describe('JobManager', () => {
   function failedWithCheckpoints(id: string, steps: number[]): void {
     queue(id, 1, 1);
     manager.scheduleJobs();
-    manager.onRankEvent(event(id, 1, 0, { kind: 'started', started: { pid: 1 } }));
-    for (const step of steps) manager.onRankEvent(event(id, 1, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/${id}/step-${step}` } }));
-    manager.onRankEvent(event(id, 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: 'SIGKILL', error_code: '', error_message: '', report: null } }));
+    manager.onRankEvent('w1', event(id, 1, 0, { kind: 'started', started: { pid: 1 } }));
+    for (const step of steps) manager.onRankEvent('w1', event(id, 1, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/${id}/step-${step}` } }));
+    manager.onRankEvent('w1', event(id, 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: 'SIGKILL', error_code: '', error_message: '', report: null } }));
   }
 
   /** A job resumed once and running its second attempt. */
   function runningAgain(id: string): void {
     failedWithCheckpoints(id, [100]);
     manager.resume(id);
-    manager.onRankEvent(event(id, 2, 0, { kind: 'started', started: { pid: 2 } }));
+    manager.onRankEvent('w1', event(id, 2, 0, { kind: 'started', started: { pid: 2 } }));
   }
 
   const logText = (jobId: string) => logs.read(jobId).map((l) => l.text);
@@ -169,8 +187,8 @@ describe('JobManager', () => {
   it("records rank 0's checkpoints (the newest checkpoint.keep), logs them, ignores other ranks'", () => {
     queue('two', 2, 1);
     manager.scheduleJobs();
-    for (const step of [100, 200, 300]) manager.onRankEvent(event('two', 1, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/two/step-${step}` } }));
-    manager.onRankEvent(event('two', 1, 1, { kind: 'checkpoint', checkpoint: { step: 400, dir: '/elsewhere' } }));
+    for (const step of [100, 200, 300]) manager.onRankEvent('w1', event('two', 1, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/two/step-${step}` } }));
+    manager.onRankEvent('w1', event('two', 1, 1, { kind: 'checkpoint', checkpoint: { step: 400, dir: '/elsewhere' } }));
     expect(manager.checkpoints('two').map((c) => [c.step, c.attempt, c.dir])).toEqual([[200, 1, '/ckpt/two/step-200'], [300, 1, '/ckpt/two/step-300']]);
     expect(logText('two')).toContain('checkpoint step 300 → /ckpt/two/step-300');
     expect(lines.some((l) => l.includes('[two] checkpoint step 100 → /ckpt/two/step-100'))).toBe(true);
@@ -198,9 +216,9 @@ describe('JobManager', () => {
   it('resumes a cancelled job', () => {
     queue('one', 1, 1);
     manager.scheduleJobs();
-    manager.onRankEvent(event('one', 1, 0, { kind: 'checkpoint', checkpoint: { step: 100, dir: '/ckpt/one/step-100' } }));
+    manager.onRankEvent('w1', event('one', 1, 0, { kind: 'checkpoint', checkpoint: { step: 100, dir: '/ckpt/one/step-100' } }));
     manager.cancel('one');
-    manager.onRankEvent(event('one', 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: 'SIGTERM', error_code: '', error_message: '', report: null } }));
+    manager.onRankEvent('w1', event('one', 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: 'SIGTERM', error_code: '', error_message: '', report: null } }));
     expect(store.getJob('one')!.state).toBe('cancelled');
     expect(manager.resume('one').state).toBe('starting');
   });
@@ -221,20 +239,20 @@ describe('JobManager', () => {
     failedWithCheckpoints('one', [100, 200]);
     manager.resume('one');
     const skipped = 'checkpoint file /ckpt/one/step-200/manifest.json is missing (…)';
-    manager.onRankEvent(event('one', 2, 0, { kind: 'resumed', resumed: { step: 100, dir: '/ckpt/one/step-100', skipped: [skipped] } }));
+    manager.onRankEvent('w1', event('one', 2, 0, { kind: 'resumed', resumed: { step: 100, dir: '/ckpt/one/step-100', skipped: [skipped] } }));
     expect(logText('one')).toEqual(expect.arrayContaining(['attempt 2 resumed from step 100 (/ckpt/one/step-100)', `skipped a newer checkpoint: ${skipped}`]));
-    manager.onRankEvent(event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0 } }));
+    manager.onRankEvent('w1', event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0 } }));
     expect(store.getJob('one')!.progress?.startStep).toBe(100);
     expect(lines.at(-1)).toMatch(/\[one\] step 150\/250 60% .* elapsed 10s ETA 20s$/); // 50 steps in 10s, 100 to go
   });
 
   describe('restarts after a failed attempt (max_restarts)', () => {
     const killed = { exit_code: -1, signal: 'SIGKILL', error_code: '', error_message: '', report: null };
-    const exit = (id: string, attempt: number, rank: number, e = killed) => manager.onRankEvent(event(id, attempt, rank, { kind: 'exit', exit: e }));
+    const exit = (id: string, attempt: number, rank: number, e = killed) => manager.onRankEvent('w1', event(id, attempt, rank, { kind: 'exit', exit: e }));
     const start = (id: string, attempt: number, ranks: number) => {
-      for (let r = 0; r < ranks; r++) manager.onRankEvent(event(id, attempt, r, { kind: 'started', started: { pid: 10 * attempt + r } }));
+      for (let r = 0; r < ranks; r++) manager.onRankEvent('w1', event(id, attempt, r, { kind: 'started', started: { pid: 10 * attempt + r } }));
     };
-    const checkpoint = (id: string, attempt: number, step: number) => manager.onRankEvent(event(id, attempt, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/${id}/step-${step}` } }));
+    const checkpoint = (id: string, attempt: number, step: number) => manager.onRankEvent('w1', event(id, attempt, 0, { kind: 'checkpoint', checkpoint: { step, dir: `/ckpt/${id}/step-${step}` } }));
     const cancels = (id: string) => workers.sent.flatMap((s) => (s.message.cancel?.job_id === id ? [s.message.cancel.attempt] : []));
 
     it('stops the other ranks and starts attempt 2 from the newest valid checkpoint; the failure stays visible', () => {

@@ -237,6 +237,18 @@ describe('workers', () => {
     store.markAllWorkersDisconnected();
     expect(store.listWorkers().map((w) => w.connected)).toEqual([false, false]);
   });
+
+  it('forgets the workers that are gone and were last seen before a cutoff, and only those', () => {
+    store.upsertWorker(worker('gone', 1));
+    store.upsertWorker(worker('recent', 2));
+    store.upsertWorker(worker('alive', 3));
+    store.setWorkerConnected('gone', false, 10);
+    store.setWorkerConnected('recent', false, 50);
+    expect(store.forgetWorkersSeenBefore(40)).toBe(1);
+    expect(store.listWorkers().map((w) => w.id)).toEqual(['recent', 'alive']);
+    expect(store.forgetWorkersSeenBefore(1e12)).toBe(1); // a connected worker stays, however old its last sighting
+    expect(store.listWorkers().map((w) => w.id)).toEqual(['alive']);
+  });
 });
 
 describe('durability', () => {
