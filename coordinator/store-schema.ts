@@ -106,6 +106,10 @@ export const MIGRATIONS: readonly string[] = [
       'samplesPerSec', json_extract(result, '$.samplesPerSec'), 'tokensPerSec', 0, 'wallSec', json_extract(result, '$.wallSec'))
     WHERE result IS NOT NULL AND json_extract(result, '$.metrics') IS NULL;
   `,
+  // v5: a worker proves its id with the secret it was given at its first registration.
+  `
+  ALTER TABLE workers ADD COLUMN secret_sha256 TEXT NOT NULL DEFAULT '';  -- hex; '' for rows from before v5
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -208,6 +208,8 @@ function prepareStatements(db: Database.Database) {
     setWorkerConnected: db.prepare('UPDATE workers SET connected = ?, last_seen = ? WHERE id = ?'),
     disconnectAllWorkers: db.prepare('UPDATE workers SET connected = 0'),
     forgetWorkers: db.prepare('DELETE FROM workers WHERE connected = 0 AND last_seen < ?'),
+    workerSecret: db.prepare<[string], { secret_sha256: string }>('SELECT secret_sha256 FROM workers WHERE id = ?'),
+    setWorkerSecret: db.prepare('UPDATE workers SET secret_sha256 = ? WHERE id = ?'),
   };
 }
 
@@ -365,6 +367,15 @@ export class Store {
   /** Every worker ever seen, oldest first. */
   listWorkers(): WorkerRecord[] {
     return this.sql.listWorkers.all().map(toWorker);
+  }
+
+  /** The sha256 (hex) of a worker's secret: undefined for an unknown worker, '' for one from before secrets. */
+  workerSecretSha256(id: string): string | undefined {
+    return this.sql.workerSecret.get(id)?.secret_sha256;
+  }
+
+  setWorkerSecretSha256(id: string, sha256: string): void {
+    this.sql.setWorkerSecret.run(sha256, id);
   }
 
   /** Drops the workers that are gone and were last seen before `cutoff`; returns their number. */

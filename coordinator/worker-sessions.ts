@@ -3,8 +3,8 @@
  * A session starts with Register; afterwards every message counts as a sign of life, and a
  * worker silent for longer than the heartbeat timeout (or whose stream ends) is declared lost.
  */
-import type * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../common/log.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { Register__Output } from '../proto/gen/ringmaster/v1/Register.js';
@@ -91,8 +91,28 @@ export class WorkerSessions implements WorkerDirectory {
     this.sessions.clear();
   }
 
-  private register(call: SessionCall, r: Register__Output): Session {
-    const workerId = r.worker_id || `${r.hostname}-${randomBytes(2).toString('hex')}`;
+  /**
+   * The id a registration may use, with its secret: a known id only with the secret it was given
+   * (null: refused, an impostor); otherwise a new id (an unknown one asked for is not granted:
+   * ids are the coordinator's to give) and a new secret.
+   */
+  private identify(r: Register__Output): { workerId: string; secret: string } | null {
+    const stored = r.worker_id ? this.store.workerSecretSha256(r.worker_id) : undefined;
+    if (stored === undefined) return { workerId: `${r.hostname}-${randomBytes(2).toString('hex')}`, secret: randomBytes(32).toString('hex') };
+    const presented = sha256(r.worker_secret);
+    // A row from before secrets: the first to reconnect under its id sets the secret.
+    if (stored !== '' && !timingSafeEqual(Buffer.from(presented), Buffer.from(stored))) return null;
+    return { workerId: r.worker_id, secret: stored === '' ? randomBytes(32).toString('hex') : r.worker_secret };
+  }
+
+  private register(call: SessionCall, r: Register__Output): Session | undefined {
+    const identity = this.identify(r);
+    if (!identity) {
+      this.log.warn(`refused a registration as worker ${r.worker_id} from ${call.getPeer()}: it did not prove the id`);
+      call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `worker id ${r.worker_id} belongs to another worker (start this one without an id)` });
+      return undefined;
+    }
+    const { workerId, secret } = identity;
     const previous = this.sessions.get(workerId);
     if (previous) this.lose(previous, 'it registered again');
     const now = Date.now();
@@ -101,7 +121,8 @@ export class WorkerSessions implements WorkerDirectory {
     this.sessions.set(workerId, session);
     const known = this.store.listWorkers().find((w) => w.id === workerId);
     this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });
-    call.write({ registered: { worker_id: workerId, heartbeat_interval_ms: this.policy.intervalMs, heartbeat_timeout_ms: this.policy.timeoutMs } });
+    this.store.setWorkerSecretSha256(workerId, sha256(secret));
+    call.write({ registered: { worker_id: workerId, heartbeat_interval_ms: this.policy.intervalMs, heartbeat_timeout_ms: this.policy.timeoutMs, worker_secret: secret } });
     this.log.info(`worker ${workerId} registered from ${r.address || r.hostname} with ${slots.map((s) => `${s.kind}:${s.index}`).join(', ')}`);
     this.manager?.scheduleJobs();
     return session;
@@ -126,3 +147,5 @@ export class WorkerSessions implements WorkerDirectory {
     if (forgotten > 0) this.log.info(`forgot ${forgotten} worker(s) gone for more than ${this.policy.forgetMs / 1000}s`);
   }
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

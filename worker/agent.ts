@@ -45,6 +45,7 @@ type SessionCall = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage__Ou
 
 export class WorkerAgent {
   private workerId = '';
+  private workerSecret = ''; // proves workerId when the session is made again
   private call: SessionCall | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
@@ -63,7 +64,7 @@ export class WorkerAgent {
     const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
-    call.write({ register: { worker_id: this.workerId, hostname: os.hostname(), address: this.o.address, slots: this.o.slots } });
+    call.write({ register: { worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots } });
     call.on('data', (m: CoordinatorMessage__Output) => this.onMessage(m));
     let closed = false;
     const onClose = (why: string) => {
@@ -73,11 +74,15 @@ export class WorkerAgent {
       this.onSessionLost(why);
     };
     call.on('error', (e: grpc.ServiceError) => {
-      if (e.code === grpc.status.UNAUTHENTICATED) {
-        // Retrying cannot help: stop, and say how to give the agent the token.
+      const refusal =
+        e.code === grpc.status.UNAUTHENTICATED ? `missing or wrong token (pass --token-file <its state dir>/${TOKEN_FILE_NAME}, or set ${TOKEN_ENV})`
+        : e.code === grpc.status.PERMISSION_DENIED ? e.details
+        : undefined;
+      if (refusal) {
+        // Retrying cannot help: stop, and say why.
         closed = true;
         client.close();
-        this.o.log.error(`the coordinator at ${this.o.coordinator} refused this worker: missing or wrong token (pass --token-file <its state dir>/${TOKEN_FILE_NAME}, or set ${TOKEN_ENV})`);
+        this.o.log.error(`the coordinator at ${this.o.coordinator} refused this worker: ${refusal}`);
         this.shutdown();
         process.exitCode = 2;
         return;
@@ -100,6 +105,7 @@ export class WorkerAgent {
     if (m.kind === 'registered' && m.registered) {
       const first = this.workerId === '';
       this.workerId = m.registered.worker_id;
+      this.workerSecret = m.registered.worker_secret;
       this.delayMs = this.backoff.initialMs;
       clearInterval(this.heartbeat);
       this.heartbeat = setInterval(() => this.send({ heartbeat: { running: [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank })) } }), m.registered.heartbeat_interval_ms);

@@ -132,6 +132,24 @@ describe('a local cluster', () => {
     await until('its children to be gone', () => (children.every((pid) => !alive(pid)) ? true : undefined), 5_000);
   });
 
+  it('refuses a registration under a connected worker\'s id without its secret; the real worker stays', async () => {
+    const [real] = await cluster.json<{ id: string; connected: boolean }[]>(['workers']);
+    expect(real!.connected).toBe(true);
+    const client = new (ringmasterV1().WorkerService)(cluster.address, grpc.credentials.createInsecure(), withToken(readTokenFile(cluster.tokenFile)));
+    const session = client.Session();
+    const refused = new Promise<grpc.ServiceError>((resolve) => session.on('error', resolve));
+    session.on('data', () => {});
+    session.write({ register: { worker_id: real!.id, worker_secret: 'guessed', hostname: 'impostor', address: '127.0.0.1', slots: [{ kind: 'cpu', index: 0 }] } });
+    const err = await refused;
+    client.close();
+    expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(err.details).toContain(`worker id ${real!.id} belongs to another worker`);
+    await until('the refusal in the coordinator\'s log', () => (cluster.coordinatorLog.includes(`refused a registration as worker ${real!.id} from `) ? true : undefined), 5_000);
+    const [after] = await cluster.json<{ id: string; connected: boolean; hostname: string }[]>(['workers']);
+    expect(after).toMatchObject({ id: real!.id, connected: true });
+    expect(after!.hostname).not.toBe('impostor');
+  });
+
   it('a worker with the wrong token stops in one line instead of retrying', async () => {
     const wrong = path.join(mkdtempSync(path.join(tmpdir(), 'ringmaster-token-')), 'token');
     writeFileSync(wrong, `${'1'.repeat(64)}\n`, { mode: 0o600 });
