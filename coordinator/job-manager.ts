@@ -34,9 +34,12 @@ export interface WorkerDirectory {
 
 export interface JobManagerPolicy {
   cancelGraceMs: number; // how long cancelled ranks get to confirm their exit
+  // How long the ranks of a new attempt have to report that they started; after that the
+  // attempt is taken back from its workers and the job queued again (no restart is spent).
+  startTimeoutMs: number;
 }
 
-export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000 };
+export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000, startTimeoutMs: 60_000 };
 
 export type JobEvent =
   | { kind: 'job'; job: JobRecord }
@@ -52,6 +55,7 @@ interface ActiveAttempt {
   exits: Map<number, RankOutcome>;
   startStep: number; // 0, or the step of the checkpoint the ranks resumed from
   cancelTimer?: NodeJS.Timeout;
+  startTimer?: NodeJS.Timeout; // until every rank has started
 }
 
 export class JobManager {
@@ -92,7 +96,7 @@ export class JobManager {
     } catch {
       throw new RingmasterError('BAD_SPEC', 'spec: not valid JSON');
     }
-    const spec = validateSpec(raw, { specDir: '/' });
+    const spec = validateSpec(raw, { specDir: '/', checkFiles: false }); // the data is on the workers' machines
     const id = `${spec.name}-${randomBytes(2).toString('hex')}`;
     const slots = spec.parallel.data * spec.parallel.pipeline;
     const job = this.store.insertJob({ id, name: spec.name, specJson: JSON.stringify(spec), priority, slots, device: spec.device, submittedAt: Date.now() });
@@ -187,6 +191,7 @@ export class JobManager {
     if (event.kind === 'started' && event.started) {
       this.logs.append(jobId, { rank: -1, text: `rank ${rank} started (pid ${event.started.pid} on ${attempt.placement[rank]?.workerId})`, at: Date.now() });
       attempt.started.add(rank);
+      if (attempt.started.size === attempt.placement.length) clearTimeout(attempt.startTimer);
       if (attempt.started.size === attempt.placement.length && this.find(jobId).state === 'starting') {
         this.transition(jobId, 'running', `all ${attempt.placement.length} rank(s) started`);
       }
@@ -237,7 +242,10 @@ export class JobManager {
     const now = Date.now();
     this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now });
     this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })) });
-    this.active.set(jobId, { attempt, placement, started: new Set(), exits: new Map(), startStep: 0 });
+    const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), startStep: 0 };
+    active.startTimer = setTimeout(() => this.takeBack(jobId, active), this.policy.startTimeoutMs);
+    active.startTimer.unref();
+    this.active.set(jobId, active);
     const checkpoints = checkpointTarget(jobId, attempt, checkpointSpecOf(job));
     const byWorker = new Map<string, { rank: number; slot: { kind: string; index: number } }[]>();
     placement.forEach((s, rank) => byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), { rank, slot: { kind: s.kind, index: s.index } }]));
@@ -246,6 +254,16 @@ export class JobManager {
       const sent = this.workers.send(workerId, { assignment });
       if (!sent) return this.failAttempt(jobId, { reason: `worker ${workerId} went away before rank ${ranks[0].rank} could start`, errorCode: '' });
     }
+  }
+
+  /** An attempt some of whose ranks never said they started: its workers stop it, and the job waits for slots again. */
+  private takeBack(jobId: string, attempt: ActiveAttempt): void {
+    if (this.active.get(jobId) !== attempt || this.find(jobId).state !== 'starting') return;
+    const silent = attempt.placement.map((s, rank) => ({ ...s, rank })).filter((s) => !attempt.started.has(s.rank));
+    const reason = `attempt ${attempt.attempt} taken back: ${silent.map((s) => `rank ${s.rank} on ${s.workerId}`).join(', ')} did not start within ${this.policy.startTimeoutMs / 1000}s`;
+    if (!this.closeAttempt(jobId, 'failed', reason)) return;
+    this.transition(jobId, 'queued', reason);
+    this.scheduleJobs();
   }
 
   private onProgress(jobId: string, attempt: number, progress: ProgressRecord): void {
@@ -318,6 +336,7 @@ export class JobManager {
     const attempt = this.active.get(jobId);
     if (!attempt) return false;
     clearTimeout(attempt.cancelTimer);
+    clearTimeout(attempt.startTimer);
     this.active.delete(jobId);
     if (attempt.exits.size < attempt.placement.length) this.stopRanks(jobId, attempt);
     this.rendezvous.drop(attemptScope(jobId, attempt.attempt));
@@ -328,6 +347,14 @@ export class JobManager {
   private stopRanks(jobId: string, attempt: ActiveAttempt): void {
     for (const workerId of new Set(attempt.placement.map((s) => s.workerId))) {
       this.workers.send(workerId, { cancel: { job_id: jobId, attempt: attempt.attempt } });
+    }
+  }
+
+  /** Stops the attempts' timers (the coordinator is closing; its store goes next). */
+  close(): void {
+    for (const a of this.active.values()) {
+      clearTimeout(a.cancelTimer);
+      clearTimeout(a.startTimer);
     }
   }
 

@@ -74,6 +74,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     close: () =>
       new Promise<void>((resolve) => {
         sessions.close();
+        manager.close();
         server.tryShutdown(() => {
           store.close();
           resolve();

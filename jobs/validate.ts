@@ -28,8 +28,12 @@ interface Walk {
   dirsToCheck: { key: string; dir: string; hint: string; file: boolean }[];
 }
 
-/** Throws RingmasterError BAD_SPEC (or DATA_MISSING for a missing data directory) on the first problem. */
-export function validateSpec(raw: unknown, opts: { specDir: string }): JobSpec {
+/**
+ * Throws RingmasterError BAD_SPEC (or DATA_MISSING for a missing data directory) on the first
+ * problem. `checkFiles: false` skips the checks that need the data's machine (the coordinator's
+ * case: its ranks check on theirs, and report a missing file in one line).
+ */
+export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?: boolean }): JobSpec {
   const walk: Walk = { specDir: opts.specDir, dirsToCheck: [] };
   const spec = checkSection(JOB_SCHEMA, raw, '', walk);
   for (const check of CROSS_CHECKS) {
@@ -54,7 +58,7 @@ export function validateSpec(raw: unknown, opts: { specDir: string }): JobSpec {
       throw new RingmasterError('BAD_SPEC', `spec: ${key} = ${formatValue(value)}: ${reason}`);
     }
   }
-  for (const { key, dir, hint, file } of walk.dirsToCheck) {
+  for (const { key, dir, hint, file } of opts.checkFiles === false ? [] : walk.dirsToCheck) {
     if (file ? !isFile(dir) : !isDirectory(dir)) {
       throw new RingmasterError('DATA_MISSING', `spec: ${key} = ${formatValue(dir)}: no such ${file ? 'file' : 'directory'} (${hint})`);
     }

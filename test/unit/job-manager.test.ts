@@ -50,10 +50,13 @@ describe('JobManager', () => {
     store = Store.open(dir);
     logs = new JobLogs(dir);
     workers = new FakeWorkers([{ workerId: 'w1', slots: [{ kind: 'cpu', index: 0 }, { kind: 'cpu', index: 1 }] }]);
-    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50 });
+    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50, startTimeoutMs: 60_000 });
     lines.length = 0;
   });
-  afterEach(() => store.close());
+  afterEach(() => {
+    manager.close();
+    store.close();
+  });
 
   /** A job needing `slots` cpu slots, inserted as the coordinator's submit would. */
   function queue(id: string, slots: number, submittedAt: number, maxRestarts = 0): void {
@@ -123,6 +126,22 @@ describe('JobManager', () => {
     manager.scheduleJobs();
     manager.onRankEvent('w1', event('two', 1, 0, { kind: 'exit', exit: { exit_code: 1, signal: '', error_code: 'DATA_CORRUPT', error_message: 'bad manifest \u0000\u0000\n\u001b[31m', report: null } }));
     expect(store.getJob('two')!.reason).toBe('rank 0 exited with code 1: bad manifest \\x00\\x00\\x0a\\x1b[31m');
+  });
+
+  it('takes back an attempt whose ranks do not all start within the start timeout and queues the job again, spending no restart', async () => {
+    manager.close();
+    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50, startTimeoutMs: 60 });
+    queue('two', 2, 1);
+    manager.scheduleJobs();
+    manager.onRankEvent('w1', event('two', 1, 0, { kind: 'started', started: { pid: 1 } }));
+    // Rank 1's worker sits on the assignment: no started event comes.
+    for (let i = 0; i < 100 && store.listAttempts('two')[0]!.outcome !== 'failed'; i++) await new Promise((r) => setTimeout(r, 20));
+    const [first, second] = store.listAttempts('two');
+    expect(first!.reason).toBe('attempt 1 taken back: rank 1 on w1 did not start within 0.06s');
+    expect(workers.sent.some((s) => s.message.cancel?.job_id === 'two' && s.message.cancel.attempt === 1)).toBe(true);
+    // Queued again and, the slots being free, placed at once as attempt 2; no restart counted.
+    expect(second).toMatchObject({ attempt: 2 });
+    expect(store.getJob('two')).toMatchObject({ state: 'starting', attempt: 2, restarts: 0 });
   });
 
   it('cancels: queued at once; running after the ranks confirm, or after the grace period', async () => {

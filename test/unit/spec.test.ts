@@ -210,6 +210,12 @@ describe('validateSpec', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('leaves the data\'s existence to the ranks\' machines when asked (the coordinator\'s validation)', () => {
+    const spec = { ...minimal, data: { dir: join(root, 'absent') } };
+    expect(() => validateSpec(spec, { specDir: root })).toThrow(expect.objectContaining({ code: 'DATA_MISSING' }));
+    expect(validateSpec(spec, { specDir: root, checkFiles: false }).data).toMatchObject({ dir: join(root, 'absent') });
+  });
+
   it('rejects a data.dir that is a file', () => {
     const file = writeSpec('not-a-dir', '');
     expectError(() => validateSpec({ ...minimal, data: { dir: file } }, { specDir: root }), 'DATA_MISSING', /^spec: data\.dir = /);
