@@ -18,6 +18,7 @@ import type { Checkpoint } from './checkpoint/read.js';
 import { openNewestValidCheckpoint } from './checkpoint/read.js';
 import { encodeSafetensors, type Tensor } from './checkpoint/safetensors.js';
 import { writeDurable } from './checkpoint/durable.js';
+import { checkCheckpointRoot, CHECKPOINT_WRITE_TIMEOUT_MS, withinTime } from './checkpoint/root-check.js';
 import { publishCheckpoint, pruneCheckpoints, stageCheckpoint } from './checkpoint/write.js';
 import type { Engine, EngineState, NamedParam } from './native.js';
 
@@ -76,14 +77,22 @@ export class CheckpointWriter {
     const params = this.engine.namedParams();
     const state = this.engine.getState();
     this.pending = this.write(step, position, params, state);
+    // A failure surfaces at the next save() or finish(), which await it; until then it must not
+    // count as unhandled (Node would end the rank with a stack trace instead of one line).
+    this.pending.catch(() => {});
   }
 
   finish(): Promise<void> {
     return this.pending;
   }
 
-  private async write(step: number, position: DataPosition, params: NamedParam[], state: EngineState): Promise<void> {
+  private write(step: number, position: DataPosition, params: NamedParam[], state: EngineState): Promise<void> {
+    return withinTime(this.writeSteps(step, position, params, state), CHECKPOINT_WRITE_TIMEOUT_MS, this.target.root);
+  }
+
+  private async writeSteps(step: number, position: DataPosition, params: NamedParam[], state: EngineState): Promise<void> {
     const { root, token } = this.target;
+    await checkCheckpointRoot(root);
     const dir = await stageCheckpoint(root, step, token);
     const bytes = encodeSafetensors(stateTensors(this.spec, params, state), { format: 'ringmaster', stage: '0' });
     await writeDurable(join(dir, STAGE_FILE), bytes);

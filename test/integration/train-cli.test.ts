@@ -90,6 +90,14 @@ describe('user errors end in one line and a non-zero exit', () => {
     expectOneLineError(r, dir);
   });
 
+  it('ends in one line, without hanging, when checkpoint.dir is under /proc', async () => {
+    const r = await ringmaster(['train', 'jobs/fashion-mnist-mlp.yaml', '--set', 'steps=3', '--set', 'model.hidden=[16]', '--set', 'checkpoint.dir=/proc/ringmaster-ckpt'], 60_000);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ringmaster: checkpoint path \/proc\/ringmaster-ckpt\S* cannot be written: \/proc is on the proc pseudo-filesystem \(choose another checkpoint\.dir\)$/);
+  });
+
   it('refuses a YAML syntax error with the line', async () => {
     const file = path.join(scratch, 'broken.yaml');
     await writeFile(file, 'name: x\nmodel: { kind: mlp\n');
