@@ -1,10 +1,12 @@
 /**
  * Where `ringmaster train` keeps its checkpoints, and what its `--resume <dir>` means.
  *
- *   <checkpoint.dir>/<name>/local-20250301-170045/      the root of one local run
- *   <checkpoint.dir>/<name>/local-20250301-170045/step-00000150/manifest.json
+ *   <checkpoint.dir>/<name>/local-20250301-170045-4242/      the root of one local run
+ *   <checkpoint.dir>/<name>/local-20250301-170045-4242/step-00000150/manifest.json
  *
- * A fresh run gets a root of its own, named by its start time (UTC); a resumed run keeps
+ * A fresh run gets a root of its own, named by its start time (UTC) and its process id (two
+ * runs started in the same second must not share a root: each would prune the other's staging
+ * directory as a dead attempt's); a resumed run keeps
  * writing into the root it resumed from, with a fresh token, so its checkpoints continue the
  * ones it started from.
  */
@@ -15,15 +17,15 @@ import { RingmasterError } from '../common/errors.js';
 import type { CheckpointTarget, ResumeFrom } from '../common/rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 
-/** `local-20250301-170045`: the run's start time in UTC, to the second. */
-export function localRunToken(now: Date): string {
+/** `local-20250301-170045-4242`: the run's start time in UTC, to the second, and its process id. */
+export function localRunToken(now: Date, pid: number): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `local-${stamp}`;
+  return `local-${stamp}-${pid}`;
 }
 
 /** Where a local run publishes: a new root per run, or the root it resumes from. */
-export function localCheckpointTarget(spec: JobSpec, now: Date, resume?: ResumeFrom): CheckpointTarget {
-  const token = localRunToken(now);
+export function localCheckpointTarget(spec: JobSpec, now: Date, resume?: ResumeFrom, pid = process.pid): CheckpointTarget {
+  const token = localRunToken(now, pid);
   return { root: resume?.root ?? path.join(spec.checkpoint.dir, spec.name, token), token };
 }
 
@@ -33,7 +35,7 @@ export function localCheckpointTarget(spec: JobSpec, now: Date, resume?: ResumeF
  * checkpoint. Anything else is refused in one line naming the path and what to pass instead.
  */
 export function resolveResumeDir(dir: string, spec: JobSpec): ResumeFrom {
-  return resolveCheckpointDir(dir, '--resume', path.join(spec.checkpoint.dir, spec.name, 'local-YYYYMMDD-HHMMSS'));
+  return resolveCheckpointDir(dir, '--resume', path.join(spec.checkpoint.dir, spec.name, 'local-YYYYMMDD-HHMMSS-PID'));
 }
 
 /** The same for any option or argument `flag` that names a checkpoint (`example`: a root to suggest). */

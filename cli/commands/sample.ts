@@ -28,7 +28,7 @@ export interface SampleOptions {
 
 /** A path names checkpoints on disk; a bare name is a job whose newest checkpoint the coordinator knows. */
 async function checkpointOf(o: SampleOptions): Promise<{ root: string; step?: number }> {
-  if (existsSync(o.source) || o.source.includes(path.sep)) return resolveCheckpointDir(o.source, 'sample', 'checkpoints/<job>/local-YYYYMMDD-HHMMSS');
+  if (existsSync(o.source) || o.source.includes(path.sep)) return resolveCheckpointDir(o.source, 'sample', 'checkpoints/<job>/local-YYYYMMDD-HHMMSS-PID');
   const client = connect(o.address);
   const { checkpoints } = await call<ListCheckpointsResponse__Output>(o.address, (opts, cb) => client.ListCheckpoints({ job_id: o.source }, opts, cb));
   const newest = checkpoints.reduce<(typeof checkpoints)[number] | undefined>((a, c) => (!a || c.step > a.step ? c : a), undefined);

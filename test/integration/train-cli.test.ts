@@ -107,7 +107,7 @@ describe('user errors end in one line and a non-zero exit', () => {
   it('names a --resume directory that does not exist, and what to pass instead', async () => {
     const absent = path.join(scratch, 'no-such-run');
     const r = await ringmaster(['train', 'jobs/fashion-mnist-mlp.yaml', '--resume', absent]);
-    expectOneLineError(r, `--resume ${absent}: no such directory`, 'local-YYYYMMDD-HHMMSS', 'step-NNNNNNNN');
+    expectOneLineError(r, `--resume ${absent}: no such directory`, 'local-YYYYMMDD-HHMMSS-PID', 'step-NNNNNNNN');
   });
 
   it('refuses an unknown flag', async () => {

@@ -12,17 +12,17 @@ const NOW = new Date(Date.UTC(2025, 2, 1, 7, 4, 5));
 describe('local checkpoint target', () => {
   const spec = { name: 'mlp', checkpoint: { every: 100, keep: 3, dir: '/ckpt' } } as JobSpec;
 
-  it('names a run by its UTC start time, to the second', () => {
-    expect(localRunToken(NOW)).toBe('local-20250301-070405');
+  it('names a run by its UTC start time, to the second, and its process id', () => {
+    expect(localRunToken(NOW, 4242)).toBe('local-20250301-070405-4242');
   });
 
   it('gives a fresh run a root of its own', () => {
-    expect(localCheckpointTarget(spec, NOW)).toEqual({ root: '/ckpt/mlp/local-20250301-070405', token: 'local-20250301-070405' });
+    expect(localCheckpointTarget(spec, NOW, undefined, 4242)).toEqual({ root: '/ckpt/mlp/local-20250301-070405-4242', token: 'local-20250301-070405-4242' });
   });
 
   it('keeps a resumed run in the root it resumed from, with a fresh token', () => {
     const resume = { root: '/ckpt/mlp/local-20250228-230000', step: 150 };
-    expect(localCheckpointTarget(spec, NOW, resume)).toEqual({ root: '/ckpt/mlp/local-20250228-230000', token: 'local-20250301-070405' });
+    expect(localCheckpointTarget(spec, NOW, resume, 4242)).toEqual({ root: '/ckpt/mlp/local-20250228-230000', token: 'local-20250301-070405-4242' });
   });
 });
 
@@ -57,8 +57,8 @@ describe('--resume <dir>', () => {
   });
 
   it.each([
-    { what: 'a missing path', dir: () => path.join(base, 'absent'), says: (d: string) => `--resume ${d}: no such directory (pass a checkpoint root such as ${base}/mlp/local-YYYYMMDD-HHMMSS, or one of its step-NNNNNNNN directories)` },
-    { what: 'a file', dir: () => path.join(base, 'stray', 'manifest.json'), says: (d: string) => `--resume ${d}: no such directory (pass a checkpoint root such as ${base}/mlp/local-YYYYMMDD-HHMMSS, or one of its step-NNNNNNNN directories)` },
+    { what: 'a missing path', dir: () => path.join(base, 'absent'), says: (d: string) => `--resume ${d}: no such directory (pass a checkpoint root such as ${base}/mlp/local-YYYYMMDD-HHMMSS-PID, or one of its step-NNNNNNNN directories)` },
+    { what: 'a file', dir: () => path.join(base, 'stray', 'manifest.json'), says: (d: string) => `--resume ${d}: no such directory (pass a checkpoint root such as ${base}/mlp/local-YYYYMMDD-HHMMSS-PID, or one of its step-NNNNNNNN directories)` },
     { what: 'a step directory no longer there (pruned)', dir: () => path.join(run, 'step-00000050'), says: (d: string) => `--resume ${d}: no such directory (its run keeps steps 100, 200; pass one of those, or the run's directory ${run})` },
     { what: 'the directory above the runs', dir: () => path.join(base, 'mlp'), says: (d: string) => `--resume ${d}: holds no checkpoints (pass one of its runs, e.g. ${d}/local-20250301-070405)` },
     { what: 'a manifest in a directory not named step-N', dir: () => path.join(base, 'stray'), says: (d: string) => `--resume ${d}: holds manifest.json but is not named step-NNNNNNNN` },
