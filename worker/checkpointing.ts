@@ -63,6 +63,7 @@ export interface DataPosition {
  */
 export class CheckpointWriter {
   private pending: Promise<void> = Promise.resolve();
+  private rootChecked = false; // the root never changes: looked at before the first write only
 
   constructor(
     private readonly spec: JobSpec,
@@ -92,7 +93,10 @@ export class CheckpointWriter {
 
   private async writeSteps(step: number, position: DataPosition, params: NamedParam[], state: EngineState): Promise<void> {
     const { root, token } = this.target;
-    await checkCheckpointRoot(root);
+    if (!this.rootChecked) {
+      await checkCheckpointRoot(root);
+      this.rootChecked = true;
+    }
     const dir = await stageCheckpoint(root, step, token);
     const bytes = encodeSafetensors(stateTensors(this.spec, params, state), { format: 'ringmaster', stage: '0' });
     await writeDurable(join(dir, STAGE_FILE), bytes);

@@ -5,7 +5,9 @@
 // to PyTorch's (C, H, W) order so Linear weights match torch's layout.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
+#include <initializer_list>
 
 #include "../core/rng.h"
 #include "pass.h"
@@ -21,6 +23,14 @@ struct SampleShape {
 // applied in that layer's backward (Here), or, when a max-pool reads the ReLU's output, by the
 // pool's backward, which knows which of its inputs were zero (Downstream), sparing a pass.
 enum class FusedRelu { None, Here, Downstream };
+
+// torch.nn's default for Linear and Conv2d (kaiming_uniform_ with a = √5, and the bias alike):
+// every element of `slots`, in order, uniform in ±1/√fan_in.
+inline void init_torch_uniform(Parameters& params, Rng& rng, size_t fan_in, std::initializer_list<ParamSlot> slots) {
+  float bound = 1.0f / std::sqrt(float(fan_in));
+  for (ParamSlot s : slots)
+    for (size_t i = 0; i < s.count; ++i) params.values()[s.offset + i] = rng.uniform(-bound, bound);
+}
 
 class ChainModule {
  public:

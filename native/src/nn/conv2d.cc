@@ -1,6 +1,5 @@
 #include "conv2d.h"
 
-#include <cmath>
 
 namespace rm {
 
@@ -12,11 +11,7 @@ Conv2dModule::Conv2dModule(const Scope& scope, SampleShape in, size_t out_channe
   if (relu == FusedRelu::Here) masked_ = scope.activation({max_batch, in.h, in.w, out_channels});
 }
 
-void Conv2dModule::init(Parameters& params, Rng& rng) const {
-  float bound = 1.0f / std::sqrt(float(IC_ * 9));
-  for (ParamSlot s : {weight, bias})
-    for (size_t i = 0; i < s.count; ++i) params.values()[s.offset + i] = rng.uniform(-bound, bound);
-}
+void Conv2dModule::init(Parameters& params, Rng& rng) const { init_torch_uniform(params, rng, IC_ * 9, {weight, bias}); }
 
 const float* Conv2dModule::forward(const Pass& p, const float* in) {
   auto timer = p.forward_scope(name_, forward_flops(p.B), out_.numel() * sizeof(float));

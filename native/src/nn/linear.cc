@@ -1,6 +1,6 @@
 #include "linear.h"
 
-#include <cmath>
+#include <algorithm>
 
 namespace rm {
 
@@ -17,11 +17,7 @@ void LinearModule::init(Parameters& params, Rng& rng, float std) const {
   if (bias.present()) std::fill_n(params.values() + bias.offset, bias.count, 0.0f);
 }
 
-void LinearModule::init(Parameters& params, Rng& rng) const {
-  float bound = 1.0f / std::sqrt(float(IN_));
-  for (ParamSlot s : {weight, bias})
-    for (size_t i = 0; i < s.count; ++i) params.values()[s.offset + i] = rng.uniform(-bound, bound);
-}
+void LinearModule::init(Parameters& params, Rng& rng) const { init_torch_uniform(params, rng, IN_, {weight, bias}); }
 
 const float* LinearModule::forward(const Pass& p, const float* in) {
   auto timer = p.forward_scope(name_, forward_flops(p.N), out_.numel() * sizeof(float));
