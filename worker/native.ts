@@ -27,7 +27,19 @@ export interface GptEngineConfig {
 /** The model: a sequential network over fp32 samples, or a GPT over tokens. */
 export type EngineModel =
   | { input: [number, number, number]; layers: LayerConfig[]; gpt?: undefined } // channels, height, width of one sample
-  | { gpt: GptEngineConfig; input?: undefined; layers?: undefined };
+  | { gpt: GptEngineConfig; pipeline?: PipelineStage; input?: undefined; layers?: undefined };
+
+/**
+ * Pipeline parallelism: this rank's stage of the GPT and its blocks [firstLayer, endLayer); the
+ * first stage holds the embeddings, the last the final LayerNorm and the tied head. In the job's
+ * process group rank d·stages + stage is this stage of pipeline d.
+ */
+export interface PipelineStage {
+  stages: number;
+  stage: number;
+  firstLayer: number;
+  endLayer: number;
+}
 
 export type EngineConfig = EngineModel & EngineOptions;
 
@@ -76,6 +88,7 @@ export interface StepOutcome {
   timings: StepTimings;
   gradientAllReduces: number; // gradient buckets reduced in this step (0 for one rank)
   factorExchanges: number; // sufficient-factor exchanges in this step: factored layers × micro-batches
+  wireBytes: number; // gradient bytes this rank sent between machines in this step
   lossScale: number; // the scale this step ran with; 1 without loss scaling
   skipped: boolean; // inf/NaN gradients: no update, and a halved scale for the next step
 }
@@ -151,11 +164,6 @@ export interface RendezvousStoreClient {
 
 export type CollectiveArray = Float32Array | Float64Array | Int32Array;
 
-/**
- * Collectives among the ranks of one job attempt. Every rank issues the same calls in the same
- * order, awaiting each; a peer that does not take part within the timeout fails the call with
- * COLLECTIVE_TIMEOUT naming the operation and its sequence number.
- */
 /** Where a group's ranks run; ranks of one machine share memory. */
 export interface Topology {
   machines: number;
@@ -165,11 +173,17 @@ export interface Topology {
   uniform: boolean; // every machine holds localSize ranks: gradients reduce hierarchically
 }
 
+/**
+ * Collectives among the ranks of one job attempt. Each call is issued at once and settles when
+ * its operation completes; every rank issues the same collectives in the same order (they run
+ * in that order), while sends and receives progress beside them. A peer that does not take part
+ * within the timeout fails the call with COLLECTIVE_TIMEOUT naming the operation and its
+ * sequence number.
+ */
 export interface ProcessGroup {
   readonly rank: number;
   readonly size: number;
   readonly topology: Topology;
-  readonly gradientWireBytes: number; // gradient bytes this rank has sent between machines
   allReduce<T extends CollectiveArray>(data: T, op: 'sum' | 'avg'): Promise<T>;
   broadcast<T extends CollectiveArray>(data: T, root: number): Promise<T>;
   allGather<T extends CollectiveArray>(data: T): Promise<T>; // size × data.length, in rank order
@@ -177,6 +191,12 @@ export interface ProcessGroup {
   send(data: CollectiveArray, dst: number, tag: number): Promise<void>;
   recv<T extends CollectiveArray>(like: T, src: number, tag: number): Promise<T>;
   barrier(): Promise<void>;
+  /**
+   * A group of the listed ranks (ascending), numbered 0… in that order; null on a rank not listed.
+   * Collective: every rank makes every subgroup in the same order, issuing nothing else on this
+   * group until it settles.
+   */
+  newGroup(ranks: number[]): Promise<ProcessGroup | null>;
   /** Seconds per float32 all-reduce of `elements` on a native buffer, best of `iterations`; for bench/. */
   timeAllReduce(elements: number, iterations: number, path: 'gloo-direct' | 'tcp' | 'shared-copy' | 'shared-in-place'): Promise<number>;
 }
@@ -204,6 +224,8 @@ export interface NativeAddon {
   matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number; bf16?: boolean }): Promise<number>;
   /** Register-only throughput of fp32 FMAs and bf16 dot products (0 when absent), and AMX's state. */
   isaProbe(options: { seconds: number }): Promise<{ fp32FmaGflops: number; bf16DotGflops: number; amx: string }>;
+  /** The 1F1B order one pipeline stage runs a step's micro-batches in (native/src/train/pipeline.h). */
+  pipelineSchedule(stages: number, stage: number, microBatches: number): { forward: boolean; microBatch: number }[];
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */
   createProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup>;
 }

@@ -2,51 +2,28 @@
  * The native process group (Gloo over TCP) across real processes that find each other through a
  * real coordinator's rendezvous store, with closed-form expected results.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './cli.js';
-import { until } from './local-cluster.js';
-import { readTokenFile, TOKEN_ENV } from '../../common/token.js';
+import { runRank, startRendezvous } from './rank-processes.js';
 
 const RANK = path.join(ROOT, 'test', 'fixtures', 'pg-rank.mjs');
 
-let coordinator: ChildProcess;
-let address = '';
+let rendezvous: Awaited<ReturnType<typeof startRendezvous>>;
 
 beforeAll(async () => {
-  const stateDir = mkdtempSync(path.join(tmpdir(), 'ringmaster-pg-'));
-  coordinator = spawn(process.execPath, [path.join(ROOT, 'dist', 'coordinator', 'main.js'), '--port', '0', '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let log = '';
-  coordinator.stdout!.on('data', (d) => (log += d));
-  address = `localhost:${await until('the coordinator', () => /listening on \S+:(\d+)/.exec(log)?.[1])}`;
-  process.env[TOKEN_ENV] = readTokenFile(path.join(stateDir, 'token')); // the rank processes inherit it
+  rendezvous = await startRendezvous();
 });
 
 afterAll(() => {
-  coordinator.kill('SIGTERM');
+  rendezvous.stop();
 });
 
 /** Runs `size` ranks of a scenario; resolves with each rank's JSON output, in rank order. */
 function runRanks(size: number, scenario: string, timeoutMs: number): Promise<Record<string, unknown>[]> {
   const scope = `${scenario}-${size}-${Date.now()}/1`;
-  return Promise.all(
-    Array.from({ length: size }, (_, rank) => new Promise<Record<string, unknown>>((resolve, reject) => {
-      const child = spawn(process.execPath, [RANK, address, scope, String(rank), String(size), scenario, String(timeoutMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('exit', (code) => {
-        clearTimeout(killer);
-        if (code === 0) resolve(JSON.parse(stdout.trim().split('\n').pop()!));
-        else reject(new Error(`rank ${rank} exited with ${code}: ${stderr}`));
-      });
-    })),
-  );
+  const args = (rank: number) => [rendezvous.address, scope, String(rank), String(size), scenario, String(timeoutMs)];
+  return Promise.all(Array.from({ length: size }, (_, rank) => runRank<Record<string, unknown>>(RANK, args(rank), `rank ${rank}`, 60_000)));
 }
 
 describe.each([2, 3])('a process group of %i ranks', (size) => {
@@ -73,6 +50,22 @@ describe.each([2, 3])('a process group of %i ranks', (size) => {
       const sumRanks = (size * (size - 1)) / 2;
       expect(r.reduceScatter).toEqual([0, 1, 2].map((i) => sumRanks + size * (3 * rank + i)));
       expect(r.recv).toEqual([100 + ((rank + size - 1) % size)]);
+      expect(r.done).toBe(true);
+    });
+  });
+});
+
+describe('subgroups and operations in flight together', () => {
+  it('4 ranks: even and odd subgroups reduce among themselves, a subgroup leaves out its non-member, and sends, receives and collectives issued together all complete', async () => {
+    const results = await runRanks(4, 'subgroups', 20_000);
+    results.forEach((r, rank) => {
+      expect(r.nulls).toEqual([rank % 2 === 1, rank % 2 === 0, rank === 0]);
+      expect(r.parity).toEqual({ rank: Math.floor(rank / 2), size: 2, machines: 1 });
+      expect(r.paritySum).toEqual([rank % 2 === 0 ? 0 + 2 : 1 + 3]);
+      expect(r.parityInt).toEqual([rank % 2 === 0 ? 2 : 4]);
+      expect(r.restGather).toEqual(rank === 0 ? undefined : [1, 2, 3]);
+      expect(r.together).toEqual([4, 6]);
+      expect(r.received).toEqual([(rank + 3) % 4]);
       expect(r.done).toBe(true);
     });
   });

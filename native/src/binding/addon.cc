@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -8,6 +8,7 @@
 #include "../core/mapped_file.h"
 #include "../kernels/cpu/matmul_peak.h"
 #include "../precision/precision.h"
+#include "../train/pipeline.h"
 
 namespace rm {
 
@@ -74,7 +75,26 @@ static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
   });
 }
 
+// pipelineSchedule(stages, stage, microBatches) → { forward, microBatch }[]: the 1F1B order one
+// stage runs a step in (train/pipeline.h), for the schedule's tests.
+static Napi::Value pipeline_schedule(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] {
+    size_t stages = require_count(info[0], "stages"), stage = require_count(info[1], "stage");
+    RM_CHECK(stage < stages, "INVALID_ARGUMENT", "stage " + std::to_string(stage) + " is not one of " + std::to_string(stages));
+    auto actions = one_forward_one_backward(stages, stage, require_count(info[2], "microBatches"));
+    auto out = Napi::Array::New(info.Env(), actions.size());
+    for (size_t i = 0; i < actions.size(); ++i) {
+      auto a = Napi::Object::New(info.Env());
+      a.Set("forward", actions[i].forward);
+      a.Set("microBatch", double(actions[i].micro_batch));
+      out.Set(uint32_t(i), a);
+    }
+    return Napi::Value(out);
+  });
+}
+
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("pipelineSchedule", Napi::Function::New(env, pipeline_schedule, "pipelineSchedule"));
   exports.Set("roundTo", Napi::Function::New(env, round_to_precision, "roundTo"));
   exports.Set("bf16Probe", Napi::Function::New(env, bf16_probe_js, "bf16Probe"));
   exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));

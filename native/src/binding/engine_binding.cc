@@ -265,6 +265,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                    o.Set("loss", result->loss);
                    o.Set("gradientAllReduces", double(result->gradient_all_reduces));
                    o.Set("factorExchanges", double(result->factor_exchanges));
+                   o.Set("wireBytes", double(result->wire_bytes));
                    o.Set("lossScale", result->loss_scale);
                    o.Set("skipped", result->skipped);
                    o.Set("gradNorm", std::isnan(result->grad_norm) ? env.Null() : Napi::Number::New(env, result->grad_norm));

@@ -26,6 +26,19 @@ static OptimizerConfig parse_optimizer(const Napi::Object& o) {
 
 static void parse_precision_options(const Napi::Object& o, TrainerConfig& c);
 
+// pipeline: { stages, stage, firstLayer, endLayer }: this rank's stage and its blocks.
+static void parse_pipeline(const Napi::Object& p, TrainerConfig& c) {
+  c.pipeline_stages = require_count(p.Get("stages"), "pipeline.stages");
+  c.pipeline_stage = require_count(p.Get("stage"), "pipeline.stage");
+  RM_CHECK(c.pipeline_stages >= 1 && c.pipeline_stage < c.pipeline_stages, "INVALID_ARGUMENT",
+           "pipeline.stage " + std::to_string(c.pipeline_stage) + " is not one of " + std::to_string(c.pipeline_stages) + " stages");
+  c.gpt_part.first_layer = require_count(p.Get("firstLayer"), "pipeline.firstLayer");
+  c.gpt_part.end_layer = require_count(p.Get("endLayer"), "pipeline.endLayer");
+  RM_CHECK(c.gpt_part.first_layer < c.gpt_part.end_layer, "INVALID_ARGUMENT", "a pipeline stage holds at least one block");
+  c.gpt_part.embedding = c.pipeline_stage == 0;
+  c.gpt_part.head = c.pipeline_stage + 1 == c.pipeline_stages;
+}
+
 static GptConfig parse_gpt(const Napi::Object& g) {
   GptConfig c;
   c.vocab = require_count(g.Get("vocab"), "gpt.vocab");
@@ -48,6 +61,7 @@ TrainerConfig parse_engine_config(const Napi::Object& o) {
   parse_precision_options(o, c);
   if (o.Has("gpt") && o.Get("gpt").IsObject()) {
     c.gpt = parse_gpt(o.Get("gpt").As<Napi::Object>());
+    if (o.Has("pipeline") && o.Get("pipeline").IsObject()) parse_pipeline(o.Get("pipeline").As<Napi::Object>(), c);
     return c;
   }
   auto input = o.Get("input").As<Napi::Array>();

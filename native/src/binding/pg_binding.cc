@@ -1,7 +1,7 @@
-// The JS class `ProcessGroup` and createProcessGroup(): collectives over typed arrays, each run
-// off the event loop on a copy of the array and resolved with the result. Training will run its
-// collectives on the engine's own buffers; this surface is for tests, benchmarks and small
-// control messages (flags, metrics).
+// The JS class `ProcessGroup` and createProcessGroup(): collectives over typed arrays, each issued
+// at once on a copy of the array (in the order of the calls, which every rank must share) and
+// resolved with the result when it completes. Training runs its collectives on the engine's own
+// buffers; this surface is for tests, benchmarks and small control messages (flags, metrics).
 #include <algorithm>
 #include <iterator>
 #include <memory>
@@ -64,7 +64,6 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       InstanceAccessor<&ProcessGroupWrap::rank>("rank"),
       InstanceAccessor<&ProcessGroupWrap::size>("size"),
       InstanceAccessor<&ProcessGroupWrap::topology>("topology"),
-      InstanceAccessor<&ProcessGroupWrap::gradient_wire_bytes>("gradientWireBytes"),
       InstanceMethod<&ProcessGroupWrap::all_reduce>("allReduce"),
       InstanceMethod<&ProcessGroupWrap::broadcast>("broadcast"),
       InstanceMethod<&ProcessGroupWrap::all_gather>("allGather"),
@@ -72,12 +71,18 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       InstanceMethod<&ProcessGroupWrap::send>("send"),
       InstanceMethod<&ProcessGroupWrap::recv>("recv"),
       InstanceMethod<&ProcessGroupWrap::barrier>("barrier"),
+      InstanceMethod<&ProcessGroupWrap::new_group>("newGroup"),
       InstanceMethod<&ProcessGroupWrap::time_all_reduce>("timeAllReduce"),
     }));
   }
 
   explicit ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupWrap>(info) {
-    group_.reset(info[0].As<Napi::External<ProcessGroup>>().Data());
+    group_ = *info[0].As<Napi::External<std::shared_ptr<ProcessGroup>>>().Data();
+  }
+
+  static Napi::Value wrap(Napi::Env env, std::shared_ptr<ProcessGroup> group) {
+    if (!group) return env.Null();
+    return constructor.New({Napi::External<std::shared_ptr<ProcessGroup>>::New(env, &group)});
   }
 
   std::shared_ptr<ProcessGroup> group() const { return group_; }
@@ -85,9 +90,6 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
  private:
   Napi::Value rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->rank()); }
   Napi::Value size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group_->size()); }
-  Napi::Value gradient_wire_bytes(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(group_->gradient_wire_bytes()));
-  }
   Napi::Value topology(const Napi::CallbackInfo& info) {
     Topology t = group_->topology();
     auto o = Napi::Object::New(info.Env());
@@ -99,15 +101,18 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     return o;
   }
 
-  // Runs `op` on `bytes` off the event loop; resolves with the (possibly replaced) bytes, or
-  // with undefined when `result` is false. Calls on one group never overlap: all ranks must
-  // issue the same collectives in the same order.
-  Napi::Value run(const Napi::CallbackInfo& info, std::shared_ptr<Bytes> bytes, std::function<void(Bytes&)> op, bool result = true) {
-    if (busy_) throw js_error(info.Env(), "BUSY", "the process group is running another collective; await it first");
-    busy_ = true;
-    auto* task = new Task(info.This().As<Napi::Object>(), 1, [bytes, op] { op(*bytes); },
-                          [bytes, result](Napi::Env env) { return result ? to_array(env, *bytes) : env.Undefined(); },
-                          [this] { busy_ = false; });
+  // Issues `op` on `bytes` now and resolves, once it completes, with the (possibly replaced)
+  // bytes, or with undefined when `result` is false. The wait has no bound of its own: every
+  // operation fails by itself after the group's timeout, and the bytes must outlive it.
+  Napi::Value run(const Napi::CallbackInfo& info, std::shared_ptr<Bytes> bytes, const std::function<WorkPtr(Bytes&)>& op, bool result = true,
+                  std::function<void(Bytes&)> after = nullptr) {
+    WorkPtr work = op(*bytes);
+    auto* task = new Task(info.This().As<Napi::Object>(), 1,
+                          [work, bytes, after] {
+                            work->wait(std::chrono::hours(24));
+                            if (after) after(*bytes);
+                          },
+                          [bytes, result](Napi::Env env) { return result ? to_array(env, *bytes) : env.Undefined(); }, [] {});
     task->Queue();
     return task->promise();
   }
@@ -116,7 +121,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     return guard(info.Env(), [&] {
       auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
       ReduceOp op = read_op(info[1]);
-      return run(info, b, [this, op](Bytes& x) { group_->all_reduce(x.data.data(), x.count(), x.type, op); });
+      return run(info, b, [this, op](Bytes& x) { return group_->all_reduce(x.data.data(), x.count(), x.type, op); });
     });
   }
 
@@ -124,18 +129,16 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     return guard(info.Env(), [&] {
       auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
       int root = int(require_count(info[1], "root"));
-      return run(info, b, [this, root](Bytes& x) { group_->broadcast(x.data.data(), x.count(), x.type, root); });
+      return run(info, b, [this, root](Bytes& x) { return group_->broadcast(x.data.data(), x.count(), x.type, root); });
     });
   }
 
   Napi::Value all_gather(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
-      return run(info, b, [this](Bytes& x) {
-        std::vector<uint8_t> out(x.data.size() * size_t(group_->size()));
-        group_->all_gather(out.data(), x.data.data(), x.count(), x.type);
-        x.data = std::move(out);
-      });
+      auto out = std::make_shared<std::vector<uint8_t>>(b->data.size() * size_t(group_->size()));
+      return run(info, b, [this, out](Bytes& x) { return group_->all_gather(out->data(), x.data.data(), x.count(), x.type); }, true,
+                 [out](Bytes& x) { x.data = std::move(*out); });
     });
   }
 
@@ -144,11 +147,9 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
       ReduceOp op = read_op(info[1]);
       RM_CHECK(b->count() % size_t(group_->size()) == 0, "INVALID_ARGUMENT", "reduceScatter needs a length divisible by the group size");
-      return run(info, b, [this, op](Bytes& x) {
-        std::vector<uint8_t> out(x.data.size() / size_t(group_->size()));
-        group_->reduce_scatter(out.data(), x.data.data(), x.count() / size_t(group_->size()), x.type, op);
-        x.data = std::move(out);
-      });
+      auto out = std::make_shared<std::vector<uint8_t>>(b->data.size() / size_t(group_->size()));
+      return run(info, b, [this, op, out](Bytes& x) { return group_->reduce_scatter(out->data(), x.data.data(), x.count() / size_t(group_->size()), x.type, op); }, true,
+                 [out](Bytes& x) { x.data = std::move(*out); });
     });
   }
 
@@ -157,7 +158,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       auto b = std::make_shared<Bytes>(read_array(info[0], "data"));
       int dst = int(require_count(info[1], "dst"));
       uint32_t tag = uint32_t(require_count(info[2], "tag"));
-      return run(info, b, [this, dst, tag](Bytes& x) { group_->send(x.data.data(), x.count(), x.type, dst, tag); }, false);
+      return run(info, b, [this, dst, tag](Bytes& x) { return group_->send(x.data.data(), x.count(), x.type, dst, tag); }, false);
     });
   }
 
@@ -167,13 +168,30 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       auto b = std::make_shared<Bytes>(read_array(info[0], "like"));
       int src = int(require_count(info[1], "src"));
       uint32_t tag = uint32_t(require_count(info[2], "tag"));
-      return run(info, b, [this, src, tag](Bytes& x) { group_->recv(x.data.data(), x.count(), x.type, src, tag); });
+      return run(info, b, [this, src, tag](Bytes& x) { return group_->recv(x.data.data(), x.count(), x.type, src, tag); });
     });
   }
 
   Napi::Value barrier(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
-      return run(info, std::make_shared<Bytes>(Bytes{DType::F32, {}}), [this](Bytes&) { group_->barrier(); }, false);
+      return run(info, std::make_shared<Bytes>(Bytes{DType::F32, {}}), [this](Bytes&) { return group_->barrier(); }, false);
+    });
+  }
+
+  // newGroup(ranks: number[]) → Promise<ProcessGroup | null>: collective (see ProcessGroup::new_group);
+  // issue nothing else on this group until it settles.
+  Napi::Value new_group(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] {
+      RM_CHECK(info[0].IsArray(), "INVALID_ARGUMENT", "newGroup takes an array of ranks");
+      auto list = info[0].As<Napi::Array>();
+      std::vector<int> ranks;
+      for (uint32_t i = 0; i < list.Length(); ++i) ranks.push_back(int(require_count(list.Get(i), "rank")));
+      auto sub = std::make_shared<std::shared_ptr<ProcessGroup>>();
+      auto group = group_;
+      auto* task = new Task(info.This().As<Napi::Object>(), 1, [group, ranks, sub] { *sub = group->new_group(ranks); },
+                            [sub](Napi::Env env) { return wrap(env, *sub); }, [] {});
+      task->Queue();
+      return Napi::Value(task->promise());
     });
   }
 
@@ -191,17 +209,15 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       auto* gloo = dynamic_cast<GlooGroup*>(group_.get());
       RM_CHECK(gloo != nullptr, "INVALID_ARGUMENT", "timeAllReduce needs a Gloo group");
       auto seconds = std::make_shared<double>(0);
-      if (busy_) throw js_error(info.Env(), "BUSY", "the process group is running another collective; await it first");
-      busy_ = true;
-      auto* task = new Task(info.This().As<Napi::Object>(), 1, [gloo, n, iterations, path, seconds] { *seconds = gloo->time_all_reduce(n, iterations, path); },
-                            [seconds](Napi::Env env) { return Napi::Value(Napi::Number::New(env, *seconds)); }, [this] { busy_ = false; });
+      auto keep = group_;  // the group outlives the bench
+      auto* task = new Task(info.This().As<Napi::Object>(), 1, [gloo, keep, n, iterations, path, seconds] { *seconds = gloo->time_all_reduce(n, iterations, path); },
+                            [seconds](Napi::Env env) { return Napi::Value(Napi::Number::New(env, *seconds)); }, [] {});
       task->Queue();
       return Napi::Value(task->promise());
     });
   }
 
   std::shared_ptr<ProcessGroup> group_;  // shared with an engine that trains through it
-  bool busy_ = false;
 };
 
 Napi::FunctionReference ProcessGroupWrap::constructor;
@@ -221,11 +237,9 @@ static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
     if (o.Has("joinTimeoutMs") && !o.Get("joinTimeoutMs").IsUndefined())
       c.join_timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("joinTimeoutMs"), "joinTimeoutMs")));
     auto store = std::make_shared<JsStore>(env, require_object(o.Get("store"), "store"), c.join_timeout);
-    auto group = std::make_shared<std::unique_ptr<ProcessGroup>>();
-    auto* task = new Task(Napi::Object::New(env), 1, [c, store, group] { *group = std::make_unique<GlooGroup>(c, *store); },
-                          [group](Napi::Env e) {
-                            return Napi::Value(ProcessGroupWrap::constructor.New({Napi::External<ProcessGroup>::New(e, group->release())}));
-                          },
+    auto group = std::make_shared<std::shared_ptr<ProcessGroup>>();
+    auto* task = new Task(Napi::Object::New(env), 1, [c, store, group] { *group = std::make_shared<GlooGroup>(c, *store); },
+                          [group](Napi::Env e) { return ProcessGroupWrap::wrap(e, *group); },
                           [store] {});  // keeps the store (and its JS callbacks) alive until the join settles
     task->Queue();
     return Napi::Value(task->promise());

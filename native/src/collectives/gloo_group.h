@@ -1,8 +1,7 @@
 // ProcessGroup over Gloo's TCP transport. Ranks find each other through a rendezvous store
-// (served by the coordinator, see store_bridge.h); after that they talk to each other directly.
-// When all ranks share one machine, floating-point all-reduce goes through shared memory instead.
-// When every machine holds as many ranks, training gradients are reduced hierarchically: within
-// the machine through shared memory, across machines by Gloo among the ranks of one local rank.
+// (served by the coordinator, see store_bridge.h); after that they talk to each other directly,
+// and subgroups connect over the parent's connections, without the store. When every rank of a
+// group shares one machine, its floating-point all-reduce goes through shared memory instead.
 #pragma once
 
 #include <gloo/rendezvous/store.h>
@@ -12,7 +11,7 @@
 
 #include "process_group.h"
 #include "shm_allreduce.h"
-#include "topology.h"
+#include "work_queue.h"
 
 namespace gloo {
 class Context;
@@ -38,59 +37,49 @@ class GlooGroup : public ProcessGroup {
   ~GlooGroup() override;
 
   std::chrono::milliseconds timeout() const override { return timeout_; }
-  Topology topology() const override { return topology_; }
-  void all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
-  void broadcast(void* data, size_t n, DType t, int root) override;
-  void all_gather(void* out, const void* in, size_t n, DType t) override;
-  void reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override;
-  void send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
-  void recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
-  void barrier() override;
-  void set_gradient_wire(Precision wire) override { wire_ = wire; }
-  size_t gradient_wire_bytes() const override { return wire_bytes_; }
-  void all_reduce_gradients(float* data, size_t n) override;
-  bool share_training_state(size_t n, const TrainingState& initial, TrainingState* shared) override;
-  double reduce_gradient_shard(Range bucket, Range* shard) override;
-  void sum_over_shards(double* values, size_t n) override;
-  void publish_parameter_shards() override;
-  std::unique_ptr<FactorExchange> share_factor_exchange(const std::vector<FactorShape>& slots, size_t max_batch) override;
+  const Topology& topology() const override { return topology_; }
+  WorkPtr all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
+  WorkPtr broadcast(void* data, size_t n, DType t, int root) override;
+  WorkPtr all_gather(void* out, const void* in, size_t n, DType t) override;
+  WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override;
+  WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
+  WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
+  WorkPtr barrier() override;
+  std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks) override;
 
   // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: Gloo's TCP
   // ring called directly on this group's connections (the baseline), this group's all_reduce
   // over Gloo's TCP ring (the path across machines), through shared memory with copies in and
-  // out, or in place in a shared buffer (what data-parallel training uses on one machine).
+  // out, or in place in a buffer the ranks share (what data-parallel training does on one machine).
   enum class Path { GlooDirect, Tcp, SharedCopy, SharedInPlace };
   double time_all_reduce(size_t n, int iterations, Path path);
 
  private:
-  // Runs one numbered operation, turning Gloo's exceptions into a NativeError that names it.
+  // A subgroup: `context` already connected.
+  GlooGroup(std::shared_ptr<gloo::transport::Device> device, std::shared_ptr<gloo::Context> context,
+            std::vector<std::string> identities, std::chrono::milliseconds timeout);
+  // Once connected: starts the queue and, when every rank shares this machine, its shared memory.
+  void start();
+  // "all_reduce #3 (16 float32) on rank 0 of 2"
+  std::string describe(const char* op, uint64_t seq, size_t n, DType t) const;
+  // Queues a numbered collective; body(tag) runs on the queue's thread.
   template <class F>
-  void run(const char* op, size_t n, DType t, F&& body);
-
-  // Finds the ranks of this machine; when every machine holds as many, names the shared
-  // memory of this one and connects this rank to its peers of the same local rank elsewhere.
-  void join_machine(gloo::rendezvous::Store& store, const std::string& identity, std::chrono::milliseconds timeout);
-  // Collective: maps the training buffers of this machine's ranks.
-  void map_shared_buffers(size_t n, int moments, bool compute_copy);
-  // Collective over the machine's ranks: local rank 0 creates Segment(name, args..., create,
-  // timeout) under this machine's prefix + suffix, the others open it, then its name goes.
-  template <class Segment, class... Args>
-  std::unique_ptr<Segment> map_on_machine(const std::string& suffix, Args&&... args);
+  WorkPtr collective(const char* op, size_t n, DType t, F&& body);
+  // Runs body, turning Gloo's exceptions into a NativeError that names the operation.
+  template <class F>
+  void run(const std::string& name, std::chrono::milliseconds timeout, F&& body);
+  std::shared_ptr<gloo::Context> connect_subgroup(const std::vector<int>& ranks, int sub_rank, uint32_t id);
 
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::Context> context_;
+  std::vector<std::string> identities_;  // every rank's machine
   Topology topology_;
-  std::string shm_name_;                   // this machine's segments start with it
-  std::shared_ptr<gloo::Context> across_;  // ranks of this local rank, one per machine
-  Precision wire_ = Precision::F32;        // gradients on the network
-  std::atomic<size_t> wire_bytes_{0};       // added to on the reducer's thread, read from JS
-  // data[n] ← Σ over the context's ranks of scale · data, in wire_'s type on the network;
-  // returns the factor still to apply (see SharedBuffers::AcrossMachines).
-  float sum_gradients(const std::shared_ptr<gloo::Context>& context, float* data, size_t n, float scale, uint32_t tag);
-  std::unique_ptr<ShmAllReduce> shm_;
-  std::unique_ptr<SharedBuffers> shared_;
   std::chrono::milliseconds timeout_;
-  uint64_t seq_ = 0;
+  std::atomic<uint64_t> seq_{0};        // collectives issued: names them
+  std::atomic<uint64_t> p2p_seq_{0};    // sends and receives posted: names them
+  std::atomic<uint32_t> subgroups_{0};  // new_group calls: keeps their connections apart
+  std::unique_ptr<ShmAllReduce> shm_;   // every rank on this machine: the floating-point all-reduce
+  std::unique_ptr<OperationQueue> queue_;  // last: its thread uses the members above
 };
 
 }  // namespace rm

@@ -1,8 +1,10 @@
-// One interface for the collectives a rank needs: Gloo over TCP now, NCCL later. Every call
-// blocks the calling (non-JS) thread until done or until the group's timeout, and a failure
-// names the operation, its sequence number in this group, and this rank.
+// The collectives a rank needs, as one small interface in the shape of c10d's: Gloo over TCP now,
+// NCCL next. Every operation returns at once with a Work handle; operations of one group run in
+// the order they were issued, and every rank of the group issues the same collectives in the same
+// order. A failure names the operation, its sequence number in this group, and this rank; a peer
+// that never takes part fails the operation after the group's timeout.
 //
-// Buffers hold `n` elements of `dtype`; all ranks call the same operations in the same order.
+// Buffers hold `n` elements of `dtype` and must stay valid until the operation's wait returns.
 #pragma once
 
 #include <chrono>
@@ -12,10 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/common.h"
 #include "../core/dtype.h"
-#include "../train/factor_exchange.h"
-#include "../precision/precision.h"
 
 namespace rm {
 
@@ -28,16 +27,21 @@ struct Topology {
   int local_rank = 0;   // this rank among its machine's ranks, in rank order
   int local_size = 1;   // ranks on this machine
   bool uniform = true;  // every machine holds local_size ranks
+  // Every rank's machine, by group rank; machines are numbered in order of their lowest rank.
+  std::vector<int> machine_of;
+  // The ranks of machine m, ascending.
+  std::vector<int> ranks_of(int m) const;
 };
 
-// One rank's training buffers (n floats each): gradients, parameters, optimizer moments.
-struct TrainingState {
-  float* grads = nullptr;
-  float* params = nullptr;
-  float* moments[2] = {nullptr, nullptr};
-  int moment_count = 0;
-  float* compute_params = nullptr;  // mixed precision: the rounded copy the layers read; else null
+// One operation in flight.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Returns once the operation is done, or rethrows how it failed; COLLECTIVE_TIMEOUT, naming
+  // the operation, when it is still running after `timeout`.
+  virtual void wait(std::chrono::milliseconds timeout) = 0;
 };
+using WorkPtr = std::shared_ptr<Work>;
 
 class ProcessGroup {
  public:
@@ -45,53 +49,37 @@ class ProcessGroup {
   virtual ~ProcessGroup() = default;
   int rank() const { return rank_; }
   int size() const { return size_; }
-  virtual Topology topology() const = 0;
+  virtual const Topology& topology() const = 0;
   // How long any operation may wait for the other ranks before it fails.
   virtual std::chrono::milliseconds timeout() const = 0;
 
-  // data[n] ← op over ranks of data[n]
-  virtual void all_reduce(void* data, size_t n, DType t, ReduceOp op) = 0;
+  // data[n] ← op over ranks of data[n]. 16-bit floats (BF16, F16) are summed in fp32 at every
+  // step and rounded back, as a compressed gradient travels.
+  virtual WorkPtr all_reduce(void* data, size_t n, DType t, ReduceOp op) = 0;
   // data[n] ← root's data[n]
-  virtual void broadcast(void* data, size_t n, DType t, int root) = 0;
+  virtual WorkPtr broadcast(void* data, size_t n, DType t, int root) = 0;
   // out[size·n] ← the concatenation of every rank's in[n], in rank order
-  virtual void all_gather(void* out, const void* in, size_t n, DType t) = 0;
+  virtual WorkPtr all_gather(void* out, const void* in, size_t n, DType t) = 0;
   // out[n] ← op over ranks of in[rank·n, (rank+1)·n), in holding size·n elements
-  virtual void reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) = 0;
-  virtual void send(const void* data, size_t n, DType t, int dst, uint32_t tag) = 0;
-  virtual void recv(void* data, size_t n, DType t, int src, uint32_t tag) = 0;
-  virtual void barrier() = 0;
+  virtual WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) = 0;
+  // Point to point: a send matches the receive of its peer with the same tag. Both are posted at
+  // once and progress while the caller computes; they do not wait behind the collectives.
+  virtual WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) = 0;
+  virtual WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) = 0;
+  virtual WorkPtr barrier() = 0;
 
-  // Gradients' all-reduces that cross a network carry 16-bit values (BF16, F16) or fp32 (F32, the
-  // default); within a machine they move through memory in fp32 either way.
-  virtual void set_gradient_wire(Precision /*wire*/) {}
-  // Bytes of gradients this rank has put on the network so far (0 within one machine).
-  virtual size_t gradient_wire_bytes() const { return 0; }
-  // data[n] ← the average over ranks of the gradients data[n] (a bucket, unsharded).
-  virtual void all_reduce_gradients(float* data, size_t n) = 0;
+  // Collective over this group, blocking: a group of the given ranks of this one (ascending),
+  // numbered 0… in that order, with this group's timeout. Every rank calls it, for every
+  // subgroup, in the same order; a rank that is not listed gets null.
+  virtual std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks) = 0;
 
-  // Sharded optimizer (ZeRO stage 1) for ranks that can share memory with the others of their
-  // machine, every machine holding as many ranks. Collective: returns false when the group
-  // cannot; otherwise `shared` receives this rank's gradient buffer and the parameter and
-  // optimizer-moment buffers shared by the ranks of this machine, n floats each, filled from
-  // `initial` (equal on every rank).
-  virtual bool share_training_state(size_t /*n*/, const TrainingState& /*initial*/, TrainingState* /*shared*/) { return false; }
-  // Collective over every rank, once per gradient bucket [begin, end), in the same order on
-  // every rank; may run on a thread of its own while the caller computes. Averages over all
-  // ranks this rank's shard of the bucket, in place in its gradient buffer; returns the shard
-  // and Σ g² over it. Ranks of different machines with the same local rank own the same shard.
-  virtual double reduce_gradient_shard(Range bucket, Range* shard) = 0;
-  // values[i] ← Σ over the ranks of one machine of each one's values[i], for n ≤ 2 values in
-  // one exchange: with the sum of squares of each rank's shards, the squared norm of the whole
-  // averaged gradient (and, when the machine holds every rank, the loss beside it).
-  virtual void sum_over_shards(double* values, size_t n) = 0;
-  // After each rank has updated its shards of the parameters: every rank sees all of them.
-  virtual void publish_parameter_shards() = 0;
-  // Collective, after share_training_state: an exchange of sufficient factors (one slot per
-  // shape, batches up to max_batch per rank) among ranks that all share one machine; null
-  // when they do not.
-  virtual std::unique_ptr<FactorExchange> share_factor_exchange(const std::vector<FactorShape>& /*slots*/, size_t /*max_batch*/) {
-    return nullptr;
-  }
+  // Blocking forms: issue, then wait for as long as the operation may take.
+  void all_reduce_now(void* data, size_t n, DType t, ReduceOp op) { all_reduce(data, n, t, op)->wait(wait_bound()); }
+  void broadcast_now(void* data, size_t n, DType t, int root) { broadcast(data, n, t, root)->wait(wait_bound()); }
+  void barrier_now() { barrier()->wait(wait_bound()); }
+  // The longest a wait on one operation of this group needs: the group's own timeout fires
+  // first when a peer is missing; this bound only catches a group that stopped running.
+  std::chrono::milliseconds wait_bound() const { return 2 * timeout() + std::chrono::seconds(1); }
 
  protected:
   int rank_, size_;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 
+#include "../core/common.h"
 #include "process_group.h"
 #include "shm_segment.h"
 

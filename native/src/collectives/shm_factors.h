@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "../train/factor_exchange.h"
+#include "factor_exchange.h"
 #include "shm_segment.h"
 
 namespace rm {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "../core/common.h"
@@ -41,6 +42,10 @@ std::string machine_identity() {
   std::string boot;
   std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
   return std::string(host) + "/" + boot;
+}
+
+std::string fresh_segment_name(const std::string& what) {
+  return "/ringmaster-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()) + "-" + what;
 }
 
 ShmSegment::ShmSegment(const std::string& name, int rank, int size, size_t data_bytes, bool create, std::chrono::milliseconds timeout)

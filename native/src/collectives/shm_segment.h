@@ -43,4 +43,7 @@ class ShmSegment {
 // A name for this machine that differs between machines and between boots.
 std::string machine_identity();
 
+// "/ringmaster-<pid>-<random>-<what>": a name no other live segment of this machine has.
+std::string fresh_segment_name(const std::string& what);
+
 }  // namespace rm

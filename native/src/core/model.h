@@ -67,6 +67,22 @@ class Model {
   // (none unless a model says so).
   virtual const std::vector<LinearLayer>& linear_layers() const { return no_linear_layers_; }
 
+  // Pipeline parallelism. A model built as one stage of a larger one takes the previous stage's
+  // activations instead of the job's input unless it is the first stage, and hands its own to
+  // the next stage instead of logits unless it is the last: [B · positions(), boundary()]
+  // floats, forward's output, and backward's input (dlogits) and dinput.
+  virtual bool first_stage() const { return true; }
+  virtual bool last_stage() const { return true; }
+  virtual size_t boundary() const { return 0; }
+  // A weight this stage shares with another stage (the GPT's token embedding, tied to the head,
+  // when the two ends of the model are on different stages): its range in parameters(), empty
+  // when there is none.
+  virtual Range shared_weight() const { return {0, 0}; }
+  // Forward and backward of up to slots() micro-batches may be in flight at once, each in an
+  // activation set of its own; select_slot picks the one the next forward or backward uses.
+  virtual size_t slots() const { return 1; }
+  virtual void select_slot(size_t slot) { RM_CHECK(slot == 0, "INTERNAL", "this model keeps one micro-batch's activations"); }
+
   // From now on forward and backward report each module's time and FLOPs to `profiler` (null:
   // stop).
   void set_profiler(Profiler* profiler) { profiler_ = profiler; }

@@ -5,6 +5,14 @@
 //
 // A sample is `block` int32 tokens; the model predicts at every position, so forward's logits
 // are [B·T, V] and positions() is T.
+//
+// A pipeline stage is a part of the model (GptPart): some of its blocks, with the embeddings if
+// it is the first stage and the final LayerNorm and head if it is the last; between stages the
+// residual stream [B·T, C] goes forward and its gradient back. The last stage holds its own copy
+// of the token embedding for the tied head (Megatron's way), kept equal to the first stage's by
+// summing the two copies' gradients. Parameter names stay the whole model's, so the stages'
+// checkpoints together load into one GPT. Each stage keeps `slots` activation sets, one per
+// micro-batch in flight.
 #pragma once
 
 #include <memory>
@@ -14,6 +22,12 @@
 #include "../nn/block.h"
 
 namespace rm {
+
+struct GptPart {
+  size_t first_layer = 0, end_layer = 0;  // blocks [first, end); end 0: to the last
+  bool embedding = true;                  // token and position embeddings: the first stage
+  bool head = true;                       // final LayerNorm and the tied head: the last stage
+};
 
 struct GptConfig {
   size_t vocab = 0;     // V
@@ -29,21 +43,28 @@ class Gpt final : public Model {
   // bf16_kernels (bf16 precision, fast path): the matrix products run oneDNN's bf16 kernels.
   // Activations live on `device` (the CPU's for now: its kernels are the CPU ones).
   Gpt(const GptConfig& config, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels = false,
-      Device& device = cpu_device());
+      Device& device = cpu_device(), GptPart part = {}, size_t slots = 1);
 
   ModelInput input() const override { return {DType::I32, config_.block}; }
   size_t positions() const override { return config_.block; }
   size_t classes() const override { return config_.vocab; }
   size_t max_batch() const override { return max_batch_; }
-  size_t last_batch() const override { return last_batch_; }
+  size_t last_batch() const override { return sets_[slot_].batch; }
   bool bf16_kernels() const override { return bf16_kernels_; }
   Kernels& kernels() const override { return kernels_; }
   // GPT-2's: every weight and embedding N(0, 0.02), the residual projections (c_proj)
-  // N(0, 0.02/√(2·layers)), biases 0, LayerNorm gains 1.
+  // N(0, 0.02/√(2·layers)), biases 0, LayerNorm gains 1. A stage draws the whole model's
+  // sequence and keeps its own parameters' values, so the stages start as one model would.
   void init_params(uint64_t seed) override;
   const float* forward(const void* input, size_t B) override;
   void backward(const float* dlogits, const BackwardOptions& options) override;
   const std::vector<size_t>& gradient_ready_offsets() const override { return ready_offsets_; }
+  bool first_stage() const override { return part_.embedding; }
+  bool last_stage() const override { return part_.head; }
+  size_t boundary() const override { return config_.channels; }
+  Range shared_weight() const override;
+  size_t slots() const override { return sets_.size(); }
+  void select_slot(size_t slot) override;
 
   // Autoregressive sampling of one sequence with a KV cache: feeds `prompt` (at least one
   // token), then draws `count` tokens, each from softmax(logits / temperature) over the top_k
@@ -54,24 +75,33 @@ class Gpt final : public Model {
                                 uint64_t seed);
 
  private:
+  // One micro-batch's activations: the modules that keep them, and the tensors between them.
+  struct Activations {
+    std::vector<std::unique_ptr<Block>> blocks;
+    std::unique_ptr<LayerNormModule> ln_f;  // the last stage
+    Tensor tokens;                          // the first stage: int32 [B, T]
+    Tensor embedded;                        // [B·T, C]: the embeddings' sum, or the previous stage's output
+    Tensor logits;                          // the last stage: [B·T, V]
+    size_t batch = 0;                       // of the last forward, 0: none (or overwritten)
+  };
   static const std::string kEmbeddingName, kHeadName;
+  Activations make_activations(const Scope& transformer, size_t rows);
   Pass pass(size_t B);
   const float* decode(int32_t token, size_t t);  // logits [V] of position t; caches rows 0..t-1 filled
   std::vector<Tensor> k_cache_, v_cache_;  // per layer [T, C], made on the first generate
   GptConfig config_;
+  GptPart part_;
   size_t max_batch_;
   bool bf16_kernels_;
   Kernels& kernels_;
-  ParamSlot wte_, wpe_;
-  std::vector<std::unique_ptr<Block>> blocks_;
-  std::unique_ptr<LayerNormModule> ln_f_;
-  std::vector<size_t> ready_offsets_;  // embeddings, each block, ln_f
+  ParamSlot wte_, wpe_;  // wpe absent but on the first stage; wte absent on a middle stage
+  std::vector<size_t> ready_offsets_;  // embeddings (when any), each block, ln_f (the last stage)
   Device& device_;
-  Tensor tokens_;                      // the last forward's, int32 [B, T]
-  Tensor embedded_, logits_, dres_;    // [B·T, C], [B·T, V], [B·T, C] at the largest batch
+  std::vector<Activations> sets_;  // one per slot
+  size_t slot_ = 0;
+  Tensor dres_;  // [B·T, C] at the largest batch: the residual stream's gradient
   std::unique_ptr<BlockWorkspace> workspace_;
   FloatBuffer grad_scratch_;  // mixed precision (GradientSink)
-  size_t last_batch_ = 0;
 };
 
 }  // namespace rm

@@ -13,6 +13,8 @@ class Block {
  public:
   Block(const Scope& scope, size_t C, size_t H, bool bias, size_t max_rows);
   void init(Parameters& params, Rng& rng, float std, float proj_std) const;
+  // The normal draws init makes: its four weight matrices, 12·C² values.
+  static size_t init_draws(size_t C) { return 12 * C * C; }
   const float* forward(const Pass& p, const float* x);  // keeps x (the residual stream in)
   // dres[N, C]: on entry ∂L/∂(block output), on return ∂L/∂x.
   void backward(const Pass& p, float* dres, BlockWorkspace& w);

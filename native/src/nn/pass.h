@@ -30,12 +30,16 @@ struct ParamSlot {
 enum class DecayRule { All, Matrices };
 
 // Where a module registers its parameters (named under this scope's path, decayed by the
-// model's rule) and allocates its activations (on this scope's device).
+// model's rule) and allocates its activations (on this scope's device). A reusing scope finds
+// parameters registered before under the same names instead: a second copy of a module that
+// computes with the same weights into activations of its own (a pipeline stage keeps one copy
+// per micro-batch in flight).
 class Scope {
  public:
-  Scope(Parameters& params, std::string prefix, DecayRule decay, Device& device = cpu_device())
-      : params_(params), prefix_(std::move(prefix)), decay_(decay), device_(device) {}
-  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", decay_, device_); }
+  Scope(Parameters& params, std::string prefix, DecayRule decay, Device& device = cpu_device(), bool reuse = false)
+      : params_(params), prefix_(std::move(prefix)), decay_(decay), device_(device), reuse_(reuse) {}
+  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", decay_, device_, reuse_); }
+  Scope reusing() const { return Scope(params_, prefix_, decay_, device_, true); }
   Device& device() const { return device_; }
   // A zero-filled fp32 activation tensor on this scope's device.
   Tensor activation(Shape shape) const { return Tensor(std::move(shape), DType::F32, device_); }
@@ -43,6 +47,12 @@ class Scope {
   std::string path() const { return prefix_.empty() ? "" : prefix_.substr(0, prefix_.size() - 1); }
   ParamSlot param(const std::string& name, Shape shape) const {
     size_t count = numel(shape);
+    if (reuse_) {
+      const auto& list = params_.list();
+      for (size_t i = 0; i < list.size(); ++i)
+        if (list[i].name == prefix_ + name) return {i, list[i].offset, list[i].count};
+      throw NativeError("INTERNAL", "no parameter " + prefix_ + name + " to reuse");
+    }
     bool decay = decay_ == DecayRule::All || shape.size() >= 2;
     size_t offset = params_.add(prefix_ + name, std::move(shape), decay);
     return {params_.list().size() - 1, offset, count};
@@ -53,6 +63,7 @@ class Scope {
   std::string prefix_;
   DecayRule decay_;
   Device& device_;
+  bool reuse_;
 };
 
 // Parameter gradients of one backward. A tensor may receive several contributions (a tied

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../core/linear_gradients.h"
-#include "factor_exchange.h"
+#include "../collectives/factor_exchange.h"
 
 namespace rm {
 

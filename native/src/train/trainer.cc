@@ -20,7 +20,12 @@ static bool uses_bf16_kernels(const TrainerConfig& c) {
 static const std::string kLossName = "loss (softmax cross-entropy)";
 
 static std::unique_ptr<Model> make_model(const TrainerConfig& c) {
-  if (c.gpt.layers > 0) return std::make_unique<Gpt>(c.gpt, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c));
+  RM_CHECK(c.pipeline_stages >= 1 && c.pipeline_stage < c.pipeline_stages, "INVALID_ARGUMENT",
+           "pipeline stage " + std::to_string(c.pipeline_stage) + " of " + std::to_string(c.pipeline_stages));
+  size_t in_flight = c.pipeline_stages - c.pipeline_stage;  // 1F1B's bound on a stage's micro-batches
+  if (c.gpt.layers > 0)
+    return std::make_unique<Gpt>(c.gpt, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c), cpu_device(), c.gpt_part, in_flight);
+  RM_CHECK(c.pipeline_stages == 1, "INVALID_ARGUMENT", "pipeline parallelism splits a GPT; an mlp or cnn runs whole on each rank");
   return std::make_unique<Sequential>(c.layers, c.input, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c));
 }
 
@@ -43,155 +48,130 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   RM_CHECK(K >= 1 && K <= config_.max_accumulate, "INVALID_ARGUMENT",
            "micro-batches per step " + std::to_string(K) + " is outside [1, " + std::to_string(config_.max_accumulate) + "]");
   auto t0 = clock::now();
-  size_t exchanges = factors_ ? factors_->exchange().exchanges() : 0;
-  double waited = factors_ ? factors_->exchange().waited_seconds() : 0.0;
-  next_bucket_ = 0;
-  shard_squares_ = 0;
-  factor_squares_ = 0;
-  if (factors_) factors_->new_step();
-  double loss_sum = 0;
+  DataParallel* dp = data_parallel_.get();
+  if (dp) dp->begin_step();
   size_t row = model_->input().elements, P = model_->positions(), V = model_->classes();
   float scale = scaler_.scale();
-  bool squares_wanted = factors_ && (clip_norm > 0.0f || scaler_.enabled());
+  bool squares_wanted = clip_norm > 0.0f || scaler_.enabled();
+  double loss_sum = 0;
+  MicroBatches m;
+  m.B = B;
+  m.K = K;
+  m.input = [&](size_t k) -> const void* { return inputs_.data() + k * B * row; };
+  m.loss = [&](size_t k, const float* logits) -> const float* {
+    ProfileScope timer(model_->profiler(), kLossName, Profiler::Phase::Forward, 5.0 * double(B * P * V));
+    CrossEntropyResult ce = model_->kernels().cross_entropy(dlogits_.data(), logits, labels_.data() + k * B * P, B * P, V, scale / float(K));
+    round_to(params().precision(), dlogits_.data(), B * P * V);
+    loss_sum += ce.loss_sum;
+    return dlogits_.data();
+  };
+  if (dp) {
+    m.ready = dp->ready_hook(squares_wanted);  // buckets go once per step, in the last backward
+    m.linear_gradients = dp->linear_gradients();
+  }
   try {
-    for (size_t k = 0; k < K; ++k) {
-      const float* logits = model_->forward(inputs_.data() + k * B * row, B);
-      const int32_t* labels = labels_.data() + k * B * P;
-      CrossEntropyResult ce;
-      {
-        ProfileScope timer(model_->profiler(), kLossName, Profiler::Phase::Forward, 5.0 * double(B * P * V));
-        ce = model_->kernels().cross_entropy(dlogits_.data(), logits, labels, B * P, V, scale / float(K));
-        round_to(params().precision(), dlogits_.data(), B * P * V);
+    if (pipeline_) {
+      pipeline_->run(m);
+    } else {
+      for (size_t k = 0; k < K; ++k) {
+        const float* dlogits = m.loss(k, model_->forward(m.input(k), B));
+        BackwardOptions o;
+        o.accumulate = k > 0;
+        if (k + 1 == K) o.ready = m.ready;
+        o.linear_gradients = m.linear_gradients;
+        model_->backward(dlogits, o);
       }
-      loss_sum += ce.loss_sum;
-      bool last = k + 1 == K;
-      BackwardOptions o;
-      o.accumulate = k > 0;
-      if (reducer_ && last) {  // the last micro-batch only
-        o.ready = [this, squares_wanted](size_t first) {
-          launch_ready_buckets(first);
-          if (squares_wanted) factor_squares_ += factors_->squares_from(first, params().grads());
-        };
-      }
-      o.linear_gradients = factors_.get();
-      model_->backward(dlogits_.data(), o);
     }
   } catch (...) {
-    // A factor exchange that failed mid-backward: the buckets already launched finish (or time
-    // out) before the step's state is left behind; the first error is the one reported.
-    if (reducer_) {
-      try {
-        reducer_->wait();
-      } catch (...) {
-      }
-    }
+    // A factor exchange or a transfer that failed mid-backward: the buckets already launched
+    // finish (or time out) before the step's state is left behind; the first error is reported.
+    if (dp) dp->abandon();
     throw;
   }
-  double loss = loss_sum / double(K * B * P);
+  double loss = loss_sum / double(K * B * P);  // 0 on a stage without the loss
   auto t1 = clock::now();
   size_t n = params().count();
-  std::vector<Range> mine = {Range{0, n}};  // the parameters this rank updates
-  if (factors_) {
-    waited = factors_->exchange().waited_seconds() - waited;
-    exchanges = factors_->exchange().exchanges() - exchanges;
-  }
-  if (reducer_) reducer_->wait();
-  // Σ g² of the scaled, averaged gradients: a sharded rank's shares pass through shared memory,
-  // and when its machine holds every rank the loss is averaged in the same exchange.
-  bool loss_with_norm = sharded_ && group_->topology().machines == 1;
-  if (reducer_ && !loss_with_norm) group_->all_reduce(&loss, 1, DType::F64, ReduceOp::Avg);
-  double squares = 0;
-  if (sharded_) {
-    double sums[2] = {shard_squares_ + factor_squares_, loss};
-    group_->sum_over_shards(sums, loss_with_norm ? 2 : 1);
+  ReducedStep reduced{loss, std::numeric_limits<double>::quiet_NaN(), {Range{0, n}}, 0, 0, 0.0, 0};
+  if (dp) reduced = dp->finish(loss);
+  double squares = reduced.squares;
+  if (std::isnan(squares)) squares = squares_wanted ? own_squares() : 0.0;
+  if (pipeline_) {
+    double sums[2] = {squares, reduced.loss};
+    pipeline_->sum_over_stages(sums, 2);  // every stage gets the loss and agrees on finiteness
     squares = sums[0];
-    if (loss_with_norm) loss = sums[1] / double(group_->size());
-    mine = shards_;
-    if (factors_) mine.insert(mine.end(), factors_->owned().begin(), factors_->owned().end());
+    reduced.loss = sums[1];
   }
   auto t2 = clock::now();
-  if (!sharded_ && (clip_norm > 0.0f || scaler_.enabled())) squares = global_squares(params().grads(), n);
-  // All ranks hold the same gradients, so they agree on finiteness without a word.
-  bool step = scaler_.update(std::isfinite(squares));
+  // The ranks of a stage hold the same gradients, and the stages' squares are summed, so every
+  // rank agrees on finiteness.
+  bool step = scaler_.update(!squares_wanted || std::isfinite(squares));
   double norm = std::sqrt(squares) / scale;
   if (step) {
-    optimizer_.step(params().values(), params().grads(), lr, clip_scale(norm, clip_norm) / scale, mine, compute_copy());
+    optimizer_.step(params().values(), params().grads(), lr, clip_scale(norm, clip_norm) / scale, reduced.owned, compute_copy());
   }
-  if (sharded_) group_->publish_parameter_shards();
+  if (dp) dp->publish();
   if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
   // Waiting for the other ranks' factors counts as communication, not compute.
-  return {loss, norm, seconds(t0, t1) - waited, seconds(t1, t2) + waited, seconds(t2, clock::now()), next_bucket_, exchanges, scale, !step};
+  double waited = reduced.factor_wait_s;
+  return {reduced.loss, norm, seconds(t0, t1) - waited, seconds(t1, t2) + waited, seconds(t2, clock::now()),
+          reduced.buckets, reduced.factor_exchanges, reduced.wire_bytes, scale, !step};
 }
 
-void Trainer::launch_ready_buckets(size_t first) {
-  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].begin >= first) reducer_->launch(next_bucket_++);
+double Trainer::own_squares() {
+  Range shared = model_->shared_weight();
+  const float* g = params().grads();
+  if (model_->first_stage() || shared.end == shared.begin) return global_squares(g, params().count());
+  return global_squares(g, shared.begin) + global_squares(g + shared.end, params().count() - shared.end);
 }
 
-void Trainer::reduce_bucket(size_t bucket) {
-  Range b = buckets_[bucket];
-  if (sharded_) {
-    shard_squares_ += group_->reduce_gradient_shard(b, &shards_[bucket]);
-  } else {
-    group_->all_reduce_gradients(params().grads() + b.begin, b.end - b.begin);
-  }
-}
-
-void Trainer::join_process_group(std::shared_ptr<ProcessGroup> group) {
-  group_ = std::move(group);
-  if (group_->size() < 2) return;
-  group_->set_gradient_wire(config_.gradient_wire);
-  size_t n = params().count();
-  group_->broadcast(params().values(), n, DType::F32, 0);
-  parameters_changed();
-  TrainingState initial, shared;
-  initial.params = params().values();
-  if (params().precision() != Precision::F32) initial.compute_params = params().compute();
-  initial.moment_count = int(optimizer_.moment_count());
-  for (int i = 0; i < initial.moment_count; ++i) initial.moments[i] = optimizer_.moment(size_t(i));
-  if (group_->share_training_state(n, initial, &shared)) {
-    params().use_grad_buffer(shared.grads);
-    params().use_value_buffer(shared.params);
-    optimizer_.use_moment_buffers(shared.moments);
-    params().use_compute_buffer(shared.compute_params);
-    sharded_ = true;
-  }
-  const std::vector<size_t>& groups = model_->gradient_ready_offsets();
-  std::vector<bool> factored(groups.size(), false);
-  if (sharded_) {
-    std::vector<LinearLayer> layers = pick_factored_layers(size_t(group_->size()));
-    std::vector<FactorShape> shapes;
-    for (const auto& l : layers) shapes.push_back({l.in, l.out});
-    std::unique_ptr<FactorExchange> exchange;
-    if (!layers.empty()) exchange = group_->share_factor_exchange(shapes, config_.max_batch);
-    if (exchange) {
-      for (const auto& l : layers)
-        factored[size_t(std::find(groups.begin(), groups.end(), l.weight_offset) - groups.begin())] = true;
-      factors_ = std::make_unique<FactorGradients>(std::move(exchange), std::move(layers));
+void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
+  joined_ = true;
+  size_t P = config_.pipeline_stages, size = size_t(world->size()), rank = size_t(world->rank());
+  RM_CHECK(size % P == 0, "INVALID_ARGUMENT", std::to_string(size) + " ranks do not form pipelines of " + std::to_string(P) + " stages");
+  RM_CHECK(rank % P == config_.pipeline_stage, "INVALID_ARGUMENT",
+           "rank " + std::to_string(rank) + " holds stage " + std::to_string(rank % P) + ", not " + std::to_string(config_.pipeline_stage));
+  size_t D = size / P;
+  std::shared_ptr<ProcessGroup> replicas = world;  // the ranks holding this rank's part of the model
+  if (P > 1) {
+    // Every rank makes every subgroup, in the same order: the pipelines, the ranks of each stage,
+    // and each pipeline's first and last stage.
+    std::shared_ptr<ProcessGroup> stages, tied;
+    for (size_t d = 0; d < D; ++d) {
+      std::vector<int> ranks;
+      for (size_t s = 0; s < P; ++s) ranks.push_back(int(d * P + s));
+      if (auto g = world->new_group(ranks)) stages = std::move(g);
     }
+    replicas = nullptr;
+    if (D > 1) {
+      for (size_t s = 0; s < P; ++s) {
+        std::vector<int> ranks;
+        for (size_t d = 0; d < D; ++d) ranks.push_back(int(d * P + s));
+        if (auto g = world->new_group(ranks)) replicas = std::move(g);
+      }
+    }
+    for (size_t d = 0; d < D; ++d)
+      if (auto g = world->new_group({int(d * P), int(d * P + P - 1)})) tied = std::move(g);
+    pipeline_ = std::make_unique<Pipeline>(*model_, std::move(stages), std::move(tied));
   }
-  buckets_ = plan_buckets(groups, n, config_.bucket_floats, factored);
-  shards_.assign(buckets_.size(), Range{0, 0});
-  reducer_ = std::make_unique<BucketReducer>([this](size_t bucket) { reduce_bucket(bucket); }, 2 * group_->timeout() + std::chrono::seconds(1));
-}
-
-std::vector<LinearLayer> Trainer::pick_factored_layers(size_t world) const {
-  std::vector<LinearLayer> picked;
-  if (!config_.sufficient_factors) return picked;
-  const std::vector<size_t>& groups = model_->gradient_ready_offsets();
-  size_t n = model_->parameters().count();
-  size_t rows = config_.max_accumulate * world * config_.max_batch;  // samples of one step, all ranks
-  for (const auto& l : model_->linear_layers()) {
-    auto g = std::find(groups.begin(), groups.end(), l.weight_offset);
-    size_t group_end = g == groups.end() ? 0 : g + 1 == groups.end() ? n : *(g + 1);
-    bool own_group = g != groups.end() && group_end == l.bias_offset + l.out && l.bias_offset == l.weight_offset + l.in * l.out;
-    if (own_group && rows * (l.in + l.out) < l.in * l.out) picked.push_back(l);
-  }
-  return picked;
+  if (D < 2) return;
+  DataParallelConfig c;
+  c.bucket_floats = config_.bucket_floats;
+  c.gradient_wire = config_.gradient_wire;
+  c.sufficient_factors = config_.sufficient_factors;
+  c.max_batch = config_.max_batch;
+  c.max_accumulate = config_.max_accumulate;
+  // A stage's shards would have to leave out the weight it shares with another stage from the
+  // norm: pipelines reduce their stages' gradients whole.
+  c.shard = P == 1;
+  data_parallel_ = std::make_unique<DataParallel>(std::move(replicas), *model_, optimizer_, c);
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {
-  const float* logits = model_->forward(inputs_.data(), B);
-  return model_->kernels().cross_entropy(nullptr, logits, labels_.data(), B * model_->positions(), model_->classes(), 1.0f);
+  auto loss = [&](const float* logits) {
+    return model_->kernels().cross_entropy(nullptr, logits, labels_.data(), B * model_->positions(), model_->classes(), 1.0f);
+  };
+  if (pipeline_) return pipeline_->evaluate(inputs_.data(), B, loss);
+  return loss(model_->forward(inputs_.data(), B));
 }
 
 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to 1, folded into

@@ -6,9 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "../collectives/process_group.h"
-#include "factor_gradients.h"
-#include "gradient_buckets.h"
+#include "data_parallel.h"
+#include "pipeline.h"
 #include "../precision/loss_scaler.h"
 #include "../models/gpt.h"
 #include "../models/sequential.h"
@@ -22,6 +21,10 @@ struct TrainerConfig {
   std::vector<LayerConfig> layers;
   SampleShape input;
   GptConfig gpt;
+  // Pipeline parallelism (a GPT): this rank holds part `gpt_part` of the model, as stage
+  // `pipeline_stage` of `pipeline_stages`.
+  size_t pipeline_stages = 1, pipeline_stage = 0;
+  GptPart gpt_part;
   size_t max_batch = 0;       // samples per micro-batch
   size_t max_accumulate = 1;  // micro-batches per optimizer step
   Impl impl = Impl::Fast;
@@ -33,10 +36,9 @@ struct TrainerConfig {
   LossScalerConfig loss_scale;
   OptimizerConfig optimizer;
   uint64_t seed = 0;
-  size_t bucket_floats = size_t(25) << 18;  // data parallel: gradient bucket size (25 MiB)
-  Precision gradient_wire = Precision::F32;  // data parallel: gradients on the network (see ProcessGroup)
-  // Data parallel on one machine: Linear layers whose sufficient factors (factor_exchange.h)
-  // are smaller than their weight gradient exchange those instead.
+  // Data parallel (data_parallel.h): bucket size, gradients on the network, sufficient factors.
+  size_t bucket_floats = size_t(25) << 18;
+  Precision gradient_wire = Precision::F32;
   bool sufficient_factors = true;
 };
 
@@ -49,6 +51,7 @@ struct StepResult {
   double compute_s, communicate_s, optimize_s;
   size_t gradient_all_reduces;  // buckets reduced: once per bucket per optimizer step
   size_t factor_exchanges;      // sufficient-factor exchanges: per factored layer and micro-batch
+  size_t wire_bytes;            // gradient bytes this rank sent between machines
   float loss_scale;             // the scale this step ran with (1 without loss scaling)
   bool skipped;                 // inf/NaN gradients: no update (fp16 loss scaling)
 };
@@ -74,15 +77,14 @@ class Trainer {
   void* inputs() { return inputs_.data(); }
   int32_t* labels() { return labels_.data(); }
   // Set once join_process_group has run: the state may live in shared memory from then on.
-  bool joined() const { return group_ != nullptr; }
+  bool joined() const { return joined_; }
 
-  // Data parallel, collective: from now on gradients (and the reported loss) are averaged over
-  // the group's ranks, bucket by bucket while backward runs, before clipping, so every rank
-  // takes the same step; every rank starts from rank 0's parameters. Where the ranks can share
-  // memory (see ProcessGroup::share_training_buffers) gradients and parameters move into it and
-  // each rank updates only its shards of the parameters (ZeRO stage 1: the optimizer's work is
-  // divided, not repeated). Each rank's optimizer moments are then meaningful for its own
-  // shards only: a checkpoint has to gather them.
+  // Collective over every rank of the job. Data parallel: from now on gradients (and the
+  // reported loss) are averaged over the ranks holding the same part of the model before
+  // clipping, so they take the same step (see DataParallel). Pipeline parallel: the ranks form a
+  // grid, rank d·P + s being stage s of pipeline d, P = pipeline_stages; each step runs its
+  // micro-batches through the pipeline (see Pipeline), the gradient norm and the loss are the
+  // whole model's, and every rank agrees on whether fp16 gradients are finite.
   void join_process_group(std::shared_ptr<ProcessGroup> group);
 
   // One optimizer step over K micro-batches of B samples in inputs() and labels(): gradients of
@@ -106,28 +108,16 @@ class Trainer {
   FloatBuffer inputs_;  // 4-byte elements: fp32 features or int32 tokens
   std::vector<int32_t> labels_;
   FloatBuffer dlogits_;
-  // Data parallel: launches every bucket whose gradients are final once [first, n) are.
-  void launch_ready_buckets(size_t first);
-  void reduce_bucket(size_t bucket);  // on the reducer's thread
   // Mixed precision: the optimizer refreshes the layers' rounded copy of what it updates.
   Parameters& params() { return model_->parameters(); }
   RoundedCopy compute_copy() {
     return params().precision() == Precision::F32 ? RoundedCopy{} : RoundedCopy{params().precision(), params().compute()};
   }
-
-  std::shared_ptr<ProcessGroup> group_;  // null or size 1: no communication
-  bool sharded_ = false;  // gradients and parameters in the group's shared memory, optimizer sharded
-  std::vector<Range> buckets_;  // in the order backward finishes them
-  std::vector<Range> shards_;   // sharded: this rank's part of each bucket
-  double shard_squares_ = 0;    // sharded: Σ g² over this step's shards so far
-  size_t next_bucket_ = 0;      // the first bucket of this step not yet launched
-  std::unique_ptr<FactorGradients> factors_;  // null: every gradient goes through the buckets
-  double factor_squares_ = 0;                   // Σ g² over this step's factored rows so far
-  // Which Linear layers exchange factors: those that finish on their own in backward (a ready
-  // group of their own) and whose factors over the step's K micro-batches of every rank are
-  // fewer floats than their gradient.
-  std::vector<LinearLayer> pick_factored_layers(size_t world) const;
-  std::unique_ptr<BucketReducer> reducer_;  // last: its thread uses the members above
+  // Σ g² over this rank's gradients, a weight shared between stages counted on the first only.
+  double own_squares();
+  bool joined_ = false;
+  std::unique_ptr<Pipeline> pipeline_;           // null: the whole model on this rank
+  std::unique_ptr<DataParallel> data_parallel_;  // null: no other rank holds this part
 };
 
 }  // namespace rm
