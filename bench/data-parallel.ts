@@ -12,25 +12,12 @@
  * over the rounds are reported with their range.
  *   npm run bench:dp     (or: node dist/bench/data-parallel.js [steps] [rounds])
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startCoordinator } from './coordinator.js';
+import { runBenchRank as run, type BenchRankResult as RankResult } from './rank-run.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const steps = Number(process.argv[2] ?? 200);
 const rounds = Number(process.argv[3] ?? 3);
-
-interface RankResult { samplesPerSec: number; stepMs: number; computeMs: number; communicateMs: number; optimizeMs: number }
-
-function run(args: string[]): Promise<RankResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'dp-rank.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`dp-rank exited with ${code}`))));
-  });
-}
 
 const row = (label: string, r: RankResult) =>
   `${label.padEnd(9)} ${r.samplesPerSec.toFixed(0).padStart(9)} ${r.stepMs.toFixed(2).padStart(8)} ${r.computeMs.toFixed(2).padStart(9)} ${r.communicateMs.toFixed(2).padStart(10)} ${r.optimizeMs.toFixed(2).padStart(10)}`;

@@ -1,8 +1,9 @@
 /**
- * One rank of the data-parallel scaling benchmark (started by bench/data-parallel.ts): trains an
- * example job for a number of steps, alone or as one rank of a group, and prints one JSON line:
- * samples/s of the whole group and the mean time per step in compute, all-reduce and optimizer.
- *   node dist/bench/dp-rank.js <spec> <steps> <micro> <bucket MiB> <auto|off> [<coordinator> <scope> <rank> <size>]
+ * One rank of the data- and pipeline-parallel benchmarks (bench/data-parallel.ts, gpt.ts,
+ * pipeline.ts): trains an example job for a number of steps, alone or as one rank of a group, and
+ * prints one JSON line: samples/s of the whole group and the mean time per step in compute,
+ * all-reduce, optimizer and waiting for neighbouring pipeline stages.
+ *   node dist/bench/dp-rank.js <spec> <steps> <micro> <bucket MiB> <auto|off> [<coordinator> <scope> <rank> <size>] [--set key=value]…
  * (auto|off: parallel.sufficient_factors)
  */
 import { loadSpecFile } from '../jobs/load.js';
@@ -11,16 +12,18 @@ import { createEngine, type Engine, type ProcessGroup, type StepTimings } from '
 import { joinProcessGroup } from '../worker/process-group.js';
 import { train } from '../worker/trainer.js';
 
-const [spec, steps, micro, bucketMb, factors, address, scope, rank, size] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const sets = args.flatMap((a, i) => (args[i - 1] === '--set' ? [a] : []));
+const [spec, steps, micro, bucketMb, factors, address, scope, rank, size] = args.filter((a, i) => a !== '--set' && args[i - 1] !== '--set');
 const WARMUP = 20;
 
 async function main(): Promise<void> {
-  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0', `parallel.bucket_mb=${bucketMb}`, `parallel.sufficient_factors=${factors}`]);
+  const job = loadSpecFile(spec, [`steps=${steps}`, `batch.micro=${micro}`, 'threads=1', `log.every=${steps}`, 'eval.every=0', `parallel.bucket_mb=${bucketMb}`, `parallel.sufficient_factors=${factors}`, ...sets]);
   let group: ProcessGroup | undefined;
   if (address) {
     group = await joinProcessGroup({ rank: Number(rank), worldSize: Number(size), coordinator: address, scope, hostname: '127.0.0.1' }, 60_000);
   }
-  const sums: StepTimings = { computeMs: 0, communicateMs: 0, optimizeMs: 0 };
+  const sums: StepTimings = { computeMs: 0, communicateMs: 0, optimizeMs: 0, pipelineWaitMs: 0 };
   let timed = 0;
   let t0 = 0;
   // Wraps the engine to add up the native step timings after a warm-up.
@@ -48,13 +51,14 @@ async function main(): Promise<void> {
     },
   });
   const n = timed - WARMUP;
-  const ranks = group?.size ?? 1;
+  const replicas = (group?.size ?? 1) / job.parallel.pipeline;
   console.log(JSON.stringify({
-    samplesPerSec: (n * Number(micro) * ranks * 1000) / wall,
+    samplesPerSec: (n * job.batch.micro * job.batch.accumulate * replicas * 1000) / wall,
     stepMs: wall / n,
     computeMs: sums.computeMs / n,
     communicateMs: sums.communicateMs / n,
     optimizeMs: sums.optimizeMs / n,
+    pipelineWaitMs: sums.pipelineWaitMs / n,
   }));
   process.exit(0);
 }

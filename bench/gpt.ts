@@ -7,7 +7,7 @@
  * time goes, module by module (ringmaster profile's table).
  *   npm run bench:gpt [-- --seconds 3] [-- --torch /tmp/torch/bin/python]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { profile } from '../worker/profiling.js';
 import { createTask, loadTaskData } from '../worker/tasks/task.js';
 import { engineConfig } from '../worker/trainer.js';
 import { startCoordinator } from './coordinator.js';
+import { runBenchRank as dpRank } from './rank-run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..'); // bench/ compiles to dist/bench/
@@ -47,15 +48,6 @@ async function ours(precision: 'fp32' | 'bf16', threads: number): Promise<Row & 
 function theirs(python: string, precision: string, threads: number): Row {
   const out = execFileSync(python, [path.join(repo, 'bench', 'gpt_torch.py'), precision, String(threads), String(seconds)], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Row;
-}
-
-function dpRank(args: string[]): Promise<{ samplesPerSec: number; stepMs: number; computeMs: number; communicateMs: number; optimizeMs: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'dp-rank.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`dp-rank exited with ${code}`))));
-  });
 }
 
 async function dataParallel(steps: number): Promise<void> {

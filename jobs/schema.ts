@@ -306,6 +306,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
 export const CROSS_CHECKS: readonly ({ key: string; atMost: string } | { key: string; multipleOf: string })[] = [
   { key: 'schedule.min_lr', atMost: 'optimizer.lr' },
   { key: 'model.channels', multipleOf: 'model.heads' },
+  { key: 'parallel.pipeline', atMost: 'model.layers' }, // every stage holds a block
 ];
 
 /** Which data sets each model family trains on. */
@@ -321,6 +322,5 @@ export const MODEL_DATA: Readonly<Record<ModelSpec['kind'], readonly DataSpec['k
  */
 export const NOT_YET_SUPPORTED: readonly { key: string; allowed: readonly unknown[]; reason: string }[] = [
   { key: 'device', allowed: ['cpu'], reason: 'not supported by this build yet; use cpu' },
-  { key: 'parallel.pipeline', allowed: [1], reason: 'arrives with the pipeline issue; use 1' },
   { key: 'model.dropout', allowed: [0, undefined], reason: 'dropout is not implemented yet; use 0' },
 ];

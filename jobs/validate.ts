@@ -52,6 +52,10 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
   if (!MODEL_DATA[model].includes(data)) {
     throw new RingmasterError('BAD_SPEC', `spec: data.kind = ${formatValue(data)} does not fit model.kind ${model} (use ${MODEL_DATA[model].join(' or ')})`);
   }
+  const stages = (spec.parallel as { pipeline: number }).pipeline;
+  if (stages > 1 && model !== 'gpt') {
+    throw new RingmasterError('BAD_SPEC', `spec: parallel.pipeline = ${stages} splits a gpt's blocks into stages; an ${model} runs whole on each rank (use 1)`);
+  }
   for (const { key, allowed, reason } of NOT_YET_SUPPORTED) {
     const value = valueAt(spec, key);
     if (!allowed.includes(value)) {

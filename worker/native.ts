@@ -80,6 +80,7 @@ export interface StepTimings {
   computeMs: number; // forward, loss, backward
   communicateMs: number; // gradient all-reduce
   optimizeMs: number; // clipping and the optimizer
+  pipelineWaitMs: number; // pipeline parallel: waiting for the neighbouring stages (the bubble), not in computeMs
 }
 
 export interface StepOutcome {

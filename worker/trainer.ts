@@ -7,13 +7,14 @@ import type { CheckpointEvent, CheckpointTarget, EvalEvent, ProgressEvent, Resum
 import type { JobSpec } from '../jobs/types.js';
 import { asNativeError, NativeError, type Engine, type EngineConfig, type EngineModel, type ProcessGroup } from './native.js';
 import { createTask, type TaskData, type TrainingTask } from './tasks/task.js';
-import { CheckpointWriter, restoreCheckpoint } from './checkpointing.js';
+import { CheckpointWriter, restoreCheckpoint, type StagePlace } from './checkpointing.js';
+import { pipelineStages } from './pipeline-stages.js';
 import { learningRate, scheduleParams } from './schedule.js';
 
 export interface TrainerDeps {
   createEngine(config: EngineConfig): Engine;
-  group?: ProcessGroup; // data parallel: this rank's group (absent for one rank)
-  checkpoints?: CheckpointTarget; // where rank 0 publishes checkpoints; absent: none are written
+  group?: ProcessGroup; // the job's ranks (absent for one rank): rank d·P + s is stage s of replica d, P = parallel.pipeline
+  checkpoints?: CheckpointTarget; // where the first replica's stages write checkpoints (stage 0 publishes); absent: none are written
   resume?: ResumeFrom; // start from a checkpoint instead of step 0
   onEvent(event: ProgressEvent | EvalEvent | CheckpointEvent | ResumeEvent): void;
   now?(): number; // milliseconds; performance.now by default
@@ -53,8 +54,8 @@ export function engineConfig(spec: JobSpec, model: EngineModel): EngineConfig {
  * Restores the checkpoint to resume from (before the engine joins its group, so the state
  * reaches the shared buffers) and checks that every rank picked the same one.
  */
-async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, deps: TrainerDeps): Promise<number> {
-  const resumed = deps.resume ? await restoreCheckpoint(spec, engine, deps.resume, task.checkpointFields) : undefined;
+async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, deps: TrainerDeps, place: StagePlace): Promise<number> {
+  const resumed = deps.resume ? await restoreCheckpoint(spec, engine, deps.resume, task.checkpointFields, place) : undefined;
   const group = deps.group;
   if (group && group.size > 1) {
     await engine.joinProcessGroup(group); // every rank starts from rank 0's parameters
@@ -66,6 +67,13 @@ async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, 
   }
   if (resumed) deps.onEvent(resumed);
   return resumed?.step ?? 0;
+}
+
+/** This rank's part of the model: the whole of it, or its pipeline stage's blocks. */
+function stageModel(model: EngineModel, place: StagePlace): EngineModel {
+  if (place.stages === 1) return model;
+  if (!model.gpt) throw new RingmasterError('BAD_SPEC', 'pipeline stages split a gpt (set parallel.pipeline=1)');
+  return { ...model, pipeline: pipelineStages(model.gpt, place.stages)[place.stage] };
 }
 
 /** Training statistics over one logging interval, turned into a progress event. */
@@ -107,16 +115,19 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
   const start = now();
   const group = deps.group;
   const ranks = group?.size ?? 1;
-  const perRank = spec.batch.micro * spec.batch.accumulate; // samples per rank per optimizer step
-  const task = createTask(spec, data, { rank: group?.rank ?? 0, ranks });
+  const rank = group?.rank ?? 0;
+  const place = { stage: rank % spec.parallel.pipeline, stages: spec.parallel.pipeline };
+  const replicas = ranks / place.stages; // the stages of one replica see the same samples
+  const perRank = spec.batch.micro * spec.batch.accumulate; // samples per replica per optimizer step
+  const task = createTask(spec, data, { rank: Math.floor(rank / place.stages), ranks: replicas });
   const totalSteps = spec.steps ?? spec.epochs * task.batchesPerEpoch;
   const schedule = scheduleParams(spec, totalSteps);
-  const engine = deps.createEngine(engineConfig(spec, task.model));
+  const engine = deps.createEngine(engineConfig(spec, stageModel(task.model, place)));
   const peakGflops = task.flopsPerToken > 0 && deps.matmulPeakGflops ? await deps.matmulPeakGflops() : 0;
-  const first = await startingPoint(spec, engine, task, deps);
-  const writer = deps.checkpoints && (group?.rank ?? 0) === 0 ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent, task.checkpointFields) : undefined;
+  const first = await startingPoint(spec, engine, task, deps, place);
+  const writer = deps.checkpoints && rank < place.stages ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent, task.checkpointFields, place) : undefined;
   const position = (step: number) => ({ epoch: Math.floor(step / task.batchesPerEpoch), batch: step % task.batchesPerEpoch });
-  const samplesPerStep = perRank * ranks;
+  const samplesPerStep = perRank * replicas;
   const tokensPerStep = samplesPerStep * task.tokensPerSample;
 
   if (first < totalSteps) task.load(first);

@@ -25,8 +25,10 @@ const RANK_ENTRY = fileURLToPath(new URL('../../worker/rank.js', import.meta.url
 export async function trainCommand(opts: TrainOptions): Promise<number> {
   const overrides = [...opts.set, ...(opts.threads === undefined ? [] : [`threads=${opts.threads}`])];
   const spec = loadSpecFile(opts.spec, overrides);
-  if (spec.parallel.data > 1) {
-    throw new RingmasterError('BAD_ARGUMENT', `ringmaster train runs one rank, but parallel.data = ${spec.parallel.data} (run it on a cluster: ringmaster up --slots cpu:${spec.parallel.data} --submit ${opts.spec})`);
+  const ranks = spec.parallel.data * spec.parallel.pipeline;
+  if (ranks > 1) {
+    const key = spec.parallel.data > 1 ? `parallel.data = ${spec.parallel.data}` : `parallel.pipeline = ${spec.parallel.pipeline}`;
+    throw new RingmasterError('BAD_ARGUMENT', `ringmaster train runs one rank, but ${key} (run it on a cluster: ringmaster up --slots cpu:${ranks} --submit ${opts.spec})`);
   }
   const resume = opts.resume === undefined ? undefined : resolveResumeDir(opts.resume, spec);
   const start: StartMessage = { type: 'start', spec, checkpoints: localCheckpointTarget(spec, new Date(), resume), ...(resume ? { resume } : {}) };

@@ -41,6 +41,10 @@ describe('gpt specs', () => {
     expect(spec.steps).toBe(2000);
   });
 
+  it('takes a pipeline of as many stages as blocks', () => {
+    expect(validateSpec({ ...minimal, parallel: { pipeline: 4 } }, { specDir: root }).parallel.pipeline).toBe(4);
+  });
+
   it.each([
     ['channels not a multiple of heads', { ...minimal, model: { kind: 'gpt', heads: 3 } }, 'BAD_SPEC', 'spec: model.channels = 128: must be a multiple of model.heads (3)'],
     ['a gpt on images', { ...minimal, data: { kind: 'fashion-mnist', dir: root } }, 'BAD_SPEC', 'spec: data.kind = "fashion-mnist" does not fit model.kind gpt (use text)'],
@@ -50,6 +54,7 @@ describe('gpt specs', () => {
     ['a directory for the corpus', { ...minimal, data: { kind: 'text', path: '.' } }, 'DATA_MISSING', `spec: data.path = ${JSON.stringify(root)}: no such file (set data.path to a UTF-8 text file)`],
     ['dropout', { ...minimal, model: { kind: 'gpt', dropout: 0.1 } }, 'BAD_SPEC', 'spec: model.dropout = 0.1: dropout is not implemented yet; use 0'],
     ['a text key on images', { ...minimal, model: { kind: 'mlp' }, data: { kind: 'fashion-mnist', tokenizer: 'char' } }, 'BAD_SPEC', 'spec: key "data.tokenizer" does not apply to data.kind fashion-mnist (only to text)'],
+    ['more pipeline stages than blocks', { ...minimal, parallel: { pipeline: 5 } }, 'BAD_SPEC', 'spec: parallel.pipeline = 5: must be ≤ model.layers (4)'],
     ['an unknown tokenizer', { ...minimal, data: { kind: 'text', path: 'corpus.txt', tokenizer: 'bpe' } }, 'BAD_SPEC', 'spec: data.tokenizer = "bpe": must be one of char, gpt2'],
   ])('refuses %s in one line', (_, raw, code, message) => {
     const e = refusal(raw);

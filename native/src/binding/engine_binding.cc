@@ -273,6 +273,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                    t.Set("computeMs", 1e3 * result->compute_s);
                    t.Set("communicateMs", 1e3 * result->communicate_s);
                    t.Set("optimizeMs", 1e3 * result->optimize_s);
+                   t.Set("pipelineWaitMs", 1e3 * result->pipeline_wait_s);
                    o.Set("timings", t);
                    return Napi::Value(o);
                  });

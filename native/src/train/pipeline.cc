@@ -1,6 +1,7 @@
 #include "pipeline.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace rm {
 
@@ -36,7 +37,9 @@ Pipeline::Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shar
 void Pipeline::wait(WorkPtr& work) {
   if (!work) return;
   WorkPtr w = std::move(work);
+  auto t0 = std::chrono::steady_clock::now();
   w->wait(stages_->wait_bound());
+  waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void Pipeline::wait_all() {
@@ -57,6 +60,7 @@ void Pipeline::run(const MicroBatches& m) {
     if (!first) s.receiving_activations = stages_->recv(s.activations.data(), n, DType::F32, prev, activation_tag(k));
     if (!last) s.receiving_gradients = stages_->recv(s.gradients.data(), n, DType::F32, next, gradient_tag(k));
   };
+  waited_s_ = 0;
   try {
     for (size_t k = 0; k < std::min(S, m.K); ++k) post_receives(k);
     bool finished = false;  // the last backward reported its final gradients but the first group
@@ -105,8 +109,11 @@ void Pipeline::run(const MicroBatches& m) {
     RM_CHECK(finished || m.K == 0, "INTERNAL", "the step's last backward did not report its gradients");
     // Every transfer of this stage is under way: the shared weight's sum cannot hold up a neighbour.
     Range shared = model_.shared_weight();
-    if (tied_ && shared.end > shared.begin)
+    if (tied_ && shared.end > shared.begin) {
+      auto t0 = std::chrono::steady_clock::now();  // mostly the last stage waiting for the first one's backward
       tied_->all_reduce_now(model_.parameters().grads() + shared.begin, shared.end - shared.begin, DType::F32, ReduceOp::Sum);
+      waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     if (m.ready) m.ready(0);
     wait_all();
   } catch (...) {

@@ -55,6 +55,9 @@ class Pipeline {
   CrossEntropyResult evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(const float* logits)>& loss);
   // values[n] ← Σ over the stages of each one's values[n].
   void sum_over_stages(double* values, size_t n) { stages_->all_reduce_now(values, n, DType::F64, ReduceOp::Sum); }
+  // Seconds the last run() spent waiting for its neighbours instead of computing: the pipeline's
+  // bubble, and any transfer that did not overlap compute.
+  double waited_seconds() const { return waited_s_; }
 
  private:
   size_t floats(size_t B) const { return B * model_.positions() * model_.boundary(); }
@@ -64,6 +67,7 @@ class Pipeline {
   Model& model_;
   std::shared_ptr<ProcessGroup> stages_, tied_;
   size_t stage_, count_;
+  double waited_s_ = 0;
   // Per activation slot: what arrives from the previous stage, what arrives from the next one,
   // this stage's input gradient, and the transfers in flight on each.
   struct Slot {

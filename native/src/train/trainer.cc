@@ -112,8 +112,8 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   if (dp) dp->publish();
   if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
   // Waiting for the other ranks' factors counts as communication, not compute.
-  double waited = reduced.factor_wait_s;
-  return {reduced.loss, norm, seconds(t0, t1) - waited, seconds(t1, t2) + waited, seconds(t2, clock::now()),
+  double waited = reduced.factor_wait_s, bubble = pipeline_ ? pipeline_->waited_seconds() : 0.0;
+  return {reduced.loss, norm, seconds(t0, t1) - waited - bubble, seconds(t1, t2) + waited, seconds(t2, clock::now()), bubble,
           reduced.buckets, reduced.factor_exchanges, reduced.wire_bytes, scale, !step};
 }
 

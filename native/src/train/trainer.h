@@ -49,6 +49,7 @@ struct StepResult {
   // still running when backward ends (including waiting for the slowest rank); clipping +
   // optimizer. Buckets reduced while backward ran count as compute.
   double compute_s, communicate_s, optimize_s;
+  double pipeline_wait_s;       // pipeline parallel: waiting for the neighbouring stages (the bubble), not in compute_s
   size_t gradient_all_reduces;  // buckets reduced: once per bucket per optimizer step
   size_t factor_exchanges;      // sufficient-factor exchanges: per factored layer and micro-batch
   size_t wire_bytes;            // gradient bytes this rank sent between machines

@@ -1,0 +1,29 @@
+/** The split of a GPT's blocks into pipeline stages (worker/pipeline-stages.ts). */
+import { describe, expect, it } from 'vitest';
+import { pipelineStages } from '../../worker/pipeline-stages.js';
+
+const gpt = (layers: number, vocab: number, channels = 128) => ({ vocab, block: 64, layers, heads: 4, channels, bias: true });
+const blocks = (stages: { firstLayer: number; endLayer: number }[]) => stages.map((s) => s.endLayer - s.firstLayer);
+
+describe('pipeline stages of a GPT', () => {
+  it('splits the character-level job evenly: its head (65 × 128) is a small part of a block', () => {
+    expect(blocks(pipelineStages(gpt(4, 65), 2))).toEqual([2, 2]);
+    expect(blocks(pipelineStages(gpt(4, 65), 4))).toEqual([1, 1, 1, 1]);
+    expect(blocks(pipelineStages(gpt(6, 65), 4))).toEqual([2, 2, 1, 1]);
+  });
+
+  it('gives the last stage fewer blocks when the head is costly (GPT-2 small: 50257 × 768, as much as 5.4 blocks)', () => {
+    expect(blocks(pipelineStages(gpt(12, 50257, 768), 2))).toEqual([9, 3]); // 9 blocks against 3 + 5.4
+  });
+
+  it('covers every block once, in order, every stage holding one', () => {
+    for (const [layers, stages] of [[4, 3], [7, 2], [12, 5], [3, 3]]) {
+      const split = pipelineStages(gpt(layers, 1000), stages);
+      expect(split.map((s) => s.stage)).toEqual([...Array(stages).keys()]);
+      expect(split[0].firstLayer).toBe(0);
+      expect(split[stages - 1].endLayer).toBe(layers);
+      split.slice(1).forEach((s, i) => expect(s.firstLayer).toBe(split[i].endLayer));
+      expect(Math.min(...blocks(split))).toBeGreaterThanOrEqual(1);
+    }
+  });
+});
