@@ -75,6 +75,8 @@ export interface JobSpec {
   parallel: {
     data: number;
     pipeline: number;
+    schedule: '1f1b' | 'interleaved'; // the pipeline's order of forwards and backwards
+    virtual: number; // interleaved: model chunks per stage
     timeout_s: number; // for every collective
     join_timeout_s: number; // for all ranks to join the process group
     reduce_dtype: 'fp32' | 'bf16' | 'fp16'; // gradients on the network between machines

@@ -52,10 +52,7 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
   if (!MODEL_DATA[model].includes(data)) {
     throw new RingmasterError('BAD_SPEC', `spec: data.kind = ${formatValue(data)} does not fit model.kind ${model} (use ${MODEL_DATA[model].join(' or ')})`);
   }
-  const stages = (spec.parallel as { pipeline: number }).pipeline;
-  if (stages > 1 && model !== 'gpt') {
-    throw new RingmasterError('BAD_SPEC', `spec: parallel.pipeline = ${stages} splits a gpt's blocks into stages; an ${model} runs whole on each rank (use 1)`);
-  }
+  checkPipeline(spec as unknown as JobSpec);
   for (const { key, allowed, reason } of NOT_YET_SUPPORTED) {
     const value = valueAt(spec, key);
     if (!allowed.includes(value)) {
@@ -68,6 +65,20 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
     }
   }
   return spec as unknown as JobSpec;
+}
+
+/** What a pipeline needs of the model and the batch. */
+function checkPipeline(spec: JobSpec): void {
+  const { pipeline: stages, schedule, virtual } = spec.parallel;
+  if (stages > 1 && spec.model.kind !== 'gpt') {
+    throw new RingmasterError('BAD_SPEC', `spec: parallel.pipeline = ${stages} splits a gpt's blocks into stages; an ${spec.model.kind} runs whole on each rank (use 1)`);
+  }
+  if (schedule !== 'interleaved') return;
+  if (stages < 2) throw badValue('parallel.schedule', schedule, '1f1b unless parallel.pipeline > 1');
+  if (spec.model.kind === 'gpt' && stages * virtual > spec.model.layers) {
+    throw badValue('parallel.virtual', virtual, `at most model.layers / parallel.pipeline (${Math.floor(spec.model.layers / stages)}): every chunk holds a block`);
+  }
+  if (spec.batch.accumulate % stages !== 0) throw badValue('batch.accumulate', spec.batch.accumulate, `a multiple of parallel.pipeline (${stages}) for the interleaved schedule`);
 }
 
 /** Compact one-line rendering of a value for messages: numbers as written, the rest as JSON. */

@@ -30,15 +30,15 @@ export type EngineModel =
   | { gpt: GptEngineConfig; pipeline?: PipelineStage; input?: undefined; layers?: undefined };
 
 /**
- * Pipeline parallelism: this rank's stage of the GPT and its blocks [firstLayer, endLayer); the
+ * Pipeline parallelism: this rank's stage of the GPT and the blocks [firstLayer, endLayer) of each
+ * of its chunks (several: interleaved stages, chunk c being virtual stage c·stages + stage); the
  * first stage holds the embeddings, the last the final LayerNorm and the tied head. In the job's
  * process group rank d·stages + stage is this stage of pipeline d.
  */
 export interface PipelineStage {
   stages: number;
   stage: number;
-  firstLayer: number;
-  endLayer: number;
+  chunks: { firstLayer: number; endLayer: number }[];
 }
 
 export type EngineConfig = EngineModel & EngineOptions;
@@ -225,8 +225,8 @@ export interface NativeAddon {
   matmulPeak(options: { m: number; k: number; n: number; threads: number; seconds: number; bf16?: boolean }): Promise<number>;
   /** Register-only throughput of fp32 FMAs and bf16 dot products (0 when absent), and AMX's state. */
   isaProbe(options: { seconds: number }): Promise<{ fp32FmaGflops: number; bf16DotGflops: number; amx: string }>;
-  /** The 1F1B order one pipeline stage runs a step's micro-batches in (native/src/train/pipeline.h). */
-  pipelineSchedule(stages: number, stage: number, microBatches: number): { forward: boolean; microBatch: number }[];
+  /** The order one pipeline stage runs a step's micro-batches in, 1F1B or interleaved (native/src/train/pipeline_schedule.h). */
+  pipelineSchedule(stages: number, stage: number, chunks: number, microBatches: number): { forward: boolean; microBatch: number; chunk: number }[];
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */
   createProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup>;
 }

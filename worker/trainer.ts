@@ -70,10 +70,11 @@ async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, 
 }
 
 /** This rank's part of the model: the whole of it, or its pipeline stage's blocks. */
-function stageModel(model: EngineModel, place: StagePlace): EngineModel {
+function stageModel(model: EngineModel, place: StagePlace, spec: JobSpec): EngineModel {
   if (place.stages === 1) return model;
+  const virtual = spec.parallel.schedule === 'interleaved' ? spec.parallel.virtual : 1;
   if (!model.gpt) throw new RingmasterError('BAD_SPEC', 'pipeline stages split a gpt (set parallel.pipeline=1)');
-  return { ...model, pipeline: pipelineStages(model.gpt, place.stages)[place.stage] };
+  return { ...model, pipeline: pipelineStages(model.gpt, place.stages, virtual)[place.stage] };
 }
 
 /** Training statistics over one logging interval, turned into a progress event. */
@@ -122,7 +123,7 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
   const task = createTask(spec, data, { rank: Math.floor(rank / place.stages), ranks: replicas });
   const totalSteps = spec.steps ?? spec.epochs * task.batchesPerEpoch;
   const schedule = scheduleParams(spec, totalSteps);
-  const engine = deps.createEngine(engineConfig(spec, stageModel(task.model, place)));
+  const engine = deps.createEngine(engineConfig(spec, stageModel(task.model, place, spec)));
   const peakGflops = task.flopsPerToken > 0 && deps.matmulPeakGflops ? await deps.matmulPeakGflops() : 0;
   const first = await startingPoint(spec, engine, task, deps, place);
   const writer = deps.checkpoints && rank < place.stages ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent, task.checkpointFields, place) : undefined;

@@ -27,7 +27,7 @@ describe('the 1F1B schedule', () => {
     [3, 7],
   ])('%i stages, %i micro-batches: every forward and backward once, in 1F1B order, at most P − stage in flight', (P, m) => {
     for (let stage = 0; stage < P; stage++) {
-      const actions = loadNative().pipelineSchedule(P, stage, m);
+      const actions = loadNative().pipelineSchedule(P, stage, 1, m);
       const forwards = actions.filter((a) => a.forward).map((a) => a.microBatch);
       const backwards = actions.filter((a) => !a.forward).map((a) => a.microBatch);
       const all = Array.from({ length: m }, (_, k) => k);
@@ -50,6 +50,44 @@ describe('the 1F1B schedule', () => {
       }
       expect(most).toBeLessThanOrEqual(P - stage);
       expect(most).toBeLessThanOrEqual(P);
+    }
+  });
+
+  it.each([
+    [2, 2, 4],
+    [2, 2, 8],
+    [4, 2, 8],
+    [2, 3, 6],
+  ])('interleaved, %i stages of %i chunks, %i micro-batches: every chunk\'s forward and backward once, in order, and every transfer comes before it is needed', (P, v, m) => {
+    const schedules = Array.from({ length: P }, (_, stage) => loadNative().pipelineSchedule(P, stage, v, m));
+    // Run the ranks together, one action at a time, each waiting for what its action needs:
+    // forward (c, k) on rank r needs virtual stage c·P + r − 1's forward of k; backward needs
+    // virtual stage c·P + r + 1's backward. A schedule that deadlocks stops making progress.
+    const done = new Set<string>();
+    const at = schedules.map(() => 0);
+    const V = P * v;
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (let r = 0; r < P; r++) {
+        const a = schedules[r][at[r]];
+        if (!a) continue;
+        const vs = a.chunk * P + r;
+        const needs = a.forward ? (vs === 0 ? undefined : `F${vs - 1}/${a.microBatch}`) : vs === V - 1 ? `F${vs}/${a.microBatch}` : `B${vs + 1}/${a.microBatch}`;
+        if (needs && !done.has(needs)) continue;
+        done.add(`${a.forward ? 'F' : 'B'}${vs}/${a.microBatch}`);
+        at[r]++;
+        progress = true;
+      }
+    }
+    expect(at).toEqual(schedules.map((s) => s.length)); // every rank ran to its end
+    for (let vs = 0; vs < V; vs++) {
+      for (let k = 0; k < m; k++) expect(done.has(`F${vs}/${k}`) && done.has(`B${vs}/${k}`), `virtual stage ${vs}, micro-batch ${k}`).toBe(true);
+    }
+    for (const s of schedules) {
+      expect(s).toHaveLength(2 * m * v);
+      for (let c = 0; c < v; c++) {
+        expect(s.filter((a) => a.chunk === c && !a.forward).map((a) => a.microBatch)).toEqual([...Array(m).keys()]);
+      }
     }
   });
 });
@@ -136,6 +174,12 @@ describe('a GPT split into pipeline stages', () => {
 
   it('trains as it does whole: 2 stages × 2 data-parallel replicas', async () => {
     expectEquivalent(whole, await runRanks(4, 2, EPS));
+  });
+
+  it('trains as it does whole: 2 interleaved stages of 2 chunks (blocks 0 and 2 on one rank, 1 and 3 on the other)', async () => {
+    const ranks = await runRanks(2, 2, { ...EPS, virtual: 2 });
+    expectEquivalent(whole, ranks);
+    expect(Object.keys(ranks[0].params).filter((n) => n.endsWith('ln_1.weight'))).toEqual(['transformer.h.0.ln_1.weight', 'transformer.h.2.ln_1.weight']);
   });
 });
 

@@ -1,9 +1,10 @@
 /** The split of a GPT's blocks into pipeline stages (worker/pipeline-stages.ts). */
 import { describe, expect, it } from 'vitest';
+import type { PipelineStage } from '../../worker/native.js';
 import { pipelineStages } from '../../worker/pipeline-stages.js';
 
 const gpt = (layers: number, vocab: number, channels = 128) => ({ vocab, block: 64, layers, heads: 4, channels, bias: true });
-const blocks = (stages: { firstLayer: number; endLayer: number }[]) => stages.map((s) => s.endLayer - s.firstLayer);
+const blocks = (stages: PipelineStage[]) => stages.map((s) => s.chunks[0].endLayer - s.chunks[0].firstLayer);
 
 describe('pipeline stages of a GPT', () => {
   it('splits the character-level job evenly: its head (65 × 128) is a small part of a block', () => {
@@ -20,10 +21,19 @@ describe('pipeline stages of a GPT', () => {
     for (const [layers, stages] of [[4, 3], [7, 2], [12, 5], [3, 3]]) {
       const split = pipelineStages(gpt(layers, 1000), stages);
       expect(split.map((s) => s.stage)).toEqual([...Array(stages).keys()]);
-      expect(split[0].firstLayer).toBe(0);
-      expect(split[stages - 1].endLayer).toBe(layers);
-      split.slice(1).forEach((s, i) => expect(s.firstLayer).toBe(split[i].endLayer));
+      const chunks = split.map((s) => s.chunks[0]);
+      expect(chunks[0].firstLayer).toBe(0);
+      expect(chunks[stages - 1].endLayer).toBe(layers);
+      chunks.slice(1).forEach((c, i) => expect(c.firstLayer).toBe(chunks[i].endLayer));
       expect(Math.min(...blocks(split))).toBeGreaterThanOrEqual(1);
     }
+  });
+
+  it('interleaved: rank r holds virtual stages r, r + P, …, in model order', () => {
+    expect(pipelineStages(gpt(4, 65), 2, 2).map((s) => s.chunks)).toEqual([
+      [{ firstLayer: 0, endLayer: 1 }, { firstLayer: 2, endLayer: 3 }],
+      [{ firstLayer: 1, endLayer: 2 }, { firstLayer: 3, endLayer: 4 }],
+    ]);
+    expect(() => pipelineStages(gpt(4, 65), 4, 2)).toThrow(RangeError); // 8 pieces of 4 blocks
   });
 });

@@ -55,6 +55,9 @@ describe('gpt specs', () => {
     ['dropout', { ...minimal, model: { kind: 'gpt', dropout: 0.1 } }, 'BAD_SPEC', 'spec: model.dropout = 0.1: dropout is not implemented yet; use 0'],
     ['a text key on images', { ...minimal, model: { kind: 'mlp' }, data: { kind: 'fashion-mnist', tokenizer: 'char' } }, 'BAD_SPEC', 'spec: key "data.tokenizer" does not apply to data.kind fashion-mnist (only to text)'],
     ['more pipeline stages than blocks', { ...minimal, parallel: { pipeline: 5 } }, 'BAD_SPEC', 'spec: parallel.pipeline = 5: must be ≤ model.layers (4)'],
+    ['an interleaved schedule without a pipeline', { ...minimal, parallel: { schedule: 'interleaved' } }, 'BAD_SPEC', 'spec: parallel.schedule = "interleaved": must be 1f1b unless parallel.pipeline > 1'],
+    ['more chunks than blocks', { ...minimal, parallel: { pipeline: 2, schedule: 'interleaved', virtual: 3 } }, 'BAD_SPEC', 'spec: parallel.virtual = 3: must be at most model.layers / parallel.pipeline (2): every chunk holds a block'],
+    ['interleaved micro-batches not in multiples of the stages', { ...minimal, parallel: { pipeline: 2, schedule: 'interleaved' }, batch: { accumulate: 3 } }, 'BAD_SPEC', 'spec: batch.accumulate = 3: must be a multiple of parallel.pipeline (2) for the interleaved schedule'],
     ['an unknown tokenizer', { ...minimal, data: { kind: 'text', path: 'corpus.txt', tokenizer: 'bpe' } }, 'BAD_SPEC', 'spec: data.tokenizer = "bpe": must be one of char, gpt2'],
   ])('refuses %s in one line', (_, raw, code, message) => {
     const e = refusal(raw);

@@ -8,7 +8,7 @@
 #include "../core/mapped_file.h"
 #include "../kernels/cpu/matmul_peak.h"
 #include "../precision/precision.h"
-#include "../train/pipeline.h"
+#include "../train/pipeline_schedule.h"
 
 namespace rm {
 
@@ -75,18 +75,18 @@ static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
   });
 }
 
-// pipelineSchedule(stages, stage, microBatches) → { forward, microBatch }[]: the 1F1B order one
-// stage runs a step in (train/pipeline.h), for the schedule's tests.
-static Napi::Value pipeline_schedule(const Napi::CallbackInfo& info) {
+// pipelineSchedule(stages, stage, chunks, microBatches) → { forward, microBatch, chunk }[]: the
+// order one stage runs a step in (train/pipeline_schedule.h), for the schedule's tests.
+static Napi::Value pipeline_schedule_js(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&] {
     size_t stages = require_count(info[0], "stages"), stage = require_count(info[1], "stage");
-    RM_CHECK(stage < stages, "INVALID_ARGUMENT", "stage " + std::to_string(stage) + " is not one of " + std::to_string(stages));
-    auto actions = one_forward_one_backward(stages, stage, require_count(info[2], "microBatches"));
+    auto actions = pipeline_schedule(stages, stage, require_count(info[2], "chunks"), require_count(info[3], "microBatches"));
     auto out = Napi::Array::New(info.Env(), actions.size());
     for (size_t i = 0; i < actions.size(); ++i) {
       auto a = Napi::Object::New(info.Env());
       a.Set("forward", actions[i].forward);
       a.Set("microBatch", double(actions[i].micro_batch));
+      a.Set("chunk", double(actions[i].chunk));
       out.Set(uint32_t(i), a);
     }
     return Napi::Value(out);
@@ -94,7 +94,7 @@ static Napi::Value pipeline_schedule(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
-  exports.Set("pipelineSchedule", Napi::Function::New(env, pipeline_schedule, "pipelineSchedule"));
+  exports.Set("pipelineSchedule", Napi::Function::New(env, pipeline_schedule_js, "pipelineSchedule"));
   exports.Set("roundTo", Napi::Function::New(env, round_to_precision, "roundTo"));
   exports.Set("bf16Probe", Napi::Function::New(env, bf16_probe_js, "bf16Probe"));
   exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));

@@ -26,15 +26,21 @@ static OptimizerConfig parse_optimizer(const Napi::Object& o) {
 
 static void parse_precision_options(const Napi::Object& o, TrainerConfig& c);
 
-// pipeline: { stages, stage, firstLayer, endLayer }: this rank's stage and its blocks.
+// pipeline: { stages, stage, chunks: [{ firstLayer, endLayer }, …] }: this rank's stage and the
+// blocks of each of its chunks.
 static void parse_pipeline(const Napi::Object& p, TrainerConfig& c) {
   c.pipeline_stages = require_count(p.Get("stages"), "pipeline.stages");
   c.pipeline_stage = require_count(p.Get("stage"), "pipeline.stage");
   RM_CHECK(c.pipeline_stages >= 1 && c.pipeline_stage < c.pipeline_stages, "INVALID_ARGUMENT",
            "pipeline.stage " + std::to_string(c.pipeline_stage) + " is not one of " + std::to_string(c.pipeline_stages) + " stages");
-  c.gpt_part.first_layer = require_count(p.Get("firstLayer"), "pipeline.firstLayer");
-  c.gpt_part.end_layer = require_count(p.Get("endLayer"), "pipeline.endLayer");
-  RM_CHECK(c.gpt_part.first_layer < c.gpt_part.end_layer, "INVALID_ARGUMENT", "a pipeline stage holds at least one block");
+  RM_CHECK(p.Get("chunks").IsArray(), "INVALID_ARGUMENT", "pipeline.chunks must be an array of { firstLayer, endLayer }");
+  auto chunks = p.Get("chunks").As<Napi::Array>();
+  RM_CHECK(chunks.Length() >= 1, "INVALID_ARGUMENT", "a pipeline stage holds at least one chunk of blocks");
+  for (uint32_t i = 0; i < chunks.Length(); ++i) {
+    auto ch = require_object(chunks.Get(i), "pipeline.chunks[i]");
+    c.gpt_part.chunks.push_back({require_count(ch.Get("firstLayer"), "pipeline.chunks[i].firstLayer"),
+                                 require_count(ch.Get("endLayer"), "pipeline.chunks[i].endLayer")});
+  }
   c.gpt_part.embedding = c.pipeline_stage == 0;
   c.gpt_part.head = c.pipeline_stage + 1 == c.pipeline_stages;
 }

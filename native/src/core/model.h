@@ -78,10 +78,15 @@ class Model {
   // when the two ends of the model are on different stages): its range in parameters(), empty
   // when there is none.
   virtual Range shared_weight() const { return {0, 0}; }
-  // Forward and backward of up to slots() micro-batches may be in flight at once, each in an
-  // activation set of its own; select_slot picks the one the next forward or backward uses.
+  // A stage may hold several chunks of the model (interleaved pipeline stages), each taking the
+  // previous virtual stage's activations. Forward and backward of up to slots() micro-batches per
+  // chunk may be in flight at once, each in an activation set of its own; select picks the chunk
+  // and the set the next forward or backward uses.
+  virtual size_t chunks() const { return 1; }
   virtual size_t slots() const { return 1; }
-  virtual void select_slot(size_t slot) { RM_CHECK(slot == 0, "INTERNAL", "this model keeps one micro-batch's activations"); }
+  virtual void select(size_t chunk, size_t slot) {
+    RM_CHECK(chunk == 0 && slot == 0, "INTERNAL", "this model keeps one micro-batch's activations");
+  }
 
   // From now on forward and backward report each module's time and FLOPs to `profiler` (null:
   // stop).

@@ -6,12 +6,13 @@
 // A sample is `block` int32 tokens; the model predicts at every position, so forward's logits
 // are [B·T, V] and positions() is T.
 //
-// A pipeline stage is a part of the model (GptPart): some of its blocks, with the embeddings if
-// it is the first stage and the final LayerNorm and head if it is the last; between stages the
-// residual stream [B·T, C] goes forward and its gradient back. The last stage holds its own copy
-// of the token embedding for the tied head (Megatron's way), kept equal to the first stage's by
-// summing the two copies' gradients. Parameter names stay the whole model's, so the stages'
-// checkpoints together load into one GPT. Each stage keeps `slots` activation sets, one per
+// A pipeline stage is a part of the model (GptPart): one or more chunks of contiguous blocks (more
+// than one for interleaved stages), with the embeddings before the first chunk if it is the first
+// stage and the final LayerNorm and head after the last chunk if it is the last; between chunks
+// the residual stream [B·T, C] goes forward and its gradient back. The last stage holds its own
+// copy of the token embedding for the tied head (Megatron's way), kept equal to the first stage's
+// by summing the two copies' gradients. Parameter names stay the whole model's, so the stages'
+// checkpoints together load into one GPT. Each chunk keeps `slots` activation sets, one per
 // micro-batch in flight.
 #pragma once
 
@@ -24,9 +25,12 @@
 namespace rm {
 
 struct GptPart {
-  size_t first_layer = 0, end_layer = 0;  // blocks [first, end); end 0: to the last
-  bool embedding = true;                  // token and position embeddings: the first stage
-  bool head = true;                       // final LayerNorm and the tied head: the last stage
+  struct Chunk {
+    size_t first_layer, end_layer;  // blocks [first, end)
+  };
+  std::vector<Chunk> chunks;  // in model order; none: one chunk of every block
+  bool embedding = true;      // token and position embeddings, before the first chunk: the first stage
+  bool head = true;           // final LayerNorm and the tied head, after the last chunk: the last stage
 };
 
 struct GptConfig {
@@ -49,7 +53,7 @@ class Gpt final : public Model {
   size_t positions() const override { return config_.block; }
   size_t classes() const override { return config_.vocab; }
   size_t max_batch() const override { return max_batch_; }
-  size_t last_batch() const override { return sets_[slot_].batch; }
+  size_t last_batch() const override { return chunks_[chunk_].sets[slot_].batch; }
   bool bf16_kernels() const override { return bf16_kernels_; }
   Kernels& kernels() const override { return kernels_; }
   // GPT-2's: every weight and embedding N(0, 0.02), the residual projections (c_proj)
@@ -63,8 +67,9 @@ class Gpt final : public Model {
   bool last_stage() const override { return part_.head; }
   size_t boundary() const override { return config_.channels; }
   Range shared_weight() const override;
-  size_t slots() const override { return sets_.size(); }
-  void select_slot(size_t slot) override;
+  size_t chunks() const override { return chunks_.size(); }
+  size_t slots() const override { return chunks_[0].sets.size(); }
+  void select(size_t chunk, size_t slot) override;
 
   // Autoregressive sampling of one sequence with a KV cache: feeds `prompt` (at least one
   // token), then draws `count` tokens, each from softmax(logits / temperature) over the top_k
@@ -84,8 +89,17 @@ class Gpt final : public Model {
     Tensor logits;                          // the last stage: [B·T, V]
     size_t batch = 0;                       // of the last forward, 0: none (or overwritten)
   };
+  // Blocks [first, end) with their activation sets, and where the groups of parameters that
+  // finish together in its backward begin, ascending (the first chunk's first is 0).
+  struct Chunk {
+    size_t first_layer, end_layer;
+    std::vector<Activations> sets;
+    std::vector<size_t> ready;
+  };
   static const std::string kEmbeddingName, kHeadName;
-  Activations make_activations(const Scope& transformer, size_t rows);
+  bool embeds() const { return part_.embedding && chunk_ == 0; }
+  bool heads() const { return part_.head && chunk_ + 1 == chunks_.size(); }
+  Activations make_activations(const Scope& transformer, size_t c, size_t rows);
   Pass pass(size_t B);
   const float* decode(int32_t token, size_t t);  // logits [V] of position t; caches rows 0..t-1 filled
   std::vector<Tensor> k_cache_, v_cache_;  // per layer [T, C], made on the first generate
@@ -97,8 +111,8 @@ class Gpt final : public Model {
   ParamSlot wte_, wpe_;  // wpe absent but on the first stage; wte absent on a middle stage
   std::vector<size_t> ready_offsets_;  // embeddings (when any), each block, ln_f (the last stage)
   Device& device_;
-  std::vector<Activations> sets_;  // one per slot
-  size_t slot_ = 0;
+  std::vector<Chunk> chunks_;
+  size_t chunk_ = 0, slot_ = 0;  // the activation set forward and backward use
   Tensor dres_;  // [B·T, C] at the largest batch: the residual stream's gradient
   std::unique_ptr<BlockWorkspace> workspace_;
   FloatBuffer grad_scratch_;  // mixed precision (GradientSink)

@@ -15,7 +15,7 @@ const float* Gpt::decode(int32_t token, size_t t) {
            "token " + std::to_string(token) + " is outside the vocabulary [0, " + std::to_string(config_.vocab) + ")");
   Pass p{kernels_, params_, 1, 1, 1};
   size_t C = config_.channels;
-  Activations& a = sets_[0];
+  Activations& a = chunks_[0].sets[0];
   const float* wte = p.weight(wte_) + size_t(token) * C;
   const float* wpe = p.weight(wpe_) + t * C;
   p.k.residual_forward(a.embedded.f32(), wte, wpe, C);
@@ -47,11 +47,11 @@ static int32_t draw(const float* logits, size_t V, float temperature, size_t top
 std::vector<int32_t> Gpt::generate(const std::vector<int32_t>& prompt, size_t count, float temperature, size_t top_k,
                                    uint64_t seed) {
   RM_CHECK(!prompt.empty(), "INVALID_ARGUMENT", "sampling needs a prompt of at least one token");
-  RM_CHECK(part_.embedding && part_.head, "INVALID_ARGUMENT", "sampling needs the whole model, not one pipeline stage");
-  sets_[0].batch = 0;  // decoding overwrites the activations a backward would read
+  RM_CHECK(part_.embedding && part_.head && chunks_.size() == 1, "INVALID_ARGUMENT", "sampling needs the whole model, not one pipeline stage");
+  chunks_[0].sets[0].batch = 0;  // decoding overwrites the activations a backward would read
   size_t T = config_.block, C = config_.channels;
   if (k_cache_.empty())
-    for (size_t l = 0; l < sets_[0].blocks.size(); ++l) {
+    for (size_t l = 0; l < chunks_[0].sets[0].blocks.size(); ++l) {
       k_cache_.emplace_back(Shape{T, C}, DType::F32, device_);
       v_cache_.emplace_back(Shape{T, C}, DType::F32, device_);
     }

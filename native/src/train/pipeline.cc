@@ -1,36 +1,24 @@
 #include "pipeline.h"
 
-#include <algorithm>
 #include <chrono>
 
 namespace rm {
 
-std::vector<PipelineAction> one_forward_one_backward(size_t stages, size_t stage, size_t micro_batches) {
-  std::vector<PipelineAction> actions;
-  size_t warmup = std::min(stages - stage - 1, micro_batches);
-  size_t forwards = 0, backwards = 0;
-  for (; forwards < warmup; ++forwards) actions.push_back({true, forwards});
-  for (; forwards < micro_batches; ++forwards, ++backwards) {
-    actions.push_back({true, forwards});
-    actions.push_back({false, backwards});
-  }
-  for (; backwards < micro_batches; ++backwards) actions.push_back({false, backwards});
-  return actions;
-}
-
-// Tags of the transfers between neighbouring stages: micro-batch k's activations and gradients.
-static uint32_t activation_tag(size_t k) { return uint32_t(2 * k); }
-static uint32_t gradient_tag(size_t k) { return uint32_t(2 * k + 1); }
-
 Pipeline::Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shared_ptr<ProcessGroup> tied)
-    : model_(model), stages_(std::move(stages)), tied_(std::move(tied)), stage_(size_t(stages_->rank())), count_(size_t(stages_->size())) {
+    : model_(model),
+      stages_(std::move(stages)),
+      tied_(std::move(tied)),
+      stage_(size_t(stages_->rank())),
+      count_(size_t(stages_->size())),
+      chunks_(model.chunks()) {
   RM_CHECK(model.first_stage() == (stage_ == 0) && model.last_stage() == (stage_ + 1 == count_), "INTERNAL",
            "stage " + std::to_string(stage_) + " of " + std::to_string(count_) + " was built as another part of the model");
-  slots_.resize(model.slots());
   size_t n = floats(model.max_batch());
-  for (auto& s : slots_) {
-    if (!model.first_stage()) s.activations = FloatBuffer(n), s.dinput = FloatBuffer(n);
-    if (!model.last_stage()) s.gradients = FloatBuffer(n);
+  slots_.resize(chunks_);
+  for (size_t c = 0; c < chunks_; ++c) {
+    slots_[c].resize(model.slots());
+    if (!takes_input(c))
+      for (auto& s : slots_[c]) s.dinput = FloatBuffer(n);
   }
 }
 
@@ -43,67 +31,74 @@ void Pipeline::wait(WorkPtr& work) {
 }
 
 void Pipeline::wait_all() {
-  for (auto& s : slots_) {
-    wait(s.receiving_activations);
-    wait(s.receiving_gradients);
-    wait(s.sending_output);
-    wait(s.sending_dinput);
-  }
+  for (auto& chunk : slots_)
+    for (auto& s : chunk) {
+      wait(s.sending_output);
+      wait(s.sending_dinput);
+    }
+  for (auto& r : receiving_) wait(r);
 }
 
 void Pipeline::run(const MicroBatches& m) {
-  bool first = model_.first_stage(), last = model_.last_stage();
-  size_t S = slots_.size(), n = floats(m.B);
-  int prev = int(stage_) - 1, next = int(stage_) + 1;
-  auto post_receives = [&](size_t k) {
-    Slot& s = slots_[k % S];
-    if (!first) s.receiving_activations = stages_->recv(s.activations.data(), n, DType::F32, prev, activation_tag(k));
-    if (!last) s.receiving_gradients = stages_->recv(s.gradients.data(), n, DType::F32, next, gradient_tag(k));
-  };
   waited_s_ = 0;
+  size_t n = floats(m.B);
+  int prev = int((stage_ + count_ - 1) % count_), next = int((stage_ + 1) % count_);
+  std::vector<PipelineAction> actions = pipeline_schedule(count_, stage_, chunks_, m.K);
+  // Every receive of the step, posted now, in the order the actions use them.
+  receiving_.clear();
+  for (const PipelineAction& a : actions) {
+    if (a.forward ? takes_input(a.chunk) : takes_loss(a.chunk)) continue;
+    if (received_.size() <= receiving_.size()) received_.emplace_back(floats(model_.max_batch()));
+    float* into = received_[receiving_.size()].data();
+    size_t vs = virtual_stage(a.chunk);
+    receiving_.push_back(a.forward ? stages_->recv(into, n, DType::F32, prev, tag(a.micro_batch, vs, false))
+                                   : stages_->recv(into, n, DType::F32, next, tag(a.micro_batch, vs, true)));
+  }
+  size_t used = 0;  // receives used so far
+  auto take_received = [&]() -> const float* {
+    wait(receiving_[used]);
+    return received_[used++].data();
+  };
+  // Each chunk's free activation sets, and the set of each micro-batch in flight.
+  std::vector<std::vector<size_t>> free(chunks_), slot_of(chunks_, std::vector<size_t>(m.K));
+  for (auto& f : free)
+    for (size_t s = model_.slots(); s-- > 0;) f.push_back(s);
   try {
-    for (size_t k = 0; k < std::min(S, m.K); ++k) post_receives(k);
-    bool finished = false;  // the last backward reported its final gradients but the first group
-    for (const PipelineAction& a : one_forward_one_backward(count_, stage_, m.K)) {
-      size_t k = a.micro_batch;
-      Slot& s = slots_[k % S];
-      model_.select_slot(k % S);
+    bool finished = false;  // the last backward of chunk 0 reported its gradients but the first group
+    for (const PipelineAction& a : actions) {
+      size_t c = a.chunk, k = a.micro_batch, vs = virtual_stage(c);
       if (a.forward) {
-        const void* input;
-        if (first) {
-          input = m.input(k);
-        } else {
-          wait(s.receiving_activations);
-          input = s.activations.data();
-        }
-        wait(s.sending_output);  // the forward overwrites what the last one sent
+        RM_CHECK(!free[c].empty(), "INTERNAL", "pipeline chunk " + std::to_string(c) + " has no free activation set");
+        size_t slot = slot_of[c][k] = free[c].back();
+        free[c].pop_back();
+        Slot& s = slots_[c][slot];
+        const void* input = takes_input(c) ? m.input(k) : take_received();
+        wait(s.sending_output);  // the forward overwrites what this set's last forward sent
+        model_.select(c, slot);
         const float* out = model_.forward(input, m.B);
-        if (last) s.logits = out;
-        else s.sending_output = stages_->send(out, n, DType::F32, next, activation_tag(k));
+        if (takes_loss(c)) s.logits = out;
+        else s.sending_output = stages_->send(out, n, DType::F32, next, tag(k, vs + 1, false));
       } else {
-        const float* dout;
-        if (last) {
-          dout = m.loss(k, s.logits);
-        } else {
-          wait(s.receiving_gradients);
-          dout = s.gradients.data();
-        }
+        size_t slot = slot_of[c][k];
+        Slot& s = slots_[c][slot];
+        model_.select(c, slot);
+        const float* dout = takes_loss(c) ? m.loss(k, s.logits) : take_received();
         BackwardOptions o;
         o.accumulate = k > 0;
         o.linear_gradients = m.linear_gradients;
         if (k + 1 == m.K) {
           o.ready = [&](size_t offset) {
             if (offset > 0 && m.ready) m.ready(offset);
-            finished = offset == 0;
+            finished = finished || offset == 0;
           };
         }
-        if (!first) {
+        if (!takes_input(c)) {
           wait(s.sending_dinput);
           o.dinput = s.dinput.data();
         }
         model_.backward(dout, o);
-        if (!first) s.sending_dinput = stages_->send(s.dinput.data(), n, DType::F32, prev, gradient_tag(k));
-        if (k + S < m.K) post_receives(k + S);
+        if (!takes_input(c)) s.sending_dinput = stages_->send(s.dinput.data(), n, DType::F32, prev, tag(k, vs - 1, true));
+        free[c].push_back(slot);
       }
     }
     RM_CHECK(finished || m.K == 0, "INTERNAL", "the step's last backward did not report its gradients");
@@ -117,36 +112,40 @@ void Pipeline::run(const MicroBatches& m) {
     if (m.ready) m.ready(0);
     wait_all();
   } catch (...) {
-    // Transfers still posted point into the slots: let them finish or fail before anything moves on.
-    for (auto& s : slots_) {
-      for (WorkPtr* w : {&s.receiving_activations, &s.receiving_gradients, &s.sending_output, &s.sending_dinput}) {
-        try {
-          wait(*w);
-        } catch (...) {
-        }
+    // Transfers still posted point into the buffers: let them finish or fail before anything moves on.
+    auto drain = [&](WorkPtr& w) {
+      try {
+        wait(w);
+      } catch (...) {
       }
-    }
+    };
+    for (auto& chunk : slots_)
+      for (auto& s : chunk) drain(s.sending_output), drain(s.sending_dinput);
+    for (auto& r : receiving_) drain(r);
     throw;
   }
 }
 
 CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(const float* logits)>& loss) {
-  bool first = model_.first_stage(), last = model_.last_stage();
   size_t n = floats(B);
-  Slot& s = slots_[0];
-  model_.select_slot(0);
-  if (!first) {
-    stages_->recv(s.activations.data(), n, DType::F32, int(stage_) - 1, activation_tag(0))->wait(stages_->wait_bound());
-    input = s.activations.data();
-  }
-  const float* out = model_.forward(input, B);
+  if (received_.empty()) received_.emplace_back(floats(model_.max_batch()));
+  int prev = int((stage_ + count_ - 1) % count_), next = int((stage_ + 1) % count_);
   double result[2] = {0, 0};
-  if (last) {
-    CrossEntropyResult r = loss(out);
-    result[0] = r.loss_sum;
-    result[1] = double(r.correct);
-  } else {
-    stages_->send(out, n, DType::F32, int(stage_) + 1, activation_tag(0))->wait(stages_->wait_bound());
+  for (size_t c = 0; c < chunks_; ++c) {
+    size_t vs = virtual_stage(c);
+    if (!takes_input(c)) {
+      stages_->recv(received_[0].data(), n, DType::F32, prev, tag(0, vs, false))->wait(stages_->wait_bound());
+      input = received_[0].data();
+    }
+    model_.select(c, 0);
+    const float* out = model_.forward(input, B);
+    if (takes_loss(c)) {
+      CrossEntropyResult r = loss(out);
+      result[0] = r.loss_sum;
+      result[1] = double(r.correct);
+    } else {
+      stages_->send(out, n, DType::F32, next, tag(0, vs + 1, false))->wait(stages_->wait_bound());
+    }
   }
   sum_over_stages(result, 2);
   return {result[0], size_t(result[1])};

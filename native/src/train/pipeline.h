@@ -1,9 +1,9 @@
 // Pipeline parallelism: the model's modules split into contiguous stages on different ranks (see
-// Model::first_stage), and an optimizer step's micro-batches flow through them with the 1F1B
-// schedule (PipeDream-Flush, as Megatron runs it): each stage runs a few forwards to fill the
-// pipeline, then alternates one forward and one backward, then drains the backwards. Activations
-// go forward and their gradients backward by send and receive: every receive is posted as soon
-// as its buffer is free and every send returns at once, so the transfers overlap compute.
+// Model::first_stage), possibly several chunks per rank (interleaved stages), and an optimizer
+// step's micro-batches flowing through them in the order of pipeline_schedule.h. Activations go
+// forward and their gradients backward by send and receive: every receive of the step is posted
+// when it starts and every send returns at once, so transfers overlap compute. With several
+// chunks the stages form a ring: the last rank's chunk c feeds the first rank's chunk c + 1.
 #pragma once
 
 #include <functional>
@@ -12,19 +12,9 @@
 
 #include "../collectives/process_group.h"
 #include "../core/model.h"
+#include "pipeline_schedule.h"
 
 namespace rm {
-
-struct PipelineAction {
-  bool forward;  // else backward
-  size_t micro_batch;
-};
-
-// Stage `stage` of `stages`, over `micro_batches`: min(stages − stage − 1, m) warm-up forwards,
-// then forward and backward in turn, then the remaining backwards. Each micro-batch's forward
-// and backward run once, backwards in micro-batch order, and at most stages − stage
-// micro-batches are between their forward and their backward at any time.
-std::vector<PipelineAction> one_forward_one_backward(size_t stages, size_t stage, size_t micro_batches);
 
 // What a step's micro-batches are, to the stage that runs them.
 struct MicroBatches {
@@ -33,8 +23,8 @@ struct MicroBatches {
   std::function<const void*(size_t k)> input;
   // The last stage: micro-batch k's loss gradient from its logits (the trainer adds up the loss).
   std::function<const float*(size_t k, const float* logits)> loss;
-  // The backward of the step's last micro-batch reports its final gradients here (may be empty),
-  // and `linear_gradients` takes over Linear layers' gradients in every backward (may be null).
+  // The last backward of each chunk reports its final gradients here (may be empty), and
+  // `linear_gradients` takes over Linear layers' gradients in every backward (may be null).
   GradientsReady ready;
   LinearGradients* linear_gradients = nullptr;
 };
@@ -46,7 +36,6 @@ class Pipeline {
   // (Model::shared_weight) once per step (null: no weight is shared).
   Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shared_ptr<ProcessGroup> tied);
 
-  ProcessGroup& stages() { return *stages_; }
   // Runs this stage's forwards and backwards of one step; ready(0), the last report of the
   // step's gradients, comes once the shared weight's gradient is summed.
   void run(const MicroBatches& m);
@@ -61,21 +50,29 @@ class Pipeline {
 
  private:
   size_t floats(size_t B) const { return B * model_.positions() * model_.boundary(); }
+  size_t virtual_stage(size_t chunk) const { return chunk * count_ + stage_; }
+  size_t virtual_stages() const { return count_ * chunks_; }
+  bool takes_input(size_t chunk) const { return virtual_stage(chunk) == 0; }
+  bool takes_loss(size_t chunk) const { return virtual_stage(chunk) + 1 == virtual_stages(); }
+  // The tag of micro-batch k's activations (or gradients) going into virtual stage vs.
+  uint32_t tag(size_t k, size_t vs, bool gradient) const { return uint32_t(2 * (k * virtual_stages() + vs) + (gradient ? 1 : 0)); }
   void wait(WorkPtr& work);  // then null
   void wait_all();
 
   Model& model_;
   std::shared_ptr<ProcessGroup> stages_, tied_;
-  size_t stage_, count_;
+  size_t stage_, count_, chunks_;
   double waited_s_ = 0;
-  // Per activation slot: what arrives from the previous stage, what arrives from the next one,
-  // this stage's input gradient, and the transfers in flight on each.
+  // Per chunk and activation set: this chunk's input gradient, the transfers in flight from it,
+  // and (the last stage) the forward's output.
   struct Slot {
-    FloatBuffer activations, gradients, dinput;
-    WorkPtr receiving_activations, receiving_gradients, sending_output, sending_dinput;
-    const float* logits = nullptr;  // the last stage: the forward's output
+    FloatBuffer dinput;
+    WorkPtr sending_output, sending_dinput;
+    const float* logits = nullptr;
   };
-  std::vector<Slot> slots_;
+  std::vector<std::vector<Slot>> slots_;
+  std::vector<FloatBuffer> received_;  // one per receive of a step, in the order they are used
+  std::vector<WorkPtr> receiving_;
 };
 
 }  // namespace rm

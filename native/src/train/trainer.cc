@@ -22,7 +22,8 @@ static const std::string kLossName = "loss (softmax cross-entropy)";
 static std::unique_ptr<Model> make_model(const TrainerConfig& c) {
   RM_CHECK(c.pipeline_stages >= 1 && c.pipeline_stage < c.pipeline_stages, "INVALID_ARGUMENT",
            "pipeline stage " + std::to_string(c.pipeline_stage) + " of " + std::to_string(c.pipeline_stages));
-  size_t in_flight = c.pipeline_stages - c.pipeline_stage;  // 1F1B's bound on a stage's micro-batches
+  size_t chunks = std::max<size_t>(1, c.gpt_part.chunks.size());
+  size_t in_flight = pipeline_slots(c.pipeline_stages, c.pipeline_stage, chunks, c.max_accumulate);  // activation sets per chunk
   if (c.gpt.layers > 0)
     return std::make_unique<Gpt>(c.gpt, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c), cpu_device(), c.gpt_part, in_flight);
   RM_CHECK(c.pipeline_stages == 1, "INVALID_ARGUMENT", "pipeline parallelism splits a GPT; an mlp or cnn runs whole on each rank");
