@@ -189,7 +189,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         data: field(int(1, 4096), 1, 'data-parallel replicas'),
         timeout_s: field(num({ ge: 0.01, le: 86400 }), 60, 'seconds a rank waits for its peers in every collective before the job fails'),
         join_timeout_s: field(num({ ge: 0.01, le: 86400 }), 300, 'seconds the ranks of an attempt have to find each other (they start at different times)'),
-        pipeline: field(int(1, 256), 1, 'pipeline stages per replica (a gpt: its blocks split into contiguous stages)'),
+        pipeline: field(int(1, 256), 1, 'pipeline stages per replica (the model split into contiguous stages: a gpt at its blocks, an mlp or cnn at its layers with parameters)'),
         schedule: field(oneOf('1f1b', 'interleaved'), '1f1b', "the pipeline's order: 1F1B, or Megatron's interleaved 1F1B with parallel.virtual chunks per stage (a smaller bubble for more transfers; batch.accumulate a multiple of parallel.pipeline)"),
         virtual: field(int(2, 64), 2, 'interleaved: model chunks per pipeline stage'),
         reduce_dtype: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'type of the gradients on the network between machines (bf16/fp16 halve the bytes, as DDP\'s compression hooks; within a machine they stay fp32)'),

@@ -70,10 +70,11 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
 /** What a pipeline needs of the model and the batch. */
 function checkPipeline(spec: JobSpec): void {
   const { pipeline: stages, schedule, virtual } = spec.parallel;
-  if (stages > 1 && spec.model.kind !== 'gpt') {
-    throw new RingmasterError('BAD_SPEC', `spec: parallel.pipeline = ${stages} splits a gpt's blocks into stages; an ${spec.model.kind} runs whole on each rank (use 1)`);
-  }
+  const m = spec.model;
+  const weighted = m.kind === 'mlp' ? m.hidden.length + 1 : m.kind === 'cnn' ? 4 : Infinity; // layers with parameters
+  if (stages > weighted) throw badValue('parallel.pipeline', stages, `at most ${weighted} for this ${m.kind} (every stage holds a layer with parameters)`);
   if (schedule !== 'interleaved') return;
+  if (m.kind !== 'gpt') throw badValue('parallel.schedule', schedule, `1f1b for an ${m.kind} (interleaved stages split a gpt)`);
   if (stages < 2) throw badValue('parallel.schedule', schedule, '1f1b unless parallel.pipeline > 1');
   if (spec.model.kind === 'gpt' && stages * virtual > spec.model.layers) {
     throw badValue('parallel.virtual', virtual, `at most model.layers / parallel.pipeline (${Math.floor(spec.model.layers / stages)}): every chunk holds a block`);

@@ -26,7 +26,7 @@ export interface GptEngineConfig {
 
 /** The model: a sequential network over fp32 samples, or a GPT over tokens. */
 export type EngineModel =
-  | { input: [number, number, number]; layers: LayerConfig[]; gpt?: undefined } // channels, height, width of one sample
+  | { input: [number, number, number]; layers: LayerConfig[]; pipeline?: PipelineStage; gpt?: undefined } // channels, height, width of one sample; a stage: one chunk of config layers
   | { gpt: GptEngineConfig; pipeline?: PipelineStage; input?: undefined; layers?: undefined };
 
 /**

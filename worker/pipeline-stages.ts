@@ -8,7 +8,7 @@
  * chunks per rank (interleaved stages) the blocks are split so into stages × virtual pieces, and
  * rank r holds pieces r, r + stages, r + 2·stages, …
  */
-import type { GptEngineConfig, PipelineStage } from './native.js';
+import type { GptEngineConfig, LayerConfig, PipelineStage } from './native.js';
 
 /** Blocks per piece when L blocks are split into `pieces`, the head after the last. */
 function pieceSizes(gpt: GptEngineConfig, pieces: number): number[] {
@@ -38,4 +38,54 @@ export function pipelineStages(gpt: GptEngineConfig, stages: number, virtual = 1
       return { firstLayer: starts[piece], endLayer: starts[piece] + sizes[piece] };
     }),
   }));
+}
+
+/**
+ * A sequential network's stages: contiguous runs of its config layers, each starting at a layer
+ * with parameters (or the flatten before one), so a Linear or Conv2d keeps the ReLU and pool that
+ * follow it; balanced by forward FLOPs (a Linear's in × out, a 3×3 Conv2d's H·W·C_in·C_out·9),
+ * the most expensive stage as cheap as it can be.
+ */
+export function sequentialStages(layers: LayerConfig[], input: [number, number, number], stages: number): PipelineStage[] {
+  const costs: number[] = [];
+  let [c, h, w] = input;
+  for (const l of layers) {
+    if (l.kind === 'linear') {
+      costs.push(c * h * w * l.out);
+      [c, h, w] = [l.out, 1, 1];
+    } else if (l.kind === 'conv2d') {
+      costs.push(h * w * c * l.out * 9);
+      c = l.out;
+    } else {
+      costs.push(0);
+      if (l.kind === 'maxpool2d') [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+      if (l.kind === 'flatten') [c, h, w] = [c * h * w, 1, 1];
+    }
+  }
+  const L = layers.length;
+  const starts = [...Array(L).keys()].filter((i) => i > 0 && (costs[i] > 0 || (layers[i].kind === 'flatten' && costs.slice(i).some((x) => x > 0))));
+  // best[s][j]: the smallest most expensive stage over s stages covering layers [0, j), j a stage start (or L)
+  const sum = (a: number, b: number) => costs.slice(a, b).reduce((x, y) => x + y, 0);
+  const ends = [...starts, L];
+  const best = new Map<string, { cost: number; cut: number }>();
+  const solve = (s: number, j: number): number => {
+    if (s === 1) return sum(0, j) > 0 ? sum(0, j) : Infinity;
+    const key = `${s}/${j}`;
+    const known = best.get(key);
+    if (known) return known.cost;
+    let found = { cost: Infinity, cut: -1 };
+    for (const cut of starts.filter((x) => x < j)) {
+      const part = sum(cut, j);
+      if (part === 0) continue;
+      const cost = Math.max(solve(s - 1, cut), part);
+      if (cost < found.cost) found = { cost, cut };
+    }
+    best.set(key, found);
+    return found.cost;
+  };
+  if (!Number.isFinite(solve(stages, L)) || !ends.includes(L)) throw new RangeError(`${stages} pipeline stages for a network with ${starts.length + 1} layers with parameters`);
+  const bounds = [L];
+  for (let s = stages; s > 1; s--) bounds.unshift(best.get(`${s}/${bounds[0]}`)!.cut);
+  bounds.unshift(0);
+  return Array.from({ length: stages }, (_, stage) => ({ stages, stage, chunks: [{ firstLayer: bounds[stage], endLayer: bounds[stage + 1] }] }));
 }

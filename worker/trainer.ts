@@ -8,7 +8,7 @@ import type { JobSpec } from '../jobs/types.js';
 import { asNativeError, NativeError, type Engine, type EngineConfig, type EngineModel, type ProcessGroup } from './native.js';
 import { createTask, type TaskData, type TrainingTask } from './tasks/task.js';
 import { CheckpointWriter, restoreCheckpoint, type StagePlace } from './checkpointing.js';
-import { pipelineStages } from './pipeline-stages.js';
+import { pipelineStages, sequentialStages } from './pipeline-stages.js';
 import { learningRate, scheduleParams } from './schedule.js';
 
 export interface TrainerDeps {
@@ -72,8 +72,8 @@ async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, 
 /** This rank's part of the model: the whole of it, or its pipeline stage's blocks. */
 function stageModel(model: EngineModel, place: StagePlace, spec: JobSpec): EngineModel {
   if (place.stages === 1) return model;
+  if (!model.gpt) return { ...model, pipeline: sequentialStages(model.layers, model.input, place.stages)[place.stage] };
   const virtual = spec.parallel.schedule === 'interleaved' ? spec.parallel.virtual : 1;
-  if (!model.gpt) throw new RingmasterError('BAD_SPEC', 'pipeline stages split a gpt (set parallel.pipeline=1)');
   return { ...model, pipeline: pipelineStages(model.gpt, place.stages, virtual)[place.stage] };
 }
 

@@ -183,6 +183,33 @@ describe('a GPT split into pipeline stages', () => {
   });
 });
 
+describe('an mlp split into pipeline stages', () => {
+  it('trains as it does whole: 2 stages (784→1024 | 1024→1024→10), 2 micro-batches of 64, 20 steps', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-pipeline-mlp-'));
+    const overrides = 'optimizer.kind=sgd,optimizer.lr=0.05,batch.accumulate=2';
+    const steps = { steps: 20 };
+    const scope = `pipeline-mlp-${Date.now()}/1`;
+    const [whole, ...stages] = await Promise.all([
+      trainRank(path.join(dir, 'whole.json'), 64, overrides, undefined, steps),
+      ...[0, 1].map((rank) => trainRank(path.join(dir, `stage-${rank}.json`), 64, `${overrides},parallel.pipeline=2`, { address: rendezvous.address, scope, rank, size: 2 }, steps)),
+    ]);
+    for (const r of stages) {
+      for (const [step, loss] of Object.entries(whole.losses)) expect(Math.abs(r.losses[step] - loss) / loss, `step ${step}`).toBeLessThan(1e-4);
+    }
+    // the stages' parameters, in order, are the whole model's
+    const split = [...stages[0].params, ...stages[1].params];
+    expect(split).toHaveLength(whole.params.length);
+    expect(stages[0].params).toHaveLength(784 * 1024 + 1024);
+    let scale = 0;
+    let worst = 0;
+    whole.params.forEach((p, i) => {
+      scale = Math.max(scale, Math.abs(p));
+      worst = Math.max(worst, Math.abs(p - split[i]));
+    });
+    expect(worst / scale).toBeLessThan(1e-4);
+  }, 120_000);
+});
+
 const SPEC = path.join(ROOT, 'test', 'fixtures', 'tiny-gpt.yaml');
 const sha256 = (params: number[]) => createHash('sha256').update(Float32Array.from(params)).digest('hex');
 

@@ -1,7 +1,8 @@
 /** The split of a GPT's blocks into pipeline stages (worker/pipeline-stages.ts). */
 import { describe, expect, it } from 'vitest';
 import type { PipelineStage } from '../../worker/native.js';
-import { pipelineStages } from '../../worker/pipeline-stages.js';
+import { modelLayers } from '../../worker/models.js';
+import { pipelineStages, sequentialStages } from '../../worker/pipeline-stages.js';
 
 const gpt = (layers: number, vocab: number, channels = 128) => ({ vocab, block: 64, layers, heads: 4, channels, bias: true });
 const blocks = (stages: PipelineStage[]) => stages.map((s) => s.chunks[0].endLayer - s.chunks[0].firstLayer);
@@ -35,5 +36,16 @@ describe('pipeline stages of a GPT', () => {
       [{ firstLayer: 1, endLayer: 2 }, { firstLayer: 3, endLayer: 4 }],
     ]);
     expect(() => pipelineStages(gpt(4, 65), 4, 2)).toThrow(RangeError); // 8 pieces of 4 blocks
+  });
+
+  it('splits an mlp or cnn at layers with parameters, balanced by FLOPs, each Linear or Conv2d with the ReLU and pool after it', () => {
+    const mlp = modelLayers({ kind: 'mlp', hidden: [1024, 1024], activation: 'relu' }, 10);
+    const runs = (stages: PipelineStage[]) => stages.map((s) => [s.chunks[0].firstLayer, s.chunks[0].endLayer]);
+    expect(runs(sequentialStages(mlp, [1, 28, 28], 2))).toEqual([[0, 3], [3, 6]]); // 784·1024 | 1024·1024 + 1024·10
+    expect(runs(sequentialStages(mlp, [1, 28, 28], 3))).toEqual([[0, 3], [3, 5], [5, 6]]);
+    const cnn = modelLayers({ kind: 'cnn', channels: [32, 64], hidden: 256, activation: 'relu' }, 10);
+    // conv 1→32 (28²·288: 0.2 M), conv 32→64 (14²·18432: 3.6 M) | flatten, 3136→256 (0.8 M), 256→10
+    expect(runs(sequentialStages(cnn, [1, 28, 28], 2))).toEqual([[0, 6], [6, 10]]);
+    expect(() => sequentialStages(mlp, [1, 28, 28], 4)).toThrow(RangeError);
   });
 });

@@ -35,7 +35,7 @@ static void parse_pipeline(const Napi::Object& p, TrainerConfig& c) {
            "pipeline.stage " + std::to_string(c.pipeline_stage) + " is not one of " + std::to_string(c.pipeline_stages) + " stages");
   RM_CHECK(p.Get("chunks").IsArray(), "INVALID_ARGUMENT", "pipeline.chunks must be an array of { firstLayer, endLayer }");
   auto chunks = p.Get("chunks").As<Napi::Array>();
-  RM_CHECK(chunks.Length() >= 1, "INVALID_ARGUMENT", "a pipeline stage holds at least one chunk of blocks");
+  RM_CHECK(chunks.Length() >= 1, "INVALID_ARGUMENT", "a pipeline stage holds at least one chunk of layers");
   for (uint32_t i = 0; i < chunks.Length(); ++i) {
     auto ch = require_object(chunks.Get(i), "pipeline.chunks[i]");
     c.gpt_part.chunks.push_back({require_count(ch.Get("firstLayer"), "pipeline.chunks[i].firstLayer"),
@@ -43,6 +43,14 @@ static void parse_pipeline(const Napi::Object& p, TrainerConfig& c) {
   }
   c.gpt_part.embedding = c.pipeline_stage == 0;
   c.gpt_part.head = c.pipeline_stage + 1 == c.pipeline_stages;
+}
+
+// A sequential network's stage: one chunk of config layers.
+static void parse_sequential_pipeline(const Napi::Object& p, TrainerConfig& c) {
+  parse_pipeline(p, c);
+  RM_CHECK(c.gpt_part.chunks.size() == 1, "INVALID_ARGUMENT", "an mlp or cnn stage holds one run of layers (interleaved stages split a gpt)");
+  c.sequential_part = {c.gpt_part.chunks[0].first_layer, c.gpt_part.chunks[0].end_layer};
+  c.gpt_part = {};
 }
 
 static GptConfig parse_gpt(const Napi::Object& g) {
@@ -81,6 +89,7 @@ TrainerConfig parse_engine_config(const Napi::Object& o) {
     if (l.Has("out")) lc.out = require_count(l.Get("out"), "layers[i].out");
     c.layers.push_back(lc);
   }
+  if (o.Has("pipeline") && o.Get("pipeline").IsObject()) parse_sequential_pipeline(o.Get("pipeline").As<Napi::Object>(), c);
   return c;
 }
 

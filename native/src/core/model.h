@@ -68,12 +68,14 @@ class Model {
   virtual const std::vector<LinearLayer>& linear_layers() const { return no_linear_layers_; }
 
   // Pipeline parallelism. A model built as one stage of a larger one takes the previous stage's
-  // activations instead of the job's input unless it is the first stage, and hands its own to
-  // the next stage instead of logits unless it is the last: [B · positions(), boundary()]
-  // floats, forward's output, and backward's input (dlogits) and dinput.
+  // activations instead of the job's input unless it is the first stage, [B · positions(),
+  // stage_input()] floats (and backward's dinput is shaped so), and hands its own to the next
+  // stage instead of logits unless it is the last, [B · positions(), stage_output()] floats (and
+  // backward's dlogits is shaped so).
   virtual bool first_stage() const { return true; }
   virtual bool last_stage() const { return true; }
-  virtual size_t boundary() const { return 0; }
+  virtual size_t stage_input() const { return 0; }
+  virtual size_t stage_output() const { return 0; }
   // A weight this stage shares with another stage (the GPT's token embedding, tied to the head,
   // when the two ends of the model are on different stages): its range in parameters(), empty
   // when there is none.

@@ -39,6 +39,10 @@ class Rng {
     double u2 = double(next_u64() >> 11) * (1.0 / 9007199254740992.0);
     return mean + std * float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
   }
+  // Moves on as `count` calls of uniform() would.
+  void skip_uniforms(size_t count) {
+    for (size_t i = 0; i < count; ++i) next_u64();
+  }
   // Moves on as `count` calls of normal() would.
   void skip_normals(size_t count) {
     for (size_t i = 0; i < 2 * count; ++i) next_u64();

@@ -65,7 +65,8 @@ class Gpt final : public Model {
   const std::vector<size_t>& gradient_ready_offsets() const override { return ready_offsets_; }
   bool first_stage() const override { return part_.embedding; }
   bool last_stage() const override { return part_.head; }
-  size_t boundary() const override { return config_.channels; }
+  size_t stage_input() const override { return config_.channels; }
+  size_t stage_output() const override { return config_.channels; }
   Range shared_weight() const override;
   size_t chunks() const override { return chunks_.size(); }
   size_t slots() const override { return chunks_[0].sets.size(); }

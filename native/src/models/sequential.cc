@@ -10,12 +10,12 @@
 
 namespace rm {
 
-// The ReLU that the Linear or Conv2d at config index i fuses, given the layers after it.
-static FusedRelu fused_relu(const std::vector<LayerConfig>& layers, size_t i) {
-  bool fuses = i + 1 < layers.size() && layers[i + 1].kind == "relu" &&
-               (layers[i].kind == "linear" || layers[i].kind == "conv2d");
+// The ReLU that the Linear or Conv2d at config index i fuses, given the layers after it up to
+// config index `end` (a stage fuses only its own layers).
+static FusedRelu fused_relu(const std::vector<LayerConfig>& layers, size_t i, size_t end) {
+  bool fuses = i + 1 < end && layers[i + 1].kind == "relu" && (layers[i].kind == "linear" || layers[i].kind == "conv2d");
   if (!fuses) return FusedRelu::None;
-  bool pooled = i + 2 < layers.size() && layers[i + 2].kind == "maxpool2d";
+  bool pooled = i + 2 < end && layers[i + 2].kind == "maxpool2d";
   return pooled ? FusedRelu::Downstream : FusedRelu::Here;
 }
 
@@ -33,41 +33,83 @@ static std::unique_ptr<ChainModule> make_module(const LayerConfig& c, const Scop
   throw NativeError("INVALID_ARGUMENT", "unknown layer kind \"" + c.kind + "\"");
 }
 
+static Scope layer_scope(Parameters& params, size_t index, bool reuse) {
+  return Scope(params, "layers." + std::to_string(index) + ".", DecayRule::All, cpu_device(), reuse);
+}
+
 Sequential::Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl,
-                       Precision precision, bool bf16_kernels)
-    : kernels_(cpu_kernels(impl, bf16_kernels)), bf16_kernels_(bf16_kernels), input_shape_(input), max_batch_(max_batch) {
+                       Precision precision, bool bf16_kernels, SequentialPart part, size_t slots)
+    : kernels_(cpu_kernels(impl, bf16_kernels)),
+      bf16_kernels_(bf16_kernels),
+      part_(part),
+      layer_count_(layers.size()),
+      input_shape_(input),
+      max_batch_(max_batch) {
   RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(!layers.empty(), "INVALID_ARGUMENT", "a network needs at least one layer");
-  RM_CHECK(max_batch > 0 && input.size() > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");
+  RM_CHECK(max_batch > 0 && input.size() > 0 && slots > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");
+  if (part_.end_layer == 0) part_.end_layer = layers.size();
+  RM_CHECK(part_.first_layer < part_.end_layer && part_.end_layer <= layers.size(), "INVALID_ARGUMENT",
+           "a stage's layers [" + std::to_string(part_.first_layer) + ", " + std::to_string(part_.end_layer) + ") are not layers of a " +
+               std::to_string(layers.size()) + "-layer network");
+  // Plan the whole chain. The other stages' modules are built in scratch parameters (at batch
+  // 1) only to learn their shapes and how many values their initialisation draws.
+  Parameters scratch;
   SampleShape shape = input;
-  size_t widest = input.size();
   FusedRelu previous = FusedRelu::None;
   for (size_t i = 0; i < layers.size(); ++i) {
-    FusedRelu relu = fused_relu(layers, i);
-    size_t offset = params_.count();
-    Scope scope(params_, "layers." + std::to_string(i) + ".", DecayRule::All);
-    modules_.push_back(make_module(layers[i], scope, shape, max_batch, relu, previous));
-    param_offsets_.push_back(offset);
-    trainable_.push_back(params_.count() > offset);
-    if (trainable_.back()) ready_offsets_.push_back(offset);
-    if (layers[i].kind == "linear" && !bf16_kernels)
-      linear_layers_.push_back(static_cast<const LinearModule&>(*modules_.back()).layer());
+    bool here = i >= part_.first_layer && i < part_.end_layer;
+    if (i == part_.first_layer) stage_input_ = shape, previous = FusedRelu::None;
+    // A layer fuses the ReLU after it only within its own stage.
+    size_t end = here ? part_.end_layer : i < part_.first_layer ? part_.first_layer : layers.size();
+    FusedRelu relu = fused_relu(layers, i, end);
+    size_t before = scratch.count();
+    SampleShape out = make_module(layers[i], layer_scope(scratch, i, false), shape, 1, relu, previous)->output_shape();
+    plan_.push_back({i, relu, previous, shape, here, scratch.count() - before});
     previous = relu;
     if (relu != FusedRelu::None) ++i;  // the ReLU runs inside this module
-    shape = modules_.back()->output_shape();
-    widest = std::max(widest, shape.size());
+    shape = out;
   }
-  first_trainable_ = size_t(std::find(trainable_.begin(), trainable_.end(), true) - trainable_.begin());
+  sets_.push_back(make_activations(layers, false));
   params_.allocate(precision);
-  input_ = Tensor({max_batch, input.size()}, DType::F32);
+  for (size_t s = 1; s < slots; ++s) sets_.push_back(make_activations(layers, true));
+  size_t widest = stage_input_.size();
+  for (const auto& m : modules()) widest = std::max(widest, m->output_shape().size());
   dact_a_ = FloatBuffer(max_batch * widest);
   dact_b_ = FloatBuffer(max_batch * widest);
   if (precision != Precision::F32) grad_scratch_ = FloatBuffer(params_.count());
 }
 
+Sequential::Activations Sequential::make_activations(const std::vector<LayerConfig>& layers, bool reuse) {
+  Activations a;
+  for (const Planned& m : plan_) {
+    if (!m.here) continue;
+    size_t offset = params_.count();
+    a.modules.push_back(make_module(layers[m.index], layer_scope(params_, m.index, reuse), m.in, max_batch_, m.relu, m.after));
+    if (reuse) continue;
+    param_offsets_.push_back(offset);
+    trainable_.push_back(params_.count() > offset);
+    if (trainable_.back()) ready_offsets_.push_back(offset);
+    if (layers[m.index].kind == "linear" && !bf16_kernels_)
+      linear_layers_.push_back(static_cast<const LinearModule&>(*a.modules.back()).layer());
+  }
+  if (!reuse) first_trainable_ = size_t(std::find(trainable_.begin(), trainable_.end(), true) - trainable_.begin());
+  a.input = Tensor({max_batch_, stage_input_.size()}, DType::F32);
+  return a;
+}
+
+void Sequential::select(size_t chunk, size_t slot) {
+  RM_CHECK(chunk == 0 && slot < sets_.size(), "INTERNAL", "activation set " + std::to_string(slot) + " of " + std::to_string(sets_.size()));
+  slot_ = slot;
+}
+
 void Sequential::init_params(uint64_t seed) {
   Rng rng(seed);
-  for (const auto& m : modules_) m->init(params_, rng);
+  size_t k = 0;
+  for (const Planned& m : plan_) {
+    if (m.here) modules()[k++]->init(params_, rng);
+    else rng.skip_uniforms(m.draws);
+  }
   params_.refresh_compute({Range{0, params_.count()}});
 }
 
@@ -80,32 +122,34 @@ Pass Sequential::pass(size_t B) {
 const float* Sequential::forward(const void* input, size_t B) {
   RM_CHECK(B > 0 && B <= max_batch_, "INVALID_ARGUMENT",
            "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
-  size_t n = B * input_shape_.size();
-  std::memcpy(input_.f32(), input, n * sizeof(float));
-  round_to(params_.precision(), input_.f32(), n);
+  Activations& a = sets_[slot_];
+  size_t n = B * stage_input_.size();
+  std::memcpy(a.input.f32(), input, n * sizeof(float));
+  round_to(params_.precision(), a.input.f32(), n);
   Pass p = pass(B);
-  const float* x = input_.f32();
-  for (auto& m : modules_) x = m->forward(p, x);
-  last_batch_ = B;
+  const float* x = a.input.f32();
+  for (auto& m : a.modules) x = m->forward(p, x);
+  a.batch = B;
   return x;
 }
 
 void Sequential::backward(const float* dlogits, const BackwardOptions& options) {
-  RM_CHECK(last_batch_ > 0, "STATE", "backward called before forward");
+  Activations& a = sets_[slot_];
+  RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
   GradientSink sink(params_, grad_scratch_.data());
   sink.begin(options.accumulate);
-  Pass p = pass(last_batch_);
+  Pass p = pass(a.batch);
   p.grads = &sink;
   p.linear_gradients = options.linear_gradients;
   const float* upstream = dlogits;
-  for (size_t k = modules_.size(); k-- > 0;) {
+  for (size_t k = a.modules.size(); k-- > 0;) {
     // Below the first module with parameters only the caller can want a gradient: stop there
     // (for an MLP this spares the first Linear's input-gradient matmul).
     bool need_din = options.dinput != nullptr || k > first_trainable_;
     float* din = !need_din ? nullptr
                  : k == 0  ? options.dinput
                            : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
-    modules_[k]->backward(p, din, upstream);
+    a.modules[k]->backward(p, din, upstream);
     if (options.ready && trainable_[k]) options.ready(param_offsets_[k]);
     if (!need_din) break;
     upstream = din;

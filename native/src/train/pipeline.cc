@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace rm {
@@ -13,7 +14,7 @@ Pipeline::Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shar
       chunks_(model.chunks()) {
   RM_CHECK(model.first_stage() == (stage_ == 0) && model.last_stage() == (stage_ + 1 == count_), "INTERNAL",
            "stage " + std::to_string(stage_) + " of " + std::to_string(count_) + " was built as another part of the model");
-  size_t n = floats(model.max_batch());
+  size_t n = in_floats(model.max_batch());
   slots_.resize(chunks_);
   for (size_t c = 0; c < chunks_; ++c) {
     slots_[c].resize(model.slots());
@@ -41,18 +42,18 @@ void Pipeline::wait_all() {
 
 void Pipeline::run(const MicroBatches& m) {
   waited_s_ = 0;
-  size_t n = floats(m.B);
+  size_t n_in = in_floats(m.B), n_out = out_floats(m.B);
   int prev = int((stage_ + count_ - 1) % count_), next = int((stage_ + 1) % count_);
   std::vector<PipelineAction> actions = pipeline_schedule(count_, stage_, chunks_, m.K);
   // Every receive of the step, posted now, in the order the actions use them.
   receiving_.clear();
   for (const PipelineAction& a : actions) {
     if (a.forward ? takes_input(a.chunk) : takes_loss(a.chunk)) continue;
-    if (received_.size() <= receiving_.size()) received_.emplace_back(floats(model_.max_batch()));
+    if (received_.size() <= receiving_.size()) received_.emplace_back(std::max(in_floats(model_.max_batch()), out_floats(model_.max_batch())));
     float* into = received_[receiving_.size()].data();
     size_t vs = virtual_stage(a.chunk);
-    receiving_.push_back(a.forward ? stages_->recv(into, n, DType::F32, prev, tag(a.micro_batch, vs, false))
-                                   : stages_->recv(into, n, DType::F32, next, tag(a.micro_batch, vs, true)));
+    receiving_.push_back(a.forward ? stages_->recv(into, n_in, DType::F32, prev, tag(a.micro_batch, vs, false))
+                                   : stages_->recv(into, n_out, DType::F32, next, tag(a.micro_batch, vs, true)));
   }
   size_t used = 0;  // receives used so far
   auto take_received = [&]() -> const float* {
@@ -77,7 +78,7 @@ void Pipeline::run(const MicroBatches& m) {
         model_.select(c, slot);
         const float* out = model_.forward(input, m.B);
         if (takes_loss(c)) s.logits = out;
-        else s.sending_output = stages_->send(out, n, DType::F32, next, tag(k, vs + 1, false));
+        else s.sending_output = stages_->send(out, n_out, DType::F32, next, tag(k, vs + 1, false));
       } else {
         size_t slot = slot_of[c][k];
         Slot& s = slots_[c][slot];
@@ -97,7 +98,7 @@ void Pipeline::run(const MicroBatches& m) {
           o.dinput = s.dinput.data();
         }
         model_.backward(dout, o);
-        if (!takes_input(c)) s.sending_dinput = stages_->send(s.dinput.data(), n, DType::F32, prev, tag(k, vs - 1, true));
+        if (!takes_input(c)) s.sending_dinput = stages_->send(s.dinput.data(), n_in, DType::F32, prev, tag(k, vs - 1, true));
         free[c].push_back(slot);
       }
     }
@@ -127,14 +128,14 @@ void Pipeline::run(const MicroBatches& m) {
 }
 
 CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(const float* logits)>& loss) {
-  size_t n = floats(B);
-  if (received_.empty()) received_.emplace_back(floats(model_.max_batch()));
+  size_t n_in = in_floats(B), n_out = out_floats(B);
+  if (received_.empty()) received_.emplace_back(std::max(in_floats(model_.max_batch()), out_floats(model_.max_batch())));
   int prev = int((stage_ + count_ - 1) % count_), next = int((stage_ + 1) % count_);
   double result[2] = {0, 0};
   for (size_t c = 0; c < chunks_; ++c) {
     size_t vs = virtual_stage(c);
     if (!takes_input(c)) {
-      stages_->recv(received_[0].data(), n, DType::F32, prev, tag(0, vs, false))->wait(stages_->wait_bound());
+      stages_->recv(received_[0].data(), n_in, DType::F32, prev, tag(0, vs, false))->wait(stages_->wait_bound());
       input = received_[0].data();
     }
     model_.select(c, 0);
@@ -144,7 +145,7 @@ CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::fu
       result[0] = r.loss_sum;
       result[1] = double(r.correct);
     } else {
-      stages_->send(out, n, DType::F32, next, tag(0, vs + 1, false))->wait(stages_->wait_bound());
+      stages_->send(out, n_out, DType::F32, next, tag(0, vs + 1, false))->wait(stages_->wait_bound());
     }
   }
   sum_over_stages(result, 2);

@@ -49,7 +49,9 @@ class Pipeline {
   double waited_seconds() const { return waited_s_; }
 
  private:
-  size_t floats(size_t B) const { return B * model_.positions() * model_.boundary(); }
+  // Floats of B samples' activations coming into this stage, and going out of it.
+  size_t in_floats(size_t B) const { return B * model_.positions() * model_.stage_input(); }
+  size_t out_floats(size_t B) const { return B * model_.positions() * model_.stage_output(); }
   size_t virtual_stage(size_t chunk) const { return chunk * count_ + stage_; }
   size_t virtual_stages() const { return count_ * chunks_; }
   bool takes_input(size_t chunk) const { return virtual_stage(chunk) == 0; }

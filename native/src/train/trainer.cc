@@ -26,8 +26,7 @@ static std::unique_ptr<Model> make_model(const TrainerConfig& c) {
   size_t in_flight = pipeline_slots(c.pipeline_stages, c.pipeline_stage, chunks, c.max_accumulate);  // activation sets per chunk
   if (c.gpt.layers > 0)
     return std::make_unique<Gpt>(c.gpt, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c), cpu_device(), c.gpt_part, in_flight);
-  RM_CHECK(c.pipeline_stages == 1, "INVALID_ARGUMENT", "pipeline parallelism splits a GPT; an mlp or cnn runs whole on each rank");
-  return std::make_unique<Sequential>(c.layers, c.input, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c));
+  return std::make_unique<Sequential>(c.layers, c.input, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c), c.sequential_part, in_flight);
 }
 
 Trainer::Trainer(const TrainerConfig& config)
@@ -150,8 +149,9 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
         if (auto g = world->new_group(ranks)) replicas = std::move(g);
       }
     }
-    for (size_t d = 0; d < D; ++d)
-      if (auto g = world->new_group({int(d * P), int(d * P + P - 1)})) tied = std::move(g);
+    if (config_.gpt.layers > 0)  // the tied token embedding
+      for (size_t d = 0; d < D; ++d)
+        if (auto g = world->new_group({int(d * P), int(d * P + P - 1)})) tied = std::move(g);
     pipeline_ = std::make_unique<Pipeline>(*model_, std::move(stages), std::move(tied));
   }
   if (D < 2) return;

@@ -21,10 +21,11 @@ struct TrainerConfig {
   std::vector<LayerConfig> layers;
   SampleShape input;
   GptConfig gpt;
-  // Pipeline parallelism (a GPT): this rank holds part `gpt_part` of the model, as stage
-  // `pipeline_stage` of `pipeline_stages`.
+  // Pipeline parallelism: this rank holds part `gpt_part` (a GPT) or `sequential_part` of the
+  // model, as stage `pipeline_stage` of `pipeline_stages`.
   size_t pipeline_stages = 1, pipeline_stage = 0;
   GptPart gpt_part;
+  SequentialPart sequential_part;
   size_t max_batch = 0;       // samples per micro-batch
   size_t max_accumulate = 1;  // micro-batches per optimizer step
   Impl impl = Impl::Fast;
