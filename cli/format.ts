@@ -19,6 +19,7 @@ export function jobJson(j: Job__Output): Record<string, unknown> {
     progress: j.progress && {
       step: j.progress.step, totalSteps: j.progress.total_steps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr,
       samplesPerSec: j.progress.samples_per_sec, ...(j.progress.tokens_per_sec > 0 ? { tokensPerSec: j.progress.tokens_per_sec, mfu: j.progress.mfu } : {}),
+      ...(j.progress.bubble > 0 ? { bubble: j.progress.bubble } : {}),
     },
     metrics: j.result?.metrics ?? j.evaluation?.metrics ?? null, // the final evaluation's, else the latest
   };

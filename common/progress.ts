@@ -26,6 +26,7 @@ export interface ProgressLine {
   startStep?: number; // the step this run started from: 0, or the checkpoint's step on resume
   tokensPerSec?: number; // a language model: shown with its MFU in place of samples/s
   mfu?: number; // fraction of the matmul peak
+  bubble?: number; // pipeline parallel: the fraction of the time a stage waited for its neighbours
 }
 
 export interface SummaryLine {
@@ -72,6 +73,7 @@ export function formatProgressLine(p: ProgressLine): string {
   return (
     `[${p.name}] step ${p.step}/${p.total} ${percent}% epoch ${p.epoch} loss ${p.loss.toFixed(4)} ` +
     `lr ${formatLr(p.lr)} ${throughput(p)} ` +
+    (p.bubble !== undefined ? `bubble ${(100 * p.bubble).toFixed(0)}% ` : '') +
     `elapsed ${formatDuration(p.elapsedSec)} ETA ${formatDuration(eta)}`
   );
 }

@@ -57,6 +57,7 @@ export interface ProgressEvent {
   skippedSteps?: number; // fp16: steps skipped for inf/NaN gradients since the run started
   tokensPerSec?: number; // a language model: training tokens per second over the interval
   mfu?: number; // a language model: model FLOPs per second over the matmul peak measured at start
+  bubble?: number; // pipeline parallel: the fraction of the interval this stage waited for its neighbours
 }
 
 export interface EvalEvent extends Evaluation {

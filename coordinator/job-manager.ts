@@ -268,7 +268,7 @@ export class JobManager {
 
   private onProgress(jobId: string, attempt: number, progress: ProgressRecord): void {
     this.store.recordProgress(jobId, attempt, Date.now(), progress);
-    const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec, startStep: progress.startStep, tokensPerSec: progress.tokensPerSec, mfu: progress.mfu });
+    const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec, startStep: progress.startStep, tokensPerSec: progress.tokensPerSec, mfu: progress.mfu, bubble: progress.bubble });
     this.log.line(line, { jobId, rank: 0, step: progress.step, loss: progress.loss, lr: formatLr(progress.lr) });
     this.events.emit(jobId, { kind: 'progress', progress } satisfies JobEvent);
   }

@@ -13,7 +13,7 @@ import type { WorkerSessions } from './worker-sessions.js';
 
 const toWireProgress = (p: ProgressRecord) => ({
   step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec,
-  start_step: p.startStep ?? 0, tokens_per_sec: p.tokensPerSec ?? 0, mfu: p.mfu ?? 0,
+  start_step: p.startStep ?? 0, tokens_per_sec: p.tokensPerSec ?? 0, mfu: p.mfu ?? 0, bubble: p.bubble ?? 0,
 });
 const toWireCheckpoint = (c: CheckpointRecord) => ({ step: c.step, attempt: c.attempt, dir: c.dir, published_at_ms: c.publishedAt });
 const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, metrics: e.metrics });

@@ -17,6 +17,7 @@ export function toProgress(p: Progress__Output): ProgressRecord {
   return {
     step: p.step, totalSteps: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
     ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
+    ...(p.bubble > 0 ? { bubble: p.bubble } : {}),
   };
 }
 

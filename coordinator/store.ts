@@ -17,6 +17,7 @@ export interface ProgressRecord {
   step: number; totalSteps: number; epoch: number; loss: number; lr: number; samplesPerSec: number; elapsedSec: number;
   startStep?: number; // the step the attempt started from; absent: 0
   tokensPerSec?: number; mfu?: number; // a language model's
+  bubble?: number; // pipeline parallel
 }
 export type EvaluationRecord = Evaluation;
 export type ReportRecord = TrainingReport;

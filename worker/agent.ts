@@ -173,7 +173,7 @@ export class WorkerAgent {
 function toWireEvent(e: RankTrainingEvent): Omit<RankEvent, 'job_id' | 'attempt' | 'rank'> {
   switch (e.type) {
     case 'progress':
-      return { progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec, tokens_per_sec: e.tokensPerSec ?? 0, mfu: e.mfu ?? 0 } };
+      return { progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec, tokens_per_sec: e.tokensPerSec ?? 0, mfu: e.mfu ?? 0, bubble: e.bubble ?? 0 } };
     case 'eval':
       return { evaluation: { step: e.step, metrics: e.metrics } };
     case 'checkpoint':

@@ -81,6 +81,7 @@ function stageModel(model: EngineModel, place: StagePlace, spec: JobSpec): Engin
 class Interval {
   private loss = 0;
   private steps = 0;
+  private waitMs = 0; // pipeline parallel: waiting for the neighbouring stages
   private startedAt: number;
   private firstStep: number;
 
@@ -89,9 +90,10 @@ class Interval {
     this.firstStep = step;
   }
 
-  add(loss: number): void {
+  add(loss: number, waitMs: number): void {
     this.loss += loss;
     this.steps++;
+    this.waitMs += waitMs;
   }
 
   /** Excludes `ms` (an evaluation) from the interval's time. */
@@ -99,12 +101,13 @@ class Interval {
     this.startedAt += ms;
   }
 
-  /** Mean loss, steps and milliseconds of the interval ending at `step`; starts the next one. */
-  close(step: number): { loss: number; steps: number; ms: number } {
+  /** Mean loss, steps, milliseconds and milliseconds spent waiting of the interval ending at `step`; starts the next one. */
+  close(step: number): { loss: number; steps: number; ms: number; waitMs: number } {
     const t = this.now();
-    const out = { loss: this.loss / this.steps, steps: step - this.firstStep, ms: t - this.startedAt };
+    const out = { loss: this.loss / this.steps, steps: step - this.firstStep, ms: t - this.startedAt, waitMs: this.waitMs };
     this.loss = 0;
     this.steps = 0;
+    this.waitMs = 0;
     this.startedAt = t;
     this.firstStep = step;
     return out;
@@ -152,7 +155,7 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
     } else if (!Number.isFinite(outcome.loss)) {
       throw new RingmasterError('DIVERGED', `training diverged: the loss is ${outcome.loss} at step ${next} (lower optimizer.lr or set optimizer.clip_grad_norm)`);
     } else {
-      interval.add(outcome.loss);
+      interval.add(outcome.loss, outcome.timings.pipelineWaitMs);
     }
     if (next % spec.log.every === 0 || next === totalSteps) {
       const done = interval.close(next);
@@ -164,6 +167,7 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
         loss: finalLoss, lr, samplesPerSec: (done.steps * samplesPerStep * 1000) / done.ms, elapsedSec: (now() - start) / 1000,
         ...(spec.precision === 'fp16' ? { lossScale, skippedSteps: skipped } : {}),
         ...(tokensPerStep > 0 ? { tokensPerSec, ...(peakGflops > 0 ? { mfu: (tokensPerSec * task.flopsPerToken) / (peakGflops * 1e9 * ranks) } : {}) } : {}),
+        ...(place.stages > 1 ? { bubble: Math.min(1, done.waitMs / done.ms) } : {}),
       });
     }
     if (writer && spec.checkpoint.every > 0 && next % spec.checkpoint.every === 0 && next !== totalSteps) {

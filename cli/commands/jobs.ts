@@ -48,6 +48,7 @@ export function followJob(address: string, jobId: string, json: boolean, out: (l
         out(formatProgressLine({
           name: jobId, step: p.step, total: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
           startStep: p.start_step, ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
+          ...(p.bubble > 0 ? { bubble: p.bubble } : {}),
         }));
       } else if (e.kind === 'evaluation' && e.evaluation) {
         out(formatEvalLine(jobId, e.evaluation));

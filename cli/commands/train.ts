@@ -50,7 +50,7 @@ function runRank(hello: StartMessage, print: (line: string) => void): Promise<Tr
     child.on('message', (m: RankMessage) => {
       switch (m.type) {
         case 'progress':
-          print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep, tokensPerSec: m.tokensPerSec, mfu: m.mfu }));
+          print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep, tokensPerSec: m.tokensPerSec, mfu: m.mfu, bubble: m.bubble }));
           break;
         case 'eval':
           print(formatEvalLine(name, m));

@@ -263,6 +263,12 @@ describe('a pipelined job on a local cluster', () => {
     const { id } = await cluster.json<{ id: string }>(['submit', SPEC, '--set', 'parallel.pipeline=2', '--set', 'batch.accumulate=2', '--set', 'steps=30', '--set', `checkpoint.dir=${dir}`]);
     const done = await cluster.waitForState(id, ['succeeded'], 120_000);
     expect((done.metrics as { val_loss: number }).val_loss).toBeLessThan(3.5);
+    // its progress: the whole model's loss, tokens/s and the bubble
+    const { progress } = await cluster.json<{ progress: { step: number; loss: number; tokensPerSec: number; bubble: number } }>(['status', id]);
+    expect(progress).toMatchObject({ step: 30 });
+    expect(progress.tokensPerSec).toBeGreaterThan(0);
+    expect(progress.bubble).toBeGreaterThan(0);
+    expect(progress.bubble).toBeLessThan(1);
     const listed = await cluster.json<{ step: number }[]>(['checkpoints', id]);
     expect(listed.map((c) => c.step)).toContain(30);
   }, 150_000);

@@ -260,7 +260,7 @@ describe('JobManager', () => {
     const skipped = 'checkpoint file /ckpt/one/step-200/manifest.json is missing (…)';
     manager.onRankEvent('w1', event('one', 2, 0, { kind: 'resumed', resumed: { step: 100, dir: '/ckpt/one/step-100', skipped: [skipped] } }));
     expect(logText('one')).toEqual(expect.arrayContaining(['attempt 2 resumed from step 100 (/ckpt/one/step-100)', `skipped a newer checkpoint: ${skipped}`]));
-    manager.onRankEvent('w1', event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0 } }));
+    manager.onRankEvent('w1', event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0, bubble: 0 } }));
     expect(store.getJob('one')!.progress?.startStep).toBe(100);
     expect(lines.at(-1)).toMatch(/\[one\] step 150\/250 60% .* elapsed 10s ETA 20s$/); // 50 steps in 10s, 100 to go
   });

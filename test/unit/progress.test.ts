@@ -89,6 +89,12 @@ describe('formatProgressLine', () => {
       expected: '[fashion-mnist-mlp] step 0/2340 0% epoch 1 loss 0.4123 lr 9.6e-4 0 samples/s elapsed 0s ETA ?',
     },
     {
+      why: 'a pipeline stage waited 17% of the interval for its neighbours',
+      line: { ...base, bubble: 0.1749 },
+      expected:
+        '[fashion-mnist-mlp] step 400/2340 17% epoch 1 loss 0.4123 lr 9.6e-4 11.2k samples/s bubble 17% elapsed 40s ETA 3m14s',
+    },
+    {
       why: 'the last step',
       line: { ...base, step: 2340, epoch: 5, elapsedSec: 3725 },
       expected:
