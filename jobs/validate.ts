@@ -73,6 +73,16 @@ function checkPipeline(spec: JobSpec): void {
   const m = spec.model;
   const weighted = m.kind === 'mlp' ? m.hidden.length + 1 : m.kind === 'cnn' ? 4 : Infinity; // layers with parameters
   if (stages > weighted) throw badValue('parallel.pipeline', stages, `at most ${weighted} for this ${m.kind} (every stage holds a layer with parameters)`);
+  const byHand = spec.parallel.stages;
+  if (byHand) {
+    const pieces = stages * (schedule === 'interleaved' ? virtual : 1);
+    const total = m.kind === 'gpt' ? m.layers : weighted;
+    const what = m.kind === 'gpt' ? 'model.layers' : `the ${m.kind}'s layers with parameters`;
+    const sum = byHand.reduce((a, b) => a + b, 0);
+    if (byHand.length !== pieces || sum !== total) {
+      throw badValue('parallel.stages', byHand, `${pieces} counts (one per ${schedule === 'interleaved' ? 'chunk' : 'stage'}) adding up to ${what} (${total})`);
+    }
+  }
   if (schedule !== 'interleaved') return;
   if (m.kind !== 'gpt') throw badValue('parallel.schedule', schedule, `1f1b for an ${m.kind} (interleaved stages split a gpt)`);
   if (stages < 2) throw badValue('parallel.schedule', schedule, '1f1b unless parallel.pipeline > 1');

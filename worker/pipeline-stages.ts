@@ -25,10 +25,11 @@ function pieceSizes(gpt: GptEngineConfig, pieces: number): number[] {
   return Array.from({ length: pieces }, (_, p) => (p === pieces - 1 ? best.last : Math.floor(rest / (pieces - 1)) + (p < rest % (pieces - 1) ? 1 : 0)));
 }
 
-export function pipelineStages(gpt: GptEngineConfig, stages: number, virtual = 1): PipelineStage[] {
+/** `byHand`: blocks per piece, in model order (the spec's parallel.stages); absent: balanced. */
+export function pipelineStages(gpt: GptEngineConfig, stages: number, virtual = 1, byHand?: number[] | null): PipelineStage[] {
   const pieces = stages * virtual;
   if (stages < 1 || virtual < 1 || pieces > gpt.layers) throw new RangeError(`${stages} pipeline stages of ${virtual} chunks for ${gpt.layers} blocks`);
-  const sizes = pieceSizes(gpt, pieces);
+  const sizes = byHand ?? pieceSizes(gpt, pieces);
   const starts = sizes.map((_, p) => sizes.slice(0, p).reduce((a, b) => a + b, 0));
   return Array.from({ length: stages }, (_, stage) => ({
     stages,
@@ -46,7 +47,7 @@ export function pipelineStages(gpt: GptEngineConfig, stages: number, virtual = 1
  * follow it; balanced by forward FLOPs (a Linear's in × out, a 3×3 Conv2d's H·W·C_in·C_out·9),
  * the most expensive stage as cheap as it can be.
  */
-export function sequentialStages(layers: LayerConfig[], input: [number, number, number], stages: number): PipelineStage[] {
+export function sequentialStages(layers: LayerConfig[], input: [number, number, number], stages: number, byHand?: number[] | null): PipelineStage[] {
   const costs: number[] = [];
   let [c, h, w] = input;
   for (const l of layers) {
@@ -64,6 +65,14 @@ export function sequentialStages(layers: LayerConfig[], input: [number, number, 
   }
   const L = layers.length;
   const starts = [...Array(L).keys()].filter((i) => i > 0 && (costs[i] > 0 || (layers[i].kind === 'flatten' && costs.slice(i).some((x) => x > 0))));
+  const runs = (bounds: number[]) => Array.from({ length: stages }, (_, stage) => ({ stages, stage, chunks: [{ firstLayer: bounds[stage], endLayer: bounds[stage + 1] }] }));
+  if (byHand) {
+    // each stage after the first starts at its first layer with parameters (or the flatten before it)
+    const weighted = [...Array(L).keys()].filter((i) => costs[i] > 0);
+    const startOf = (i: number) => (i > 0 && layers[i - 1].kind === 'flatten' ? i - 1 : i);
+    const bounds = [0, ...byHand.slice(0, -1).map((_, s) => startOf(weighted[byHand.slice(0, s + 1).reduce((a, b) => a + b, 0)])), L];
+    return runs(bounds);
+  }
   // best[s][j]: the smallest most expensive stage over s stages covering layers [0, j), j a stage start (or L)
   const sum = (a: number, b: number) => costs.slice(a, b).reduce((x, y) => x + y, 0);
   const ends = [...starts, L];
@@ -87,5 +96,5 @@ export function sequentialStages(layers: LayerConfig[], input: [number, number, 
   const bounds = [L];
   for (let s = stages; s > 1; s--) bounds.unshift(best.get(`${s}/${bounds[0]}`)!.cut);
   bounds.unshift(0);
-  return Array.from({ length: stages }, (_, stage) => ({ stages, stage, chunks: [{ firstLayer: bounds[stage], endLayer: bounds[stage + 1] }] }));
+  return runs(bounds);
 }

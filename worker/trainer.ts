@@ -72,9 +72,10 @@ async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, 
 /** This rank's part of the model: the whole of it, or its pipeline stage's blocks. */
 function stageModel(model: EngineModel, place: StagePlace, spec: JobSpec): EngineModel {
   if (place.stages === 1) return model;
-  if (!model.gpt) return { ...model, pipeline: sequentialStages(model.layers, model.input, place.stages)[place.stage] };
+  const byHand = spec.parallel.stages;
+  if (!model.gpt) return { ...model, pipeline: sequentialStages(model.layers, model.input, place.stages, byHand)[place.stage] };
   const virtual = spec.parallel.schedule === 'interleaved' ? spec.parallel.virtual : 1;
-  return { ...model, pipeline: pipelineStages(model.gpt, place.stages, virtual)[place.stage] };
+  return { ...model, pipeline: pipelineStages(model.gpt, place.stages, virtual, byHand)[place.stage] };
 }
 
 /** Training statistics over one logging interval, turned into a progress event. */

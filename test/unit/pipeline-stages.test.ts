@@ -36,6 +36,7 @@ describe('pipeline stages of a GPT', () => {
       [{ firstLayer: 1, endLayer: 2 }, { firstLayer: 3, endLayer: 4 }],
     ]);
     expect(() => pipelineStages(gpt(4, 65), 4, 2)).toThrow(RangeError); // 8 pieces of 4 blocks
+    expect(blocks(pipelineStages(gpt(6, 65), 2, 1, [4, 2]))).toEqual([4, 2]); // by hand
   });
 
   it('splits an mlp or cnn at layers with parameters, balanced by FLOPs, each Linear or Conv2d with the ReLU and pool after it', () => {
@@ -47,5 +48,9 @@ describe('pipeline stages of a GPT', () => {
     // conv 1→32 (28²·288: 0.2 M), conv 32→64 (14²·18432: 3.6 M) | flatten, 3136→256 (0.8 M), 256→10
     expect(runs(sequentialStages(cnn, [1, 28, 28], 2))).toEqual([[0, 6], [6, 10]]);
     expect(() => sequentialStages(mlp, [1, 28, 28], 4)).toThrow(RangeError);
+    // by hand (parallel.stages): layers with parameters per stage
+    expect(runs(sequentialStages(mlp, [1, 28, 28], 2, [2, 1]))).toEqual([[0, 5], [5, 6]]);
+    expect(runs(sequentialStages(cnn, [1, 28, 28], 2, [3, 1]))).toEqual([[0, 9], [9, 10]]);
+    expect(runs(sequentialStages(cnn, [1, 28, 28], 2, [2, 2]))).toEqual([[0, 6], [6, 10]]); // the flatten goes with the Linear after it
   });
 });

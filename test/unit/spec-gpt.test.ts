@@ -58,6 +58,7 @@ describe('gpt specs', () => {
     ['an interleaved schedule without a pipeline', { ...minimal, parallel: { schedule: 'interleaved' } }, 'BAD_SPEC', 'spec: parallel.schedule = "interleaved": must be 1f1b unless parallel.pipeline > 1'],
     ['more chunks than blocks', { ...minimal, parallel: { pipeline: 2, schedule: 'interleaved', virtual: 3 } }, 'BAD_SPEC', 'spec: parallel.virtual = 3: must be at most model.layers / parallel.pipeline (2): every chunk holds a block'],
     ['interleaved micro-batches not in multiples of the stages', { ...minimal, parallel: { pipeline: 2, schedule: 'interleaved' }, batch: { accumulate: 3 } }, 'BAD_SPEC', 'spec: batch.accumulate = 3: must be a multiple of parallel.pipeline (2) for the interleaved schedule'],
+    ['a split by hand that is not the blocks', { ...minimal, parallel: { pipeline: 2, stages: [3, 2] } }, 'BAD_SPEC', 'spec: parallel.stages = [3,2]: must be 2 counts (one per stage) adding up to model.layers (4)'],
     ['an unknown tokenizer', { ...minimal, data: { kind: 'text', path: 'corpus.txt', tokenizer: 'bpe' } }, 'BAD_SPEC', 'spec: data.tokenizer = "bpe": must be one of char, gpt2'],
   ])('refuses %s in one line', (_, raw, code, message) => {
     const e = refusal(raw);

@@ -45,7 +45,7 @@ describe('validateSpec', () => {
       model: { kind: 'mlp', hidden: [1024, 1024], activation: 'relu' },
       data: { kind: 'fashion-mnist', dir: dataDir },
       device: 'cpu',
-      parallel: { data: 1, pipeline: 1, schedule: '1f1b', virtual: 2, timeout_s: 60, join_timeout_s: 300, reduce_dtype: 'fp32', bucket_mb: 25, sufficient_factors: 'auto' },
+      parallel: { data: 1, pipeline: 1, schedule: '1f1b', virtual: 2, stages: null, timeout_s: 60, join_timeout_s: 300, reduce_dtype: 'fp32', bucket_mb: 25, sufficient_factors: 'auto' },
       precision: 'fp32',
       loss_scale: { dynamic: true, init: 65536, growth_interval: 2000, min: 1 },
       batch: { micro: 128, accumulate: 1 },
@@ -87,7 +87,7 @@ describe('validateSpec', () => {
 
   it('takes a fractional parallel.bucket_mb', () => {
     const spec = validateSpec({ ...minimal, parallel: { bucket_mb: 0.5 } }, { specDir: root });
-    expect(spec.parallel).toEqual({ data: 1, pipeline: 1, schedule: '1f1b', virtual: 2, timeout_s: 60, join_timeout_s: 300, reduce_dtype: 'fp32', bucket_mb: 0.5, sufficient_factors: 'auto' });
+    expect(spec.parallel).toEqual({ data: 1, pipeline: 1, schedule: '1f1b', virtual: 2, stages: null, timeout_s: 60, join_timeout_s: 300, reduce_dtype: 'fp32', bucket_mb: 0.5, sufficient_factors: 'auto' });
   });
 
   it('treats an empty section as all defaults and resolves a relative data.dir', () => {
