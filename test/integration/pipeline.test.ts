@@ -104,6 +104,7 @@ afterAll(() => {
 
 interface RankResult {
   losses: number[];
+  scales: [number, boolean][]; // per step: the loss scale it ran with, and whether it was skipped
   params: Record<string, number[]>;
 }
 
@@ -174,6 +175,17 @@ describe('a GPT split into pipeline stages', () => {
 
   it('trains as it does whole: 2 stages × 2 data-parallel replicas', async () => {
     expectEquivalent(whole, await runRanks(4, 2, EPS));
+  });
+
+  it('fp16 with dynamic loss scaling: every stage skips the same overflowing steps and scales as the whole model does', async () => {
+    // an initial scale of 2^20 overflows fp16 at first: the whole model and both stages must
+    // agree, step by step, on which steps to skip, since each stage sees only its own gradients
+    const fp16 = { ...EPS, precision: 'fp16' };
+    const [one] = await runRanks(1, 1, fp16);
+    const ranks = await runRanks(2, 2, fp16);
+    expect(one.scales.some(([, skipped]) => skipped)).toBe(true);
+    for (const r of ranks) expect(r.scales).toEqual(one.scales);
+    for (const r of ranks) r.losses.forEach((loss, step) => expect(Math.abs(loss - one.losses[step]) / one.losses[step], `step ${step + 1}`).toBeLessThan(1e-3));
   });
 
   it('trains as it does whole: 2 interleaved stages of 2 chunks (blocks 0 and 2 on one rank, 1 and 3 on the other)', async () => {
