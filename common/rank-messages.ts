@@ -90,4 +90,10 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type RankMessage = ProgressEvent | EvalEvent | CheckpointEvent | ResumeEvent | DoneMessage | ErrorMessage;
+/** Sent every few seconds while the rank lives: what it is doing ("step 57: all_reduce #112 (…) on rank 0 of 2"). */
+export interface AliveMessage {
+  type: 'alive';
+  activity: string;
+}
+
+export type RankMessage = ProgressEvent | EvalEvent | CheckpointEvent | ResumeEvent | DoneMessage | ErrorMessage | AliveMessage;

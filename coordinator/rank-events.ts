@@ -32,6 +32,7 @@ export function toReport(r: TrainingReport__Output): ReportRecord {
 /** Why a rank's exit fails its job's attempt, naming the rank; null when it finished its training. */
 export function rankFailure(rank: number, o: RankOutcome): AttemptFailure | null {
   const failure = (reason: string) => ({ reason, errorCode: o.errorCode });
+  if (o.errorCode === 'RANK_HUNG') return failure(`rank ${rank} ${o.errorMessage}`); // stopped by its agent
   if (o.signal) return failure(`rank ${rank} was killed by ${o.signal}`);
   if (o.exitCode !== 0) return failure(`rank ${rank} exited with code ${o.exitCode}${o.errorMessage ? `: ${o.errorMessage}` : ''}`);
   if (!o.report) return failure(`rank ${rank} exited without reporting a result`);

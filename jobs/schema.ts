@@ -293,6 +293,11 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         dir: field({ type: 'path' }, './checkpoints', 'directory for checkpoint files'),
       },
     },
+    progress_timeout_s: field(
+      num({ ge: 1, le: 86400 }),
+      300,
+      'a rank whose activity has not changed for this long (no new step, stuck in one operation, or stopped) is declared hung: the job\'s ranks are stopped and the attempt fails (or restarts, by max_restarts)',
+    ),
     max_restarts: field(
       int(0, 100),
       0,

@@ -102,6 +102,7 @@ export interface JobSpec {
   steps: number | null; // optimizer steps; when set it wins over epochs
   eval: { every: number; batches: number }; // steps between evaluations (0: only at the end); a language model's batches per evaluation
   checkpoint: { every: number; keep: number; dir: string };
+  progress_timeout_s: number; // a rank whose activity has not changed for this long is hung
   max_restarts: number; // automatic restarts of a failed attempt (coordinator/restarts.ts says which failures)
   log: { every: number };
   seed: number;

@@ -17,6 +17,7 @@ import type { RankEvent } from '../proto/gen/ringmaster/v1/RankEvent.js';
 import type { ResumeFrom__Output } from '../proto/gen/ringmaster/v1/ResumeFrom.js';
 import type { WorkerMessage } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
 import { ringmasterV1 } from '../proto/load.js';
+import { findHung } from './hang-watch.js';
 import { RankProcess, type RankTrainingEvent } from './rank-process.js';
 
 export interface BackoffPolicy {
@@ -51,7 +52,8 @@ export class WorkerAgent {
   private reconnect: NodeJS.Timeout | undefined;
   private delayMs: number;
   private stopped = false;
-  private readonly ranks = new Map<string, { jobId: string; attempt: number; rank: number; process: RankProcess }>();
+  private readonly ranks = new Map<string, { jobId: string; attempt: number; rank: number; process: RankProcess; progressTimeoutMs: number }>();
+  private hangWatch: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffPolicy;
 
   constructor(private readonly o: AgentOptions) {
@@ -59,7 +61,24 @@ export class WorkerAgent {
     this.delayMs = this.backoff.initialMs;
   }
 
+  /** Every second: stops the ranks of a job one of whose ranks here is hung (worker/hang-watch.ts). */
+  private watchForHangs(): void {
+    const now = Date.now();
+    const watched = [...this.ranks].map(([key, r]) => ({ key, jobId: r.jobId, rank: r.rank, activity: r.process.activity, idleMs: r.process.idleMs(now), timeoutMs: r.progressTimeoutMs }));
+    const hung = findHung(watched);
+    if (!hung) return;
+    for (const [key, reason] of hung.reasons) {
+      const r = this.ranks.get(key)!;
+      this.o.log.warn(`rank ${r.rank} of ${r.jobId} ${reason}`, { jobId: r.jobId, rank: r.rank });
+      r.process.stopHung(reason);
+    }
+  }
+
   start(): void {
+    if (!this.hangWatch) {
+      this.hangWatch = setInterval(() => this.watchForHangs(), 1000);
+      this.hangWatch.unref();
+    }
     const { WorkerService } = ringmasterV1();
     const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
@@ -97,6 +116,7 @@ export class WorkerAgent {
     this.stopped = true;
     clearTimeout(this.reconnect);
     clearInterval(this.heartbeat);
+    clearInterval(this.hangWatch);
     for (const r of this.ranks.values()) r.process.kill();
     this.call?.end();
   }
@@ -147,7 +167,7 @@ export class WorkerAgent {
           this.o.log.info(`rank ${rank} of ${a.job_id} exited (${x.signal || `code ${x.exitCode}`})`, { jobId: a.job_id, rank });
         },
       });
-      this.ranks.set(key, { jobId: a.job_id, attempt: a.attempt, rank, process });
+      this.ranks.set(key, { jobId: a.job_id, attempt: a.attempt, rank, process, progressTimeoutMs: spec.progress_timeout_s * 1000 });
       event({ started: { pid: process.pid } });
       this.o.log.info(`rank ${rank} of ${a.job_id} attempt ${a.attempt} started, pid ${process.pid}, ${threads} thread(s)`, { jobId: a.job_id, rank });
     }

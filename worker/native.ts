@@ -227,6 +227,8 @@ export interface NativeAddon {
   isaProbe(options: { seconds: number }): Promise<{ fp32FmaGflops: number; bf16DotGflops: number; amx: string }>;
   /** The order one pipeline stage runs a step's micro-batches in, 1F1B or interleaved (native/src/train/pipeline_schedule.h). */
   pipelineSchedule(stages: number, stage: number, chunks: number, microBatches: number): { forward: boolean; microBatch: number; chunk: number }[];
+  /** The communication operation this process has been in longest ("all_reduce #12 (16 float32) on rank 0 of 2"); "" when none. */
+  currentOperation(): string;
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */
   createProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup>;
 }

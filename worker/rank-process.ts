@@ -33,6 +33,9 @@ export class RankProcess {
   private report: TrainingReport | null = null;
   private error: { code: string; message: string } | null = null;
   private killTimer: NodeJS.Timeout | undefined;
+  /** What the rank last said it was doing (its liveness reports), and when that last changed. */
+  activity = 'starting';
+  private changedAt = Date.now();
 
   constructor(start: StartMessage, callbacks: RankCallbacks) {
     this.child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
@@ -41,6 +44,7 @@ export class RankProcess {
     this.child.on('message', (m: RankMessage) => {
       if (m.type === 'done') this.report = m.report;
       else if (m.type === 'error') this.error = { code: m.code, message: m.message };
+      else if (m.type === 'alive') this.noteActivity(m.activity);
       else callbacks.onEvent(m);
     });
     if (this.child.stderr) createInterface({ input: this.child.stderr }).on('line', (l) => callbacks.onStderr(l));
@@ -69,5 +73,22 @@ export class RankProcess {
 
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  /** Milliseconds since the rank's activity last changed. */
+  idleMs(now = Date.now()): number {
+    return now - this.changedAt;
+  }
+
+  /** Stops a hung rank (SIGKILL: a stopped process ignores SIGTERM), reporting `reason` as its error. */
+  stopHung(reason: string): void {
+    this.error = { code: 'RANK_HUNG', message: reason };
+    this.kill();
+  }
+
+  private noteActivity(activity: string): void {
+    if (activity === this.activity) return;
+    this.activity = activity;
+    this.changedAt = Date.now();
   }
 }

@@ -6,6 +6,7 @@ import { isRingmasterError } from '../common/errors.js';
 import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
 import { asNativeError, createEngine, loadNative, type ProcessGroup } from './native.js';
 import { loadTaskData } from './tasks/task.js';
+import { currentActivity, setActivity } from './activity.js';
 import { joinProcessGroup, nameMissingRanks } from './process-group.js';
 import { train } from './trainer.js';
 
@@ -44,6 +45,12 @@ async function joinGroup(message: ParentMessage): Promise<ProcessGroup | undefin
 }
 
 async function run(message: ParentMessage): Promise<void> {
+  // Liveness: what this rank is doing, a few times per progress_timeout_s (its agent's hang watch).
+  const aliveMs = Math.min(5000, Math.max(200, (message.spec.progress_timeout_s * 1000) / 5));
+  const alive = setInterval(() => {
+    if (process.connected) process.send!({ type: 'alive', activity: currentActivity() } satisfies RankMessage);
+  }, aliveMs);
+  setActivity('loading data and joining the process group');
   try {
     const [data, group] = await Promise.all([loadTaskData(message.spec), joinGroup(message)]);
     const report = await train(message.spec, data, {
@@ -55,6 +62,7 @@ async function run(message: ParentMessage): Promise<void> {
     await send(toErrorMessage(message.distributed ? await nameMissingRanks(e, message.distributed) : e));
     process.exitCode = 1;
   }
+  clearInterval(alive);
   finishing = true;
   process.disconnect();
 }

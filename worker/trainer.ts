@@ -8,6 +8,7 @@ import type { JobSpec } from '../jobs/types.js';
 import { asNativeError, NativeError, type Engine, type EngineConfig, type EngineModel, type ProcessGroup } from './native.js';
 import { createTask, type TaskData, type TrainingTask } from './tasks/task.js';
 import { CheckpointWriter, restoreCheckpoint, type StagePlace } from './checkpointing.js';
+import { setActivity } from './activity.js';
 import { pipelineStages, sequentialStages } from './pipeline-stages.js';
 import { learningRate, scheduleParams } from './schedule.js';
 
@@ -141,6 +142,7 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
   let lossScale = 1, skipped = 0; // fp16: the current loss scale, and steps skipped so far
   for (let step = first; step < totalSteps; step++) {
     const lr = learningRate(step, schedule);
+    setActivity(`step ${step + 1}`);
     // The engine copies the batch when the call starts, so the next batch loads while this step computes.
     const pending = engine.trainStep(task.inputs, task.labels, spec.batch.micro, lr, spec.optimizer.clip_grad_norm);
     const next = step + 1;
@@ -175,11 +177,13 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
       await writer.save(next, position(next));
     }
     if (spec.eval.every > 0 && next % spec.eval.every === 0 && next !== totalSteps) {
+      setActivity(`evaluating after step ${next}`);
       const t = now();
       deps.onEvent({ type: 'eval', step: next, metrics: await task.evaluate(engine, group) });
       interval.pause(now() - t); // evaluation time is not training time
     }
   }
+  setActivity('final checkpoint and evaluation');
   if (writer && first < totalSteps) await writer.save(totalSteps, position(totalSteps));
   const metrics = await task.evaluate(engine, group);
   deps.onEvent({ type: 'eval', step: totalSteps, metrics });

@@ -137,11 +137,7 @@ describe('data parallel', () => {
   it('a rank killed mid-training fails the job naming it, and its peer stops', async () => {
     const job = await cluster.json<{ id: string }>(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'parallel.data=2', '--set', 'steps=1000000', '--set', 'parallel.timeout_s=5', ...CHECKPOINTS]);
     await cluster.waitForState(job.id, ['running']);
-    const pids = await until('both ranks to start', async () => {
-      const log = (await cluster.cli(['logs', job.id])).stdout;
-      const found = [0, 1].map((r) => new RegExp(`rank ${r} started \\(pid (\\d+)`).exec(log)?.[1]);
-      return found.every(Boolean) ? found.map(Number) : undefined;
-    });
+    const pids = await cluster.rankPids(job.id, 2);
     await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', job.id])).progress ? true : undefined)).catch(async (e: unknown) => {
       // say where the job stood, so a failure here can be diagnosed from the CI log alone
       const status = JSON.stringify(await cluster.json(['status', job.id]));

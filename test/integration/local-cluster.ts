@@ -76,6 +76,15 @@ export class LocalCluster {
     return JSON.parse(r.stdout) as T;
   }
 
+  /** The pids of the job's ranks 0 … count − 1, once its log says each started. */
+  rankPids(jobId: string, count: number): Promise<number[]> {
+    return until(`${count} rank(s) of ${jobId} to start`, async () => {
+      const log = (await this.cli(['logs', jobId])).stdout;
+      const found = Array.from({ length: count }, (_, r) => new RegExp(`rank ${r} started \\(pid (\\d+)`).exec(log)?.[1]);
+      return found.every(Boolean) ? found.map(Number) : undefined;
+    });
+  }
+
   /** Waits until the job is in one of `states`; returns its status JSON. */
   waitForState(jobId: string, states: string[], timeoutMs = 60_000): Promise<Record<string, unknown>> {
     return until(`job ${jobId} to reach ${states.join('/')}`, async () => {

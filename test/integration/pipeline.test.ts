@@ -289,11 +289,7 @@ describe('a pipelined job on a local cluster', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-pipeline-kill-'));
     const { id } = await cluster.json<{ id: string }>(['submit', SPEC, '--set', 'parallel.pipeline=2', '--set', 'batch.accumulate=2', '--set', 'steps=1000000', '--set', 'parallel.timeout_s=5', '--set', `checkpoint.dir=${dir}`]);
     await cluster.waitForState(id, ['running']);
-    const pids = await until('both stages to start', async () => {
-      const log = (await cluster.cli(['logs', id])).stdout;
-      const found = [0, 1].map((r) => new RegExp(`rank ${r} started \\(pid (\\d+)`).exec(log)?.[1]);
-      return found.every(Boolean) ? found.map(Number) : undefined;
-    });
+    const pids = await cluster.rankPids(id, 2);
     await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', id])).progress ? true : undefined));
     process.kill(pids[0], 'SIGKILL'); // the first stage: the last one waits on it for activations
     const failed = await cluster.waitForState(id, ['failed'], 20_000);

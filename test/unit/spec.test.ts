@@ -64,6 +64,7 @@ describe('validateSpec', () => {
       steps: null,
       eval: { every: 0, batches: 50 },
       checkpoint: { every: 0, keep: 3, dir: join(root, 'checkpoints') },
+      progress_timeout_s: 300,
       max_restarts: 0,
       log: { every: 50 },
       seed: 1337,

@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -8,6 +8,7 @@
 #include "../core/mapped_file.h"
 #include "../kernels/cpu/matmul_peak.h"
 #include "../precision/precision.h"
+#include "../collectives/operations.h"
 #include "../train/pipeline_schedule.h"
 
 namespace rm {
@@ -93,7 +94,11 @@ static Napi::Value pipeline_schedule_js(const Napi::CallbackInfo& info) {
   });
 }
 
+// currentOperation() → string: the communication operation in flight longest, "" when none.
+static Napi::Value current_operation(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), oldest_operation()); }
+
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("currentOperation", Napi::Function::New(env, current_operation, "currentOperation"));
   exports.Set("pipelineSchedule", Napi::Function::New(env, pipeline_schedule_js, "pipelineSchedule"));
   exports.Set("roundTo", Napi::Function::New(env, round_to_precision, "roundTo"));
   exports.Set("bf16Probe", Napi::Function::New(env, bf16_probe_js, "bf16Probe"));

@@ -17,6 +17,7 @@
 #include "../core/common.h"
 #include "../precision/precision.h"
 #include "machine_segment.h"
+#include "operations.h"
 #include "topology.h"
 
 namespace rm {
@@ -144,6 +145,7 @@ std::string GlooGroup::describe(const char* op, uint64_t seq, size_t n, DType t)
 template <class F>
 void GlooGroup::run(const std::string& name, std::chrono::milliseconds timeout, F&& body) {
   auto fail = [&](const char* code, const std::string& why) { return NativeError(code, name + ": " + why); };
+  OperationScope in_flight(name);
   try {
     body();
   } catch (const NativeError& e) {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "../collectives/machine_segment.h"
+#include "../collectives/operations.h"
 #include "../collectives/shm_factors.h"
 
 namespace rm {
@@ -44,6 +45,8 @@ MachineShards::MachineShards(ProcessGroup& world, size_t n, const TrainingState&
 template <class F>
 void MachineShards::named(const char* op, size_t n, F&& body) {
   uint64_t seq = ++seq_;
+  OperationScope in_flight(std::string(op) + " #" + std::to_string(seq) + " (" + std::to_string(n) + " float32) on rank " +
+                           std::to_string(rank_) + " of " + std::to_string(size_));
   try {
     body();
   } catch (const NativeError& e) {
