@@ -247,10 +247,12 @@ export class JobManager {
     active.startTimer.unref();
     this.active.set(jobId, active);
     const checkpoints = checkpointTarget(jobId, attempt, checkpointSpecOf(job));
+    const rendezvousToken = randomBytes(24).toString('base64url');
+    this.rendezvous.open(attemptScope(jobId, attempt), rendezvousToken);
     const byWorker = new Map<string, { rank: number; slot: { kind: string; index: number } }[]>();
     placement.forEach((s, rank) => byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), { rank, slot: { kind: s.kind, index: s.index } }]));
     for (const [workerId, ranks] of byWorker) {
-      const assignment = { job_id: jobId, attempt, spec_json: job.specJson, world_size: placement.length, ranks, checkpoints, resume: job.resume };
+      const assignment = { job_id: jobId, attempt, spec_json: job.specJson, world_size: placement.length, ranks, checkpoints, resume: job.resume, rendezvous_token: rendezvousToken };
       const sent = this.workers.send(workerId, { assignment });
       if (!sent) return this.failAttempt(jobId, { reason: `worker ${workerId} went away before rank ${ranks[0].rank} could start`, errorCode: '' });
     }

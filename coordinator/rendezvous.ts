@@ -4,6 +4,10 @@
  * "<job id>/<attempt>", and a scope is dropped when its attempt ends, so a restarted attempt
  * never sees the old one's addresses. Held in memory: an attempt does not outlive the
  * coordinator process that started it.
+ *
+ * An attempt's scope is opened with a token of its own, which its ranks hold instead of the
+ * coordinator's: it opens that scope and no other. Every scope holds at most MAX_KEYS keys and
+ * MAX_BYTES bytes of keys and values, so no client can grow the coordinator without bound.
  */
 
 interface Waiter {
@@ -16,6 +20,19 @@ interface Waiter {
 interface Scope {
   values: Map<string, Buffer>;
   waiters: Set<Waiter>;
+  bytes: number; // of its keys and values
+  token?: string; // an attempt's: the one token, beside the coordinator's, that opens it
+}
+
+/** A scope's bounds: far above what the ranks of a large job store (an address per peer pair). */
+export const MAX_KEYS = 65_536;
+export const MAX_BYTES = 64 * 2 ** 20;
+
+/** A write that would take a scope past its bounds. */
+export class RendezvousFull extends Error {
+  constructor(scope: string, what: string) {
+    super(`rendezvous scope ${scope} is full: ${what} (a job's ranks need far less; is a client writing without end?)`);
+  }
 }
 
 export class RendezvousTimeout extends Error {
@@ -27,9 +44,31 @@ export class RendezvousTimeout extends Error {
 
 export class RendezvousStore {
   private readonly scopes = new Map<string, Scope>();
+  private readonly tokens = new Set<string>(); // the open attempts' tokens
+
+  /** Opens an attempt's scope; `token` opens it, and only it, until drop(). */
+  open(scope: string, token: string): void {
+    this.scope(scope).token = token;
+    this.tokens.add(token);
+  }
+
+  /** Whether `token` is an open attempt's (the server lets such calls reach the rendezvous only). */
+  isAttemptToken(token: string): boolean {
+    return this.tokens.has(token);
+  }
+
+  /** Whether a caller holding an attempt's `token` may use `scope`: only its own attempt's. */
+  admits(scope: string, token: string): boolean {
+    return this.scopes.get(scope)?.token === token;
+  }
 
   set(scope: string, key: string, value: Buffer): void {
     const s = this.scope(scope);
+    const old = s.values.get(key);
+    const bytes = s.bytes - (old ? key.length + old.length : 0) + key.length + value.length;
+    if (!old && s.values.size >= MAX_KEYS) throw new RendezvousFull(scope, `${MAX_KEYS} keys`);
+    if (bytes > MAX_BYTES) throw new RendezvousFull(scope, `${MAX_BYTES / 2 ** 20} MiB`);
+    s.bytes = bytes;
     s.values.set(key, value);
     for (const w of s.waiters) {
       if (w.keys.every((k) => s.values.has(k))) {
@@ -76,6 +115,7 @@ export class RendezvousStore {
     const s = this.scopes.get(scope);
     if (!s) return;
     this.scopes.delete(scope);
+    if (s.token) this.tokens.delete(s.token);
     for (const w of s.waiters) {
       clearTimeout(w.timer);
       w.reject(new RendezvousTimeout(scope, w.keys.filter((k) => !s.values.has(k)), 'will never be set: the attempt ended'));
@@ -85,7 +125,7 @@ export class RendezvousStore {
   private scope(name: string): Scope {
     let s = this.scopes.get(name);
     if (!s) {
-      s = { values: new Map(), waiters: new Set() };
+      s = { values: new Map(), waiters: new Set(), bytes: 0 };
       this.scopes.set(name, s);
     }
     return s;

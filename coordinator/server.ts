@@ -12,7 +12,7 @@ import { JobLogs } from './job-logs.js';
 import { DEFAULT_JOB_POLICY, JobManager, type JobManagerPolicy } from './job-manager.js';
 import { jobServiceHandlers } from './jobs-service.js';
 import { RendezvousStore } from './rendezvous.js';
-import { rendezvousHandlers } from './rendezvous-service.js';
+import { RENDEZVOUS_METHODS, rendezvousHandlers } from './rendezvous-service.js';
 import { Store } from './store.js';
 import { DEFAULT_HEARTBEAT, WorkerSessions, type HeartbeatPolicy } from './worker-sessions.js';
 
@@ -53,10 +53,12 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
 
   const v1 = ringmasterV1();
   const refused = (peer: string, method: string) => log.warn(`refused ${method} from ${peer}: missing or wrong token`, { peer, method });
-  const server = new grpc.Server({ interceptors: [requireToken(token.token, refused)] });
+  // A job attempt's token reaches the rendezvous service, where it opens its own scope only.
+  const attemptToken = (method: string, given: string) => method.startsWith(RENDEZVOUS_METHODS) && rendezvous.isAttemptToken(given);
+  const server = new grpc.Server({ interceptors: [requireToken(token.token, refused, attemptToken)] });
   server.addService(v1.JobService.service, jobServiceHandlers(manager, store, logs, sessions));
   server.addService(v1.WorkerService.service, { Session: (call: Parameters<WorkerSessions['handle']>[0]) => sessions.handle(call) });
-  server.addService(v1.RendezvousService.service, rendezvousHandlers(rendezvous));
+  server.addService(v1.RendezvousService.service, rendezvousHandlers(rendezvous, token.token));
   const address = `${o.host}:${o.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, credentials, (err, bound) => {

@@ -1,7 +1,8 @@
 /**
  * Bearer tokens on the control plane: every call to the coordinator carries
  * `authorization: Bearer <token>` (a client interceptor adds it), and one server interceptor
- * refuses any call without the coordinator's token before a handler sees it.
+ * refuses any call without the coordinator's token before a handler sees it (or, where
+ * `alsoAccepts` says so, another token: a job attempt's, for its rendezvous scope only).
  */
 import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
@@ -20,23 +21,33 @@ export function withToken(token: string): grpc.ClientOptions {
   return { interceptors: [addToken] };
 }
 
-function carries(metadata: grpc.Metadata, expected: Buffer): boolean {
+/** The bearer token a call carries; undefined when it carries none. */
+export function bearerToken(metadata: grpc.Metadata): string | undefined {
   const header = metadata.get(AUTHORIZATION)[0];
-  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice('Bearer '.length));
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
+}
+
+/** Whether `given` is `expected`, compared in constant time. */
+export function sameToken(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given), b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**
  * A server interceptor that lets a call through only with `token`; each refusal is reported to
  * `refused` with the caller's address and the method, and the caller gets UNAUTHENTICATED.
  */
-export function requireToken(token: string, refused: (peer: string, method: string) => void): grpc.ServerInterceptor {
-  const expected = Buffer.from(token);
+export function requireToken(
+  token: string,
+  refused: (peer: string, method: string) => void,
+  alsoAccepts: (method: string, given: string) => boolean = () => false,
+): grpc.ServerInterceptor {
   return (method, call) => {
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
-        if (carries(metadata, expected)) return next(metadata);
+        const given = bearerToken(metadata);
+        if (sameToken(given, token) || (given !== undefined && alsoAccepts(method.path, given))) return next(metadata);
         refused(call.getPeer(), method.path);
         call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong token' });
       })

@@ -153,7 +153,8 @@ export class WorkerAgent {
       const start: StartMessage = {
         type: 'start',
         spec: { ...spec, threads },
-        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address, token: this.o.token, ...(this.o.tls ? { tls: this.o.tls } : {}) },
+        // the ranks hold the attempt's rendezvous token, not the coordinator's
+        distributed: { rank, worldSize: a.world_size, coordinator: this.o.coordinator, scope: `${a.job_id}/${a.attempt}`, hostname: this.o.address, token: a.rendezvous_token || this.o.token, ...(this.o.tls ? { tls: this.o.tls } : {}) },
         checkpoints: { root: a.checkpoints.root, token: a.checkpoints.token },
         ...(a.resume ? { resume: toResumeFrom(a.resume) } : {}),
       };
