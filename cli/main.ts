@@ -14,6 +14,8 @@ import { EXIT, reportError } from './output.js';
 import { COORDINATOR_ENV, DEFAULT_COORDINATOR } from '../proto/load.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
 import { TLS_ENV } from '../proto/transport.js';
+
+const HTTP_PORT = 'serve Prometheus metrics at /metrics on this port too, behind the same token (0: any free port)';
 import { PRIORITY_RANGE } from '../jobs/load.js';
 
 class UsageError extends Error {}
@@ -65,15 +67,17 @@ async function main(argv: string[]): Promise<number> {
     .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
       (y) => withSet(withState(y))
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })
-        .option('submit', { type: 'string', describe: 'run this job spec on the new cluster, then stop it and exit with the job\'s outcome' }),
-      (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set })))
+        .option('submit', { type: 'string', describe: 'run this job spec on the new cluster, then stop it and exit with the job\'s outcome' })
+        .option('http-port', { type: 'number', describe: HTTP_PORT }),
+      (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set, httpPort: a['http-port'] })))
     .command('coordinator', 'run the coordinator',
       (y) => withState(y).option('host', { type: 'string', default: 'localhost', describe: 'interface to listen on; beyond loopback it needs TLS (or --insecure)' })
         .option('tls-cert', { type: 'string', describe: 'TLS: the coordinator\'s certificate (PEM)' })
         .option('tls-key', { type: 'string', describe: 'TLS: its private key (PEM)' })
         .option('tls-ca', { type: 'string', describe: 'mutual TLS: clients must present a certificate this CA signed' })
-        .option('insecure', { type: 'boolean', default: false, describe: 'listen beyond loopback without TLS all the same' }),
-      (a) => run(coordinatorCommand({ host: a.host, port: a.port, stateDir: a['state-dir'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], tlsCa: a['tls-ca'], insecure: a.insecure })))
+        .option('insecure', { type: 'boolean', default: false, describe: 'listen beyond loopback without TLS all the same' })
+        .option('http-port', { type: 'number', describe: HTTP_PORT }),
+      (a) => run(coordinatorCommand({ host: a.host, port: a.port, stateDir: a['state-dir'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], tlsCa: a['tls-ca'], insecure: a.insecure, httpPort: a['http-port'] })))
     .command('worker', 'run a worker agent that offers this machine\'s slots',
       (y) => withCoordinator(y)
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'slots to offer: cpu:N or cuda:N' })

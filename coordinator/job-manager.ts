@@ -69,6 +69,7 @@ export class JobManager {
     private readonly rendezvous: RendezvousStore,
     private readonly log: Logger,
     private readonly policy: JobManagerPolicy = DEFAULT_JOB_POLICY,
+    private readonly metrics?: { started(queuedSeconds: number): void },
   ) {}
 
   /**
@@ -240,6 +241,7 @@ export class JobManager {
     const job = this.find(jobId);
     const attempt = job.attempt + 1;
     const now = Date.now();
+    if (attempt === 1) this.metrics?.started((now - job.submittedAt) / 1000);
     this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now });
     this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })) });
     const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), startStep: 0 };

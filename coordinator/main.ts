@@ -1,6 +1,6 @@
 /**
  * Entry point of the coordinator process (`ringmaster coordinator` and `ringmaster up` start it):
- *   node dist/coordinator/main.js --host H --port P --state-dir DIR [--heartbeat-timeout-ms N]
+ *   node dist/coordinator/main.js --host H --port P --state-dir DIR [--heartbeat-timeout-ms N] [--http-port N]
  *     [--forget-worker-ms N] [--tls-cert F --tls-key F [--tls-ca F]] [--insecure]
  */
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
       'tls-key': { type: 'string' },
       'tls-ca': { type: 'string' },
       insecure: { type: 'boolean', default: false },
+      'http-port': { type: 'string' },
     },
   });
   const cert = values['tls-cert'], key = values['tls-key'], ca = values['tls-ca'];
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     heartbeat: { intervalMs: Math.min(DEFAULT_HEARTBEAT.intervalMs, timeoutMs / 3), timeoutMs, forgetMs: Number(values['forget-worker-ms']) },
     ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}),
     insecure: values.insecure,
+    ...(values['http-port'] !== undefined ? { httpPort: Number(values['http-port']) } : {}),
   });
   const stop = () => void coordinator.close().then(() => process.exit(0));
   process.once('SIGINT', stop);

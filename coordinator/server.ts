@@ -13,6 +13,8 @@ import { DEFAULT_JOB_POLICY, JobManager, type JobManagerPolicy } from './job-man
 import { jobServiceHandlers } from './jobs-service.js';
 import { RendezvousStore } from './rendezvous.js';
 import { RENDEZVOUS_METHODS, rendezvousHandlers } from './rendezvous-service.js';
+import { startHttp } from './http.js';
+import { CoordinatorMetrics } from './metrics.js';
 import { Store } from './store.js';
 import { DEFAULT_HEARTBEAT, WorkerSessions, type HeartbeatPolicy } from './worker-sessions.js';
 
@@ -25,10 +27,12 @@ export interface CoordinatorOptions {
   heartbeat?: HeartbeatPolicy;
   jobs?: JobManagerPolicy;
   print?: (line: string) => void;
+  httpPort?: number; // serve /metrics (coordinator/http.ts) on this port too; 0: any free port; absent: no HTTP
 }
 
 export interface RunningCoordinator {
   port: number;
+  httpPort?: number;
   close(): Promise<void>;
 }
 
@@ -47,7 +51,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   const sessions = new WorkerSessions(store, log, o.heartbeat ?? DEFAULT_HEARTBEAT);
   const logs = new JobLogs(o.stateDir);
   const rendezvous = new RendezvousStore();
-  const manager = new JobManager(store, sessions, logs, rendezvous, log, o.jobs ?? DEFAULT_JOB_POLICY);
+  const metrics = new CoordinatorMetrics(store, sessions);
+  const manager = new JobManager(store, sessions, logs, rendezvous, log, o.jobs ?? DEFAULT_JOB_POLICY, metrics);
   sessions.attach(manager);
   manager.recover();
 
@@ -55,7 +60,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   const refused = (peer: string, method: string) => log.warn(`refused ${method} from ${peer}: missing or wrong token`, { peer, method });
   // A job attempt's token reaches the rendezvous service, where it opens its own scope only.
   const attemptToken = (method: string, given: string) => method.startsWith(RENDEZVOUS_METHODS) && rendezvous.isAttemptToken(given);
-  const server = new grpc.Server({ interceptors: [requireToken(token.token, refused, attemptToken)] });
+  const server = new grpc.Server({ interceptors: [metrics.interceptor(), requireToken(token.token, refused, attemptToken)] });
   server.addService(v1.JobService.service, jobServiceHandlers(manager, store, logs, sessions));
   server.addService(v1.WorkerService.service, { Session: (call: Parameters<WorkerSessions['handle']>[0]) => sessions.handle(call) });
   server.addService(v1.RendezvousService.service, rendezvousHandlers(rendezvous, token.token));
@@ -69,18 +74,26 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     store.close();
     throw e;
   });
-  log.info(`listening on ${o.host}:${port}${o.tls ? (o.tls.ca ? ' (mutual TLS)' : ' (TLS)') : ''}, state in ${o.stateDir}, token in ${token.file}`);
+  const web = o.httpPort === undefined ? undefined : await startHttp({ host: o.host, port: o.httpPort, token: token.token, tls: o.tls, metrics, log }).catch((e: unknown) => {
+    server.forceShutdown();
+    store.close();
+    throw e;
+  });
+  log.info(`listening on ${o.host}:${port}${o.tls ? (o.tls.ca ? ' (mutual TLS)' : ' (TLS)') : ''}${web ? `, metrics on ${o.tls ? 'https' : 'http'}://${o.host}:${web.port}/metrics` : ''}, state in ${o.stateDir}, token in ${token.file}`);
   manager.scheduleJobs();
   return {
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    ...(web ? { httpPort: web.port } : {}),
+    close: async () => {
+      await web?.close();
+      await new Promise<void>((resolve) => {
         sessions.close();
         manager.close();
         server.tryShutdown(() => {
           store.close();
           resolve();
         });
-      }),
+      });
+    },
   };
 }

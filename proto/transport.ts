@@ -21,7 +21,7 @@ export interface ClientTls {
   key?: string;
 }
 
-function pem(file: string, what: string): Buffer {
+export function pem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {

@@ -27,6 +27,7 @@ export interface CoordinatorFlags {
   tlsKey?: string;
   tlsCa?: string;
   insecure?: boolean;
+  httpPort?: number; // Prometheus metrics at /metrics on this port
 }
 
 /** `--name value` for each flag that is set. */
@@ -36,7 +37,8 @@ function given(pairs: [string, string | undefined][]): string[] {
 
 function coordinatorArgs(f: CoordinatorFlags): string[] {
   return ['--host', f.host, '--port', String(f.port), '--state-dir', f.stateDir,
-    ...given([['--tls-cert', f.tlsCert], ['--tls-key', f.tlsKey], ['--tls-ca', f.tlsCa]]), ...(f.insecure ? ['--insecure'] : [])];
+    ...given([['--tls-cert', f.tlsCert], ['--tls-key', f.tlsKey], ['--tls-ca', f.tlsCa], ['--http-port', f.httpPort === undefined ? undefined : String(f.httpPort)]]),
+    ...(f.insecure ? ['--insecure'] : [])];
 }
 
 /** Runs an entry point in the foreground; Ctrl-C reaches it through the terminal's process group. */

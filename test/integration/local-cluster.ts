@@ -39,6 +39,7 @@ export async function until<T>(what: string, probe: () => T | undefined | Promis
 
 export class LocalCluster {
   address = '';
+  metricsUrl = ''; // the coordinator's /metrics
   private coordinator!: Proc;
   private worker!: Proc;
 
@@ -109,10 +110,11 @@ export class LocalCluster {
   }
 
   private async startCoordinator(port: number): Promise<void> {
-    this.coordinator = start(COORDINATOR, ['--port', String(port), '--state-dir', this.stateDir, '--heartbeat-timeout-ms', '3000']);
+    this.coordinator = start(COORDINATOR, ['--port', String(port), '--state-dir', this.stateDir, '--heartbeat-timeout-ms', '3000', '--http-port', '0']);
     const proc = this.coordinator;
-    const found = await until('the coordinator to listen', () => /listening on \S+:(\d+)/.exec(proc.output)?.[1]);
-    this.address = `localhost:${found}`;
+    const found = await until('the coordinator to listen', () => /listening on \S+:(\d+), metrics on (\S+?),/.exec(proc.output) ?? undefined);
+    this.address = `localhost:${found[1]}`;
+    this.metricsUrl = found[2];
     process.env[TOKEN_ENV] = readTokenFile(this.tokenFile);
   }
 }
