@@ -1,7 +1,8 @@
 /**
  * Per-job log files under `<state dir>/logs/<job id>.log`: every line a job's ranks write to
  * stderr, prefixed with the rank, plus the coordinator's own lines about the job. Live readers
- * subscribe for new lines instead of polling the file.
+ * subscribe for new lines instead of polling the file. Beside each, `<job id>.metrics.jsonl`: one
+ * JSON object per progress report and evaluation, for plotting and for other tools.
  */
 import { EventEmitter } from 'node:events';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -31,6 +32,15 @@ export class JobLogs {
     const who = line.rank < 0 ? 'coordinator' : `rank ${line.rank}`;
     appendFileSync(this.file(jobId), `${new Date(line.at).toISOString()} [${who}] ${line.text}\n`);
     this.live.emit(jobId, line);
+  }
+
+  metricsFile(jobId: string): string {
+    return path.join(this.dir, `${jobId}.metrics.jsonl`);
+  }
+
+  /** Appends one record to the job's metrics: `kind` (progress or evaluation), its attempt and time, and its fields. */
+  appendMetrics(jobId: string, record: { kind: 'progress' | 'evaluation'; attempt: number; at: number } & Record<string, unknown>): void {
+    appendFileSync(this.metricsFile(jobId), `${JSON.stringify(record)}\n`);
   }
 
   /** Every line written so far, parsed back. */

@@ -200,7 +200,9 @@ export class JobManager {
       this.onProgress(jobId, attempt.attempt, { ...toProgress(event.progress), startStep: attempt.startStep });
     } else if (event.kind === 'evaluation' && event.evaluation && rank === 0) {
       const evaluation = toEvaluation(event.evaluation);
-      this.store.recordEvaluation(jobId, attempt.attempt, Date.now(), evaluation);
+      const at = Date.now();
+      this.store.recordEvaluation(jobId, attempt.attempt, at, evaluation);
+      this.logs.appendMetrics(jobId, { kind: 'evaluation', attempt: attempt.attempt, at, ...evaluation });
       this.log.line(`[${jobId}] eval at step ${evaluation.step}: ${formatMetrics(evaluation.metrics)}`, { jobId, rank, step: evaluation.step });
       this.events.emit(jobId, { kind: 'evaluation', evaluation } satisfies JobEvent);
     } else if (event.kind === 'checkpoint' && event.checkpoint && rank === 0) {
@@ -271,7 +273,9 @@ export class JobManager {
   }
 
   private onProgress(jobId: string, attempt: number, progress: ProgressRecord): void {
-    this.store.recordProgress(jobId, attempt, Date.now(), progress);
+    const at = Date.now();
+    this.store.recordProgress(jobId, attempt, at, progress);
+    this.logs.appendMetrics(jobId, { kind: 'progress', attempt, at, ...progress });
     const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec, startStep: progress.startStep, tokensPerSec: progress.tokensPerSec, mfu: progress.mfu, bubble: progress.bubble });
     this.log.line(line, { jobId, rank: 0, step: progress.step, loss: progress.loss, lr: formatLr(progress.lr) });
     this.events.emit(jobId, { kind: 'progress', progress } satisfies JobEvent);

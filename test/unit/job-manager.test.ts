@@ -4,6 +4,7 @@
  * resume and automatic restarts. (A real 2-rank job needs the data-parallel trainer; these drive the
  * coordinator's side directly.)
  */
+import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -262,6 +263,9 @@ describe('JobManager', () => {
     expect(logText('one')).toEqual(expect.arrayContaining(['attempt 2 resumed from step 100 (/ckpt/one/step-100)', `skipped a newer checkpoint: ${skipped}`]));
     manager.onRankEvent('w1', event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0, bubble: 0 } }));
     expect(store.getJob('one')!.progress?.startStep).toBe(100);
+    // the progress goes to the job's metrics file too, one JSON object per line
+    const records = readFileSync(logs.metricsFile('one'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.at(-1)).toMatchObject({ kind: 'progress', attempt: 2, step: 150, loss: 0.5, startStep: 100 });
     expect(lines.at(-1)).toMatch(/\[one\] step 150\/250 60% .* elapsed 10s ETA 20s$/); // 50 steps in 10s, 100 to go
   });
 
