@@ -2,8 +2,7 @@
  * The coordinator's Prometheus metrics (--http-port): behind its token, in the text exposition
  * format, with jobs by state, slots, a running job's step and loss, and RPC latencies.
  */
-import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -4,8 +4,7 @@
  * resume and automatic restarts. (A real 2-rank job needs the data-parallel trainer; these drive the
  * coordinator's side directly.)
  */
-import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
