@@ -13,6 +13,8 @@ import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } 
 import { RingmasterError } from '../common/errors.js';
 import { printable } from '../common/printable.js';
 import { checkPriority, checkSpecSize } from '../jobs/load.js';
+import { estimateMemory, formatBytes } from '../jobs/memory.js';
+import type { JobSpec } from '../jobs/types.js';
 import { validateSpec } from '../jobs/validate.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { RankEvent__Output } from '../proto/gen/ringmaster/v1/RankEvent.js';
@@ -28,7 +30,7 @@ import { planRestart, type AttemptFailure } from './restarts.js';
 
 /** The connected workers, as the worker sessions see them. */
 export interface WorkerDirectory {
-  connected(): { workerId: string; slots: { kind: string; index: number }[] }[];
+  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes?: number }[];
   send(workerId: string, message: CoordinatorMessage): boolean;
 }
 
@@ -98,6 +100,7 @@ export class JobManager {
       throw new RingmasterError('BAD_SPEC', 'spec: not valid JSON');
     }
     const spec = validateSpec(raw, { specDir: '/', checkFiles: false }); // the data is on the workers' machines
+    this.checkFits(spec);
     const id = `${spec.name}-${randomBytes(2).toString('hex')}`;
     const slots = spec.parallel.data * spec.parallel.pipeline;
     const job = this.store.insertJob({ id, name: spec.name, specJson: JSON.stringify(spec), priority, slots, device: spec.device, submittedAt: Date.now() });
@@ -105,6 +108,23 @@ export class JobManager {
     this.emit(job);
     this.scheduleJobs();
     return this.store.getJob(id) ?? job;
+  }
+
+  /**
+   * Refuses a job whose rank needs more memory (estimated from the spec: jobs/memory.ts) than any
+   * connected worker's slot of its kind has, the machine's memory shared by its slots. With no
+   * such worker connected, or none that says its memory, the job waits for one as before.
+   */
+  private checkFits(spec: JobSpec): void {
+    const shares = this.workers.connected().flatMap((w) => {
+      const mine = w.slots.filter((s) => s.kind === spec.device).length;
+      return mine > 0 && w.memoryBytes ? [{ workerId: w.workerId, share: w.memoryBytes / w.slots.length, memory: w.memoryBytes, slots: w.slots.length }] : [];
+    });
+    if (shares.length === 0) return;
+    const best = shares.reduce((a, b) => (b.share > a.share ? b : a));
+    const need = estimateMemory(spec);
+    if (need.bytes <= best.share) return;
+    throw new RingmasterError('BAD_SPEC', `spec: a rank of this job needs about ${formatBytes(need.bytes)} (parameters, gradients and optimizer state ${formatBytes(need.parameters)}, activations ${formatBytes(need.activations)}), more than a ${spec.device} slot has (${formatBytes(best.share)}: worker ${best.workerId}'s ${formatBytes(best.memory)} over its ${best.slots} slot${best.slots === 1 ? '' : 's'}) (lower batch.micro or the model's size, or split it with parallel.pipeline)`);
   }
 
   /** Looks a job up by id or unique id prefix. */

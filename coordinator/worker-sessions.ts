@@ -25,6 +25,7 @@ type SessionCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMes
 interface Session {
   workerId: string;
   slots: { kind: string; index: number }[];
+  memoryBytes: number; // the machine's, shared by its slots; 0: not known
   call: SessionCall;
   lastSeen: number;
 }
@@ -70,8 +71,8 @@ export class WorkerSessions implements WorkerDirectory {
     call.on('cancelled', () => ended('its session was cancelled'));
   }
 
-  connected(): { workerId: string; slots: { kind: string; index: number }[] }[] {
-    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots }));
+  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes: number }[] {
+    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots, memoryBytes: s.memoryBytes }));
   }
 
   send(workerId: string, message: CoordinatorMessage): boolean {
@@ -117,7 +118,7 @@ export class WorkerSessions implements WorkerDirectory {
     if (previous) this.lose(previous, 'it registered again');
     const now = Date.now();
     const slots = r.slots.map((s) => ({ kind: s.kind, index: s.index }));
-    const session: Session = { workerId, slots, call, lastSeen: now };
+    const session: Session = { workerId, slots, memoryBytes: r.memory_bytes ?? 0, call, lastSeen: now };
     this.sessions.set(workerId, session);
     const known = this.store.listWorkers().find((w) => w.id === workerId);
     this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });

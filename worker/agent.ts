@@ -83,7 +83,7 @@ export class WorkerAgent {
     const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
-    call.write({ register: { worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots } });
+    call.write({ register: { worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots, memory_bytes: os.totalmem() } });
     call.on('data', (m: CoordinatorMessage__Output) => this.onMessage(m));
     let closed = false;
     const onClose = (why: string) => {

@@ -97,6 +97,16 @@ describe('a local cluster', () => {
     expect(submitted.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('refuses at submit, in one line with the estimate, a job whose rank cannot fit its slot\'s memory', async () => {
+    const jobsBefore = (await cluster.json<unknown[]>(['jobs'])).length;
+    const r = await cluster.cli(['submit', 'jobs/fashion-mnist-mlp.yaml', '--set', 'model.hidden=[60000, 60000]']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // 3.65 G parameters × 16 bytes: far beyond any test machine's memory
+    expect(r.stderr.trim()).toMatch(/^ringmaster: spec: a rank of this job needs about 5\d\.\d GiB \(parameters, gradients and optimizer state 5\d\.\d GiB, activations \d+ MiB\), more than a cpu slot has \(\d+\.\d GiB: worker \S+'s \d+\.\d GiB over its 1 slot\) \(lower batch\.micro or the model's size, or split it with parallel\.pipeline\)$/);
+    expect((await cluster.json<unknown[]>(['jobs'])).length).toBe(jobsBefore); // nothing queued
+  });
+
   it('refuses every call without the coordinator\'s token in one line, and logs each refusal with the caller\'s address', async () => {
     expect(statSync(cluster.tokenFile).mode & 0o777).toBe(0o600);
     const wrong = path.join(mkdtempSync(path.join(tmpdir(), 'ringmaster-token-')), 'token');
