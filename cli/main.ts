@@ -2,6 +2,7 @@
 /** The `ringmaster` command. Parses arguments, calls the command, prints; nothing else. */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { jobJsonSchema } from '../jobs/json-schema.js';
 import { coordinatorAddress, useConnectionFlags } from './client.js';
 import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
@@ -64,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
         .option('tokenizer', { type: 'string', default: 'char', describe: 'char or gpt2' })
         .option('out', { type: 'string', describe: 'the token file (default: <corpus>.<tokenizer>.tokens)' }),
       (a) => run(prepareTextCommand({ corpus: a.corpus, tokenizer: a.tokenizer, out: a.out })))
+    .command('schema', 'print the job spec\'s JSON Schema, for editors (yaml-language-server: $schema=<file>)', (y) => y,
+      () => {
+        process.stdout.write(`${JSON.stringify(jobJsonSchema(), null, 2)}\n`);
+      })
     .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
       (y) => withSet(withState(y))
         .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })
