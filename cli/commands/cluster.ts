@@ -11,6 +11,7 @@ import { RingmasterError } from '../../common/errors.js';
 import { TOKEN_FILE_NAME } from '../../common/token.js';
 import { useConnectionFlags, type ConnectionFlags } from '../client.js';
 import { EXIT } from '../output.js';
+import { SILENT } from '../follow-display.js';
 import { followJob, submitJob } from './jobs.js';
 
 const COORDINATOR_ENTRY = fileURLToPath(new URL('../../coordinator/main.js', import.meta.url));
@@ -115,7 +116,7 @@ export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: 
       return EXIT.ok;
     }
     const code = await submitJob({ address, spec: o.submit, set: o.set, priority: 0 })
-      .then((job) => followJob(address, job.id, false, () => {})) // the coordinator's log shows the progress
+      .then((job) => followJob(address, job.id, false, SILENT)) // the coordinator's log shows the progress
       .finally(() => stopAll(children));
     return code;
   } catch (e) {

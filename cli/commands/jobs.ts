@@ -1,6 +1,6 @@
 /** `submit`, `jobs`, `status`, `cancel`, `workers`: one call each to the coordinator, then print. */
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { formatCheckpoint, formatEvalLine, formatProgressLine, formatResume, tagged } from '../../common/progress.js';
+import { formatCheckpoint, formatEvalLine, formatResume, tagged } from '../../common/progress.js';
 import { checkPriority, loadSpecFile } from '../../jobs/load.js';
 import type { JobEvent__Output } from '../../proto/gen/ringmaster/v1/JobEvent.js';
 import type { Job__Output } from '../../proto/gen/ringmaster/v1/Job.js';
@@ -9,6 +9,7 @@ import type { ListWorkersResponse__Output } from '../../proto/gen/ringmaster/v1/
 import { call, connect, describeCallError } from '../client.js';
 import { jobDetail, jobJson, jobsTable, stateName, workersTable } from '../format.js';
 import { EXIT } from '../output.js';
+import { FollowDisplay, type FollowOutput } from '../follow-display.js';
 
 /** Exit codes of `submit --follow` by how the job ended. */
 export const FOLLOW_EXIT: Record<string, number> = { succeeded: EXIT.ok, failed: EXIT.failed, cancelled: 3 };
@@ -31,7 +32,8 @@ export async function submitCommand(o: { address: string; spec: string; set: str
 }
 
 /** Streams a job's progress until it ends; resolves with the exit code for how it ended. */
-export function followJob(address: string, jobId: string, json: boolean, out: (line: string) => void = print): Promise<number> {
+export function followJob(address: string, jobId: string, json: boolean, display: FollowOutput = new FollowDisplay(process.stdout)): Promise<number> {
+  const out = (line: string) => display.line(line);
   const client = connect(address);
   return new Promise((resolve, reject) => {
     const stream: ClientReadableStream<JobEvent__Output> = client.WatchJob({ job_id: jobId });
@@ -45,11 +47,11 @@ export function followJob(address: string, jobId: string, json: boolean, out: (l
         lastState = state;
       } else if (e.kind === 'progress' && e.progress) {
         const p = e.progress;
-        out(formatProgressLine({
+        display.progress({
           name: jobId, step: p.step, total: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
           startStep: p.start_step, ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
           ...(p.bubble > 0 ? { bubble: p.bubble } : {}),
-        }));
+        });
       } else if (e.kind === 'evaluation' && e.evaluation) {
         out(formatEvalLine(jobId, e.evaluation));
       } else if (e.kind === 'checkpoint' && e.checkpoint) {
@@ -60,6 +62,7 @@ export function followJob(address: string, jobId: string, json: boolean, out: (l
     });
     stream.on('error', (e) => reject(describeCallError(e, address)));
     stream.on('end', () => {
+      display.end();
       if (!last) return reject(describeCallError({ code: 14 }, address));
       if (json) print(JSON.stringify(jobJson(last)));
       resolve(FOLLOW_EXIT[stateName(last.state)] ?? EXIT.failed);
