@@ -3,14 +3,14 @@
  * the job in one rank process on this machine, printing progress, checkpoint and resume lines,
  * and a JSON summary last with --json.
  */
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { formatCheckpoint, formatEvalLine, formatProgressLine, formatResume, formatSummaryLine, tagged } from '../../common/progress.js';
-import type { RankMessage, StartMessage, TrainingReport } from '../../common/rank-messages.js';
+import type { StartMessage, TrainingReport } from '../../common/rank-messages.js';
 import { loadSpecFile } from '../../jobs/load.js';
 import { RingmasterError } from '../../common/errors.js';
 import { localCheckpointTarget, resolveResumeDir } from '../local-checkpoints.js';
 import { EXIT, exitCodeFor } from '../output.js';
+import { findHung } from '../../worker/hang-watch.js';
+import { RankProcess } from '../../worker/rank-process.js';
 
 export interface TrainOptions {
   spec: string;
@@ -20,7 +20,6 @@ export interface TrainOptions {
   json: boolean;
 }
 
-const RANK_ENTRY = fileURLToPath(new URL('../../worker/rank.js', import.meta.url));
 
 export async function trainCommand(opts: TrainOptions): Promise<number> {
   const overrides = [...opts.set, ...(opts.threads === undefined ? [] : [`threads=${opts.threads}`])];
@@ -38,51 +37,48 @@ export async function trainCommand(opts: TrainOptions): Promise<number> {
   return EXIT.ok;
 }
 
-/** Runs one rank process to the end; resolves with its report, or with an exit code on failure. */
+/**
+ * Runs one rank process to the end under the agent's supervisor (worker/rank-process.ts) and hang
+ * watch; resolves with its report, or with an exit code on failure.
+ */
 function runRank(hello: StartMessage, print: (line: string) => void): Promise<TrainingReport | number> {
   const { name } = hello.spec;
   return new Promise((resolve) => {
-    const child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let outcome: TrainingReport | number | undefined;
     let startStep = 0; // the ETA counts only the steps this run did
     const start = Date.now();
-    child.send(hello);
-    child.on('message', (m: RankMessage) => {
-      switch (m.type) {
-        case 'progress':
+    const rank: RankProcess = new RankProcess(hello, {
+      onEvent: (m) => {
+        if (m.type === 'progress') {
           print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep, tokensPerSec: m.tokensPerSec, mfu: m.mfu, bubble: m.bubble }));
-          break;
-        case 'eval':
+        } else if (m.type === 'eval') {
           print(formatEvalLine(name, m));
-          break;
-        case 'checkpoint':
+        } else if (m.type === 'checkpoint') {
           print(tagged(name, formatCheckpoint(m.step, m.dir)));
-          break;
-        case 'resumed':
+        } else {
           startStep = m.step;
           for (const line of formatResume(m)) print(tagged(name, line));
-          break;
-        case 'done':
-          print(formatSummaryLine({ name, metrics: m.report.metrics, wallSec: m.report.wallSec, samplesPerSec: m.report.samplesPerSec, tokensPerSec: m.report.tokensPerSec }));
-          outcome = m.report;
-          break;
-        case 'error':
-          process.stderr.write(`ringmaster: ${m.message}\n`);
-          outcome = exitCodeFor(m.code);
-          break;
-      }
-    });
-    child.on('error', (e) => {
-      process.stderr.write(`ringmaster: cannot start the rank process: ${e.message}\n`);
-      outcome ??= EXIT.failed;
-    });
-    child.on('exit', (code, signal) => {
-      if (outcome === undefined) {
-        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        }
+      },
+      onStderr: (line) => process.stderr.write(`${line}\n`),
+      onExit: (x) => {
+        clearInterval(watch);
+        if (x.report && x.exitCode === 0) {
+          print(formatSummaryLine({ name, metrics: x.report.metrics, wallSec: x.report.wallSec, samplesPerSec: x.report.samplesPerSec, tokensPerSec: x.report.tokensPerSec }));
+          return resolve(x.report);
+        }
+        if (x.errorCode) {
+          process.stderr.write(`ringmaster: ${x.errorCode === 'RANK_HUNG' ? `the rank ${x.errorMessage}` : x.errorMessage}\n`);
+          return resolve(exitCodeFor(x.errorCode));
+        }
+        const how = x.signal ? `was killed by ${x.signal}` : `exited with code ${x.exitCode}`;
         process.stderr.write(`ringmaster: the rank process ${how} after ${((Date.now() - start) / 1000).toFixed(0)}s without reporting (see the output above)\n`);
-        outcome = EXIT.failed;
-      }
-      resolve(outcome);
+        resolve(EXIT.failed);
+      },
     });
+    // A rank whose activity stops changing is stopped, as an agent stops a hung rank.
+    const watch = setInterval(() => {
+      const hung = findHung([{ key: 'local', jobId: name, rank: 0, activity: rank.activity, idleMs: rank.idleMs(), timeoutMs: hello.spec.progress_timeout_s * 1000 }]);
+      if (hung) rank.stopHung(hung.reasons.get('local')!);
+    }, 1000);
   });
 }

@@ -3,7 +3,8 @@
  * agent declares it hung after progress_timeout_s, stops its job's ranks, and the job fails with
  * a reason naming the rank and every rank's last activity.
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,5 +42,25 @@ describe('a hung rank', () => {
       expect(failed.reason).toMatch(/rank 0: step \d+: (reduce_gradient_shard|sum_over_machine|publish_parameter_shards) #\d+ \(\d+ float32\) on rank 0 of 2 \(unchanged for \d+s\); rank 1: step \d+/);
     }
     for (const pid of pids) await until(`pid ${pid} to end`, () => (alive(pid) ? undefined : true), 10_000);
+  }, 60_000);
+});
+
+describe('a hung rank of ringmaster train', () => {
+  it('SIGSTOP of its rank process: the run ends within progress_timeout_s and a few seconds, in one line naming what the rank was doing', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-hang-local-'));
+    const cli = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'train', SPEC, '--set', 'steps=1000000', '--set', `progress_timeout_s=${TIMEOUT_S}`, '--set', 'eval.every=0', '--set', `checkpoint.dir=${dir}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.on('data', (d) => (stdout += d));
+    cli.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
+    await until('progress', () => (/step \d+\//.test(stdout) ? true : undefined));
+    const rank = Number(readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim().split(' ')[0]);
+    process.kill(rank, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    expect(await exited).toBe(1);
+    expect(Date.now() - stoppedAt).toBeLessThan((TIMEOUT_S + 6) * 1000);
+    expect(stderr.trim()).toMatch(new RegExp(`^ringmaster: the rank made no progress for \\d+s \\(progress_timeout_s ${TIMEOUT_S}s\\); last activities: rank 0: step \\d+ \\(unchanged for \\d+s\\)$`));
+    await until(`the rank (pid ${rank}) to end`, () => (alive(rank) ? undefined : true), 10_000);
   }, 60_000);
 });
