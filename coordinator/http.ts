@@ -30,7 +30,7 @@ export async function startHttp(o: HttpOptions): Promise<{ port: number; close()
       return;
     }
     if (req.method === 'GET' && req.url === '/metrics') {
-      o.metrics.registry.metrics().then(
+      o.metrics.scrape().then(
         (text) => res.writeHead(200, { 'content-type': o.metrics.registry.contentType }).end(text),
         (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`),
       );

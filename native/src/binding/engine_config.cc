@@ -26,31 +26,22 @@ static OptimizerConfig parse_optimizer(const Napi::Object& o) {
 
 static void parse_precision_options(const Napi::Object& o, TrainerConfig& c);
 
-// pipeline: { stages, stage, chunks: [{ firstLayer, endLayer }, …] }: this rank's stage and the
-// blocks of each of its chunks.
-static void parse_pipeline(const Napi::Object& p, TrainerConfig& c) {
+// pipeline: { stages, stage, chunks: [{ firstLayer, endLayer }, …] }: this rank's stage, and the
+// layers of each of its chunks (a GPT's blocks; a sequential network's config layers, one chunk).
+static std::vector<GptPart::Chunk> parse_pipeline(const Napi::Object& p, TrainerConfig& c) {
   c.pipeline_stages = require_count(p.Get("stages"), "pipeline.stages");
   c.pipeline_stage = require_count(p.Get("stage"), "pipeline.stage");
   RM_CHECK(c.pipeline_stages >= 1 && c.pipeline_stage < c.pipeline_stages, "INVALID_ARGUMENT",
            "pipeline.stage " + std::to_string(c.pipeline_stage) + " is not one of " + std::to_string(c.pipeline_stages) + " stages");
   RM_CHECK(p.Get("chunks").IsArray(), "INVALID_ARGUMENT", "pipeline.chunks must be an array of { firstLayer, endLayer }");
-  auto chunks = p.Get("chunks").As<Napi::Array>();
-  RM_CHECK(chunks.Length() >= 1, "INVALID_ARGUMENT", "a pipeline stage holds at least one chunk of layers");
-  for (uint32_t i = 0; i < chunks.Length(); ++i) {
-    auto ch = require_object(chunks.Get(i), "pipeline.chunks[i]");
-    c.gpt_part.chunks.push_back({require_count(ch.Get("firstLayer"), "pipeline.chunks[i].firstLayer"),
-                                 require_count(ch.Get("endLayer"), "pipeline.chunks[i].endLayer")});
+  auto list = p.Get("chunks").As<Napi::Array>();
+  RM_CHECK(list.Length() >= 1, "INVALID_ARGUMENT", "a pipeline stage holds at least one chunk of layers");
+  std::vector<GptPart::Chunk> chunks;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    auto ch = require_object(list.Get(i), "pipeline.chunks[i]");
+    chunks.push_back({require_count(ch.Get("firstLayer"), "pipeline.chunks[i].firstLayer"), require_count(ch.Get("endLayer"), "pipeline.chunks[i].endLayer")});
   }
-  c.gpt_part.embedding = c.pipeline_stage == 0;
-  c.gpt_part.head = c.pipeline_stage + 1 == c.pipeline_stages;
-}
-
-// A sequential network's stage: one chunk of config layers.
-static void parse_sequential_pipeline(const Napi::Object& p, TrainerConfig& c) {
-  parse_pipeline(p, c);
-  RM_CHECK(c.gpt_part.chunks.size() == 1, "INVALID_ARGUMENT", "an mlp or cnn stage holds one run of layers (interleaved stages split a gpt)");
-  c.sequential_part = {c.gpt_part.chunks[0].first_layer, c.gpt_part.chunks[0].end_layer};
-  c.gpt_part = {};
+  return chunks;
 }
 
 static GptConfig parse_gpt(const Napi::Object& g) {
@@ -75,7 +66,11 @@ TrainerConfig parse_engine_config(const Napi::Object& o) {
   parse_precision_options(o, c);
   if (o.Has("gpt") && o.Get("gpt").IsObject()) {
     c.gpt = parse_gpt(o.Get("gpt").As<Napi::Object>());
-    if (o.Has("pipeline") && o.Get("pipeline").IsObject()) parse_pipeline(o.Get("pipeline").As<Napi::Object>(), c);
+    if (o.Has("pipeline") && o.Get("pipeline").IsObject()) {
+      c.gpt_part.chunks = parse_pipeline(o.Get("pipeline").As<Napi::Object>(), c);
+      c.gpt_part.embedding = c.pipeline_stage == 0;
+      c.gpt_part.head = c.pipeline_stage + 1 == c.pipeline_stages;
+    }
     return c;
   }
   auto input = o.Get("input").As<Napi::Array>();
@@ -89,7 +84,11 @@ TrainerConfig parse_engine_config(const Napi::Object& o) {
     if (l.Has("out")) lc.out = require_count(l.Get("out"), "layers[i].out");
     c.layers.push_back(lc);
   }
-  if (o.Has("pipeline") && o.Get("pipeline").IsObject()) parse_sequential_pipeline(o.Get("pipeline").As<Napi::Object>(), c);
+  if (o.Has("pipeline") && o.Get("pipeline").IsObject()) {
+    auto chunks = parse_pipeline(o.Get("pipeline").As<Napi::Object>(), c);
+    RM_CHECK(chunks.size() == 1, "INVALID_ARGUMENT", "an mlp or cnn stage holds one run of layers (interleaved stages split a gpt)");
+    c.sequential_part = {chunks[0].first_layer, chunks[0].end_layer};
+  }
   return c;
 }
 

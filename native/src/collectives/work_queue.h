@@ -21,7 +21,6 @@ class PendingWork : public Work {
   explicit PendingWork(std::string name) : name_(std::move(name)) {}
   void wait(std::chrono::milliseconds timeout) override;
   void finish(std::exception_ptr failure);  // null: succeeded
-  const std::string& name() const { return name_; }
 
  private:
   std::string name_;  // "all_reduce #3 (16 float32) on rank 0 of 2": how a timeout names it

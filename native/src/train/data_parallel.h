@@ -52,8 +52,6 @@ class DataParallel {
   DataParallel(std::shared_ptr<ProcessGroup> group, Model& model, Optimizer& optimizer, const DataParallelConfig& config);
   ~DataParallel();
 
-  ProcessGroup& group() { return *group_; }
-  bool sharded() const { return shards_ != nullptr; }
   // For every micro-batch's backward: the strategy that computes factored layers' gradients (or null).
   LinearGradients* linear_gradients() { return factors_.get(); }
 

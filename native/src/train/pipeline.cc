@@ -31,15 +31,6 @@ void Pipeline::wait(WorkPtr& work) {
   waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void Pipeline::wait_all() {
-  for (auto& chunk : slots_)
-    for (auto& s : chunk) {
-      wait(s.sending_output);
-      wait(s.sending_dinput);
-    }
-  for (auto& r : receiving_) wait(r);
-}
-
 void Pipeline::run(const MicroBatches& m) {
   waited_s_ = 0;
   size_t n_in = in_floats(m.B), n_out = out_floats(m.B);
@@ -111,18 +102,15 @@ void Pipeline::run(const MicroBatches& m) {
       waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     if (m.ready) m.ready(0);
-    wait_all();
+    each_transfer([this](WorkPtr& w) { wait(w); });
   } catch (...) {
     // Transfers still posted point into the buffers: let them finish or fail before anything moves on.
-    auto drain = [&](WorkPtr& w) {
+    each_transfer([this](WorkPtr& w) {
       try {
         wait(w);
       } catch (...) {
       }
-    };
-    for (auto& chunk : slots_)
-      for (auto& s : chunk) drain(s.sending_output), drain(s.sending_dinput);
-    for (auto& r : receiving_) drain(r);
+    });
     throw;
   }
 }

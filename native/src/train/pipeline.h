@@ -59,7 +59,13 @@ class Pipeline {
   // The tag of micro-batch k's activations (or gradients) going into virtual stage vs.
   uint32_t tag(size_t k, size_t vs, bool gradient) const { return uint32_t(2 * (k * virtual_stages() + vs) + (gradient ? 1 : 0)); }
   void wait(WorkPtr& work);  // then null
-  void wait_all();
+  // Calls f on every transfer of the step that may be in flight.
+  template <class F>
+  void each_transfer(F&& f) {
+    for (auto& chunk : slots_)
+      for (auto& s : chunk) f(s.sending_output), f(s.sending_dinput);
+    for (auto& r : receiving_) f(r);
+  }
 
   Model& model_;
   std::shared_ptr<ProcessGroup> stages_, tied_;
