@@ -29,6 +29,7 @@ describe('a hung rank', () => {
     await cluster.waitForState(id, ['running']);
     const pids = await cluster.rankPids(id, ranks);
     await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', id])).progress ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1500)); // two liveness reports (every 600 ms here): the last one names a step
     const victim = ranks - 1;
     process.kill(pids[victim], 'SIGSTOP');
     const stoppedAt = Date.now();
@@ -55,6 +56,7 @@ describe('a hung rank of ringmaster train', () => {
     cli.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
     await until('progress', () => (/step \d+\//.test(stdout) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1500)); // two liveness reports (every 600 ms here): the last one names a step
     const rank = Number(readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim().split(' ')[0]);
     process.kill(rank, 'SIGSTOP');
     const stoppedAt = Date.now();
