@@ -44,7 +44,12 @@ async function main(): Promise<void> {
   };
   let wall = 0;
   await train(job, await loadTaskData(job), {
-    createEngine: (c) => measured(createEngine(c)),
+    createEngine: (c) => {
+      // the training engine is the last one built (before it, pipeline stages may be planned on a probe)
+      timed = 0;
+      for (const k of Object.keys(sums) as (keyof StepTimings)[]) sums[k] = 0;
+      return measured(createEngine(c));
+    },
     group,
     onEvent: (e) => {
       if (e.type === 'progress') wall = performance.now() - t0;

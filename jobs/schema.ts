@@ -193,7 +193,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         schedule: field(oneOf('1f1b', 'interleaved'), '1f1b', "the pipeline's order: 1F1B, or Megatron's interleaved 1F1B with parallel.virtual chunks per stage (a smaller bubble for more transfers; batch.accumulate a multiple of parallel.pipeline)"),
         virtual: field(int(2, 64), 2, 'interleaved: model chunks per pipeline stage'),
         stages: {
-          ...field({ type: 'list', item: int(1, 4096), nonEmpty: true }, null, "the split by hand: a gpt's blocks per stage (per chunk, in model order, when interleaved), an mlp's or cnn's layers with parameters per stage; absent: balanced by FLOPs"),
+          ...field({ type: 'list', item: int(1, 4096), nonEmpty: true }, null, "the split by hand: a gpt's blocks per stage (per chunk, in model order, when interleaved), an mlp's or cnn's layers with parameters per stage; absent: balanced by measured cost (a resumed run: its checkpoint's split)"),
           nullable: true,
         },
         reduce_dtype: field(oneOf('fp32', 'bf16', 'fp16'), 'fp32', 'type of the gradients on the network between machines (bf16/fp16 halve the bytes, as DDP\'s compression hooks; within a machine they stay fp32)'),

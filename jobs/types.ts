@@ -77,7 +77,7 @@ export interface JobSpec {
     pipeline: number;
     schedule: '1f1b' | 'interleaved'; // the pipeline's order of forwards and backwards
     virtual: number; // interleaved: model chunks per stage
-    stages: number[] | null; // the split by hand: blocks (gpt) or layers with parameters per stage (chunk); null: by FLOPs
+    stages: number[] | null; // the split by hand: blocks (gpt) or layers with parameters per stage (chunk); null: balanced by measured cost (worker/stage-plan.ts)
     timeout_s: number; // for every collective
     join_timeout_s: number; // for all ranks to join the process group
     reduce_dtype: 'fp32' | 'bf16' | 'fp16'; // gradients on the network between machines

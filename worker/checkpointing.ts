@@ -31,10 +31,11 @@ export function stageFile(stage: number): string {
 }
 const STAGE_FILE = /^stage-\d+\.safetensors$/;
 
-/** Which stage of how many pipeline stages a rank holds. */
+/** Which stage of how many pipeline stages a rank holds, and the model's units per piece (worker/pipeline-stages.ts). */
 export interface StagePlace {
   stage: number;
   stages: number;
+  split?: number[]; // absent for one stage
 }
 const WHOLE: StagePlace = { stage: 0, stages: 1 };
 
@@ -45,12 +46,13 @@ function momentNames(spec: JobSpec): string[] {
 
 /**
  * What must match for a checkpoint to fit a spec: the model and the optimizer's state; the
- * parameters' names and shapes, or for a pipeline the number of stages (which with the model
- * decides each stage's parameters; each stage's file is checked tensor by tensor as it is read).
+ * parameters' names and shapes, or for a pipeline the number of stages and the split of the
+ * model's units among them (which with the model decide each stage's parameters; each stage's
+ * file is checked tensor by tensor as it is read).
  */
 function layoutOf(spec: JobSpec, params: NamedParam[], place: StagePlace): JsonValue {
   const layout = place.stages > 1
-    ? { model: spec.model, optimizer: spec.optimizer.kind, pipeline: place.stages }
+    ? { model: spec.model, optimizer: spec.optimizer.kind, pipeline: place.stages, split: place.split }
     : { model: spec.model, optimizer: spec.optimizer.kind, params: params.map((p) => ({ name: p.name, shape: p.shape })) };
   return JSON.parse(JSON.stringify(layout)) as JsonValue; // plain JSON, as it will read back
 }
@@ -189,9 +191,12 @@ function layoutMismatch(checkpoint: Checkpoint, spec: JobSpec, params: NamedPara
   const saved = JSON.stringify(checkpoint.manifest.fields.layout);
   const wanted = JSON.stringify(layoutOf(spec, params, place));
   if (saved === wanted) return undefined;
-  const layout = checkpoint.manifest.fields.layout as { optimizer?: unknown; pipeline?: number; params?: { name: string; shape: number[] }[] } | undefined;
+  const layout = checkpoint.manifest.fields.layout as { optimizer?: unknown; pipeline?: number; split?: number[]; params?: { name: string; shape: number[] }[] } | undefined;
   if (layout?.optimizer !== spec.optimizer.kind) return `its optimizer is ${String(layout?.optimizer)}, the spec's ${spec.optimizer.kind}`;
   if ((layout.pipeline ?? 1) !== place.stages) return `it was written by ${layout.pipeline ?? 1} pipeline stage(s), the spec has ${place.stages}`;
+  if (place.split && JSON.stringify(layout.split) !== JSON.stringify(place.split) && JSON.stringify((layout as { model?: unknown }).model) === JSON.stringify(spec.model)) {
+    return `its pipeline pieces hold [${layout.split?.join(', ')}] of the model's ${spec.model.kind === 'gpt' ? 'blocks' : 'layers with parameters'}, this run's [${place.split.join(', ')}] (set parallel.stages to the first, or leave it out)`;
+  }
   const mine = new Map(params.map((p) => [p.name, JSON.stringify(p.shape)]));
   for (const p of layout.params ?? []) {
     if (mine.get(p.name) !== JSON.stringify(p.shape)) return `${p.name} is [${p.shape.join(', ')}] there, ${mine.has(p.name) ? `${mine.get(p.name)} in the spec` : 'absent from the spec'}`;

@@ -9,7 +9,8 @@ import { asNativeError, NativeError, type Engine, type EngineConfig, type Engine
 import { createTask, type TaskData, type TrainingTask } from './tasks/task.js';
 import { CheckpointWriter, restoreCheckpoint, type StagePlace } from './checkpointing.js';
 import { setActivity } from './activity.js';
-import { pipelineStages, sequentialStages } from './pipeline-stages.js';
+import { stagesOf } from './pipeline-stages.js';
+import { planStages } from './stage-plan.js';
 import { learningRate, scheduleParams } from './schedule.js';
 
 export interface TrainerDeps {
@@ -70,13 +71,10 @@ async function startingPoint(spec: JobSpec, engine: Engine, task: TrainingTask, 
   return resumed?.step ?? 0;
 }
 
-/** This rank's part of the model: the whole of it, or its pipeline stage's blocks. */
-function stageModel(model: EngineModel, place: StagePlace, spec: JobSpec): EngineModel {
-  if (place.stages === 1) return model;
-  const byHand = spec.parallel.stages;
-  if (!model.gpt) return { ...model, pipeline: sequentialStages(model.layers, model.input, place.stages, byHand)[place.stage] };
-  const virtual = spec.parallel.schedule === 'interleaved' ? spec.parallel.virtual : 1;
-  return { ...model, pipeline: pipelineStages(model.gpt, place.stages, virtual, byHand)[place.stage] };
+/** This rank's part of the model: the whole of it, or its pipeline stage's units. */
+function stageModel(model: EngineModel, place: StagePlace): EngineModel {
+  if (!place.split) return model;
+  return { ...model, pipeline: stagesOf(model, place.stages, place.split)[place.stage] };
 }
 
 /** Training statistics over one logging interval, turned into a progress event. */
@@ -122,13 +120,15 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
   const group = deps.group;
   const ranks = group?.size ?? 1;
   const rank = group?.rank ?? 0;
-  const place = { stage: rank % spec.parallel.pipeline, stages: spec.parallel.pipeline };
-  const replicas = ranks / place.stages; // the stages of one replica see the same samples
+  const stages = spec.parallel.pipeline;
+  const replicas = ranks / stages; // the stages of one replica see the same samples
   const perRank = spec.batch.micro * spec.batch.accumulate; // samples per replica per optimizer step
-  const task = createTask(spec, data, { rank: Math.floor(rank / place.stages), ranks: replicas });
+  const task = createTask(spec, data, { rank: Math.floor(rank / stages), ranks: replicas });
+  const split = stages > 1 ? await planStages(spec, task.model, { ...deps, config: (m) => engineConfig(spec, m) }) : undefined;
+  const place: StagePlace = { stage: rank % stages, stages, split };
   const totalSteps = spec.steps ?? spec.epochs * task.batchesPerEpoch;
   const schedule = scheduleParams(spec, totalSteps);
-  const engine = deps.createEngine(engineConfig(spec, stageModel(task.model, place, spec)));
+  const engine = deps.createEngine(engineConfig(spec, stageModel(task.model, place)));
   const peakGflops = task.flopsPerToken > 0 && deps.matmulPeakGflops ? await deps.matmulPeakGflops() : 0;
   const first = await startingPoint(spec, engine, task, deps, place);
   const writer = deps.checkpoints && rank < place.stages ? new CheckpointWriter(spec, engine, deps.checkpoints, deps.onEvent, task.checkpointFields, place) : undefined;

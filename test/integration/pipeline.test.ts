@@ -5,7 +5,7 @@
  * bit and sample as one model; and a pipelined job on a local cluster.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -244,6 +244,8 @@ describe('a pipelined GPT\'s checkpoints', () => {
     const steps = readdirSync(path.join(work, 'whole')).filter((d) => d.startsWith('step-')).sort();
     expect(steps).toEqual(['step-00000010', 'step-00000020', 'step-00000030', 'step-00000040']);
     expect(readdirSync(path.join(work, 'whole', 'step-00000040')).sort()).toEqual(['manifest.json', 'stage-0.safetensors', 'stage-1.safetensors']);
+    const manifest = JSON.parse(readFileSync(path.join(work, 'whole', 'step-00000040', 'manifest.json'), 'utf8')) as { layout: { split: number[] } };
+    expect(manifest.layout.split).toEqual([1, 1]); // blocks per stage, as the run split them
     await expect(pipeline('killed', { kill: true })).rejects.toThrow(); // stage 1 fails as its peer goes
     const resumed = await pipeline('resumed', { resume: path.join(work, 'killed') });
     for (const rank of [0, 1]) {
