@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureCudaHeaders, hasNvcc } from './cuda-headers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
@@ -45,6 +46,7 @@ export function buildNative() {
   const nodeDir = path.resolve(path.dirname(process.execPath), '..');
   const env = { ...process.env };
   if (existsSync(path.join(nodeDir, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = nodeDir;
+  if ((process.env.RINGMASTER_CUDA ?? 'auto') !== 'off' && hasNvcc()) ensureCudaHeaders(root);
   run(bin('cmake-js'), ['compile', '--config', 'Release', '--out', 'build', '--log-level', 'warn'], env);
 }
 

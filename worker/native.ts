@@ -215,6 +215,12 @@ export interface ProcessGroupOptions {
 export interface NativeAddon {
   Engine: new (config: EngineConfig) => Engine;
   buildInfo(): BuildInfo;
+  /**
+   * Where the GPU library `name` was loaded from, loading it now as a cuda job's first GPU use
+   * would (native/src/cuda/libraries.h: $RINGMASTER_CUBLASLT, the soname, Python environments'
+   * nvidia/*\/lib); throws CUDA_UNAVAILABLE in one line naming every place tried.
+   */
+  cudaLibrary(name: 'cublasLt'): string;
   /** Each value rounded (ties to even) to what bf16 or fp16 can hold: the oracle of the mixed-precision tests. */
   roundTo(values: Float32Array, precision: 'bf16' | 'fp16'): Float32Array;
   /** The file's bytes, mapped read-only and shared between processes; unmapped when collected. Writing to it faults. */

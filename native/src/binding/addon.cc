@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), cudaLibrary(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -10,6 +10,10 @@
 #include "../precision/precision.h"
 #include "../collectives/operations.h"
 #include "../train/pipeline_schedule.h"
+#ifdef RINGMASTER_WITH_CUDA
+#include "../cuda/cuda_device.h"
+#include "../cuda/libraries.h"
+#endif
 
 namespace rm {
 
@@ -17,9 +21,6 @@ Napi::Function define_engine_class(Napi::Env env);
 void register_bench(Napi::Env env, Napi::Object exports);
 void register_collectives(Napi::Env env, Napi::Object exports);
 
-#ifdef RINGMASTER_WITH_CUDA
-int cuda_device_count();  // cuda/device_info.cu
-#endif
 
 // buildInfo() → { dnnlVersion, isa, cuda, cudaDevices }: what this build and machine can run.
 // bf16Probe() → { fp32Gflops, bf16Gflops, paysOff }: the once-per-process measurement bf16
@@ -65,6 +66,19 @@ static Napi::Value build_info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// cudaLibrary(name) → the path the GPU library `name` ("cublasLt") was loaded from, loading it
+// as a cuda job's first GPU use would; CUDA_UNAVAILABLE, in one line, where it cannot be.
+static Napi::Value cuda_library(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    RM_CHECK(info[0].IsString(), "INVALID_ARGUMENT", "cudaLibrary(name) needs a name");
+#ifdef RINGMASTER_WITH_CUDA
+    return Napi::String::New(info.Env(), cuda_library_path(info[0].As<Napi::String>().Utf8Value()));
+#else
+    throw NativeError("CUDA_UNAVAILABLE", "this build of Ringmaster has no CUDA (nvcc or the cuBLASLt/NCCL headers were missing when it was built)");
+#endif
+  });
+}
+
 // roundTo(values, precision) → Float32Array: each value rounded as bf16 or fp16 stores it.
 static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&] {
@@ -105,6 +119,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));
   exports.Set("Engine", define_engine_class(env));
   exports.Set("buildInfo", Napi::Function::New(env, build_info, "buildInfo"));
+  exports.Set("cudaLibrary", Napi::Function::New(env, cuda_library, "cudaLibrary"));
   register_bench(env, exports);
   register_collectives(env, exports);
   return exports;

@@ -65,6 +65,19 @@ RM_HD float gelu_grad(float x) {
   return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
 }
 
+// 2×2 max-pool backward of one window: the output's gradient g goes to the first tap (row-major)
+// holding the maximum m and nothing to the others; with `relu_input` (the pool reads a fused
+// ReLU's output) nothing at all where m ≤ 0, the ReLU having passed nothing there.
+RM_HD void maxpool_window_grad(float grads[4], const float taps[4], float m, float g, bool relu_input) {
+  g = relu_input && !(m > 0.0f) ? 0.0f : g;
+  bool routed = false;
+  for (int k = 0; k < 4; ++k) {
+    bool takes = !routed && taps[k] == m;
+    grads[k] = takes ? g : 0.0f;
+    routed |= takes;
+  }
+}
+
 // One AdamW update of one parameter, torch.optim.AdamW's order of operations:
 //   p ← p·(1 − lr·wd);  m ← m + (1−β1)(g − m);  v ← β2·v + (1−β2)·g²;
 //   p ← p − (lr / bc1) · m / (√v / √bc2 + ε),   with bc_i = 1 − β_i^t.

@@ -27,9 +27,9 @@ RM_CLONES static void layernorm_rows(float* out, float* mean, float* rstd, const
     float s = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
     float* y = out + n * C;
     if (bias) {
-      for (size_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+      for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(x[c], m, s, weight[c], bias[c]);
     } else {
-      for (size_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c];
+      for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(x[c], m, s, weight[c], 0.0f);
     }
     mean[n] = m;
     rstd[n] = s;
@@ -54,7 +54,7 @@ RM_CLONES static void layernorm_backward_rows(float* din, float* dw, float* db, 
     float* dx = din + n * C;
     for (size_t c = 0; c < C; ++c) {
       float xhat = (x[c] - m) * s;
-      dx[c] = s * (dy[c] * weight[c] - g_mean - xhat * gx_mean);
+      dx[c] = layernorm_input_grad(dy[c] * weight[c], xhat, s, g_mean, gx_mean);
     }
   }
 }

@@ -1,6 +1,7 @@
 // Reference max-pool (2×2, stride 2) and flatten, channels-last, one element at a time.
 #include <algorithm>
 
+#include "../../core/math.h"
 #include "reference_kernels.h"
 
 namespace rm {
@@ -31,14 +32,10 @@ void ReferenceKernels::maxpool2d_backward(float* din, const float* dout, const f
       for (size_t ox = 0; ox < OW; ++ox)
         for (size_t c = 0; c < C; ++c) {
           size_t o = ((b * OH + oy) * OW + ox) * C + c;
-          float m = out[o], g = relu_input && !(m > 0.0f) ? 0.0f : dout[o];
-          bool routed = false;
-          for (size_t k = 0; k < 4; ++k) {
-            size_t i = tap(k, b, oy, ox, c, H, W, C);
-            bool takes = !routed && in[i] == m;
-            din[i] = takes ? g : 0.0f;
-            routed |= takes;
-          }
+          float taps[4], grads[4];
+          for (size_t k = 0; k < 4; ++k) taps[k] = in[tap(k, b, oy, ox, c, H, W, C)];
+          maxpool_window_grad(grads, taps, out[o], dout[o], relu_input);
+          for (size_t k = 0; k < 4; ++k) din[tap(k, b, oy, ox, c, H, W, C)] = grads[k];
         }
 }
 

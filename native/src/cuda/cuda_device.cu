@@ -1,0 +1,108 @@
+#include "cuda_device.h"
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cuda_check.h"
+
+namespace rm {
+
+namespace {
+
+std::string bytes_text(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", double(bytes) / double(size_t(1) << 30));
+  return text;
+}
+
+}  // namespace
+
+void throw_cuda_error(cudaError_t status, const std::string& what) {
+  std::string reason = cudaGetErrorString(status);
+  cudaGetLastError();  // a sticky error stays; a recoverable one must not fail the next call too
+  if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver || status == cudaErrorInitializationError)
+    throw NativeError("CUDA_UNAVAILABLE", what + ": " + reason + " (is an NVIDIA GPU and its driver on this machine?)");
+  if (status == cudaErrorMemoryAllocation) throw NativeError("OUT_OF_MEMORY", what + ": out of GPU memory");
+  throw NativeError("CUDA_ERROR", what + ": " + reason);
+}
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+CudaDeviceInfo cuda_device_info(int index) {
+  cudaDeviceProp prop{};
+  RM_CUDA_CHECK(cudaGetDeviceProperties(&prop, index), "reading the properties of cuda:" + std::to_string(index));
+  return {prop.name, prop.totalGlobalMem, prop.major, prop.minor};
+}
+
+CudaDevice::CudaDevice(int index) : index_(index) {
+  int n = cuda_device_count();
+  if (index < 0 || index >= n) {
+    int probe = 0;
+    cudaError_t status = cudaGetDeviceCount(&probe);
+    if (status != cudaSuccess) throw_cuda_error(status, "opening cuda:" + std::to_string(index));
+    throw NativeError("CUDA_UNAVAILABLE", "no GPU cuda:" + std::to_string(index) + " on this machine (it has " + std::to_string(n) + ")");
+  }
+  make_current();
+  RM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream on " + name());
+}
+
+CudaDevice::~CudaDevice() {
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaDevice::make_current() const { RM_CUDA_CHECK(cudaSetDevice(index_), "selecting " + name()); }
+
+void* CudaDevice::allocate(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  make_current();
+  void* p = nullptr;
+  RM_CUDA_CHECK(cudaMalloc(&p, bytes), "cudaMalloc of " + bytes_text(bytes) + " on " + name());
+  RM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_), "zeroing new memory on " + name());
+  return p;
+}
+
+void CudaDevice::release(void* p, size_t) {
+  if (p == nullptr) return;
+  // Work queued on the stream may still read it: cudaFree waits for the device.
+  cudaFree(p);
+}
+
+void CudaDevice::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  RM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on " + name());
+}
+
+void CudaDevice::copy_to_host(void* host, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  RM_CUDA_CHECK(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_), "copying from " + name());
+  synchronize();
+}
+
+void CudaDevice::copy_from_host(void* dst, const void* host, size_t bytes) {
+  if (bytes == 0) return;
+  RM_CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_), "copying to " + name());
+  synchronize();  // the host buffer may change as soon as we return
+}
+
+void CudaDevice::synchronize() { RM_CUDA_CHECK(cudaStreamSynchronize(stream_), "running work on " + name()); }
+
+CudaDevice& cuda_device(int index) {
+  static std::mutex mutex;
+  static std::vector<std::unique_ptr<CudaDevice>> devices;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (index >= 0 && size_t(index) < devices.size() && devices[index]) return *devices[index];
+  auto device = std::make_unique<CudaDevice>(index);  // throws CUDA_UNAVAILABLE for a GPU that is not there
+  if (devices.size() <= size_t(index)) devices.resize(index + 1);
+  devices[index] = std::move(device);
+  return *devices[index];
+}
+
+}  // namespace rm

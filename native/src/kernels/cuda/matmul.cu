@@ -1,0 +1,100 @@
+// Matrix products through cuBLASLt. Row-major X[r, c] is col-major Xᵀ (c × r, ld c), so each
+// row-major product is written as the col-major product of the transposes:
+//   out[N, OUT] = in · Wᵀ       ⇔  outᵀ (OUT × N) = W(T) · inᵀ
+//   din[N, IN]  = dout · W      ⇔  dinᵀ (IN × N)  = Wᵀ(N) · doutᵀ
+//   dW[OUT, IN] = doutᵀ · in    ⇔  dWᵀ (IN × OUT) = inᵀ · dout(T)
+#include <cublasLt.h>
+
+#include "../../cuda/libraries.h"
+#include "cuda_common.cuh"
+#include "cuda_kernels.h"
+
+namespace rm {
+
+namespace {
+
+// Owns cuBLASLt's descriptors for one call.
+struct LtCall {
+  const CublasLt& lt = cublaslt();
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t preference = nullptr;
+  ~LtCall() {
+    if (preference) lt.preference_destroy(preference);
+    if (c) lt.layout_destroy(c);
+    if (b) lt.layout_destroy(b);
+    if (a) lt.layout_destroy(a);
+    if (desc) lt.desc_destroy(desc);
+  }
+};
+
+__global__ void column_sums_kernel(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1,
+                                   bool accumulate) {
+  size_t o = o0 + blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (o >= o1) return;
+  float s = 0.0f;
+  for (size_t n = 0; n < N; ++n) s += dout[n * OUT + o];
+  dbias[o] = accumulate ? dbias[o] + s : s;
+}
+
+}  // namespace
+
+void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B,
+                       size_t ldb, float* C, size_t ldc, bool accumulate, const float* bias, bool relu) {
+  if (m == 0 || n == 0) return;
+  LtCall call;
+  const CublasLt& lt = call.lt;
+  check_cublas(lt.desc_create(&call.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cuBLASLt matmul descriptor");
+  cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "cuBLASLt TRANSA");
+  check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "cuBLASLt TRANSB");
+  cublasLtEpilogue_t epilogue = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                     : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+  check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue), "cuBLASLt epilogue");
+  if (bias) check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "cuBLASLt bias");
+  check_cublas(lt.layout_create(&call.a, CUDA_R_32F, ta ? k : m, ta ? m : k, lda), "cuBLASLt layout of A");
+  check_cublas(lt.layout_create(&call.b, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb), "cuBLASLt layout of B");
+  check_cublas(lt.layout_create(&call.c, CUDA_R_32F, m, n, ldc), "cuBLASLt layout of C");
+  check_cublas(lt.preference_create(&call.preference), "cuBLASLt preference");
+  uint64_t workspace = uint64_t(32) << 20;
+  check_cublas(lt.preference_set(call.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace),
+               "cuBLASLt workspace size");
+  cublasLtMatmulHeuristicResult_t found{};
+  int count = 0;
+  auto handle = static_cast<cublasLtHandle_t>(lt_);
+  check_cublas(lt.heuristic(handle, call.desc, call.a, call.b, call.c, call.c, call.preference, 1, &found, &count),
+               "cuBLASLt algorithm search");
+  RM_CHECK(count > 0, "CUDA_ERROR", "cuBLASLt has no algorithm for a " + std::to_string(m) + "×" + std::to_string(k) + "·" +
+                                        std::to_string(k) + "×" + std::to_string(n) + " fp32 product");
+  float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  check_cublas(lt.matmul(handle, call.desc, &alpha, A, call.a, B, call.b, &beta, C, call.c, C, call.c, &found.algo,
+                         workspace_, workspace, stream()),
+               "cuBLASLt matmul");
+}
+
+void CudaKernels::column_sums(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate) {
+  if (!dbias || o1 <= o0) return;
+  column_sums_kernel<<<blocks_for(o1 - o0), kThreads, 0, stream()>>>(dbias, dout, N, OUT, o0, o1, accumulate);
+  RM_CUDA_LAUNCHED("column_sums");
+}
+
+void CudaKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
+                                 size_t IN, size_t OUT, Epilogue epilogue) {
+  gemm(true, false, OUT, N, IN, weight, IN, in, IN, out, OUT, false, bias, epilogue == Epilogue::Relu);
+}
+
+void CudaKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                                  const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
+  if (din) gemm(false, false, IN, N, OUT, weight, IN, dout, OUT, din, IN, false);
+  if (dweight) gemm(false, true, IN, OUT, N, in, IN, dout, OUT, dweight, IN, accumulate);
+  column_sums(dbias, dout, N, OUT, 0, OUT, accumulate);
+}
+
+void CudaKernels::matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N,
+                                     size_t IN, size_t OUT, size_t r0, size_t r1, bool accumulate) {
+  if (r1 <= r0) return;
+  gemm(false, true, IN, r1 - r0, N, in, IN, dout + r0, OUT, dweight + r0 * IN, IN, accumulate);
+  column_sums(dbias, dout, N, OUT, r0, r1, accumulate);
+}
+
+}  // namespace rm
