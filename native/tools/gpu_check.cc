@@ -2,7 +2,8 @@
 // oneDNN or Gloo: native/gpu-check/CMakeLists.txt builds it with cmake and nvcc). Every CUDA
 // kernel goes through the checks of kernel_cases.h (finite differences, accumulation, against
 // the CPU reference, decoding, weight rows) with its buffers on the GPU and its outputs poisoned
-// with NaN first; attention again at GPT-sized heads; then cuBLASLt's fp32 GEMM throughput.
+// with NaN first; attention again at GPT-sized heads; the optimizer's passes; then cuBLASLt's
+// fp32 GEMM throughput.
 // Prints one JSON object per line; exits 0 when every check passed, 1 when one failed, 2 when
 // there is no GPU. scripts/gpu-check.sh builds and runs it.
 #include <cuda_runtime.h>
@@ -73,6 +74,7 @@ int main() {
     }
     decode_check(staged);
     weight_rows_check(staged);
+    update_check(staged);
     std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", gemm_tflops(cuda, device, 4096, 10));
   } catch (const NativeError& e) {
     std::printf("{\"check\":\"error\",\"ok\":false,\"code\":\"%s\",\"where\":\"%s\"}\n", e.code().c_str(), e.what());

@@ -8,7 +8,9 @@
 //   fast        another implementation's outputs and gradients against the reference's;
 //   decode      one query against a KV cache equals the full causal attention's row;
 //   rows        the weight-row product of sufficient factors equals those rows of the full
-//               matmul backward, and leaves every other row alone.
+//               matmul backward, and leaves every other row alone;
+//   update      the optimizer's passes (AdamW, SGD, Σ x², bf16/fp16 rounding) against the
+//               reference's.
 // Each check prints one JSON object (test/native/kernels.test.ts reads them).
 //
 // Tolerances: with h = 1e-2 each L(v ± h) carries fp32 rounding of about 1e-7·Σ|w|, which the
@@ -361,6 +363,58 @@ inline void weight_rows_check(Kernels& k) {
     }
   }
   report("rows", "matmul_weight_rows", k.name(), worst, ok, ok ? "" : "rows differ from matmul_backward's, or another row was written");
+}
+
+// The optimizer's passes of `k` against the reference's on the same random buffers: AdamW with a
+// bf16 copy, SGD with Nesterov momentum and an fp16 copy, the roundings, and Σ x². The updates
+// run the same formulas element by element, so they agree within a few ulps (compilers contract
+// multiply-adds differently): 1e-6 of max(1, |x|); the roundings exactly; the squares to 1e-6
+// relative.
+inline void update_check(Kernels& k) {
+  Kernels& ref = cpu_reference_kernels();
+  Rng rng(17);
+  size_t n = 1000;
+  Vec p = random_vec(n, rng), m = random_vec(n, rng, -0.1f, 0.1f), v = random_vec(n, rng, 0.0f, 0.01f), g = random_vec(n, rng);
+  double worst = 0;
+  bool ok = true;
+  std::string where;
+  auto compare = [&](const Vec& a, const Vec& b, const std::string& what) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      double err = std::fabs(double(a[i]) - b[i]);
+      worst = std::max(worst, err);
+      if (err > 1e-6 * std::max(1.0, std::fabs(double(b[i]))) && ok) ok = false, where = what + "[" + std::to_string(i) + "]";
+    }
+  };
+  {
+    AdamWCoefficients c{1.0f - 1e-3f * 0.1f, 0.9f, 0.99f, 1e-3f / 0.1f, 1.0f / std::sqrt(0.01f), 1e-8f};
+    Vec p1 = p, m1 = m, v1 = v, low1(n), p2 = p, m2 = m, v2 = v, low2(n);
+    k.adamw_step(p1.data(), m1.data(), v1.data(), g.data(), low1.data(), n, 0.5f, c, Precision::BF16);
+    ref.adamw_step(p2.data(), m2.data(), v2.data(), g.data(), low2.data(), n, 0.5f, c, Precision::BF16);
+    compare(p1, p2, "adamw p");
+    compare(m1, m2, "adamw m");
+    compare(v1, v2, "adamw v");
+    compare(low1, low2, "adamw bf16 copy");
+  }
+  {
+    SgdCoefficients c{0.05f, 1e-4f, 0.9f, true};
+    Vec p1 = p, b1 = m, low1(n), p2 = p, b2 = m, low2(n);
+    k.sgd_step(p1.data(), b1.data(), g.data(), low1.data(), n, 2.0f, c, Precision::F16);
+    ref.sgd_step(p2.data(), b2.data(), g.data(), low2.data(), n, 2.0f, c, Precision::F16);
+    compare(p1, p2, "sgd p");
+    compare(b1, b2, "sgd momentum");
+    compare(low1, low2, "sgd fp16 copy");
+  }
+  for (Precision precision : {Precision::BF16, Precision::F16}) {
+    Vec a = g, b = g;
+    for (size_t i = 0; i < n; i += 7) a[i] = b[i] *= 70000.0f;  // past fp16's range: ±inf
+    k.round_values(a.data(), n, precision);
+    ref.round_values(b.data(), n, precision);
+    for (size_t i = 0; i < n; ++i)
+      if (!(a[i] == b[i]) && ok) ok = false, where = std::string(precision == Precision::BF16 ? "bf16" : "fp16") + " rounding[" + std::to_string(i) + "]";
+  }
+  double squares = k.sum_squares(g.data(), n), expected = ref.sum_squares(g.data(), n);
+  if (std::fabs(squares - expected) > 1e-6 * expected && ok) ok = false, where = "sum_squares";
+  report("update", "optimizer", k.name(), worst, ok, where);
 }
 
 }  // namespace rm::check

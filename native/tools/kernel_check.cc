@@ -22,6 +22,7 @@ int main() {
     decode_check(*k);
     weight_rows_check(*k);
   }
+  update_check(cpu_fast_kernels());
   // The bf16 kernels on bf16-rounded values (what bf16 precision feeds them) compute the same
   // products as the reference: only the matrix products and convolutions differ from the fp32
   // fast path.

@@ -203,6 +203,30 @@ class StagedKernels final : public Kernels {
     s.finish();
     return r;
   }
+  void round_values(float* x, size_t n, Precision p) override {
+    Staging s(device_);
+    k_.round_values(s.out(x, n, true), n, p);
+    s.finish();
+  }
+  double sum_squares(const float* x, size_t n) override {
+    Staging s(device_);
+    double r = k_.sum_squares(s.in(x, n), n);
+    s.finish();
+    return r;
+  }
+  void adamw_step(float* p, float* m, float* v, const float* g, float* low, size_t n, float grad_scale, const AdamWCoefficients& c,
+                  Precision low_precision) override {
+    Staging s(device_);
+    k_.adamw_step(s.out(p, n, true), s.out(m, n, true), s.out(v, n, true), s.in(g, n), s.out(low, n, false), n, grad_scale, c,
+                  low_precision);
+    s.finish();
+  }
+  void sgd_step(float* p, float* b, const float* g, float* low, size_t n, float grad_scale, const SgdCoefficients& c,
+                Precision low_precision) override {
+    Staging s(device_);
+    k_.sgd_step(s.out(p, n, true), s.out(b, n, true), s.in(g, n), s.out(low, n, false), n, grad_scale, c, low_precision);
+    s.finish();
+  }
 
  private:
   Kernels& k_;

@@ -1,7 +1,8 @@
 /**
  * Every kernel, both CPU implementations, checked by native/tools/kernel_check.cc
  * (built with the engine library alone): every backward against finite differences, parameter
- * gradients that assign then accumulate, and the fast path against the reference. The program
+ * gradients that assign then accumulate, the fast path against the reference, and the
+ * optimizer's passes (AdamW, SGD, Σ x², roundings) against the reference's. The program
  * prints one JSON line per check; each becomes a case here.
  */
 import { execFileSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 interface Check {
-  check: 'gradcheck' | 'accumulate' | 'fast' | 'decode' | 'rows';
+  check: 'gradcheck' | 'accumulate' | 'fast' | 'decode' | 'rows' | 'update';
   kernel: string;
   impl: string;
   worst: number;
@@ -31,10 +32,11 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     const kernels = new Set(checks.map((c) => c.kernel));
     expect([...kernels].sort()).toEqual([
       'attention', 'conv2d', 'conv2d_relu', 'cross_entropy', 'embedding', 'flatten', 'gelu', 'layernorm', 'matmul',
-      'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'relu', 'residual',
+      'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'optimizer', 'relu', 'residual',
     ]);
-    // matmul_weight_rows has a check of its own (rows), not a gradient check
-    expect(checks.filter((c) => c.check === 'gradcheck').length).toBe(2 * (kernels.size - 1));
+    // matmul_weight_rows and the optimizer's passes have checks of their own (rows, update), not gradient checks
+    expect(checks.filter((c) => c.check === 'gradcheck').length).toBe(2 * (kernels.size - 2));
+    expect(checks.filter((c) => c.check === 'update').map((c) => c.impl)).toEqual(['cpu']);
     // the bf16 kernels: both matrix products and both convolutions
     expect(checks.filter((c) => c.impl === 'cpu-bf16').map((c) => c.kernel).sort()).toEqual(['conv2d', 'conv2d_relu', 'matmul', 'matmul_relu']);
   });

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../precision/precision.h"
+
 namespace rm {
 
 // An activation a matrix product or convolution applies to its own output in the same pass (a
@@ -120,6 +122,20 @@ class Kernels {
   // is INVALID_ARGUMENT naming its row.
   virtual CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N,
                                            size_t V, float grad_scale) = 0;
+
+  // The optimizer's and mixed precision's passes over flat buffers of n floats.
+  // x[n] ← x rounded to bf16 or fp16 (precision/precision.h; nothing for fp32).
+  virtual void round_values(float* x, size_t n, Precision p) = 0;
+  // Σ x², summed in an order fixed by n (and the compute threads): the global gradient norm's
+  // squares, inf or NaN when a gradient is (the loss scaler's overflow check).
+  virtual double sum_squares(const float* x, size_t n) = 0;
+  // One AdamW (SGD) update of p[n] and its moments (momentum buffer) from the gradient
+  // g · grad_scale (clipping and the loss scale's division folded in), math.h's formulas; `low`
+  // (may be null) receives each new value rounded to `low_precision`, the copy the layers read.
+  virtual void adamw_step(float* p, float* m, float* v, const float* g, float* low, size_t n, float grad_scale,
+                          const AdamWCoefficients& c, Precision low_precision) = 0;
+  virtual void sgd_step(float* p, float* b, const float* g, float* low, size_t n, float grad_scale,
+                        const SgdCoefficients& c, Precision low_precision) = 0;
 };
 
 // Every override of a Kernels implementation, declared once for all of them (see kernels.h).
@@ -161,7 +177,13 @@ class Kernels {
   void residual_forward(float* out, const float* a, const float* b, size_t n) override; \
   void add_into(float* dst, const float* src, size_t n) override; \
   CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N, size_t V, \
-                                   float grad_scale) override;
+                                   float grad_scale) override; \
+  void round_values(float* x, size_t n, Precision p) override; \
+  double sum_squares(const float* x, size_t n) override; \
+  void adamw_step(float* p, float* m, float* v, const float* g, float* low, size_t n, float grad_scale, \
+                  const AdamWCoefficients& c, Precision low_precision) override; \
+  void sgd_step(float* p, float* b, const float* g, float* low, size_t n, float grad_scale, const SgdCoefficients& c, \
+                Precision low_precision) override;
 
 // The CPU implementations, alive for the whole process. The bf16 one is the fast path with its
 // matrix products on oneDNN's bf16 kernels: for bf16 precision, whose values are bf16-rounded

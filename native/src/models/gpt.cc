@@ -141,7 +141,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
   Activations& a = chunks_[chunk_].sets[slot_];
   RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
   RM_CHECK(o.dinput == nullptr || !embeds(), "INVALID_ARGUMENT", "a GPT's input is tokens: it has no input gradient");
-  GradientSink sink(params_, grad_scratch_.data());
+  GradientSink sink(params_, grad_scratch_.data(), kernels_);
   sink.begin(o.accumulate);
   Pass p = pass(a.batch);
   p.grads = &sink;

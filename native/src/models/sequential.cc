@@ -125,7 +125,7 @@ const float* Sequential::forward(const void* input, size_t B) {
   Activations& a = sets_[slot_];
   size_t n = B * stage_input_.size();
   std::memcpy(a.input.f32(), input, n * sizeof(float));
-  round_to(params_.precision(), a.input.f32(), n);
+  kernels_.round_values(a.input.f32(), n, params_.precision());
   Pass p = pass(B);
   const float* x = a.input.f32();
   for (auto& m : a.modules) x = m->forward(p, x);
@@ -136,7 +136,7 @@ const float* Sequential::forward(const void* input, size_t B) {
 void Sequential::backward(const float* dlogits, const BackwardOptions& options) {
   Activations& a = sets_[slot_];
   RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
-  GradientSink sink(params_, grad_scratch_.data());
+  GradientSink sink(params_, grad_scratch_.data(), kernels_);
   sink.begin(options.accumulate);
   Pass p = pass(a.batch);
   p.grads = &sink;

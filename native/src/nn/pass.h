@@ -72,7 +72,7 @@ class Scope {
 // added is computed apart in scratch and added at commit().
 class GradientSink {
  public:
-  GradientSink(Parameters& params, float* scratch) : params_(params), scratch_(scratch) {}
+  GradientSink(Parameters& params, float* scratch, Kernels& k) : params_(params), scratch_(scratch), k_(k) {}
   // A new backward; `accumulate`: the gradients already hold earlier micro-batches'.
   void begin(bool accumulate) {
     accumulate_ = accumulate;
@@ -98,13 +98,14 @@ class GradientSink {
     Precision p = params_.precision();
     if (p == Precision::F32) return;
     float* own = (adds ? scratch_ : params_.grads()) + s.offset + begin;
-    round_to(p, own, end - begin);
-    if (adds) rm::add_into(params_.grads() + s.offset + begin, own, end - begin);
+    k_.round_values(own, end - begin, p);
+    if (adds) k_.add_into(params_.grads() + s.offset + begin, own, end - begin);
   }
 
  private:
   Parameters& params_;
   float* scratch_;  // mixed precision: as large as the gradients
+  Kernels& k_;
   bool accumulate_ = false;
   std::vector<bool> written_;
 };
@@ -117,7 +118,7 @@ struct Pass {
   Profiler* profiler = nullptr;   // null: not profiling
   LinearGradients* linear_gradients = nullptr;  // backward: who computes which Linear's gradients (null: each itself)
   const float* weight(ParamSlot s) const { return s.present() ? params.compute() + s.offset : nullptr; }
-  void round(float* x, size_t n) const { round_to(params.precision(), x, n); }
+  void round(float* x, size_t n) const { k.round_values(x, n, params.precision()); }
   ProfileScope forward_scope(const std::string& name, double flops, size_t activation_bytes) const {
     return ProfileScope(profiler, name, Profiler::Phase::Forward, flops, activation_bytes);
   }

@@ -31,45 +31,6 @@ double global_squares(const float* grads, size_t n) {
   return parallel_sum(n, kGrain, [&](size_t i0, size_t i1) { return sum_of_squares(grads + i0, i1 - i0); });
 }
 
-// What an update writes besides the parameter: nothing, or its bf16/fp16-rounded copy (the one
-// the layers compute with), in the same pass over memory.
-struct NoCopy {
-  static void put(float*, size_t, float) {}
-};
-struct Bf16Copy {
-  static void put(float* low, size_t i, float p) { low[i] = round_to_bf16(p); }
-};
-struct Fp16Copy {
-  static void put(float* low, size_t i, float p) { low[i] = round_to_fp16(p); }
-};
-
-template <class Copy>
-__attribute__((always_inline)) inline void adamw_body(float* p, float* m, float* v, const float* g, float* low, size_t n,
-                                                      float grad_scale, const AdamWCoefficients& c) {
-  for (size_t i = 0; i < n; ++i) {
-    adamw_update(p[i], m[i], v[i], g[i] * grad_scale, c);
-    Copy::put(low, i, p[i]);
-  }
-}
-
-template <class Copy>
-__attribute__((always_inline)) inline void sgd_body(float* p, float* b, const float* g, float* low, size_t n, float grad_scale,
-                                                    const SgdCoefficients& c) {
-  for (size_t i = 0; i < n; ++i) {
-    sgd_update(p[i], b[i], g[i] * grad_scale, c);
-    Copy::put(low, i, p[i]);
-  }
-}
-
-#define RM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-RM_CLONES static void adamw_f32(float* p, float* m, float* v, const float* g, float* low, size_t n, float s, AdamWCoefficients c) { adamw_body<NoCopy>(p, m, v, g, low, n, s, c); }
-RM_CLONES static void adamw_bf16(float* p, float* m, float* v, const float* g, float* low, size_t n, float s, AdamWCoefficients c) { adamw_body<Bf16Copy>(p, m, v, g, low, n, s, c); }
-RM_CLONES static void adamw_fp16(float* p, float* m, float* v, const float* g, float* low, size_t n, float s, AdamWCoefficients c) { adamw_body<Fp16Copy>(p, m, v, g, low, n, s, c); }
-RM_CLONES static void sgd_f32(float* p, float* b, const float* g, float* low, size_t n, float s, SgdCoefficients c) { sgd_body<NoCopy>(p, b, g, low, n, s, c); }
-RM_CLONES static void sgd_bf16(float* p, float* b, const float* g, float* low, size_t n, float s, SgdCoefficients c) { sgd_body<Bf16Copy>(p, b, g, low, n, s, c); }
-RM_CLONES static void sgd_fp16(float* p, float* b, const float* g, float* low, size_t n, float s, SgdCoefficients c) { sgd_body<Fp16Copy>(p, b, g, low, n, s, c); }
-#undef RM_CLONES
-
 template <class F>
 void Optimizer::for_each_group(const std::vector<Range>& ranges, F&& f) const {
   for (Range r : ranges) {
@@ -103,34 +64,27 @@ void Optimizer::use_moment_buffers(float* const* moments) {
   }
 }
 
-void Optimizer::step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges,
+void Optimizer::step(Kernels& k, float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges,
                      RoundedCopy copy) {
   ++t_;
   float* m = m_;
   float* v = v_;  // AdamW only
   float* low = copy.values;
-  Precision p = low ? copy.precision : Precision::F32;
   if (config_.kind == "sgd") {
-    auto chunk = p == Precision::BF16 ? sgd_bf16 : p == Precision::F16 ? sgd_fp16 : sgd_f32;
     for_each_group(ranges, [&](Range r, bool decays) {
       SgdCoefficients c{lr, decays ? config_.weight_decay : 0.0f, config_.momentum, config_.nesterov};
-      parallel_for(r.end - r.begin, kGrain, [&](size_t i0, size_t i1) {
-        size_t o = r.begin + i0;
-        chunk(params + o, m + o, grads + o, low ? low + o : nullptr, i1 - i0, grad_scale, c);
-      });
+      size_t o = r.begin;
+      k.sgd_step(params + o, m + o, grads + o, low ? low + o : nullptr, r.end - r.begin, grad_scale, c, copy.precision);
     });
     return;
   }
   double bc1 = 1.0 - std::pow(double(config_.beta1), double(t_));
   double bc2 = 1.0 - std::pow(double(config_.beta2), double(t_));
-  auto chunk = p == Precision::BF16 ? adamw_bf16 : p == Precision::F16 ? adamw_fp16 : adamw_f32;
   for_each_group(ranges, [&](Range r, bool decays) {
     AdamWCoefficients c{decays ? 1.0f - lr * config_.weight_decay : 1.0f, config_.beta1, config_.beta2,
                         float(lr / bc1), float(1.0 / std::sqrt(bc2)), config_.eps};
-    parallel_for(r.end - r.begin, kGrain, [&](size_t i0, size_t i1) {
-      size_t o = r.begin + i0;
-      chunk(params + o, m + o, v + o, grads + o, low ? low + o : nullptr, i1 - i0, grad_scale, c);
-    });
+    size_t o = r.begin;
+    k.adamw_step(params + o, m + o, v + o, grads + o, low ? low + o : nullptr, r.end - r.begin, grad_scale, c, copy.precision);
   });
 }
 

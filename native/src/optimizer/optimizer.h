@@ -1,11 +1,13 @@
 // Optimizers over the flat parameter and gradient buffers, with gradient clipping by global norm.
-// The update formulas are in math.h (shared with the CUDA kernels); this file owns the state.
+// The update passes are the kernels' (kernels.h: math.h's formulas on every device); this file owns
+// the state and the parameter groups.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "../core/common.h"
+#include "../kernels/kernels.h"
 #include "../precision/precision.h"
 
 namespace rm {
@@ -33,9 +35,9 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, size_t n);
 
   // One update of params from grads·grad_scale (grad_scale folds clipping and loss-scale
-  // division into the same pass) over the given ranges: [0, n) unless this rank owns shards of a
-  // sharded optimizer.
-  void step(float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges,
+  // division into the same pass) over the given ranges ([0, n) unless this rank owns shards of a
+  // sharded optimizer), by the kernels of the device the buffers are on.
+  void step(Kernels& k, float* params, const float* grads, float lr, float grad_scale, const std::vector<Range>& ranges,
             RoundedCopy copy = {});
 
   // The state a checkpoint holds: the update count and the per-parameter buffers, AdamW's first

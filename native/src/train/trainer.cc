@@ -61,7 +61,7 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   m.loss = [&](size_t k, const float* logits) -> const float* {
     ProfileScope timer(model_->profiler(), kLossName, Profiler::Phase::Forward, 5.0 * double(B * P * V));
     CrossEntropyResult ce = model_->kernels().cross_entropy(dlogits_.data(), logits, labels_.data() + k * B * P, B * P, V, scale / float(K));
-    round_to(params().precision(), dlogits_.data(), B * P * V);
+    model_->kernels().round_values(dlogits_.data(), B * P * V, params().precision());
     loss_sum += ce.loss_sum;
     return dlogits_.data();
   };
@@ -107,7 +107,7 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   bool step = scaler_.update(!squares_wanted || std::isfinite(squares));
   double norm = std::sqrt(squares) / scale;
   if (step) {
-    optimizer_.step(params().values(), params().grads(), lr, clip_scale(norm, clip_norm) / scale, reduced.owned, compute_copy());
+    optimizer_.step(model_->kernels(), params().values(), params().grads(), lr, clip_scale(norm, clip_norm) / scale, reduced.owned, compute_copy());
   }
   if (dp) dp->publish();
   if (clip_norm <= 0.0f) norm = std::numeric_limits<double>::quiet_NaN();
@@ -120,8 +120,9 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
 double Trainer::own_squares() {
   Range shared = model_->shared_weight();
   const float* g = params().grads();
-  if (model_->first_stage() || shared.end == shared.begin) return global_squares(g, params().count());
-  return global_squares(g, shared.begin) + global_squares(g + shared.end, params().count() - shared.end);
+  Kernels& k = model_->kernels();
+  if (model_->first_stage() || shared.end == shared.begin) return k.sum_squares(g, params().count());
+  return k.sum_squares(g, shared.begin) + k.sum_squares(g + shared.end, params().count() - shared.end);
 }
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
@@ -182,9 +183,9 @@ float Trainer::clip_scale(double norm, float clip_norm) {
 }
 
 double Trainer::optimizer_step(float lr, float clip_norm) {
-  double norm = clip_norm > 0.0f ? std::sqrt(global_squares(params().grads(), params().count())) : std::numeric_limits<double>::quiet_NaN();
+  double norm = clip_norm > 0.0f ? std::sqrt(model_->kernels().sum_squares(params().grads(), params().count())) : std::numeric_limits<double>::quiet_NaN();
   std::vector<Range> all = {Range{0, params().count()}};
-  optimizer_.step(params().values(), params().grads(), lr, clip_scale(norm, clip_norm), all, compute_copy());
+  optimizer_.step(model_->kernels(), params().values(), params().grads(), lr, clip_scale(norm, clip_norm), all, compute_copy());
   return norm;
 }
 
