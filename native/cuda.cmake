@@ -1,7 +1,7 @@
 # The CUDA part of the engine, shared by the main build (CMakeLists.txt) and the standalone GPU
 # check (native/gpu-check/CMakeLists.txt). ringmaster_find_cuda() sets RINGMASTER_HAS_CUDA when
 # nvcc and the cuBLASLt/NCCL headers are there: the toolkit's, else the ones
-# scripts/cuda-headers.mjs takes from NVIDIA's wheels into build/cuda-headers/include.
+# scripts/cuda-headers.mjs takes from NVIDIA's wheels into .cuda-headers/include.
 # ringmaster_add_cuda(target) compiles native/src/cuda/ and native/src/kernels/cuda/ into it:
 # sm_80 (A100) and sm_90 (H100/H200) machine code plus sm_90 PTX for newer GPUs, warnings as
 # errors, cudart linked statically; cuBLASLt and NCCL are loaded with dlopen on first use

@@ -16,7 +16,7 @@ export function hasNvcc() {
 }
 
 /**
- * Makes sure build/cuda-headers/include holds cublasLt.h and nccl.h; when they cannot be had the
+ * Makes sure .cuda-headers/include holds cublasLt.h and nccl.h; when they cannot be had the
  * script says why and the build goes on without CUDA (unless RINGMASTER_CUDA=on: CMake stops).
  */
 export function ensureCudaHeaders(root) {

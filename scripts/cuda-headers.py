@@ -3,7 +3,7 @@
 
 The CUDA toolkit on these machines has neither (only the runtime). pip downloads the wheels
 from the machine's local Python index (seconds), only their nvidia/*/include/ files are kept in
-<out> (default build/cuda-headers/include), and the wheels are deleted. The libraries are never
+<out> (default .cuda-headers/include), and the wheels are deleted. The libraries are never
 linked: the engine loads them with dlopen on first use (native/src/cuda/libraries.cc).
   python3 scripts/cuda-headers.py [out]
 """
@@ -19,7 +19,7 @@ WHEELS = ['nvidia-cublas==13.1.1.3', 'nvidia-nccl-cu13==2.30.7']
 
 def main() -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, 'build', 'cuda-headers', 'include')
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, '.cuda-headers', 'include')
     if all(os.path.exists(os.path.join(out, h)) for h in ('cublasLt.h', 'nccl.h')):
         return 0
     with tempfile.TemporaryDirectory(prefix='ringmaster-cuda-wheels-') as wheels:

@@ -2,12 +2,12 @@
 # The GPU check: builds ringmaster-gpu-check with cmake and nvcc alone (no Node, oneDNN or Gloo)
 # and runs it, writing its JSON lines to $1 (default build/gpu-check.jsonl) and to the terminal.
 # The cuBLASLt/NCCL headers come from the CUDA toolkit, $RINGMASTER_CUDA_HEADERS,
-# build/cuda-headers/include, or the local Python index (scripts/cuda-headers.py).
+# .cuda-headers/include, or the local Python index (scripts/cuda-headers.py).
 #   scripts/gpu-check.sh [out.jsonl]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-build/gpu-check.jsonl}"
-if [ -z "${RINGMASTER_CUDA_HEADERS:-}" ] && [ ! -f build/cuda-headers/include/nccl.h ]; then
+if [ -z "${RINGMASTER_CUDA_HEADERS:-}" ] && [ ! -f .cuda-headers/include/nccl.h ]; then
   python3 scripts/cuda-headers.py || echo "gpu-check: going on with the toolkit's headers only" >&2
 fi
 jobs="$(nproc 2>/dev/null || echo 4)"

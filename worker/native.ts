@@ -44,6 +44,8 @@ export interface PipelineStage {
 export type EngineConfig = EngineModel & EngineOptions;
 
 export interface EngineOptions {
+  /** Where the model, its gradients and the optimizer's state live: "cpu" (the default) or "cuda:N"; a cuda engine trains on one rank for now. */
+  device?: 'cpu' | `cuda:${number}`;
   maxBatch: number; // samples per micro-batch
   maxAccumulate?: number; // micro-batches per optimizer step; 1 when absent
   precision?: 'fp32' | 'bf16' | 'fp16'; // what the layers compute in (parameters stay fp32); fp32 when absent

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadNative } from '../../worker/native.js';
+import { asNativeError, createEngine, loadNative } from '../../worker/native.js';
 import { ROOT } from '../integration/cli.js';
 
 const hasNvcc = (() => {
@@ -68,6 +68,23 @@ describe('the CUDA build', () => {
       const fromEnv = loadCublasLt({ RINGMASTER_CUBLASLT: library });
       expect(fromEnv.message).toBe('cuBLASLt has no cublasLtCreate (an older version than libcublasLt.so.13?)');
     });
+  });
+
+  it.skipIf(cudaDevices > 0)('an engine on cuda:0 without a GPU fails in one line; a device that is neither is refused', () => {
+    const config = { input: [4, 1, 1] as [number, number, number], layers: [{ kind: 'linear' as const, out: 2 }], maxBatch: 2, impl: 'fast' as const, seed: 1, threads: 1,
+      optimizer: { kind: 'sgd' as const, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, nesterov: false } };
+    const fail = (device: string) => {
+      try {
+        createEngine({ ...config, device: device as 'cpu' });
+      } catch (e) {
+        return asNativeError(e) as Error & { nativeCode?: string; code?: string };
+      }
+      throw new Error(`an engine on ${device} was built`);
+    };
+    const noGpu = fail('cuda:0');
+    expect(noGpu.message).not.toContain('\n');
+    expect(noGpu.message).toMatch(cuda ? /cuda:0.*(no GPU|driver)/ : /no CUDA/);
+    expect(fail('tpu:0').message).toBe('device "tpu:0": expected cpu or cuda:N');
   });
 
   it.skipIf(!cuda || cudaDevices > 0)('ringmaster-gpu-check says there is no GPU and exits 2', () => {

@@ -51,6 +51,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
  private:
   Model& model() { return trainer_->model(); }
+  // forward and backward by hand hand host buffers to the model: the CPU engine's (its tests').
+  void require_cpu(const char* method) {
+    RM_CHECK(trainer_->device().kind() == DeviceKind::Cpu, "INVALID_ARGUMENT",
+             std::string(method) + " by hand runs on the CPU; an engine on " + trainer_->device().name() + " trains with trainStep and evaluate");
+  }
   Parameters& params() { return model().parameters(); }
   size_t per_sample() const { return trainer_->model().input().elements; }
   size_t outputs_per_sample() const { return trainer_->model().positions() * trainer_->model().classes(); }
@@ -133,13 +138,22 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return out;
   }
 
+  // A flat buffer of the model's device (one parameter count long) as a JS array, and back.
+  Napi::Float32Array read_flat(Napi::Env env, const float* src) {
+    size_t n = params().count();
+    if (trainer_->device().kind() == DeviceKind::Cpu) return copy_to_js(env, src, n);
+    auto out = Napi::Float32Array::New(env, n);
+    trainer_->device().copy_to_host(out.Data(), src, n * sizeof(float));
+    return out;
+  }
+
   Napi::Value get_params(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
-    return copy_to_js(info.Env(), params().values(), params().count());
+    return read_flat(info.Env(), params().values());
   }
   Napi::Value get_grads(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
-    return copy_to_js(info.Env(), params().grads(), params().count());
+    return read_flat(info.Env(), params().grads());
   }
   void set_params(const Napi::CallbackInfo& info, const Napi::Value& v) {
     set_flat(info, v, params().values());
@@ -156,9 +170,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::Env env = info.Env();
     auto& opt = trainer_->optimizer();
     auto moments = Napi::Array::New(env, opt.moment_count());
-    for (size_t i = 0; i < opt.moment_count(); ++i) moments.Set(uint32_t(i), copy_to_js(env, opt.moment(i), params().count()));
+    for (size_t i = 0; i < opt.moment_count(); ++i) moments.Set(uint32_t(i), read_flat(env, opt.moment(i)));
     auto o = Napi::Object::New(env);
-    o.Set("params", copy_to_js(env, params().values(), params().count()));
+    o.Set("params", read_flat(env, params().values()));
     o.Set("moments", moments);
     o.Set("optimizerSteps", double(opt.steps_taken()));
     auto& scaler = trainer_->loss_scaler();
@@ -198,7 +212,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       size_t n = params().count();
       auto a = require_f32(v, n, "values");
       RM_CHECK(a.ElementLength() == n, "INVALID_ARGUMENT", "values must hold exactly " + std::to_string(n) + " floats");
-      std::memcpy(dst, a.Data(), n * sizeof(float));
+      trainer_->device().copy_from_host(dst, a.Data(), n * sizeof(float));
     });
   }
 
@@ -206,6 +220,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value forward(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     size_t B = guard(info.Env(), [&] {
+      require_cpu("forward");
       size_t b = require_batch(info[1]);
       copy_input(info[0], b, trainer_->inputs());
       return b;
@@ -220,6 +235,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value backward(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     return guard(info.Env(), [&] {
+      require_cpu("backward");
       auto opts = require_object(info[1], "options");
       bool accumulate = opts.Get("accumulate").ToBoolean();
       bool input_grad = opts.Get("inputGrad").ToBoolean();

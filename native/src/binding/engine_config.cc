@@ -61,6 +61,10 @@ TrainerConfig parse_engine_config(const Napi::Object& o) {
   c.max_batch = require_count(o.Get("maxBatch"), "maxBatch");
   if (o.Has("maxAccumulate")) c.max_accumulate = std::max<size_t>(1, require_count(o.Get("maxAccumulate"), "maxAccumulate"));
   c.impl = parse_impl(o);
+  if (o.Has("device") && !o.Get("device").IsUndefined()) {
+    RM_CHECK(o.Get("device").IsString(), "INVALID_ARGUMENT", "device must be \"cpu\" or \"cuda:N\"");
+    c.device = o.Get("device").As<Napi::String>().Utf8Value();
+  }
   c.optimizer = parse_optimizer(require_object(o.Get("optimizer"), "optimizer"));
   c.seed = uint64_t(require_count(o.Get("seed"), "seed"));
   parse_precision_options(o, c);
@@ -98,7 +102,7 @@ static void parse_precision_options(const Napi::Object& o, TrainerConfig& c) {
   if (o.Has("bf16Kernels") && !o.Get("bf16Kernels").IsUndefined()) {
     std::string k = o.Get("bf16Kernels").ToString().Utf8Value();
     RM_CHECK(k == "auto" || k == "on" || k == "off", "INVALID_ARGUMENT", "bf16Kernels must be \"auto\", \"on\" or \"off\"");
-    using K = TrainerConfig::Bf16Kernels;
+    using K = Bf16Kernels;
     c.bf16_kernels = k == "on" ? K::On : k == "off" ? K::Off : K::Auto;
   }
   if (o.Has("gradientWire")) c.gradient_wire = parse_precision(o.Get("gradientWire").ToString().Utf8Value());

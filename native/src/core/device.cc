@@ -6,6 +6,9 @@
 #include <sys/mman.h>
 
 #include "common.h"
+#ifdef RINGMASTER_WITH_CUDA
+#include "../cuda/cuda_device.h"
+#endif
 
 namespace rm {
 
@@ -41,6 +44,18 @@ class CpuDevice final : public Device {
 Device& cpu_device() {
   static CpuDevice device;
   return device;
+}
+
+Device& device_named(const std::string& name) {
+  if (name == "cpu") return cpu_device();
+  size_t digits = name.rfind("cuda:", 0) == 0 ? name.find_first_not_of("0123456789", 5) : 0;
+  RM_CHECK(name.size() > 5 && name.rfind("cuda:", 0) == 0 && digits == std::string::npos && name.size() <= 8, "INVALID_ARGUMENT",
+           "device \"" + name + "\": expected cpu or cuda:N");
+#ifdef RINGMASTER_WITH_CUDA
+  return cuda_device(std::stoi(name.substr(5)));
+#else
+  throw NativeError("CUDA_UNAVAILABLE", "device " + name + ": this build of Ringmaster has no CUDA (nvcc or the cuBLASLt/NCCL headers were missing when it was built)");
+#endif
 }
 
 }  // namespace rm

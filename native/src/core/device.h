@@ -28,4 +28,8 @@ class Device {
 // cost a TLB miss every 1024 floats).
 Device& cpu_device();
 
+// The device a name gives: "cpu", or "cuda:N" (GPU N of those this process sees; CUDA_UNAVAILABLE
+// where there is none, or in a build without CUDA). INVALID_ARGUMENT for any other name.
+Device& device_named(const std::string& name);
+
 }  // namespace rm

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "../kernels/kernels.h"
 #include "../precision/precision.h"
 #include "tensor.h"
 
@@ -28,8 +29,9 @@ class Parameters {
  public:
   // Registers a tensor (before allocate()); returns its offset in the flat buffers.
   size_t add(std::string name, Shape shape, bool decay);
-  // Creates the buffers once every tensor is registered.
-  void allocate(Precision precision);
+  // Creates the buffers, on `device`, once every tensor is registered.
+  void allocate(Precision precision, Device& device = cpu_device());
+  Device& device() const { return *device_; }
 
   const std::vector<ParamInfo>& list() const { return list_; }
   size_t count() const { return count_; }
@@ -38,8 +40,13 @@ class Parameters {
   float* grads() { return grads_; }
   // What the layers read: the rounded copy in mixed precision, the values themselves in fp32.
   float* compute() { return precision_ == Precision::F32 ? values_ : compute_; }
-  // Rounds the values of the ranges that changed into the compute copy (nothing in fp32).
-  void refresh_compute(const std::vector<Range>& changed);
+  // Rounds the values of the ranges that changed into the compute copy (nothing in fp32), with
+  // the kernels of the parameters' device.
+  void refresh_compute(const std::vector<Range>& changed, Kernels& k);
+  // Initialisation draws on the host: the values themselves on the CPU, else a host copy that
+  // upload_host_values() moves to the device (and frees).
+  float* host_values();
+  void upload_host_values();
   // The ranges weight decay must skip, ascending.
   std::vector<Range> no_decay() const;
 
@@ -54,7 +61,9 @@ class Parameters {
   size_t count_ = 0;
   bool allocated_ = false;
   Precision precision_ = Precision::F32;
-  FloatBuffer own_values_, own_grads_, own_compute_;
+  Device* device_ = &cpu_device();
+  Tensor own_values_, own_grads_, own_compute_;
+  FloatBuffer host_values_;  // a device's initialisation, until uploaded
   float* values_ = nullptr;
   float* grads_ = nullptr;
   float* compute_ = nullptr;

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../core/device.h"
 #include "../precision/precision.h"
 
 namespace rm {
@@ -196,5 +197,21 @@ Kernels& cpu_fast_bf16_kernels();
 // ones, with bf16 matrix products when `bf16_matmuls` (bf16 precision, where they pay off).
 enum class Impl { Fast, Reference };
 Kernels& cpu_kernels(Impl impl, bool bf16_matmuls);
+
+// The kernels a model on a device runs, and whether its matrix products take bf16 operands.
+struct KernelChoice {
+  Kernels& kernels;
+  bool bf16_matmuls = false;
+};
+
+// bf16 precision on the CPU's fast path: oneDNN's bf16 matrix kernels on, off, or where they
+// measure faster than fp32 here (kernels/cpu/matmul_peak.h's probe).
+enum class Bf16Kernels { Auto, On, Off };
+
+// The kernels for `device`: the CPU's (`impl`, bf16 matrix products as `bf16` and the precision
+// decide) or a GPU's (CUDA_UNAVAILABLE in a build without CUDA). kernels/cpu/select.cc; a build
+// without the CPU fast path (ringmaster-gpu-check's) links kernels/reference/select.cc, whose CPU
+// kernels are the reference.
+KernelChoice choose_kernels(Device& device, Impl impl, Precision precision, Bf16Kernels bf16);
 
 }  // namespace rm

@@ -11,11 +11,10 @@ namespace rm {
 const std::string Gpt::kEmbeddingName = "transformer.wte+wpe";
 const std::string Gpt::kHeadName = "lm_head";
 
-Gpt::Gpt(const GptConfig& c, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels, Device& device, GptPart part,
+Gpt::Gpt(const GptConfig& c, size_t max_batch, KernelChoice kernels, Precision precision, Device& device, GptPart part,
          size_t slots)
-    : config_(c), part_(part), max_batch_(max_batch), bf16_kernels_(bf16_kernels), kernels_(cpu_kernels(impl, bf16_kernels)), device_(device) {
-  RM_CHECK(device.kind() == DeviceKind::Cpu, "INVALID_ARGUMENT", "this build's GPT kernels run on the CPU, not " + device.name());
-  RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
+    : config_(c), part_(part), max_batch_(max_batch), bf16_kernels_(kernels.bf16_matmuls), kernels_(kernels.kernels), device_(device) {
+  RM_CHECK(!bf16_kernels_ || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(c.vocab > 0 && c.block > 0 && c.layers > 0 && c.channels > 0 && max_batch > 0 && slots > 0, "INVALID_ARGUMENT",
            "a GPT needs vocab, block, layers, channels and batch > 0");
   if (part_.chunks.empty()) part_.chunks.push_back({0, c.layers});
@@ -36,12 +35,12 @@ Gpt::Gpt(const GptConfig& c, size_t max_batch, Impl impl, Precision precision, b
     if (k == 0 && params_.count() > 0) chunks_[0].ready.push_back(0);  // the embeddings (or the head's copy of wte)
     chunks_[k].sets.push_back(make_activations(transformer, k, rows));  // registers the blocks' and ln_f's parameters
   }
-  params_.allocate(precision);
+  params_.allocate(precision, device);
   for (size_t k = 0; k < chunks_.size(); ++k)
     for (size_t s = 1; s < slots; ++s) chunks_[k].sets.push_back(make_activations(transformer.reusing(), k, rows));
   dres_ = transformer.activation({rows, C});
   workspace_ = std::make_unique<BlockWorkspace>(transformer, rows, C);
-  if (precision != Precision::F32) grad_scratch_ = FloatBuffer(params_.count());
+  if (precision != Precision::F32) grad_scratch_ = Tensor({params_.count()}, DType::F32, device);
 }
 
 Gpt::Activations Gpt::make_activations(const Scope& transformer, size_t k, size_t rows) {
@@ -85,7 +84,7 @@ void Gpt::init_params(uint64_t seed) {
   Rng rng(seed);
   constexpr float kStd = 0.02f;
   float proj_std = kStd / std::sqrt(2.0f * float(config_.layers));
-  float* v = params_.values();
+  float* v = params_.host_values();
   size_t C = config_.channels;
   auto draw = [&](ParamSlot s, size_t count) {
     if (!s.present()) return rng.skip_normals(count);
@@ -99,7 +98,8 @@ void Gpt::init_params(uint64_t seed) {
     else held->sets[0].blocks[l - held->first_layer]->init(params_, rng, kStd, proj_std);
   }
   if (part_.head) chunks_.back().sets[0].ln_f->init(params_);
-  params_.refresh_compute({Range{0, params_.count()}});
+  params_.upload_host_values();
+  params_.refresh_compute({Range{0, params_.count()}}, kernels_);
 }
 
 Pass Gpt::pass(size_t B) {
@@ -141,7 +141,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
   Activations& a = chunks_[chunk_].sets[slot_];
   RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
   RM_CHECK(o.dinput == nullptr || !embeds(), "INVALID_ARGUMENT", "a GPT's input is tokens: it has no input gradient");
-  GradientSink sink(params_, grad_scratch_.data(), kernels_);
+  GradientSink sink(params_, grad_scratch_.defined() ? grad_scratch_.f32() : nullptr, kernels_);
   sink.begin(o.accumulate);
   Pass p = pass(a.batch);
   p.grads = &sink;

@@ -46,8 +46,8 @@ class Gpt final : public Model {
  public:
   // bf16_kernels (bf16 precision, fast path): the matrix products run oneDNN's bf16 kernels.
   // Activations live on `device` (the CPU's for now: its kernels are the CPU ones).
-  Gpt(const GptConfig& config, size_t max_batch, Impl impl, Precision precision, bool bf16_kernels = false,
-      Device& device = cpu_device(), GptPart part = {}, size_t slots = 1);
+  Gpt(const GptConfig& config, size_t max_batch, KernelChoice kernels, Precision precision, Device& device = cpu_device(),
+      GptPart part = {}, size_t slots = 1);
 
   ModelInput input() const override { return {DType::I32, config_.block}; }
   size_t positions() const override { return config_.block; }
@@ -116,7 +116,7 @@ class Gpt final : public Model {
   size_t chunk_ = 0, slot_ = 0;  // the activation set forward and backward use
   Tensor dres_;  // [B·T, C] at the largest batch: the residual stream's gradient
   std::unique_ptr<BlockWorkspace> workspace_;
-  FloatBuffer grad_scratch_;  // mixed precision (GradientSink)
+  Tensor grad_scratch_;  // mixed precision (GradientSink)
 };
 
 }  // namespace rm

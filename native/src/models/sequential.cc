@@ -33,19 +33,20 @@ static std::unique_ptr<ChainModule> make_module(const LayerConfig& c, const Scop
   throw NativeError("INVALID_ARGUMENT", "unknown layer kind \"" + c.kind + "\"");
 }
 
-static Scope layer_scope(Parameters& params, size_t index, bool reuse) {
-  return Scope(params, "layers." + std::to_string(index) + ".", DecayRule::All, cpu_device(), reuse);
+static Scope layer_scope(Parameters& params, size_t index, bool reuse, Device& device) {
+  return Scope(params, "layers." + std::to_string(index) + ".", DecayRule::All, device, reuse);
 }
 
-Sequential::Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl,
-                       Precision precision, bool bf16_kernels, SequentialPart part, size_t slots)
-    : kernels_(cpu_kernels(impl, bf16_kernels)),
-      bf16_kernels_(bf16_kernels),
+Sequential::Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, KernelChoice kernels,
+                       Precision precision, Device& device, SequentialPart part, size_t slots)
+    : kernels_(kernels.kernels),
+      bf16_kernels_(kernels.bf16_matmuls),
+      device_(device),
       part_(part),
       layer_count_(layers.size()),
       input_shape_(input),
       max_batch_(max_batch) {
-  RM_CHECK(!bf16_kernels || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
+  RM_CHECK(!bf16_kernels_ || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(!layers.empty(), "INVALID_ARGUMENT", "a network needs at least one layer");
   RM_CHECK(max_batch > 0 && input.size() > 0 && slots > 0, "INVALID_ARGUMENT", "batch and input size must be > 0");
   if (part_.end_layer == 0) part_.end_layer = layers.size();
@@ -64,20 +65,20 @@ Sequential::Sequential(const std::vector<LayerConfig>& layers, SampleShape input
     size_t end = here ? part_.end_layer : i < part_.first_layer ? part_.first_layer : layers.size();
     FusedRelu relu = fused_relu(layers, i, end);
     size_t before = scratch.count();
-    SampleShape out = make_module(layers[i], layer_scope(scratch, i, false), shape, 1, relu, previous)->output_shape();
+    SampleShape out = make_module(layers[i], layer_scope(scratch, i, false, cpu_device()), shape, 1, relu, previous)->output_shape();
     plan_.push_back({i, relu, previous, shape, here, scratch.count() - before});
     previous = relu;
     if (relu != FusedRelu::None) ++i;  // the ReLU runs inside this module
     shape = out;
   }
   sets_.push_back(make_activations(layers, false));
-  params_.allocate(precision);
+  params_.allocate(precision, device);
   for (size_t s = 1; s < slots; ++s) sets_.push_back(make_activations(layers, true));
   size_t widest = stage_input_.size();
   for (const auto& m : modules()) widest = std::max(widest, m->output_shape().size());
-  dact_a_ = FloatBuffer(max_batch * widest);
-  dact_b_ = FloatBuffer(max_batch * widest);
-  if (precision != Precision::F32) grad_scratch_ = FloatBuffer(params_.count());
+  dact_a_ = Tensor({max_batch * widest}, DType::F32, device);
+  dact_b_ = Tensor({max_batch * widest}, DType::F32, device);
+  if (precision != Precision::F32) grad_scratch_ = Tensor({params_.count()}, DType::F32, device);
 }
 
 Sequential::Activations Sequential::make_activations(const std::vector<LayerConfig>& layers, bool reuse) {
@@ -85,7 +86,7 @@ Sequential::Activations Sequential::make_activations(const std::vector<LayerConf
   for (const Planned& m : plan_) {
     if (!m.here) continue;
     size_t offset = params_.count();
-    a.modules.push_back(make_module(layers[m.index], layer_scope(params_, m.index, reuse), m.in, max_batch_, m.relu, m.after));
+    a.modules.push_back(make_module(layers[m.index], layer_scope(params_, m.index, reuse, device_), m.in, max_batch_, m.relu, m.after));
     if (reuse) continue;
     param_offsets_.push_back(offset);
     trainable_.push_back(params_.count() > offset);
@@ -110,7 +111,8 @@ void Sequential::init_params(uint64_t seed) {
     if (m.here) modules()[k++]->init(params_, rng);
     else rng.skip_uniforms(m.draws);
   }
-  params_.refresh_compute({Range{0, params_.count()}});
+  params_.upload_host_values();
+  params_.refresh_compute({Range{0, params_.count()}}, kernels_);
 }
 
 Pass Sequential::pass(size_t B) {
@@ -136,7 +138,7 @@ const float* Sequential::forward(const void* input, size_t B) {
 void Sequential::backward(const float* dlogits, const BackwardOptions& options) {
   Activations& a = sets_[slot_];
   RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
-  GradientSink sink(params_, grad_scratch_.data(), kernels_);
+  GradientSink sink(params_, grad_scratch_.defined() ? grad_scratch_.f32() : nullptr, kernels_);
   sink.begin(options.accumulate);
   Pass p = pass(a.batch);
   p.grads = &sink;
@@ -148,7 +150,7 @@ void Sequential::backward(const float* dlogits, const BackwardOptions& options) 
     bool need_din = options.dinput != nullptr || k > first_trainable_;
     float* din = !need_din ? nullptr
                  : k == 0  ? options.dinput
-                           : (upstream == dact_a_.data() ? dact_b_.data() : dact_a_.data());
+                           : (upstream == dact_a_.f32() ? dact_b_.f32() : dact_a_.f32());
     a.modules[k]->backward(p, din, upstream);
     if (options.ready && trainable_[k]) options.ready(param_offsets_[k]);
     if (!need_din) break;

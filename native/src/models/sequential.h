@@ -34,10 +34,10 @@ struct SequentialPart {
 
 class Sequential final : public Model {
  public:
-  // bf16_kernels (bf16 precision, fast kernels): matmuls and convolutions read bf16 copies of
-  // their inputs (kernels.h).
-  Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, Impl impl,
-             Precision precision = Precision::F32, bool bf16_kernels = false, SequentialPart part = {}, size_t slots = 1);
+  // Built on `device` with the kernels chosen for it (kernels.h: with bf16 matmuls, matmuls and
+  // convolutions read bf16 copies of their inputs).
+  Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, KernelChoice kernels,
+             Precision precision = Precision::F32, Device& device = cpu_device(), SequentialPart part = {}, size_t slots = 1);
 
   ModelInput input() const override { return {DType::F32, input_shape_.size()}; }
   size_t positions() const override { return 1; }
@@ -81,6 +81,7 @@ class Sequential final : public Model {
   Pass pass(size_t B);
   Kernels& kernels_;
   bool bf16_kernels_;
+  Device& device_;
   SequentialPart part_;
   size_t layer_count_;
   std::vector<Planned> plan_;  // the whole chain, in order
@@ -94,8 +95,8 @@ class Sequential final : public Model {
   SampleShape stage_input_;      // what this stage's first module takes
   size_t max_batch_;
   std::vector<LinearLayer> linear_layers_;
-  FloatBuffer grad_scratch_;     // mixed precision (GradientSink)
-  FloatBuffer dact_a_, dact_b_;  // ping-pong activation gradients, sized for the largest module
+  Tensor grad_scratch_;     // mixed precision (GradientSink)
+  Tensor dact_a_, dact_b_;  // ping-pong activation gradients, sized for the largest module
 };
 
 }  // namespace rm

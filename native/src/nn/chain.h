@@ -29,7 +29,7 @@ enum class FusedRelu { None, Here, Downstream };
 inline void init_torch_uniform(Parameters& params, Rng& rng, size_t fan_in, std::initializer_list<ParamSlot> slots) {
   float bound = 1.0f / std::sqrt(float(fan_in));
   for (ParamSlot s : slots)
-    for (size_t i = 0; i < s.count; ++i) params.values()[s.offset + i] = rng.uniform(-bound, bound);
+    for (size_t i = 0; i < s.count; ++i) params.host_values()[s.offset + i] = rng.uniform(-bound, bound);
 }
 
 class ChainModule {

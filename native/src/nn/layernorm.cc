@@ -11,8 +11,8 @@ LayerNormModule::LayerNormModule(const Scope& scope, size_t C, bool has_bias, si
 }
 
 void LayerNormModule::init(Parameters& params) const {
-  std::fill_n(params.values() + weight.offset, weight.count, 1.0f);
-  if (bias.present()) std::fill_n(params.values() + bias.offset, bias.count, 0.0f);
+  std::fill_n(params.host_values() + weight.offset, weight.count, 1.0f);
+  if (bias.present()) std::fill_n(params.host_values() + bias.offset, bias.count, 0.0f);
 }
 
 const float* LayerNormModule::forward(const Pass& p, const float* in) {

@@ -12,9 +12,9 @@ LinearModule::LinearModule(const Scope& scope, size_t in, size_t out, bool has_b
 }
 
 void LinearModule::init(Parameters& params, Rng& rng, float std) const {
-  float* w = params.values() + weight.offset;
+  float* w = params.host_values() + weight.offset;
   for (size_t i = 0; i < weight.count; ++i) w[i] = rng.normal(0.0f, std);
-  if (bias.present()) std::fill_n(params.values() + bias.offset, bias.count, 0.0f);
+  if (bias.present()) std::fill_n(params.host_values() + bias.offset, bias.count, 0.0f);
 }
 
 void LinearModule::init(Parameters& params, Rng& rng) const { init_torch_uniform(params, rng, IN_, {weight, bias}); }

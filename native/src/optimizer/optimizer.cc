@@ -46,21 +46,21 @@ void Optimizer::for_each_group(const std::vector<Range>& ranges, F&& f) const {
   }
 }
 
-Optimizer::Optimizer(const OptimizerConfig& config, size_t n) : config_(config), n_(n) {
+Optimizer::Optimizer(const OptimizerConfig& config, size_t n, Device& device) : config_(config), n_(n) {
   RM_CHECK(config.kind == "adamw" || config.kind == "sgd", "INVALID_ARGUMENT",
            "unknown optimizer \"" + config.kind + "\" (adamw or sgd)");
-  own_m_ = FloatBuffer(n);
-  if (config.kind == "adamw") own_v_ = FloatBuffer(n);
-  m_ = own_m_.data();
-  v_ = config.kind == "adamw" ? own_v_.data() : nullptr;
+  own_m_ = Tensor({n}, DType::F32, device);
+  if (config.kind == "adamw") own_v_ = Tensor({n}, DType::F32, device);
+  m_ = own_m_.f32();
+  v_ = config.kind == "adamw" ? own_v_.f32() : nullptr;
 }
 
 void Optimizer::use_moment_buffers(float* const* moments) {
   m_ = moments[0];
-  own_m_ = FloatBuffer();
+  own_m_ = Tensor();
   if (v_) {
     v_ = moments[1];
-    own_v_ = FloatBuffer();
+    own_v_ = Tensor();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/common.h"
+#include "../core/tensor.h"
 #include "../kernels/kernels.h"
 #include "../precision/precision.h"
 
@@ -32,7 +33,8 @@ struct RoundedCopy {
 
 class Optimizer {
  public:
-  Optimizer(const OptimizerConfig& config, size_t n);
+  // The moments live on `device`, beside the parameters.
+  Optimizer(const OptimizerConfig& config, size_t n, Device& device = cpu_device());
 
   // One update of params from grads·grad_scale (grad_scale folds clipping and loss-scale
   // division into the same pass) over the given ranges ([0, n) unless this rank owns shards of a
@@ -55,7 +57,7 @@ class Optimizer {
   OptimizerConfig config_;
   size_t n_;
   size_t t_ = 0;
-  FloatBuffer own_m_, own_v_;
+  Tensor own_m_, own_v_;
   float* m_;  // AdamW: first moment; SGD: momentum buffer
   float* v_;  // AdamW: second moment; SGD: null
   std::vector<Range> no_decay_;

@@ -12,7 +12,7 @@ DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, Model& model, Op
   Parameters& params = model.parameters();
   size_t n = params.count();
   group_->broadcast_now(params.values(), n, DType::F32, 0);
-  params.refresh_compute({Range{0, n}});
+  params.refresh_compute({Range{0, n}}, model.kernels());
   if (config.shard && MachineShards::possible(*group_)) {
     TrainingState initial;
     initial.params = params.values();

@@ -6,40 +6,49 @@
 #include <cstring>
 #include <limits>
 
-#include "../kernels/cpu/matmul_peak.h"
-
 namespace rm {
-
-static bool uses_bf16_kernels(const TrainerConfig& c) {
-  if (c.precision != Precision::BF16 || c.impl != Impl::Fast) return false;
-  using K = TrainerConfig::Bf16Kernels;
-  return c.bf16_kernels == K::On || (c.bf16_kernels == K::Auto && bf16_probe().pays_off);
-}
 
 // The fused softmax cross-entropy (forward and its gradient in one pass), as the profiler names it.
 static const std::string kLossName = "loss (softmax cross-entropy)";
 
-static std::unique_ptr<Model> make_model(const TrainerConfig& c) {
+static std::unique_ptr<Model> make_model(const TrainerConfig& c, Device& device) {
   RM_CHECK(c.pipeline_stages >= 1 && c.pipeline_stage < c.pipeline_stages, "INVALID_ARGUMENT",
            "pipeline stage " + std::to_string(c.pipeline_stage) + " of " + std::to_string(c.pipeline_stages));
   size_t chunks = std::max<size_t>(1, c.gpt_part.chunks.size());
   size_t in_flight = pipeline_slots(c.pipeline_stages, c.pipeline_stage, chunks, c.max_accumulate);  // activation sets per chunk
-  if (c.gpt.layers > 0)
-    return std::make_unique<Gpt>(c.gpt, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c), cpu_device(), c.gpt_part, in_flight);
-  return std::make_unique<Sequential>(c.layers, c.input, c.max_batch, c.impl, c.precision, uses_bf16_kernels(c), c.sequential_part, in_flight);
+  KernelChoice kernels = choose_kernels(device, c.impl, c.precision, c.bf16_kernels);
+  if (c.gpt.layers > 0) return std::make_unique<Gpt>(c.gpt, c.max_batch, kernels, c.precision, device, c.gpt_part, in_flight);
+  return std::make_unique<Sequential>(c.layers, c.input, c.max_batch, kernels, c.precision, device, c.sequential_part, in_flight);
 }
 
 Trainer::Trainer(const TrainerConfig& config)
     : config_(config),
-      model_(make_model(config)),
-      optimizer_(config.optimizer, model_->parameters().count()),
+      device_(device_named(config.device)),
+      model_(make_model(config, device_)),
+      optimizer_(config.optimizer, model_->parameters().count(), device_),
       scaler_(config.loss_scale),
       inputs_(config.max_accumulate * config.max_batch * model_->input().elements),
       labels_(config.max_accumulate * config.max_batch * model_->positions(), 0),
-      dlogits_(config.max_batch * model_->positions() * model_->classes()) {
+      dlogits_({config.max_batch * model_->positions() * model_->classes()}, DType::F32, device_) {
   RM_CHECK(dtype_size(model_->input().dtype) == sizeof(float), "INTERNAL", "inputs are 4-byte elements");
+  if (device_.kind() != DeviceKind::Cpu) {
+    device_inputs_ = Tensor({inputs_.size()}, DType::F32, device_);
+    device_labels_ = Tensor({labels_.size()}, DType::I32, device_);
+  }
   optimizer_.set_no_decay(params().no_decay());
   model_->init_params(config.seed);
+}
+
+const void* Trainer::staged_inputs(size_t samples) {
+  if (device_.kind() == DeviceKind::Cpu) return inputs_.data();
+  device_.copy_from_host(device_inputs_.f32(), inputs_.data(), samples * model_->input().elements * sizeof(float));
+  return device_inputs_.f32();
+}
+
+const int32_t* Trainer::staged_labels(size_t samples) {
+  if (device_.kind() == DeviceKind::Cpu) return labels_.data();
+  device_.copy_from_host(device_labels_.i32(), labels_.data(), samples * model_->positions() * sizeof(int32_t));
+  return device_labels_.i32();
 }
 
 StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
@@ -54,16 +63,19 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   float scale = scaler_.scale();
   bool squares_wanted = clip_norm > 0.0f || scaler_.enabled();
   double loss_sum = 0;
+  const float* inputs = static_cast<const float*>(staged_inputs(K * B));
+  const int32_t* labels = staged_labels(K * B);
+  float* dlogits = dlogits_.f32();
   MicroBatches m;
   m.B = B;
   m.K = K;
-  m.input = [&](size_t k) -> const void* { return inputs_.data() + k * B * row; };
+  m.input = [&](size_t k) -> const void* { return inputs + k * B * row; };
   m.loss = [&](size_t k, const float* logits) -> const float* {
     ProfileScope timer(model_->profiler(), kLossName, Profiler::Phase::Forward, 5.0 * double(B * P * V));
-    CrossEntropyResult ce = model_->kernels().cross_entropy(dlogits_.data(), logits, labels_.data() + k * B * P, B * P, V, scale / float(K));
-    model_->kernels().round_values(dlogits_.data(), B * P * V, params().precision());
+    CrossEntropyResult ce = model_->kernels().cross_entropy(dlogits, logits, labels + k * B * P, B * P, V, scale / float(K));
+    model_->kernels().round_values(dlogits, B * P * V, params().precision());
     loss_sum += ce.loss_sum;
-    return dlogits_.data();
+    return dlogits;
   };
   if (dp) {
     m.ready = dp->ready_hook(squares_wanted);  // buckets go once per step, in the last backward
@@ -74,12 +86,12 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
       pipeline_->run(m);
     } else {
       for (size_t k = 0; k < K; ++k) {
-        const float* dlogits = m.loss(k, model_->forward(m.input(k), B));
+        const float* d = m.loss(k, model_->forward(m.input(k), B));
         BackwardOptions o;
         o.accumulate = k > 0;
         if (k + 1 == K) o.ready = m.ready;
         o.linear_gradients = m.linear_gradients;
-        model_->backward(dlogits, o);
+        model_->backward(d, o);
       }
     }
   } catch (...) {
@@ -126,6 +138,8 @@ double Trainer::own_squares() {
 }
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
+  RM_CHECK(device_.kind() == DeviceKind::Cpu, "INVALID_ARGUMENT",
+           "a model on " + device_.name() + " trains on one rank for now: data and pipeline parallelism on GPUs need the NCCL process group");
   joined_ = true;
   size_t P = config_.pipeline_stages, size = size_t(world->size()), rank = size_t(world->rank());
   RM_CHECK(size % P == 0, "INVALID_ARGUMENT", std::to_string(size) + " ranks do not form pipelines of " + std::to_string(P) + " stages");
@@ -169,11 +183,12 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {
+  const int32_t* labels = staged_labels(B);
   auto loss = [&](const float* logits) {
-    return model_->kernels().cross_entropy(nullptr, logits, labels_.data(), B * model_->positions(), model_->classes(), 1.0f);
+    return model_->kernels().cross_entropy(nullptr, logits, labels, B * model_->positions(), model_->classes(), 1.0f);
   };
   if (pipeline_) return pipeline_->evaluate(inputs_.data(), B, loss);
-  return loss(model_->forward(inputs_.data(), B));
+  return loss(model_->forward(staged_inputs(B), B));
 }
 
 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to 1, folded into

@@ -28,12 +28,15 @@ struct TrainerConfig {
   SequentialPart sequential_part;
   size_t max_batch = 0;       // samples per micro-batch
   size_t max_accumulate = 1;  // micro-batches per optimizer step
+  // Where the model, its gradients and the optimizer's state live and compute: "cpu" or
+  // "cuda:N" (core/device.h).
+  std::string device = "cpu";
   Impl impl = Impl::Fast;
   Precision precision = Precision::F32;
-  // bf16 precision: whether matmuls and convolutions run oneDNN's bf16 kernels. Auto picks them
-  // where they beat fp32 (bf16_probe: measured once); otherwise fp32 kernels on bf16-rounded values
-  // compute the same products.
-  enum class Bf16Kernels { Auto, On, Off } bf16_kernels = Bf16Kernels::Auto;
+  // bf16 precision on the CPU: whether matmuls and convolutions run oneDNN's bf16 kernels. Auto
+  // picks them where they beat fp32 (bf16_probe: measured once); otherwise fp32 kernels on
+  // bf16-rounded values compute the same products.
+  Bf16Kernels bf16_kernels = Bf16Kernels::Auto;
   LossScalerConfig loss_scale;
   OptimizerConfig optimizer;
   uint64_t seed = 0;
@@ -72,7 +75,8 @@ class Trainer {
   }
   const Profiler& profiler() const { return profiler_; }
   // After the parameters were set from outside (restored, or by a test).
-  void parameters_changed() { params().refresh_compute({Range{0, params().count()}}); }
+  void parameters_changed() { params().refresh_compute({Range{0, params().count()}}, model_->kernels()); }
+  Device& device() const { return device_; }
   // Where a step's micro-batches go before train_step: up to max_accumulate × max_batch samples
   // (each model().input().elements fp32 values or int32 tokens) and their labels
   // (model().positions() per sample), micro-batch after micro-batch.
@@ -103,13 +107,20 @@ class Trainer {
 
  private:
   TrainerConfig config_;
+  Device& device_;
   std::unique_ptr<Model> model_;
   Profiler profiler_;
   Optimizer optimizer_;
   LossScaler scaler_;
   FloatBuffer inputs_;  // 4-byte elements: fp32 features or int32 tokens
   std::vector<int32_t> labels_;
-  FloatBuffer dlogits_;
+  // On a GPU, the samples and labels of the current step, copied there before it runs.
+  Tensor device_inputs_, device_labels_;
+  Tensor dlogits_;
+  // Where the model reads the first `samples` samples and their labels: inputs_ and labels_
+  // themselves on the CPU, copied to the device first on a GPU.
+  const void* staged_inputs(size_t samples);
+  const int32_t* staged_labels(size_t samples);
   // Mixed precision: the optimizer refreshes the layers' rounded copy of what it updates.
   Parameters& params() { return model_->parameters(); }
   RoundedCopy compute_copy() {
