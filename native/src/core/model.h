@@ -55,9 +55,10 @@ class Model {
 
   // Draws every parameter from one RNG seeded with `seed`, in registration order.
   virtual void init_params(uint64_t seed) = 0;
-  // logits[B · positions(), classes()] of the B samples at `input` (laid out as input() says).
+  // logits[B · positions(), classes()], in the model's device memory, of the B samples at
+  // `input` (host memory, laid out as input() says; the model copies it to its device).
   virtual const float* forward(const void* input, size_t B) = 0;
-  // Backward from dlogits (shaped as forward's logits) of the last forward.
+  // Backward from dlogits (shaped as forward's logits, on the model's device) of the last forward.
   virtual void backward(const float* dlogits, const BackwardOptions& options) = 0;
   // The offsets the ready hook reports, ascending: where each group of parameters that
   // finishes together begins (a layer, a transformer block).

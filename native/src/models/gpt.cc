@@ -161,7 +161,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
     a.ln_f->backward(p, dres, dh);
     if (o.ready) o.ready(groups[--group]);
   } else {
-    std::memcpy(dres, dout, p.N * C * sizeof(float));  // the next stage's gradient of this one's output
+    device_.copy_from_host(dres, dout, p.N * C * sizeof(float));  // the next stage's gradient of this one's output
   }
   for (size_t l = a.blocks.size(); l-- > 0;) {
     a.blocks[l]->backward(p, dres, *workspace_);
@@ -174,7 +174,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
     sink.commit(wte_);
     sink.commit(wpe_);
   } else if (o.dinput) {
-    std::memcpy(o.dinput, dres, p.N * C * sizeof(float));
+    device_.copy_to_host(o.dinput, dres, p.N * C * sizeof(float));
   }
   if (o.ready) o.ready(groups[0]);
 }

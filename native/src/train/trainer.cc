@@ -31,18 +31,9 @@ Trainer::Trainer(const TrainerConfig& config)
       labels_(config.max_accumulate * config.max_batch * model_->positions(), 0),
       dlogits_({config.max_batch * model_->positions() * model_->classes()}, DType::F32, device_) {
   RM_CHECK(dtype_size(model_->input().dtype) == sizeof(float), "INTERNAL", "inputs are 4-byte elements");
-  if (device_.kind() != DeviceKind::Cpu) {
-    device_inputs_ = Tensor({inputs_.size()}, DType::F32, device_);
-    device_labels_ = Tensor({labels_.size()}, DType::I32, device_);
-  }
+  if (device_.kind() != DeviceKind::Cpu) device_labels_ = Tensor({labels_.size()}, DType::I32, device_);
   optimizer_.set_no_decay(params().no_decay());
   model_->init_params(config.seed);
-}
-
-const void* Trainer::staged_inputs(size_t samples) {
-  if (device_.kind() == DeviceKind::Cpu) return inputs_.data();
-  device_.copy_from_host(device_inputs_.f32(), inputs_.data(), samples * model_->input().elements * sizeof(float));
-  return device_inputs_.f32();
 }
 
 const int32_t* Trainer::staged_labels(size_t samples) {
@@ -63,7 +54,7 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   float scale = scaler_.scale();
   bool squares_wanted = clip_norm > 0.0f || scaler_.enabled();
   double loss_sum = 0;
-  const float* inputs = static_cast<const float*>(staged_inputs(K * B));
+  const float* inputs = inputs_.data();  // the model copies each micro-batch to its device
   const int32_t* labels = staged_labels(K * B);
   float* dlogits = dlogits_.f32();
   MicroBatches m;
@@ -188,7 +179,7 @@ CrossEntropyResult Trainer::evaluate(size_t B) {
     return model_->kernels().cross_entropy(nullptr, logits, labels, B * model_->positions(), model_->classes(), 1.0f);
   };
   if (pipeline_) return pipeline_->evaluate(inputs_.data(), B, loss);
-  return loss(model_->forward(staged_inputs(B), B));
+  return loss(model_->forward(inputs_.data(), B));
 }
 
 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to 1, folded into

@@ -114,12 +114,10 @@ class Trainer {
   LossScaler scaler_;
   FloatBuffer inputs_;  // 4-byte elements: fp32 features or int32 tokens
   std::vector<int32_t> labels_;
-  // On a GPU, the samples and labels of the current step, copied there before it runs.
-  Tensor device_inputs_, device_labels_;
+  Tensor device_labels_;  // on a GPU, the current step's labels, copied there before it runs
   Tensor dlogits_;
-  // Where the model reads the first `samples` samples and their labels: inputs_ and labels_
-  // themselves on the CPU, copied to the device first on a GPU.
-  const void* staged_inputs(size_t samples);
+  // Where the loss reads the labels of the first `samples` samples: labels_ itself on the CPU,
+  // a copy on a GPU. (The model copies its inputs to its device itself.)
   const int32_t* staged_labels(size_t samples);
   // Mixed precision: the optimizer refreshes the layers' rounded copy of what it updates.
   Parameters& params() { return model_->parameters(); }
