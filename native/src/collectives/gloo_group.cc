@@ -24,6 +24,17 @@ namespace rm {
 
 namespace {
 
+// Collective through the store: publishes `identity` as this rank's and reads every rank's.
+std::vector<std::string> exchange_identities(gloo::rendezvous::Store& store, int rank, int size, const std::string& identity) {
+  store.set("machine/" + std::to_string(rank), std::vector<char>(identity.begin(), identity.end()));
+  std::vector<std::string> identities;
+  for (int q = 0; q < size; ++q) {
+    auto v = store.get("machine/" + std::to_string(q));
+    identities.emplace_back(v.begin(), v.end());
+  }
+  return identities;
+}
+
 // Slots for point-to-point traffic, apart from the ones Gloo's collectives derive from tags.
 constexpr uint8_t kSendRecvSlot = 0xfe;
 constexpr uint8_t kReduceScatterSlot = 0xfd;

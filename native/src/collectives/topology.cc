@@ -31,14 +31,4 @@ Topology topology_of(const std::vector<std::string>& identities, int rank) {
   return t;
 }
 
-std::vector<std::string> exchange_identities(gloo::rendezvous::Store& store, int rank, int size, const std::string& identity) {
-  store.set("machine/" + std::to_string(rank), std::vector<char>(identity.begin(), identity.end()));
-  std::vector<std::string> identities;
-  for (int q = 0; q < size; ++q) {
-    auto v = store.get("machine/" + std::to_string(q));
-    identities.emplace_back(v.begin(), v.end());
-  }
-  return identities;
-}
-
 }  // namespace rm

@@ -1,9 +1,7 @@
-// Finding which ranks of a group share a machine (see Topology). Ranks publish their machine's
-// identity through the rendezvous store; machines are numbered in order of their lowest rank,
-// and within a machine ranks are numbered (local rank) in rank order.
+// Finding which ranks of a group share a machine (see Topology) from each rank's machine identity
+// (which the Gloo group exchanges through the rendezvous store); machines are numbered in order
+// of their lowest rank, and within a machine ranks are numbered (local rank) in rank order.
 #pragma once
-
-#include <gloo/rendezvous/store.h>
 
 #include <string>
 #include <vector>
@@ -14,8 +12,5 @@ namespace rm {
 
 // From every rank's machine identity, indexed by rank.
 Topology topology_of(const std::vector<std::string>& identities, int rank);
-
-// Collective through the store: publishes `identity` as this rank's and reads every rank's.
-std::vector<std::string> exchange_identities(gloo::rendezvous::Store& store, int rank, int size, const std::string& identity);
 
 }  // namespace rm
