@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       })
     .command('up', 'start a coordinator and a local worker (Ctrl-C stops both)',
       (y) => withSet(withState(y))
-        .option('slots', { type: 'string', default: 'cpu:1', describe: 'the local worker\'s slots, e.g. cpu:2' })
+        .option('slots', { type: 'string', default: 'auto', describe: 'the local worker\'s slots: cpu:N, cuda:N, or auto (a cuda slot per GPU, else cpu slots for half the cores)' })
         .option('submit', { type: 'string', describe: 'run this job spec on the new cluster, then stop it and exit with the job\'s outcome' })
         .option('http-port', { type: 'number', describe: HTTP_PORT }),
       (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set, httpPort: a['http-port'] })))
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
       (a) => run(coordinatorCommand({ host: a.host, port: a.port, stateDir: a['state-dir'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], tlsCa: a['tls-ca'], insecure: a.insecure, httpPort: a['http-port'] })))
     .command('worker', 'run a worker agent that offers this machine\'s slots',
       (y) => withCoordinator(y)
-        .option('slots', { type: 'string', default: 'cpu:1', describe: 'slots to offer: cpu:N or cuda:N' })
+        .option('slots', { type: 'string', default: 'auto', describe: 'slots to offer: cpu:N, cuda:N, or auto (a cuda slot per GPU, else cpu slots for half the cores)' })
         .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' }),
       (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'], tlsCa: a['tls-ca'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'] })))
     .command('submit <spec>', 'submit a job to the coordinator',

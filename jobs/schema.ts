@@ -181,7 +181,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         },
       },
     },
-    device: field(oneOf('cpu', 'cuda'), 'cpu', 'where ranks compute'),
+    device: field(oneOf('cpu', 'cuda'), 'cpu', 'where ranks compute: cpu slots, or cuda slots (one GPU per rank; one rank per cuda job for now)'),
     parallel: {
       node: 'section',
       doc: 'how the job is split across ranks; ranks = data × pipeline',
@@ -332,6 +332,5 @@ export const MODEL_DATA: Readonly<Record<ModelSpec['kind'], readonly DataSpec['k
  * feature deletes its entry here.
  */
 export const NOT_YET_SUPPORTED: readonly { key: string; allowed: readonly unknown[]; reason: string }[] = [
-  { key: 'device', allowed: ['cpu'], reason: 'not supported by this build yet; use cpu' },
   { key: 'model.dropout', allowed: [0, undefined], reason: 'dropout is not implemented yet; use 0' },
 ];

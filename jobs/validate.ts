@@ -53,6 +53,7 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
     throw new RingmasterError('BAD_SPEC', `spec: data.kind = ${formatValue(data)} does not fit model.kind ${model} (use ${MODEL_DATA[model].join(' or ')})`);
   }
   checkPipeline(spec as unknown as JobSpec);
+  checkDevice(spec as unknown as JobSpec);
   for (const { key, allowed, reason } of NOT_YET_SUPPORTED) {
     const value = valueAt(spec, key);
     if (!allowed.includes(value)) {
@@ -65,6 +66,13 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
     }
   }
   return spec as unknown as JobSpec;
+}
+
+/** A cuda job trains on one GPU until the NCCL process group lands: its ranks could not talk. */
+function checkDevice(spec: JobSpec): void {
+  const ranks = spec.parallel.data * spec.parallel.pipeline;
+  if (spec.device !== 'cuda' || ranks === 1) return;
+  throw new RingmasterError('BAD_SPEC', `spec: device = "cuda" with ${ranks} ranks (parallel.data × parallel.pipeline): a cuda job trains on one GPU until the NCCL backend lands; set parallel.data: 1 and parallel.pipeline: 1, or use device: cpu`);
 }
 
 /** What a pipeline needs of the model and the batch. */

@@ -1,6 +1,6 @@
 /**
  * Entry point of the worker agent process (`ringmaster worker` and `ringmaster up` start it):
- *   node dist/worker/agent-main.js --coordinator host:port --slots cpu:2 [--address A] [--token-file F]
+ *   node dist/worker/agent-main.js --coordinator host:port [--slots auto|cpu:N|cuda:N] [--address A] [--token-file F]
  *     [--tls-ca F [--tls-cert F --tls-key F]]
  */
 import os from 'node:os';
@@ -10,19 +10,14 @@ import { Logger } from '../common/log.js';
 import { clientToken } from '../common/token.js';
 import { clientTls, type ClientTls } from '../proto/transport.js';
 import { WorkerAgent } from './agent.js';
-
-/** "cpu:2" → two cpu slots (0, 1); "cuda:4" → CUDA devices 0..3. */
-export function parseSlots(text: string): { kind: string; index: number }[] {
-  const m = /^(cpu|cuda):([1-9]\d*)$/.exec(text.trim());
-  if (!m) throw new Error(`--slots ${text}: expected cpu:N or cuda:N with N ≥ 1, e.g. cpu:2`);
-  return Array.from({ length: Number(m[2]) }, (_, index) => ({ kind: m[1], index }));
-}
+import { loadNative } from './native.js';
+import { parseSlots } from './slots.js';
 
 function main(): void {
   const { values } = parseArgs({
     options: {
       coordinator: { type: 'string', default: 'localhost:7470' },
-      slots: { type: 'string', default: `cpu:${Math.max(1, Math.floor(os.availableParallelism() / 2))}` },
+      slots: { type: 'string', default: 'auto' },
       address: { type: 'string', default: os.hostname() },
       'token-file': { type: 'string' },
       'tls-ca': { type: 'string' },
@@ -41,7 +36,11 @@ function main(): void {
     process.stderr.write(`ringmaster: ${isRingmasterError(e) ? e.message : (e as Error).message}\n`);
     process.exit(2);
   }
-  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, log: new Logger('worker', undefined) });
+  const log = new Logger('worker', undefined);
+  if (slots[0].kind === 'cuda') {
+    for (const g of loadNative().cudaDevices()) log.info(`GPU ${g.index}: ${g.name}, ${(g.memoryBytes / 2 ** 30).toFixed(0)} GiB, compute capability ${g.capability}`);
+  }
+  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, log });
   agent.start();
   const stop = () => {
     agent.shutdown();

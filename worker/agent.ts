@@ -142,7 +142,7 @@ export class WorkerAgent {
     const spec = JSON.parse(a.spec_json) as JobSpec;
     // Ranks sharing this machine split its cores, unless the spec says how many threads.
     const threads = spec.threads > 0 ? spec.threads : Math.max(1, Math.floor(os.availableParallelism() / this.o.slots.length));
-    for (const { rank } of a.ranks) {
+    for (const { rank, slot } of a.ranks) {
       const key = `${a.job_id}/${a.attempt}/${rank}`;
       const event = (e: Omit<RankEvent, 'job_id' | 'attempt' | 'rank'>) => this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, ...e } });
       if (!a.checkpoints) {
@@ -167,10 +167,11 @@ export class WorkerAgent {
           event({ exit: { exit_code: x.exitCode, signal: x.signal, error_code: x.errorCode, error_message: x.errorMessage, report } });
           this.o.log.info(`rank ${rank} of ${a.job_id} exited (${x.signal || `code ${x.exitCode}`})`, { jobId: a.job_id, rank });
         },
-      });
+      }, slot?.kind === 'cuda' ? slot.index : undefined);
       this.ranks.set(key, { jobId: a.job_id, attempt: a.attempt, rank, process, progressTimeoutMs: spec.progress_timeout_s * 1000 });
       event({ started: { pid: process.pid } });
-      this.o.log.info(`rank ${rank} of ${a.job_id} attempt ${a.attempt} started, pid ${process.pid}, ${threads} thread(s)`, { jobId: a.job_id, rank });
+      const where = slot?.kind === 'cuda' ? `GPU ${slot.index}` : `${threads} thread(s)`;
+      this.o.log.info(`rank ${rank} of ${a.job_id} attempt ${a.attempt} started, pid ${process.pid}, ${where}`, { jobId: a.job_id, rank });
     }
   }
 

@@ -223,6 +223,8 @@ export interface NativeAddon {
    * nvidia/*\/lib); throws CUDA_UNAVAILABLE in one line naming every place tried.
    */
   cudaLibrary(name: 'cublasLt'): string;
+  /** The GPUs this process sees (CUDA_VISIBLE_DEVICES applies); none without a driver or in a build without CUDA. */
+  cudaDevices(): { index: number; name: string; memoryBytes: number; capability: string }[];
   /** Each value rounded (ties to even) to what bf16 or fp16 can hold: the oracle of the mixed-precision tests. */
   roundTo(values: Float32Array, precision: 'bf16' | 'fp16'): Float32Array;
   /** The file's bytes, mapped read-only and shared between processes; unmapped when collected. Writing to it faults. */

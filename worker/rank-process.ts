@@ -37,8 +37,10 @@ export class RankProcess {
   activity = 'starting';
   private changedAt = Date.now();
 
-  constructor(start: StartMessage, callbacks: RankCallbacks) {
-    this.child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  /** `gpu`: the index of the GPU the rank runs on (a cuda slot); the rank sees that one only, as cuda:0. */
+  constructor(start: StartMessage, callbacks: RankCallbacks, gpu?: number) {
+    const env = gpu === undefined ? process.env : { ...process.env, CUDA_VISIBLE_DEVICES: String(gpu) };
+    this.child = fork(RANK_ENTRY, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     this.pid = this.child.pid ?? -1;
     this.child.send(start);
     this.child.on('message', (m: RankMessage) => {

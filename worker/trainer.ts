@@ -28,6 +28,8 @@ export function engineConfig(spec: JobSpec, model: EngineModel): EngineConfig {
   const o = spec.optimizer;
   return {
     ...model,
+    // a cuda rank sees its own GPU only (the agent sets CUDA_VISIBLE_DEVICES to its slot)
+    device: spec.device === 'cuda' ? 'cuda:0' : 'cpu',
     maxBatch: spec.batch.micro,
     maxAccumulate: spec.batch.accumulate,
     precision: spec.precision,

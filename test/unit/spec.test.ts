@@ -186,7 +186,11 @@ describe('validateSpec', () => {
     { what: 'missing name', drop: 'name', message: 'spec: missing required key "name"' },
     { what: 'missing model kind', set: ['model={ hidden: [8] }'], message: 'spec: missing required key "model.kind"' },
     { what: 'empty data dir', set: ['data.dir=""'], message: 'spec: data.dir = "": must be a non-empty path' },
-    { what: 'cuda', set: ['device=cuda'], message: 'spec: device = "cuda": not supported by this build yet; use cpu' },
+    {
+      what: 'cuda on several ranks',
+      set: ['device=cuda', 'parallel.data=2'],
+      message: 'spec: device = "cuda" with 2 ranks (parallel.data × parallel.pipeline): a cuda job trains on one GPU until the NCCL backend lands; set parallel.data: 1 and parallel.pipeline: 1, or use device: cpu',
+    },
     { what: 'more stages than an mlp has layers with parameters', set: ['parallel.pipeline=4'], message: 'spec: parallel.pipeline = 4: must be at most 3 for this mlp (every stage holds a layer with parameters)' },
     { what: 'interleaved stages of an mlp', set: ['parallel.pipeline=2', 'parallel.schedule=interleaved'], message: 'spec: parallel.schedule = "interleaved": must be 1f1b for an mlp (interleaved stages split a gpt)' },
     { what: 'an unknown precision', set: ['precision=fp8'], message: /^spec: precision = "fp8": must be one of fp32, bf16, fp16/ },

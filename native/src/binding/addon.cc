@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo(), cudaLibrary(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), cudaLibrary(), cudaDevices(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -79,6 +79,26 @@ static Napi::Value cuda_library(const Napi::CallbackInfo& info) {
   });
 }
 
+// cudaDevices() → [{ index, name, memoryBytes, capability }]: the GPUs this process sees.
+static Napi::Value cuda_devices(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    auto out = Napi::Array::New(env);
+#ifdef RINGMASTER_WITH_CUDA
+    for (int i = 0; i < cuda_device_count(); ++i) {
+      CudaDeviceInfo d = cuda_device_info(i);
+      auto o = Napi::Object::New(env);
+      o.Set("index", i);
+      o.Set("name", d.name);
+      o.Set("memoryBytes", double(d.memory_bytes));
+      o.Set("capability", std::to_string(d.major) + "." + std::to_string(d.minor));
+      out.Set(uint32_t(i), o);
+    }
+#endif
+    return out;
+  });
+}
+
 // roundTo(values, precision) → Float32Array: each value rounded as bf16 or fp16 stores it.
 static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&] {
@@ -120,6 +140,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", define_engine_class(env));
   exports.Set("buildInfo", Napi::Function::New(env, build_info, "buildInfo"));
   exports.Set("cudaLibrary", Napi::Function::New(env, cuda_library, "cudaLibrary"));
+  exports.Set("cudaDevices", Napi::Function::New(env, cuda_devices, "cudaDevices"));
   register_bench(env, exports);
   register_collectives(env, exports);
   return exports;
