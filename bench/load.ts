@@ -26,7 +26,7 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 
 async function main(): Promise<void> {
   const coordinator = await startCoordinator();
-  const agent = spawn(process.execPath, [path.join(repo, 'dist', 'worker', 'agent-main.js'), '--coordinator', coordinator.address, '--slots', 'cpu:2', '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = spawn(process.execPath, [path.join(repo, 'dist', 'worker', 'agent-main.js'), '--coordinator', coordinator.address, '--slots', 'cpu:2', '--address', '127.0.0.1', '--data-root', path.resolve(repo, '..', 'shared'), '--checkpoint-root', tmpdir()], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => agent.stdout.on('data', (d: Buffer) => (String(d).includes('registered as') ? resolve() : undefined)));
   const address = coordinator.address;
   const client = connect(address);

@@ -73,8 +73,10 @@ async function main(argv: string[]): Promise<number> {
       (y) => withSet(withState(y))
         .option('slots', { type: 'string', default: 'auto', describe: 'the local worker\'s slots: cpu:N, cuda:N, or auto (a cuda slot per GPU, else cpu slots for half the cores)' })
         .option('submit', { type: 'string', describe: 'run this job spec on the new cluster, then stop it and exit with the job\'s outcome' })
-        .option('http-port', { type: 'number', describe: HTTP_PORT }),
-      (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set, httpPort: a['http-port'] })))
+        .option('http-port', { type: 'number', describe: HTTP_PORT })
+        .option('data-root', { type: 'string', array: true, describe: 'where jobs may read data (default: this directory, /usr/share/datasets, and the --submit job\'s data)' })
+        .option('checkpoint-root', { type: 'string', array: true, describe: 'where jobs may write checkpoints (default: this directory, and the --submit job\'s checkpoint.dir)' }),
+      (a) => run(upCommand({ host: 'localhost', port: a.port, stateDir: a['state-dir'], slots: a.slots, submit: a.submit, set: a.set, httpPort: a['http-port'], dataRoots: a['data-root'], checkpointRoots: a['checkpoint-root'] })))
     .command('coordinator', 'run the coordinator',
       (y) => withState(y).option('host', { type: 'string', default: 'localhost', describe: 'interface to listen on; beyond loopback it needs TLS (or --insecure)' })
         .option('tls-cert', { type: 'string', describe: 'TLS: the coordinator\'s certificate (PEM)' })
@@ -86,8 +88,10 @@ async function main(argv: string[]): Promise<number> {
     .command('worker', 'run a worker agent that offers this machine\'s slots',
       (y) => withCoordinator(y)
         .option('slots', { type: 'string', default: 'auto', describe: 'slots to offer: cpu:N, cuda:N, or auto (a cuda slot per GPU, else cpu slots for half the cores)' })
-        .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' }),
-      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'], tlsCa: a['tls-ca'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'] })))
+        .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' })
+        .option('data-root', { type: 'string', array: true, describe: 'where jobs may read data (default: this directory and /usr/share/datasets)' })
+        .option('checkpoint-root', { type: 'string', array: true, describe: 'where jobs may write checkpoints (default: this directory)' }),
+      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'], tlsCa: a['tls-ca'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], dataRoots: a['data-root'], checkpointRoots: a['checkpoint-root'] })))
     .command('submit <spec>', 'submit a job to the coordinator',
       (y) => withJson(withSet(withCoordinator(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))))
         .option('priority', { type: 'number', default: 0, describe: `higher runs first; an integer in [${PRIORITY_RANGE.min}, ${PRIORITY_RANGE.max}]` })

@@ -14,6 +14,7 @@ import { RingmasterError } from '../common/errors.js';
 import { printable } from '../common/printable.js';
 import { checkPriority, checkSpecSize } from '../jobs/load.js';
 import { estimateMemory, formatBytes } from '../jobs/memory.js';
+import { outsideRoots, type AllowedRoots } from '../jobs/roots.js';
 import type { JobSpec } from '../jobs/types.js';
 import { validateSpec } from '../jobs/validate.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
@@ -30,7 +31,7 @@ import { planRestart, type AttemptFailure } from './restarts.js';
 
 /** The connected workers, as the worker sessions see them. */
 export interface WorkerDirectory {
-  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes?: number }[];
+  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes?: number; roots?: AllowedRoots }[];
   send(workerId: string, message: CoordinatorMessage): boolean;
 }
 
@@ -101,6 +102,7 @@ export class JobManager {
     }
     const spec = validateSpec(raw, { specDir: '/', checkFiles: false }); // the data is on the workers' machines
     this.checkFits(spec);
+    this.checkRoots(spec);
     const id = `${spec.name}-${randomBytes(2).toString('hex')}`;
     const slots = spec.parallel.data * spec.parallel.pipeline;
     const job = this.store.insertJob({ id, name: spec.name, specJson: JSON.stringify(spec), priority, slots, device: spec.device, submittedAt: Date.now() });
@@ -125,6 +127,18 @@ export class JobManager {
     const need = estimateMemory(spec);
     if (need.bytes <= best.share) return;
     throw new RingmasterError('BAD_SPEC', `spec: a rank of this job needs about ${formatBytes(need.bytes)} (parameters, gradients and optimizer state ${formatBytes(need.parameters)}, activations ${formatBytes(need.activations)}), more than a ${spec.device} slot has (${formatBytes(best.share)}: worker ${best.workerId}'s ${formatBytes(best.memory)} over its ${best.slots} slot${best.slots === 1 ? '' : 's'}) (lower batch.micro or the model's size, or split it with parallel.pipeline)`);
+  }
+
+  /**
+   * Refuses a job whose data or checkpoint path leaves the allowed roots (jobs/roots.ts) of every
+   * connected worker with slots of its kind. With no such worker that says its roots, the job
+   * waits; the worker that gets it checks again before it starts a rank.
+   */
+  private checkRoots(spec: JobSpec): void {
+    const workers = this.workers.connected().filter((w) => w.roots && w.slots.some((s) => s.kind === spec.device));
+    const refusals = workers.map((w) => outsideRoots(spec, w.roots!, `worker ${w.workerId}`));
+    if (refusals.length === 0 || refusals.some((r) => r === undefined)) return;
+    throw new RingmasterError('BAD_SPEC', refusals[0]!);
   }
 
   /** Looks a job up by id or unique id prefix. */

@@ -34,6 +34,8 @@ export function rankFailure(rank: number, o: RankOutcome): AttemptFailure | null
   const failure = (reason: string) => ({ reason, errorCode: o.errorCode });
   if (o.errorCode === 'RANK_HUNG') return failure(`rank ${rank} ${o.errorMessage}`); // stopped by its agent
   if (o.signal) return failure(`rank ${rank} was killed by ${o.signal}`);
+  // its agent refused to start it (the reason says why), or its process could not be spawned
+  if (o.exitCode === -1) return failure(`rank ${rank} was not started${o.errorMessage ? `: ${o.errorMessage}` : ''}`);
   if (o.exitCode !== 0) return failure(`rank ${rank} exited with code ${o.exitCode}${o.errorMessage ? `: ${o.errorMessage}` : ''}`);
   if (!o.report) return failure(`rank ${rank} exited without reporting a result`);
   return null;

@@ -11,6 +11,7 @@ import type { Register__Output } from '../proto/gen/ringmaster/v1/Register.js';
 import type { WorkerMessage__Output } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
 import type { JobManager, WorkerDirectory } from './job-manager.js';
 import type { Store } from './store.js';
+import type { AllowedRoots } from '../jobs/roots.js';
 
 export interface HeartbeatPolicy {
   intervalMs: number; // how often workers send a heartbeat
@@ -26,6 +27,7 @@ interface Session {
   workerId: string;
   slots: { kind: string; index: number }[];
   memoryBytes: number; // the machine's, shared by its slots; 0: not known
+  roots: AllowedRoots | undefined; // where its jobs may read and write; undefined: it did not say
   call: SessionCall;
   lastSeen: number;
 }
@@ -71,8 +73,8 @@ export class WorkerSessions implements WorkerDirectory {
     call.on('cancelled', () => ended('its session was cancelled'));
   }
 
-  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes: number }[] {
-    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots, memoryBytes: s.memoryBytes }));
+  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes: number; roots: AllowedRoots | undefined }[] {
+    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots, memoryBytes: s.memoryBytes, roots: s.roots }));
   }
 
   send(workerId: string, message: CoordinatorMessage): boolean {
@@ -118,7 +120,8 @@ export class WorkerSessions implements WorkerDirectory {
     if (previous) this.lose(previous, 'it registered again');
     const now = Date.now();
     const slots = r.slots.map((s) => ({ kind: s.kind, index: s.index }));
-    const session: Session = { workerId, slots, memoryBytes: r.memory_bytes ?? 0, call, lastSeen: now };
+    const roots = r.data_roots.length > 0 || r.checkpoint_roots.length > 0 ? { data: r.data_roots, checkpoints: r.checkpoint_roots } : undefined;
+    const session: Session = { workerId, slots, memoryBytes: r.memory_bytes ?? 0, roots, call, lastSeen: now };
     this.sessions.set(workerId, session);
     const known = this.store.listWorkers().find((w) => w.id === workerId);
     this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });

@@ -1,6 +1,7 @@
 /**
  * Entry point of the worker agent process (`ringmaster worker` and `ringmaster up` start it):
  *   node dist/worker/agent-main.js --coordinator host:port [--slots auto|cpu:N|cuda:N] [--address A] [--token-file F]
+ *     [--data-root DIR]… [--checkpoint-root DIR]…
  *     [--tls-ca F [--tls-cert F --tls-key F]]
  */
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { clientTls, type ClientTls } from '../proto/transport.js';
 import { WorkerAgent } from './agent.js';
 import { loadNative } from './native.js';
 import { parseSlots } from './slots.js';
+import { defaultRoots } from '../jobs/roots.js';
 
 function main(): void {
   const { values } = parseArgs({
@@ -23,6 +25,8 @@ function main(): void {
       'tls-ca': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'data-root': { type: 'string', multiple: true },
+      'checkpoint-root': { type: 'string', multiple: true },
     },
   });
   let slots: { kind: string; index: number }[];
@@ -40,7 +44,11 @@ function main(): void {
   if (slots[0].kind === 'cuda') {
     for (const g of loadNative().cudaDevices()) log.info(`GPU ${g.index}: ${g.name}, ${(g.memoryBytes / 2 ** 30).toFixed(0)} GiB, compute capability ${g.capability}`);
   }
-  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, log });
+  // Where its jobs may read and write (jobs/roots.ts): the flags, else the working directory.
+  const defaults = defaultRoots(process.cwd());
+  const roots = { data: values['data-root'] ?? defaults.data, checkpoints: values['checkpoint-root'] ?? defaults.checkpoints };
+  log.info(`jobs may read data under ${roots.data.join(', ')} and write checkpoints under ${roots.checkpoints.join(', ')}`);
+  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log });
   agent.start();
   const stop = () => {
     agent.shutdown();

@@ -18,6 +18,7 @@ import type { ResumeFrom__Output } from '../proto/gen/ringmaster/v1/ResumeFrom.j
 import type { WorkerMessage } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
 import { ringmasterV1 } from '../proto/load.js';
 import { findHung } from './hang-watch.js';
+import { outsideRootsOnDisk, type AllowedRoots } from '../jobs/roots.js';
 import { RankProcess, type RankTrainingEvent } from './rank-process.js';
 
 export interface BackoffPolicy {
@@ -38,6 +39,7 @@ export interface AgentOptions {
   address: string; // where peers reach this machine's ranks
   token: string | undefined; // the coordinator's; its ranks get it too
   tls?: ClientTls; // TLS to the coordinator (undefined: plain TCP); its ranks use it too
+  roots: AllowedRoots; // where its jobs may read data and write checkpoints
   backoff?: BackoffPolicy;
   log: Logger;
 }
@@ -83,7 +85,7 @@ export class WorkerAgent {
     const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
-    call.write({ register: { worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots, memory_bytes: os.totalmem() } });
+    call.write({ register: { worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots, memory_bytes: os.totalmem(), data_roots: this.o.roots.data, checkpoint_roots: this.o.roots.checkpoints } });
     call.on('data', (m: CoordinatorMessage__Output) => this.onMessage(m));
     let closed = false;
     const onClose = (why: string) => {
@@ -131,15 +133,28 @@ export class WorkerAgent {
       this.heartbeat = setInterval(() => this.send({ heartbeat: { running: [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank })) } }), m.registered.heartbeat_interval_ms);
       this.o.log.info(`${first ? 'registered' : 're-registered'} as ${this.workerId} with ${this.o.coordinator}`);
     } else if (m.kind === 'assignment' && m.assignment) {
-      this.startRanks(m.assignment);
+      void this.startChecked(m.assignment);
     } else if (m.kind === 'cancel' && m.cancel) {
       const { job_id: jobId, attempt } = m.cancel;
       for (const r of this.ranks.values()) if (r.jobId === jobId && r.attempt === attempt) r.process.stop(RANK_STOP_GRACE_MS);
     }
   }
 
-  private startRanks(a: Assignment__Output): void {
+  /**
+   * Starts the assignment's ranks, unless its paths leave this worker's roots once symlinks are
+   * followed: then each of its ranks ends at once with the reason, and nothing runs.
+   */
+  private async startChecked(a: Assignment__Output): Promise<void> {
     const spec = JSON.parse(a.spec_json) as JobSpec;
+    const refusal = await outsideRootsOnDisk(spec, this.o.roots, `this worker (${this.workerId})`);
+    if (refusal === undefined) return this.startRanks(a, spec);
+    this.o.log.warn(`refused ${a.job_id}: ${refusal}`, { jobId: a.job_id });
+    for (const { rank } of a.ranks) {
+      this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: -1, signal: '', error_code: 'BAD_SPEC', error_message: refusal, report: null } } });
+    }
+  }
+
+  private startRanks(a: Assignment__Output, spec: JobSpec): void {
     // Ranks sharing this machine split its cores, unless the spec says how many threads.
     const threads = spec.threads > 0 ? spec.threads : Math.max(1, Math.floor(os.availableParallelism() / this.o.slots.length));
     for (const { rank, slot } of a.ranks) {

@@ -13,6 +13,8 @@ import { useConnectionFlags, type ConnectionFlags } from '../client.js';
 import { EXIT } from '../output.js';
 import { SILENT } from '../follow-display.js';
 import { followJob, submitJob } from './jobs.js';
+import { loadSpecFile } from '../../jobs/load.js';
+import { defaultRoots, jobPaths } from '../../jobs/roots.js';
 
 const COORDINATOR_ENTRY = fileURLToPath(new URL('../../coordinator/main.js', import.meta.url));
 const AGENT_ENTRY = fileURLToPath(new URL('../../worker/agent-main.js', import.meta.url));
@@ -53,9 +55,32 @@ function foreground(entry: string, args: string[]): Promise<number> {
 
 export const coordinatorCommand = (f: CoordinatorFlags) => foreground(COORDINATOR_ENTRY, coordinatorArgs(f));
 
-export const workerCommand = (o: { address: string; slots: string; advertise?: string } & ConnectionFlags) =>
-  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots,
+/** Where a worker's jobs may read and write (jobs/roots.ts); absent: the agent's defaults. */
+interface RootFlags {
+  dataRoots?: string[];
+  checkpointRoots?: string[];
+}
+
+function rootArgs(o: RootFlags): string[] {
+  return [...(o.dataRoots ?? []).flatMap((r) => ['--data-root', path.resolve(r)]), ...(o.checkpointRoots ?? []).flatMap((r) => ['--checkpoint-root', path.resolve(r)])];
+}
+
+export const workerCommand = (o: { address: string; slots: string; advertise?: string } & ConnectionFlags & RootFlags) =>
+  foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots, ...rootArgs(o),
     ...given([['--address', o.advertise], ['--token-file', o.tokenFile], ['--tls-ca', o.tlsCa], ['--tls-cert', o.tlsCert], ['--tls-key', o.tlsKey]])]);
+
+/**
+ * `up`'s worker roots: the flags, else the defaults; either way with the paths of the job it is
+ * asked to run (`--submit`), which the person starting it chose.
+ */
+function upRoots(o: RootFlags & { submit?: string; set: string[] }): RootFlags {
+  const defaults = defaultRoots(process.cwd());
+  const roots = { data: o.dataRoots ?? defaults.data, checkpoints: o.checkpointRoots ?? defaults.checkpoints };
+  if (o.submit) {
+    for (const p of jobPaths(loadSpecFile(o.submit, o.set))) roots[p.kind].push(p.kind === 'data' && p.key === 'data.path' ? path.dirname(p.path) : p.path);
+  }
+  return { dataRoots: roots.data, checkpointRoots: roots.checkpoints };
+}
 
 /** Starts a child whose stdout lines are printed here and also offered to `watch`. */
 function piped(entry: string, args: string[], watch: (line: string) => void): ChildProcess {
@@ -89,7 +114,8 @@ const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM
  * the cluster and exits with the job's outcome (what `npm start` does). SIGINT or SIGTERM to
  * this process stops both children before it exits (Ctrl-C in a terminal reaches them too).
  */
-export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: string; set: string[] }): Promise<number> {
+export async function upCommand(o: CoordinatorFlags & RootFlags & { slots: string; submit?: string; set: string[] }): Promise<number> {
+  const roots = rootArgs(upRoots(o)); // a spec that does not load fails here, before anything starts
   const listeners: ((l: string) => void)[] = [];
   const coordinator = piped(COORDINATOR_ENTRY, coordinatorArgs(o), (l) => listeners.forEach((f) => f(l)));
   const children = [coordinator];
@@ -108,7 +134,7 @@ export async function upCommand(o: CoordinatorFlags & { slots: string; submit?: 
     useConnectionFlags({ tokenFile });
     process.stdout.write(`ringmaster: the coordinator's token is in ${tokenFile}: other commands read it from there when run in this directory, or from --token-file\n`);
     // One machine: its ranks reach each other over loopback.
-    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1', '--token-file', tokenFile], (l) => listeners.forEach((f) => f(l)));
+    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1', '--token-file', tokenFile, ...roots], (l) => listeners.forEach((f) => f(l)));
     children.unshift(worker);
     await waitForLine(worker, 'worker', (l) => / registered as /.exec(l), (cb) => listeners.push(cb));
     if (!o.submit) {

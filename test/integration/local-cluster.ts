@@ -13,6 +13,12 @@ import { ROOT, ringmaster, type CliResult } from './cli.js';
 const COORDINATOR = path.join(ROOT, 'dist', 'coordinator', 'main.js');
 const AGENT = path.join(ROOT, 'dist', 'worker', 'agent-main.js');
 
+/** Where the tests' jobs read (the shared corpus, Fashion-MNIST) and write (temporary directories, the checkout). */
+export const TEST_ROOTS = [
+  '--data-root', path.resolve(ROOT, '..', 'shared'), '--data-root', '/usr/share/datasets', '--data-root', ROOT,
+  '--checkpoint-root', tmpdir(), '--checkpoint-root', ROOT,
+];
+
 interface Proc {
   child: ChildProcess;
   output: string;
@@ -48,7 +54,7 @@ export class LocalCluster {
   static async start(slots = 'cpu:1'): Promise<LocalCluster> {
     const cluster = new LocalCluster(mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-')));
     await cluster.startCoordinator(0);
-    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots, '--address', '127.0.0.1', '--token-file', cluster.tokenFile]);
+    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots, '--address', '127.0.0.1', '--token-file', cluster.tokenFile, ...TEST_ROOTS]);
     await until('the worker to register', () => (cluster.worker.output.includes('registered as') ? true : undefined));
     return cluster;
   }

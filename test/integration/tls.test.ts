@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ringmaster, ROOT } from './cli.js';
-import { until } from './local-cluster.js';
+import { TEST_ROOTS, until } from './local-cluster.js';
 
 const COORDINATOR = path.join(ROOT, 'dist', 'coordinator', 'main.js');
 const AGENT = path.join(ROOT, 'dist', 'worker', 'agent-main.js');
@@ -89,7 +89,7 @@ describe('the control plane', () => {
     const anonymous = await ringmaster(['jobs', '--coordinator', c.address, ...token, '--tls-ca', pem('ca')]);
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/cannot reach the coordinator at localhost:\d+ over TLS/);
-    const worker = run(AGENT, ['--coordinator', c.address, '--slots', 'cpu:2', '--address', '127.0.0.1', ...token, ...tls]);
+    const worker = run(AGENT, ['--coordinator', c.address, '--slots', 'cpu:2', '--address', '127.0.0.1', ...token, ...tls, ...TEST_ROOTS]);
     await until('the worker to register', () => (worker.output.includes('registered as') ? true : undefined));
     const checkpoints = mkdtempSync(path.join(tmpdir(), 'ringmaster-tls-checkpoints-'));
     const r = await ringmaster(['submit', 'jobs/fashion-mnist-mlp.yaml', '--coordinator', c.address, ...token, ...tls, '--follow',
