@@ -6,7 +6,7 @@ import { jobJsonSchema } from '../jobs/json-schema.js';
 import { coordinatorAddress, useConnectionFlags } from './client.js';
 import { checkpointsCommand, resumeCommand } from './commands/checkpoints.js';
 import { coordinatorCommand, upCommand, workerCommand } from './commands/cluster.js';
-import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand } from './commands/jobs.js';
+import { cancelCommand, jobsCommand, logsCommand, statusCommand, submitCommand, workersCommand, drainCommand } from './commands/jobs.js';
 import { prepareTextCommand } from './commands/prepare-text.js';
 import { profileCommand } from './commands/profile.js';
 import { sampleCommand } from './commands/sample.js';
@@ -117,6 +117,9 @@ async function main(argv: string[]): Promise<number> {
       (a) => run(resumeCommand({ address: coordinatorAddress(a.coordinator), job: a.job, step: a.step, follow: a.follow, json: a.json })))
     .command('workers', 'list worker agents', (y) => withJson(withCoordinator(y)),
       (a) => run(workersCommand({ address: coordinatorAddress(a.coordinator), json: a.json })))
+    .command('drain <worker>', 'take a worker out: its ranks checkpoint at their next step, their jobs are queued again, it leaves',
+      (y) => withCoordinator(y.positional('worker', { type: 'string', demandOption: true, describe: 'worker id (ringmaster workers)' })),
+      (a) => run(drainCommand({ address: coordinatorAddress(a.coordinator), worker: a.worker })))
     .middleware((a) => useConnectionFlags({ tokenFile: a['token-file'] as string | undefined, tlsCa: a['tls-ca'] as string | undefined, tlsCert: a['tls-cert'] as string | undefined, tlsKey: a['tls-key'] as string | undefined }))
     .demandCommand(1, 'name a command (ringmaster --help lists them)')
     .strict()

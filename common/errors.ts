@@ -11,6 +11,7 @@ const ERROR_CODES = {
   FILE_UNWRITABLE: 'a file or directory cannot be written (disk full, permissions)',
   DIVERGED: 'training produced a non-finite loss',
   RANK_HUNG: 'a rank made no progress for progress_timeout_s and was stopped',
+  PREEMPTED: 'a rank checkpointed and stopped because its worker is draining; the job resumes elsewhere',
   NOT_FOUND: 'no job (or worker) with the given id',
   WRONG_STATE: "the job's state does not allow the request (resume a running job, or one without checkpoints)",
   UNAVAILABLE: 'the coordinator cannot be reached',

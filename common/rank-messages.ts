@@ -41,7 +41,12 @@ export interface StartMessage {
   resume?: ResumeFrom;
 }
 
-export type ParentMessage = StartMessage;
+/** The worker drains: checkpoint at the next step boundary the job's ranks agree on, then stop with PREEMPTED. */
+export interface DrainMessage {
+  type: 'drain';
+}
+
+export type ParentMessage = StartMessage | DrainMessage;
 
 /** Training progress over the last logging interval. */
 export interface ProgressEvent {

@@ -31,7 +31,7 @@ import { planRestart, type AttemptFailure } from './restarts.js';
 
 /** The connected workers, as the worker sessions see them. */
 export interface WorkerDirectory {
-  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes?: number; roots?: AllowedRoots }[];
+  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes?: number; roots?: AllowedRoots; draining?: boolean }[];
   send(workerId: string, message: CoordinatorMessage): boolean;
 }
 
@@ -204,7 +204,7 @@ export class JobManager {
     for (const a of this.active.values()) {
       for (const s of a.placement) busy.set(s.workerId, (busy.get(s.workerId) ?? new Set()).add(slotKey(s)));
     }
-    const capacity = this.workers.connected().map((w) => ({ workerId: w.workerId, slots: w.slots, busy: busy.get(w.workerId) ?? new Set<string>() }));
+    const capacity = this.workers.connected().filter((w) => !w.draining).map((w) => ({ workerId: w.workerId, slots: w.slots, busy: busy.get(w.workerId) ?? new Set<string>() }));
     const { placements, waiting } = schedule(queued, capacity);
     for (const w of waiting) {
       const job = this.store.getJob(w.jobId);

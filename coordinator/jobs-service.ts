@@ -101,6 +101,7 @@ export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobL
         connected: sessions.isConnected(w.id), last_seen_ms: w.lastSeen,
       })),
     })),
+    DrainWorker: unary((req) => ({ running_ranks: sessions.drain(req.worker_id) })),
     WatchJob: (call) => {
       const job = findForStream(manager, call);
       if (!job) return;

@@ -24,6 +24,10 @@
  * |                                                          |          | again                                  |
  * | cancellation (also a coordinator restart while the job   | no       | a person asked for it to stop          |
  * | was cancelling)                                          |          |                                        |
+ *
+ * Preemption is not a failure: ranks whose worker drains (SIGTERM, `ringmaster drain`) write a
+ * checkpoint at a step they agree on and stop with PREEMPTED; the job is queued again to resume
+ * from it, whatever `max_restarts` says, and no restart is spent.
  */
 import type { ErrorCode } from '../common/errors.js';
 import { maxRestartsOf } from '../jobs/load.js';
@@ -60,6 +64,11 @@ function plural(n: number, word: string): string {
  * asked for no restarts fails with the bare reason; one that did is told why it stops.
  */
 export function planRestart(job: JobRecord, failure: AttemptFailure, recorded: readonly CheckpointRecord[]): AfterFailure {
+  const resume = recorded.length === 0 ? null : { root: checkpointRoot(job.id, checkpointSpecOf(job)) };
+  if (failure.errorCode === 'PREEMPTED') {
+    const from = recorded.length === 0 ? 'from the start' : `from step ${Math.max(...recorded.map((c) => c.step))}`;
+    return { to: 'queued', reason: `preempted, resuming ${from}: ${failure.reason}`, patch: { resume, restartedAfter: failure.reason } };
+  }
   const max = maxRestartsOf(job.specJson);
   if (max === 0) return { to: 'failed', reason: failure.reason };
   if (FINAL_RANK_ERRORS.has(failure.errorCode)) {
@@ -74,7 +83,7 @@ export function planRestart(job: JobRecord, failure: AttemptFailure, recorded: r
     to: 'queued',
     reason: `restarting after failure (restart ${restarts} of ${max}, ${from}): ${failure.reason}`,
     patch: {
-      resume: recorded.length === 0 ? null : { root: checkpointRoot(job.id, checkpointSpecOf(job)) },
+      resume,
       restarts,
       restartedAfter: failure.reason,
     },

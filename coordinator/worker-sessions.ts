@@ -12,6 +12,7 @@ import type { WorkerMessage__Output } from '../proto/gen/ringmaster/v1/WorkerMes
 import type { JobManager, WorkerDirectory } from './job-manager.js';
 import type { Store } from './store.js';
 import type { AllowedRoots } from '../jobs/roots.js';
+import { RingmasterError } from '../common/errors.js';
 
 export interface HeartbeatPolicy {
   intervalMs: number; // how often workers send a heartbeat
@@ -30,6 +31,8 @@ interface Session {
   roots: AllowedRoots | undefined; // where its jobs may read and write; undefined: it did not say
   call: SessionCall;
   lastSeen: number;
+  draining: boolean; // checkpointing its ranks to leave: no new work
+  running: number; // ranks its last heartbeat said it runs
 }
 
 export class WorkerSessions implements WorkerDirectory {
@@ -63,6 +66,11 @@ export class WorkerSessions implements WorkerDirectory {
       if (!session) return;
       session.lastSeen = Date.now();
       if (m.kind === 'rank_event' && m.rank_event) this.manager?.onRankEvent(session.workerId, m.rank_event);
+      if (m.kind === 'heartbeat' && m.heartbeat) session.running = m.heartbeat.running.length;
+      if (m.kind === 'draining' && !session.draining) {
+        session.draining = true;
+        this.log.info(`worker ${session.workerId} is draining: its ranks checkpoint and stop, and it gets no more work`);
+      }
     });
     const ended = (why: string) => {
       clearTimeout(registerTimer);
@@ -73,8 +81,22 @@ export class WorkerSessions implements WorkerDirectory {
     call.on('cancelled', () => ended('its session was cancelled'));
   }
 
-  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes: number; roots: AllowedRoots | undefined }[] {
-    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots, memoryBytes: s.memoryBytes, roots: s.roots }));
+  connected(): { workerId: string; slots: { kind: string; index: number }[]; memoryBytes: number; roots: AllowedRoots | undefined; draining: boolean }[] {
+    return [...this.sessions.values()].map((s) => ({ workerId: s.workerId, slots: s.slots, memoryBytes: s.memoryBytes, roots: s.roots, draining: s.draining }));
+  }
+
+  /**
+   * Tells a connected worker to drain: its ranks checkpoint at their next step and stop, their
+   * jobs are queued again, and it leaves. Returns the ranks it last said it runs; NOT_FOUND when
+   * no such worker is connected.
+   */
+  drain(workerId: string): number {
+    const session = this.sessions.get(workerId);
+    if (!session) throw new RingmasterError('NOT_FOUND', `no connected worker ${workerId} (see ringmaster workers)`);
+    session.draining = true;
+    session.call.write({ drain: {} });
+    this.log.info(`worker ${workerId} told to drain (${session.running} rank(s) running)`);
+    return session.running;
   }
 
   send(workerId: string, message: CoordinatorMessage): boolean {
@@ -121,7 +143,7 @@ export class WorkerSessions implements WorkerDirectory {
     const now = Date.now();
     const slots = r.slots.map((s) => ({ kind: s.kind, index: s.index }));
     const roots = r.data_roots.length > 0 || r.checkpoint_roots.length > 0 ? { data: r.data_roots, checkpoints: r.checkpoint_roots } : undefined;
-    const session: Session = { workerId, slots, memoryBytes: r.memory_bytes ?? 0, roots, call, lastSeen: now };
+    const session: Session = { workerId, slots, memoryBytes: r.memory_bytes ?? 0, roots, call, lastSeen: now, draining: false, running: 0 };
     this.sessions.set(workerId, session);
     const known = this.store.listWorkers().find((w) => w.id === workerId);
     this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });

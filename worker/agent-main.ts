@@ -1,7 +1,8 @@
 /**
  * Entry point of the worker agent process (`ringmaster worker` and `ringmaster up` start it):
  *   node dist/worker/agent-main.js --coordinator host:port [--slots auto|cpu:N|cuda:N] [--address A] [--token-file F]
- *     [--data-root DIR]… [--checkpoint-root DIR]…
+ *     [--data-root DIR]… [--checkpoint-root DIR]… [--drain-timeout-s S]
+ * SIGTERM drains it: its ranks checkpoint at their next step and stop, their jobs are queued again.
  *     [--tls-ca F [--tls-cert F --tls-key F]]
  */
 import os from 'node:os';
@@ -27,6 +28,7 @@ function main(): void {
       'tls-key': { type: 'string' },
       'data-root': { type: 'string', multiple: true },
       'checkpoint-root': { type: 'string', multiple: true },
+      'drain-timeout-s': { type: 'string', default: '120' },
     },
   });
   let slots: { kind: string; index: number }[];
@@ -48,14 +50,24 @@ function main(): void {
   const defaults = defaultRoots(process.cwd());
   const roots = { data: values['data-root'] ?? defaults.data, checkpoints: values['checkpoint-root'] ?? defaults.checkpoints };
   log.info(`jobs may read data under ${roots.data.join(', ')} and write checkpoints under ${roots.checkpoints.join(', ')}`);
-  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log });
+  const exit = () => setTimeout(() => process.exit(0), 200).unref();
+  const drainTimeoutMs = Number(values['drain-timeout-s']) * 1000;
+  if (!(drainTimeoutMs > 0)) {
+    process.stderr.write(`ringmaster: --drain-timeout-s ${values['drain-timeout-s']}: expected a number of seconds > 0\n`);
+    process.exit(2);
+  }
+  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log, drainTimeoutMs, onDrained: exit });
   agent.start();
+  // SIGTERM drains (checkpoint, requeue: preemption); SIGINT, or a second signal, stops at once.
   const stop = () => {
     agent.shutdown();
-    setTimeout(() => process.exit(0), 200).unref();
+    exit();
   };
   process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGTERM', () => {
+    process.once('SIGTERM', stop);
+    void agent.drain().then(exit);
+  });
 }
 
 main();

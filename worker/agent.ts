@@ -40,6 +40,8 @@ export interface AgentOptions {
   token: string | undefined; // the coordinator's; its ranks get it too
   tls?: ClientTls; // TLS to the coordinator (undefined: plain TCP); its ranks use it too
   roots: AllowedRoots; // where its jobs may read data and write checkpoints
+  drainTimeoutMs?: number; // how long draining ranks get to checkpoint and stop before they are killed; 2 minutes when absent
+  onDrained?(): void; // after a drain the coordinator asked for (`ringmaster drain`) has ended
   backoff?: BackoffPolicy;
   log: Logger;
 }
@@ -57,6 +59,7 @@ export class WorkerAgent {
   private readonly ranks = new Map<string, { jobId: string; attempt: number; rank: number; process: RankProcess; progressTimeoutMs: number }>();
   private hangWatch: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffPolicy;
+  private draining: { done: Promise<void>; end(): void } | undefined;
 
   constructor(private readonly o: AgentOptions) {
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
@@ -113,6 +116,34 @@ export class WorkerAgent {
     call.on('end', () => onClose('the coordinator closed the session'));
   }
 
+  /**
+   * Drains (SIGTERM, `ringmaster drain`): tells the coordinator to give it no more work, asks
+   * every rank to checkpoint at the next step its job's ranks agree on and stop (PREEMPTED: the
+   * job is queued again and resumes from that checkpoint), waits for them (killing what is left
+   * after the drain timeout) and shuts down. With the session gone there is nothing to hand
+   * the jobs back to: it shuts down at once. Every call returns the same promise.
+   */
+  drain(): Promise<void> {
+    if (this.draining) return this.draining.done;
+    const timeoutMs = this.o.drainTimeoutMs ?? 120_000;
+    this.send({ draining: {} });
+    this.o.log.info(`draining: ${this.ranks.size} rank(s) checkpoint at their next step and stop`);
+    for (const r of this.ranks.values()) r.process.drain();
+    let end = () => {};
+    const done = new Promise<void>((resolve) => {
+      const deadline = Date.now() + timeoutMs;
+      const poll = setInterval(() => (this.ranks.size === 0 || Date.now() > deadline ? end() : undefined), 100);
+      end = () => {
+        clearInterval(poll);
+        if (this.ranks.size > 0) this.o.log.warn(`${this.ranks.size} rank(s) had not stopped ${((Date.now() - deadline + timeoutMs) / 1000).toFixed(0)}s into the drain; killing them`);
+        this.shutdown();
+        resolve();
+      };
+    });
+    this.draining = { done, end: () => end() };
+    return done;
+  }
+
   /** Stops every rank and the session; the agent does not reconnect afterwards. */
   shutdown(): void {
     this.stopped = true;
@@ -134,6 +165,8 @@ export class WorkerAgent {
       this.o.log.info(`${first ? 'registered' : 're-registered'} as ${this.workerId} with ${this.o.coordinator}`);
     } else if (m.kind === 'assignment' && m.assignment) {
       void this.startChecked(m.assignment);
+    } else if (m.kind === 'drain') {
+      void this.drain().then(() => this.o.onDrained?.());
     } else if (m.kind === 'cancel' && m.cancel) {
       const { job_id: jobId, attempt } = m.cancel;
       for (const r of this.ranks.values()) if (r.jobId === jobId && r.attempt === attempt) r.process.stop(RANK_STOP_GRACE_MS);
@@ -146,11 +179,13 @@ export class WorkerAgent {
    */
   private async startChecked(a: Assignment__Output): Promise<void> {
     const spec = JSON.parse(a.spec_json) as JobSpec;
-    const refusal = await outsideRootsOnDisk(spec, this.o.roots, `this worker (${this.workerId})`);
+    const [code, refusal] = this.draining
+      ? ['PREEMPTED', `worker ${this.workerId} is draining`]
+      : ['BAD_SPEC', await outsideRootsOnDisk(spec, this.o.roots, `this worker (${this.workerId})`)];
     if (refusal === undefined) return this.startRanks(a, spec);
     this.o.log.warn(`refused ${a.job_id}: ${refusal}`, { jobId: a.job_id });
     for (const { rank } of a.ranks) {
-      this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: -1, signal: '', error_code: 'BAD_SPEC', error_message: refusal, report: null } } });
+      this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: -1, signal: '', error_code: code, error_message: refusal, report: null } } });
     }
   }
 
@@ -197,6 +232,7 @@ export class WorkerAgent {
   private onSessionLost(why: string): void {
     clearInterval(this.heartbeat);
     this.call = undefined;
+    if (this.draining) return this.draining.end(); // no coordinator to hand the jobs back to
     if (this.ranks.size > 0) this.o.log.warn(`stopping ${this.ranks.size} rank(s): their jobs fail with the session`);
     for (const r of this.ranks.values()) r.process.kill();
     if (this.stopped) return;

@@ -94,6 +94,7 @@ export interface StepOutcome {
   wireBytes: number; // gradient bytes this rank sent between machines in this step
   lossScale: number; // the scale this step ran with; 1 without loss scaling
   skipped: boolean; // inf/NaN gradients: no update, and a halved scale for the next step
+  stop: boolean; // some rank of the job voted to stop after this step (trainStep's stopVote; its worker drains)
 }
 
 /** What a checkpoint holds of an engine. */
@@ -128,9 +129,11 @@ export interface Engine {
   /**
    * One optimizer step over the K = ⌊inputs.length / (batch × sample size)⌋ micro-batches of
    * `batch` samples that inputs and labels hold (K ≤ maxAccumulate): the gradient of their mean
-   * loss, averaged over the group once.
+   * loss, averaged over the group once. `stopVote`: this rank asks the job to stop after this
+   * step; every rank's vote travels with the loss's reduction (no extra collective), so all of
+   * them see `stop` in the same step.
    */
-  trainStep(inputs: EngineInputs, labels: Int32Array, batch: number, lr: number, clipNorm: number): Promise<StepOutcome>;
+  trainStep(inputs: EngineInputs, labels: Int32Array, batch: number, lr: number, clipNorm: number, stopVote?: boolean): Promise<StepOutcome>;
   /** Sums over the batch's predictions (batch, or batch × block for a GPT). */
   evaluate(inputs: EngineInputs, labels: Int32Array, batch: number): Promise<{ lossSum: number; correct: number }>;
   optimizerStep(lr: number, clipNorm: number): Promise<{ gradNorm: number | null }>;

@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { CheckpointEvent, EvalEvent, ProgressEvent, RankMessage, ResumeEvent, StartMessage, TrainingReport } from '../common/rank-messages.js';
+import type { CheckpointEvent, EvalEvent, ProgressEvent, ParentMessage, RankMessage, ResumeEvent, StartMessage, TrainingReport } from '../common/rank-messages.js';
 
 const RANK_ENTRY = fileURLToPath(new URL('./rank.js', import.meta.url));
 
@@ -33,6 +33,11 @@ export class RankProcess {
   private report: TrainingReport | null = null;
   private error: { code: string; message: string } | null = null;
   private killTimer: NodeJS.Timeout | undefined;
+  /** Asks the rank to checkpoint at its next step boundary and stop (PREEMPTED): its worker drains. */
+  drain(): void {
+    if (this.child.connected) this.child.send({ type: 'drain' } satisfies ParentMessage);
+  }
+
   /** What the rank last said it was doing (its liveness reports), and when that last changed. */
   activity = 'starting';
   private changedAt = Date.now();

@@ -3,7 +3,7 @@
  * with an IPC channel; receives one StartMessage, trains, and reports through RankMessages.
  */
 import { isRingmasterError } from '../common/errors.js';
-import type { ParentMessage, RankMessage } from '../common/rank-messages.js';
+import type { ParentMessage, RankMessage, StartMessage } from '../common/rank-messages.js';
 import { asNativeError, createEngine, loadNative, type ProcessGroup } from './native.js';
 import { loadTaskData } from './tasks/task.js';
 import { currentActivity, setActivity } from './activity.js';
@@ -37,14 +37,17 @@ process.on('disconnect', () => {
 });
 
 /** Joins the job attempt's process group through the coordinator's rendezvous store. */
-async function joinGroup(message: ParentMessage): Promise<ProcessGroup | undefined> {
+async function joinGroup(message: StartMessage): Promise<ProcessGroup | undefined> {
   const d = message.distributed;
   if (!d || d.worldSize < 2) return undefined;
   const { timeout_s, join_timeout_s } = message.spec.parallel;
   return joinProcessGroup(d, timeout_s * 1000, join_timeout_s * 1000);
 }
 
-async function run(message: ParentMessage): Promise<void> {
+// Set when the worker drains: the trainer stops at the next step boundary (after a checkpoint).
+let drainRequested = false;
+
+async function run(message: StartMessage): Promise<void> {
   // Liveness: what this rank is doing, a few times per progress_timeout_s (its agent's hang watch).
   const aliveMs = Math.min(5000, Math.max(200, (message.spec.progress_timeout_s * 1000) / 5));
   const alive = setInterval(() => {
@@ -55,6 +58,7 @@ async function run(message: ParentMessage): Promise<void> {
     const [data, group] = await Promise.all([loadTaskData(message.spec), joinGroup(message)]);
     const report = await train(message.spec, data, {
       createEngine, group, checkpoints: message.checkpoints, resume: message.resume, onEvent: (e) => void send(e),
+      stopRequested: () => drainRequested,
       matmulPeakGflops: () => matmulPeakGflops(message.spec.threads),
     });
     await send({ type: 'done', report });
@@ -78,7 +82,11 @@ const startTimer = setTimeout(() => {
   process.stderr.write(`ringmaster: the rank process got no start message within ${START_TIMEOUT_MS / 1000}s; exiting\n`);
   process.exit(1);
 }, START_TIMEOUT_MS);
-process.once('message', (m: ParentMessage) => {
+process.on('message', (m: ParentMessage) => {
+  if (m.type === 'drain') {
+    drainRequested = true;
+    return;
+  }
   clearTimeout(startTimer);
   void run(m);
 });

@@ -22,7 +22,11 @@ export interface TrainerDeps {
   now?(): number; // milliseconds; performance.now by default
   /** fp32 matmul GFLOP/s of this rank's threads, for a language model's MFU; absent: no MFU. */
   matmulPeakGflops?(): Promise<number>;
+  /** Whether this rank's worker drains (asked once per step); absent: never. */
+  stopRequested?(): boolean;
 }
+
+
 
 export function engineConfig(spec: JobSpec, model: EngineModel): EngineConfig {
   const o = spec.optimizer;
@@ -146,7 +150,8 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
     const lr = learningRate(step, schedule);
     setActivity(`step ${step + 1}`);
     // The engine copies the batch when the call starts, so the next batch loads while this step computes.
-    const pending = engine.trainStep(task.inputs, task.labels, spec.batch.micro, lr, spec.optimizer.clip_grad_norm);
+    // A draining worker's rank votes to stop; the votes travel with the step's loss, so every rank stops after the same step.
+    const pending = engine.trainStep(task.inputs, task.labels, spec.batch.micro, lr, spec.optimizer.clip_grad_norm, deps.stopRequested?.() ?? false);
     const next = step + 1;
     if (next < totalSteps) task.load(next);
     const outcome = await pending.catch((e: unknown) => {
@@ -175,8 +180,15 @@ export async function train(spec: JobSpec, data: TaskData, deps: TrainerDeps): P
         ...(place.stages > 1 ? { bubble: Math.min(1, done.waitMs / done.ms) } : {}),
       });
     }
-    if (writer && spec.checkpoint.every > 0 && next % spec.checkpoint.every === 0 && next !== totalSteps) {
-      await writer.save(next, position(next));
+    const checkpointed = spec.checkpoint.every > 0 && next % spec.checkpoint.every === 0 && next !== totalSteps;
+    if (writer && checkpointed) await writer.save(next, position(next));
+    if (next < totalSteps && outcome.stop) {
+      // Preempted: a checkpoint at this step, written whole before any rank leaves.
+      setActivity(`checkpointing step ${next} to stop (the worker drains)`);
+      if (writer && !checkpointed) await writer.save(next, position(next));
+      await writer?.finish();
+      await group?.barrier();
+      throw new RingmasterError('PREEMPTED', `stopped after step ${next} because its worker drains; checkpoint step ${next} written, the job resumes from it`);
     }
     if (spec.eval.every > 0 && next % spec.eval.every === 0 && next !== totalSteps) {
       setActivity(`evaluating after step ${next}`);

@@ -98,6 +98,13 @@ export async function workersCommand(o: { address: string; json: boolean }): Pro
   return EXIT.ok;
 }
 
+export async function drainCommand(o: { address: string; worker: string }): Promise<number> {
+  const client = connect(o.address);
+  const r = await call<{ running_ranks: number }>(o.address, (opts, cb) => client.DrainWorker({ worker_id: o.worker }, opts, cb));
+  print(`${o.worker}: draining; ${r.running_ranks} rank(s) checkpoint at their next step and stop, their jobs go back to the queue, and the worker leaves`);
+  return EXIT.ok;
+}
+
 export function logsCommand(o: { address: string; job: string; follow: boolean }): Promise<number> {
   const client = connect(o.address);
   return new Promise((resolve, reject) => {

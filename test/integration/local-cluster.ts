@@ -54,9 +54,20 @@ export class LocalCluster {
   static async start(slots = 'cpu:1'): Promise<LocalCluster> {
     const cluster = new LocalCluster(mkdtempSync(path.join(tmpdir(), 'ringmaster-cluster-')));
     await cluster.startCoordinator(0);
-    cluster.worker = start(AGENT, ['--coordinator', cluster.address, '--slots', slots, '--address', '127.0.0.1', '--token-file', cluster.tokenFile, ...TEST_ROOTS]);
-    await until('the worker to register', () => (cluster.worker.output.includes('registered as') ? true : undefined));
+    await cluster.startWorker(slots);
     return cluster;
+  }
+
+  /** Starts the cluster's worker (again, after the last one left); resolves once it registered. */
+  async startWorker(slots = 'cpu:1'): Promise<void> {
+    const worker = start(AGENT, ['--coordinator', this.address, '--slots', slots, '--address', '127.0.0.1', '--token-file', this.tokenFile, ...TEST_ROOTS]);
+    this.worker = worker;
+    await until('the worker to register', () => (worker.output.includes('registered as') ? true : undefined));
+  }
+
+  /** The worker's exit code once it has exited (null while it runs). */
+  get workerExitCode(): number | null {
+    return this.worker.child.exitCode;
   }
 
   /** The coordinator's token, made in its state directory on its first start. */
@@ -100,8 +111,8 @@ export class LocalCluster {
     }, timeoutMs);
   }
 
-  /** Freezes (SIGSTOP) or thaws (SIGCONT) the worker agent: a frozen agent sends no heartbeats. */
-  signalWorker(signal: 'SIGSTOP' | 'SIGCONT'): void {
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the worker agent (a frozen agent sends no heartbeats), or drains it (SIGTERM). */
+  signalWorker(signal: 'SIGSTOP' | 'SIGCONT' | 'SIGTERM'): void {
     this.worker.child.kill(signal);
   }
 

@@ -260,9 +260,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     });
   }
 
-  // trainStep(inputs, labels, batch, lr, clipNorm) → Promise<{ loss, gradNorm, timings,
-  // gradientAllReduces, factorExchanges }>: one optimizer step over the K = inputs.length / (batch × input size)
-  // micro-batches the inputs hold.
+  // trainStep(inputs, labels, batch, lr, clipNorm, stopVote?) → Promise<{ loss, gradNorm, timings,
+  // gradientAllReduces, factorExchanges, …, stop }>: one optimizer step over the K =
+  // inputs.length / (batch × input size) micro-batches the inputs hold.
   Napi::Value train_step(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     return guard(info.Env(), [&] {
@@ -274,8 +274,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       load_samples(info, K * B);
       float lr = float(require_number(info[3], "lr"));
       float clip = float(require_number(info[4], "clipNorm"));
+      bool stop_vote = info.Length() > 5 && info[5].ToBoolean();
       auto result = std::make_shared<StepResult>();
-      return run(info, [this, result, B, K, lr, clip] { *result = trainer_->train_step(B, K, lr, clip); },
+      return run(info, [this, result, B, K, lr, clip, stop_vote] { *result = trainer_->train_step(B, K, lr, clip, stop_vote); },
                  [result](Napi::Env env) {
                    auto o = Napi::Object::New(env);
                    o.Set("loss", result->loss);
@@ -284,6 +285,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                    o.Set("wireBytes", double(result->wire_bytes));
                    o.Set("lossScale", result->loss_scale);
                    o.Set("skipped", result->skipped);
+                   o.Set("stop", result->stop);
                    o.Set("gradNorm", std::isnan(result->grad_norm) ? env.Null() : Napi::Number::New(env, result->grad_norm));
                    auto t = Napi::Object::New(env);
                    t.Set("computeMs", 1e3 * result->compute_s);

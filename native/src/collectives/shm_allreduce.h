@@ -79,7 +79,7 @@ class SharedBuffers {
   double reduce_shard(Range bucket, Range* slice, const AcrossMachines& across, int world);
   // values[i] ← Σ over the local ranks of each one's values[i], i < n ≤ kMaxSums, through the
   // segment.
-  static constexpr size_t kMaxSums = 2;
+  static constexpr size_t kMaxSums = 4;
   void sum_over_ranks(double* values, size_t n);
   void barrier() { segment_.barrier(); }
 

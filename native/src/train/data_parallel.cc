@@ -104,20 +104,24 @@ void DataParallel::abandon() {
   }
 }
 
-ReducedStep DataParallel::finish(double loss) {
+ReducedStep DataParallel::finish(double loss, double stop_vote) {
   ReducedStep r;
   r.squares = std::numeric_limits<double>::quiet_NaN();
   r.owned = {Range{0, model_.parameters().count()}};
   reducer_->wait();
   // A sharded rank's share of Σ g² passes through shared memory, and when its machine holds
   // every rank the loss is averaged in the same exchange.
+  // The stop votes (a draining worker's ranks) travel with the loss.
   bool loss_with_norm = shards_ && group_->topology().machines == 1;
-  if (!loss_with_norm) group_->all_reduce_now(&loss, 1, DType::F64, ReduceOp::Avg);
+  double loss_vote[2] = {loss, stop_vote};
+  if (!loss_with_norm) group_->all_reduce_now(loss_vote, 2, DType::F64, ReduceOp::Avg);
+  loss = loss_vote[0];
+  r.stop = loss_vote[1];
   if (shards_) {
-    double sums[2] = {shard_squares_ + factor_squares_, loss};
-    shards_->sum_over_machine(sums, loss_with_norm ? 2 : 1);
+    double sums[3] = {shard_squares_ + factor_squares_, loss, stop_vote};
+    shards_->sum_over_machine(sums, loss_with_norm ? 3 : 1);
     r.squares = sums[0];
-    if (loss_with_norm) loss = sums[1] / double(group_->size());
+    if (loss_with_norm) loss = sums[1] / double(group_->size()), r.stop = sums[2];
     r.owned = shard_of_;
     if (factors_) r.owned.insert(r.owned.end(), factors_->owned().begin(), factors_->owned().end());
   }

@@ -35,6 +35,7 @@ struct DataParallelConfig {
 // What the ranks agreed on after a step's backward.
 struct ReducedStep {
   double loss;                 // averaged over the ranks
+  double stop;                 // the ranks' stop votes averaged: > 0 when any rank asked to stop
   double squares;              // Σ g² of the averaged gradient; NaN when the caller sums it itself
   std::vector<Range> owned;    // the parameters this rank updates
   size_t buckets;              // buckets reduced this step
@@ -62,7 +63,7 @@ class DataParallel {
   GradientsReady ready_hook(bool squares);
   // After the step's backward: waits for every bucket, and averages the loss (and, sharded, the
   // gradient's squared norm) over the ranks.
-  ReducedStep finish(double loss);
+  ReducedStep finish(double loss, double stop_vote = 0.0);
   // After a failed backward: lets the launched buckets finish (or fail) before the step is left.
   void abandon();
   // After the optimizer has updated this rank's parameters.

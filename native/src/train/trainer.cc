@@ -42,7 +42,7 @@ const int32_t* Trainer::staged_labels(size_t samples) {
   return device_labels_.i32();
 }
 
-StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
+StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm, bool stop_vote) {
   using clock = std::chrono::steady_clock;
   auto seconds = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   RM_CHECK(K >= 1 && K <= config_.max_accumulate, "INVALID_ARGUMENT",
@@ -94,15 +94,16 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   double loss = loss_sum / double(K * B * P);  // 0 on a stage without the loss
   auto t1 = clock::now();
   size_t n = params().count();
-  ReducedStep reduced{loss, std::numeric_limits<double>::quiet_NaN(), {Range{0, n}}, 0, 0, 0.0, 0};
-  if (dp) reduced = dp->finish(loss);
+  ReducedStep reduced{loss, stop_vote ? 1.0 : 0.0, std::numeric_limits<double>::quiet_NaN(), {Range{0, n}}, 0, 0, 0.0, 0};
+  if (dp) reduced = dp->finish(loss, stop_vote ? 1.0 : 0.0);
   double squares = reduced.squares;
   if (std::isnan(squares)) squares = squares_wanted ? own_squares() : 0.0;
   if (pipeline_) {
-    double sums[2] = {squares, reduced.loss};
-    pipeline_->sum_over_stages(sums, 2);  // every stage gets the loss and agrees on finiteness
+    double sums[3] = {squares, reduced.loss, reduced.stop};
+    pipeline_->sum_over_stages(sums, 3);  // every stage gets the loss and the stop votes, and agrees on finiteness
     squares = sums[0];
     reduced.loss = sums[1];
+    reduced.stop = sums[2];
   }
   auto t2 = clock::now();
   // The ranks of a stage hold the same gradients, and the stages' squares are summed, so every
@@ -117,7 +118,7 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm) {
   // Waiting for the other ranks' factors counts as communication, not compute.
   double waited = reduced.factor_wait_s, bubble = pipeline_ ? pipeline_->waited_seconds() : 0.0;
   return {reduced.loss, norm, seconds(t0, t1) - waited - bubble, seconds(t1, t2) + waited, seconds(t2, clock::now()), bubble,
-          reduced.buckets, reduced.factor_exchanges, reduced.wire_bytes, scale, !step};
+          reduced.buckets, reduced.factor_exchanges, reduced.wire_bytes, scale, !step, reduced.stop > 0.0};
 }
 
 double Trainer::own_squares() {

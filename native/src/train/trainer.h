@@ -59,6 +59,7 @@ struct StepResult {
   size_t wire_bytes;            // gradient bytes this rank sent between machines
   float loss_scale;             // the scale this step ran with (1 without loss scaling)
   bool skipped;                 // inf/NaN gradients: no update (fp16 loss scaling)
+  bool stop;                    // some rank of the job voted to stop after this step (its worker drains)
 };
 
 class Trainer {
@@ -97,7 +98,9 @@ class Trainer {
   // the mean loss over all K·B samples are accumulated (the loss of each micro-batch scaled by
   // 1/K), then averaged over the ranks once (DDP's no_sync semantics: buckets are reduced
   // during the last micro-batch's backward only). clip_norm ≤ 0 disables clipping.
-  StepResult train_step(size_t B, size_t K, float lr, float clip_norm);
+  // `stop_vote`: this rank asks to stop after this step; the votes of every rank of the job
+  // travel with the loss's reduction, so all of them learn it (StepResult::stop) in the same step.
+  StepResult train_step(size_t B, size_t K, float lr, float clip_norm, bool stop_vote = false);
   // Loss sum and correct count over the B · positions predictions of the batch of B samples in
   // inputs() and labels(), no gradients.
   CrossEntropyResult evaluate(size_t B);
