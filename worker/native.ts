@@ -222,10 +222,10 @@ export interface NativeAddon {
   buildInfo(): BuildInfo;
   /**
    * Where the GPU library `name` was loaded from, loading it now as a cuda job's first GPU use
-   * would (native/src/cuda/libraries.h: $RINGMASTER_CUBLASLT, the soname, Python environments'
+   * would (native/src/cuda/libraries.h: $RINGMASTER_CUBLASLT or $RINGMASTER_NCCL, the soname, Python environments'
    * nvidia/*\/lib); throws CUDA_UNAVAILABLE in one line naming every place tried.
    */
-  cudaLibrary(name: 'cublasLt'): string;
+  cudaLibrary(name: 'cublasLt' | 'nccl'): string;
   /** The GPUs this process sees (CUDA_VISIBLE_DEVICES applies); none without a driver or in a build without CUDA. */
   cudaDevices(): { index: number; name: string; memoryBytes: number; capability: string }[];
   /** Each value rounded (ties to even) to what bf16 or fp16 can hold: the oracle of the mixed-precision tests. */

@@ -3,16 +3,18 @@
 // kernel goes through the checks of kernel_cases.h (finite differences, accumulation, against
 // the CPU reference, decoding, weight rows) with its buffers on the GPU and its outputs poisoned
 // with NaN first; attention again at GPT-sized heads; the optimizer's passes; five training
-// steps of a GPT (fp32, bf16, fp16), an MLP and a CNN on the GPU against the CPU; then
-// cuBLASLt's fp32 GEMM throughput.
+// steps of a GPT (fp32, bf16, fp16), an MLP and a CNN on the GPU against the CPU; a one-rank
+// NCCL group; then cuBLASLt's fp32 GEMM throughput.
 // Prints one JSON object per line; exits 0 when every check passed, 1 when one failed, 2 when
 // there is no GPU. scripts/gpu-check.sh builds and runs it.
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <map>
 
 #include "../src/cuda/cuda_check.h"
 #include "../src/cuda/cuda_device.h"
+#include "../src/cuda/nccl_group.h"
 #include "../src/kernels/cuda/cuda_kernels.h"
 #include "../src/train/trainer.h"
 #include "kernel_cases.h"
@@ -125,6 +127,48 @@ void training_checks() {
   training_check("cnn fp32", cnn, 1e-4);
 }
 
+// The rendezvous store of a group of one: the NCCL id never leaves this process.
+class LocalStore final : public KeyValueStore {
+ public:
+  void set(const std::string& key, const std::vector<char>& value) override { values_[key] = value; }
+  std::vector<char> get(const std::string& key, std::chrono::milliseconds) override {
+    auto it = values_.find(key);
+    RM_CHECK(it != values_.end(), "COLLECTIVE_TIMEOUT", "no key " + key + " in a one-rank store");
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, std::vector<char>> values_;
+};
+
+// A one-rank NCCL group (this GPU): all-reduce (sum and average) of a device buffer and of a
+// host scalar (staged), broadcast and barrier leave every value as it was.
+void nccl_check(CudaDevice& device) {
+  try {
+    LocalStore store;
+    NcclGroupConfig c;
+    c.timeout = c.join_timeout = std::chrono::milliseconds(20000);
+    auto g = NcclGroup::join(c, store, device);
+    size_t n = size_t(1) << 20;
+    std::vector<float> host(n), back(n);
+    for (size_t i = 0; i < n; ++i) host[i] = float(i % 1000) * 0.5f;
+    auto* d = static_cast<float*>(device.allocate(n * sizeof(float)));
+    device.copy_from_host(d, host.data(), n * sizeof(float));
+    g->all_reduce(d, n, DType::F32, ReduceOp::Sum)->wait(g->wait_bound());
+    g->all_reduce(d, n, DType::F32, ReduceOp::Avg)->wait(g->wait_bound());
+    g->broadcast(d, n, DType::F32, 0)->wait(g->wait_bound());
+    g->barrier_now();
+    device.copy_to_host(back.data(), d, n * sizeof(float));
+    device.release(d, n * sizeof(float));
+    double loss[2] = {2.5, 1.0};
+    g->all_reduce_now(loss, 2, DType::F64, ReduceOp::Avg);
+    bool ok = back == host && loss[0] == 2.5 && loss[1] == 1.0;
+    report("nccl", "all_reduce", "cuda", 0.0, ok, ok ? "" : "a one-rank reduction changed the values");
+  } catch (const NativeError& e) {
+    report("nccl", "all_reduce", "cuda", 0.0, false, std::string(e.code()) + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -153,6 +197,7 @@ int main() {
     weight_rows_check(staged);
     update_check(staged);
     training_checks();
+    nccl_check(device);
     std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", gemm_tflops(cuda, device, 4096, 10));
   } catch (const NativeError& e) {
     std::printf("{\"check\":\"error\",\"ok\":false,\"code\":\"%s\",\"where\":\"%s\"}\n", e.code().c_str(), e.what());

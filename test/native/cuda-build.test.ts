@@ -22,13 +22,13 @@ const hasNvcc = (() => {
 })();
 const { cuda, cudaDevices } = loadNative().buildInfo();
 
-/** cudaLibrary('cublasLt') in a fresh process (the engine keeps a library once loaded) with `env`. */
-function loadCublasLt(env: Record<string, string>): { path?: string; code?: string; message?: string } {
+/** cudaLibrary(name) in a fresh process (the engine keeps a library once loaded) with `env`. */
+function loadLibrary(name: 'cublasLt' | 'nccl', env: Record<string, string>): { path?: string; code?: string; message?: string } {
   const script = `
     import { loadNative } from ${JSON.stringify(path.join(ROOT, 'dist', 'worker', 'native.js'))};
-    try { console.log(JSON.stringify({ path: loadNative().cudaLibrary('cublasLt') })); }
+    try { console.log(JSON.stringify({ path: loadNative().cudaLibrary('${name}') })); }
     catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['VIRTUAL_ENV', 'CONDA_PREFIX', 'RINGMASTER_CUBLASLT'].includes(k)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['VIRTUAL_ENV', 'CONDA_PREFIX', 'RINGMASTER_CUBLASLT', 'RINGMASTER_NCCL'].includes(k)));
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...clean, ...env }, encoding: 'utf8' });
   return JSON.parse(r.stdout.trim()) as { path?: string; code?: string; message?: string };
 }
@@ -43,7 +43,9 @@ function fakeEnvironment(): { prefix: string; library: string } {
   return { prefix, library };
 }
 
-const systemHasCublasLt = execFileSync('ldconfig', ['-p'], { encoding: 'utf8' }).includes('libcublasLt.so.13');
+const ldconfig = execFileSync('ldconfig', ['-p'], { encoding: 'utf8' });
+const systemHasCublasLt = ldconfig.includes('libcublasLt.so.13');
+const systemHasNccl = ldconfig.includes('libnccl.so.2');
 
 describe('the CUDA build', () => {
   it(`compiles the CUDA sources in wherever nvcc is (nvcc ${hasNvcc ? 'found' : 'absent'} here)`, () => {
@@ -52,7 +54,7 @@ describe('the CUDA build', () => {
 
   describe.skipIf(!cuda)('GPU libraries, loaded on first use', () => {
     it.skipIf(systemHasCublasLt)('a missing cuBLASLt is one line naming every place looked and how to get it', () => {
-      const r = loadCublasLt({ RINGMASTER_CUBLASLT: '/nonexistent/libcublasLt.so.13', HOME: mkdtempSync(path.join(tmpdir(), 'ringmaster-home-')) });
+      const r = loadLibrary('cublasLt', { RINGMASTER_CUBLASLT: '/nonexistent/libcublasLt.so.13', HOME: mkdtempSync(path.join(tmpdir(), 'ringmaster-home-')) });
       expect(r.code).toBe('CUDA_UNAVAILABLE');
       expect(r.message).not.toContain('\n');
       expect(r.message).toContain('cuBLASLt not found (tried /nonexistent/libcublasLt.so.13, libcublasLt.so.13');
@@ -60,12 +62,18 @@ describe('the CUDA build', () => {
       expect(r.message).toContain('RINGMASTER_CUBLASLT');
     });
 
+    it.skipIf(systemHasNccl)('a missing NCCL is one line too', () => {
+      const r = loadLibrary('nccl', { HOME: mkdtempSync(path.join(tmpdir(), 'ringmaster-home-')) });
+      expect(r.code).toBe('CUDA_UNAVAILABLE');
+      expect(r.message).toMatch(/^NCCL not found \(tried libnccl\.so\.2[^\n]*\$RINGMASTER_NCCL is unset\): install NCCL 2 for CUDA 13 or `pip install nvidia-nccl-cu13`, or set RINGMASTER_NCCL to its path$/);
+    });
+
     it.skipIf(systemHasCublasLt)('looks in a Python environment\'s nvidia/cu13/lib, and in $RINGMASTER_CUBLASLT first', () => {
       const { prefix, library } = fakeEnvironment();
       // found there and loaded: then it lacks cuBLASLt's entry points, which is said in one line
-      const fromVenv = loadCublasLt({ VIRTUAL_ENV: prefix });
+      const fromVenv = loadLibrary('cublasLt', { VIRTUAL_ENV: prefix });
       expect(fromVenv).toMatchObject({ code: 'CUDA_UNAVAILABLE', message: 'cuBLASLt has no cublasLtCreate (an older version than libcublasLt.so.13?)' });
-      const fromEnv = loadCublasLt({ RINGMASTER_CUBLASLT: library });
+      const fromEnv = loadLibrary('cublasLt', { RINGMASTER_CUBLASLT: library });
       expect(fromEnv.message).toBe('cuBLASLt has no cublasLtCreate (an older version than libcublasLt.so.13?)');
     });
   });

@@ -87,7 +87,35 @@ CublasLt load_cublaslt() {
   return api;
 }
 
+const LibrarySpec kNccl = {"NCCL", "RINGMASTER_NCCL", "libnccl.so.2", "nccl", "install NCCL 2 for CUDA 13 or `pip install nvidia-nccl-cu13`"};
+
+Nccl load_nccl() {
+  void* h = load_library(kNccl).handle;
+  Nccl api{};
+  resolve(h, kNccl, api.get_unique_id, "ncclGetUniqueId");
+  resolve(h, kNccl, api.init_rank, "ncclCommInitRankConfig");
+  resolve(h, kNccl, api.split, "ncclCommSplit");
+  resolve(h, kNccl, api.async_error, "ncclCommGetAsyncError");
+  resolve(h, kNccl, api.abort, "ncclCommAbort");
+  resolve(h, kNccl, api.destroy, "ncclCommDestroy");
+  resolve(h, kNccl, api.error_string, "ncclGetErrorString");
+  resolve(h, kNccl, api.all_reduce, "ncclAllReduce");
+  resolve(h, kNccl, api.broadcast, "ncclBroadcast");
+  resolve(h, kNccl, api.all_gather, "ncclAllGather");
+  resolve(h, kNccl, api.reduce_scatter, "ncclReduceScatter");
+  resolve(h, kNccl, api.send, "ncclSend");
+  resolve(h, kNccl, api.recv, "ncclRecv");
+  resolve(h, kNccl, api.group_start, "ncclGroupStart");
+  resolve(h, kNccl, api.group_end, "ncclGroupEnd");
+  return api;
+}
+
 }  // namespace
+
+const Nccl& nccl() {
+  static const Nccl api = load_nccl();
+  return api;
+}
 
 const CublasLt& cublaslt() {
   static const CublasLt api = load_cublaslt();  // a failed load throws and is tried again next time
@@ -99,7 +127,11 @@ std::string cuda_library_path(const std::string& name) {
     cublaslt();
     return load_library(kCublasLt).path;
   }
-  throw NativeError("INVALID_ARGUMENT", "no GPU library " + name + " (cublasLt)");
+  if (name == "nccl") {
+    nccl();
+    return load_library(kNccl).path;
+  }
+  throw NativeError("INVALID_ARGUMENT", "no GPU library " + name + " (cublasLt, nccl)");
 }
 
 void check_cublas(cublasStatus_t status, const std::string& what) {

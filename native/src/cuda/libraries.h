@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cublasLt.h>
+#include <nccl.h>
 
 #include <string>
 
@@ -32,7 +33,7 @@ struct LoadedLibrary {
 // The library, loaded once per process, or CUDA_UNAVAILABLE naming every place tried.
 const LoadedLibrary& load_library(const LibrarySpec& spec);
 
-// Where the library the engine knows as `name` ("cublasLt") was loaded from, loading it now;
+// Where the library the engine knows as `name` ("cublasLt", "nccl") was loaded from, loading it now;
 // INVALID_ARGUMENT for a name it does not know.
 std::string cuda_library_path(const std::string& name);
 
@@ -54,6 +55,28 @@ struct CublasLt {
 
 // The process's cuBLASLt, loaded on first use.
 const CublasLt& cublaslt();
+
+// NCCL's entry points (the NCCL process group's).
+struct Nccl {
+  decltype(&ncclGetUniqueId) get_unique_id;
+  decltype(&ncclCommInitRankConfig) init_rank;
+  decltype(&ncclCommSplit) split;
+  decltype(&ncclCommGetAsyncError) async_error;
+  decltype(&ncclCommAbort) abort;
+  decltype(&ncclCommDestroy) destroy;
+  decltype(&ncclGetErrorString) error_string;
+  decltype(&ncclAllReduce) all_reduce;
+  decltype(&ncclBroadcast) broadcast;
+  decltype(&ncclAllGather) all_gather;
+  decltype(&ncclReduceScatter) reduce_scatter;
+  decltype(&ncclSend) send;
+  decltype(&ncclRecv) recv;
+  decltype(&ncclGroupStart) group_start;
+  decltype(&ncclGroupEnd) group_end;
+};
+
+// The process's NCCL, loaded on first use.
+const Nccl& nccl();
 
 // Throws CUDA_ERROR naming `what` and cuBLASLt's reason when status is not success.
 void check_cublas(cublasStatus_t status, const std::string& what);

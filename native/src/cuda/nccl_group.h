@@ -1,0 +1,85 @@
+// ProcessGroup over NCCL, for ranks whose buffers live on GPUs (one GPU per rank).
+//
+// Joining: rank 0 makes the communicator's unique id and publishes it in the rendezvous store;
+// every rank initialises its communicator without blocking and polls it until it is ready,
+// aborting it after the join timeout. Subgroups split the parent's communicator (no store).
+//
+// Every operation runs on the group's own stream, after an event recorded on the device's stream
+// (so it sees what the kernels queued before it wrote) and records a completion event that its
+// Work waits on. NCCL has no timeout of its own: a wait that outlasts the group's timeout aborts
+// the communicator (every operation on it fails from then on) and fails with
+// COLLECTIVE_TIMEOUT naming the operation. Buffers in host memory (the trainer's scalars) are
+// staged through device memory. Sends and receives match by order per peer (NCCL has no tags).
+#pragma once
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../collectives/key_value_store.h"
+#include "../collectives/process_group.h"
+#include "cuda_device.h"
+
+namespace rm {
+
+// A host buffer an operation reads or writes through device memory.
+struct Staging {
+  void* host;
+  void* device;
+  size_t bytes;
+  bool copy_back;  // the operation writes it
+};
+
+struct NcclGroupConfig {
+  int rank = 0, size = 1;
+  std::chrono::milliseconds timeout{30000};       // every operation
+  std::chrono::milliseconds join_timeout{30000};  // every rank joining
+};
+
+class NcclGroup : public ProcessGroup, public std::enable_shared_from_this<NcclGroup> {
+ public:
+  // Collective over the job's ranks: joins through `store` on `device`.
+  static std::shared_ptr<NcclGroup> join(const NcclGroupConfig& config, KeyValueStore& store, CudaDevice& device);
+  ~NcclGroup() override;
+
+  std::chrono::milliseconds timeout() const override { return timeout_; }
+  const Topology& topology() const override { return topology_; }
+  WorkPtr all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
+  WorkPtr broadcast(void* data, size_t n, DType t, int root) override;
+  WorkPtr all_gather(void* out, const void* in, size_t n, DType t) override;
+  WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override;
+  WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
+  WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
+  WorkPtr barrier() override;
+  std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks) override;
+
+  // Aborts the communicator: every operation in flight or to come fails. (A timed-out wait does.)
+  void abort(const std::string& why);
+  // Why the communicator failed (an async error, or the abort), or empty while it is healthy.
+  std::string failure();
+
+ private:
+  NcclGroup(int rank, int size, ncclComm_t comm, CudaDevice& device, std::chrono::milliseconds timeout);
+  // Waits, polling, until the communicator has finished initialising; aborts it after `limit`.
+  void await_ready(const std::string& what, std::chrono::milliseconds limit);
+  // "all_reduce #3 (16 float32) on rank 0 of 2"
+  std::string describe(const char* op, uint64_t seq, size_t n, DType t) const;
+  // Runs `launch(stream)` after the device's queued work, on the group's stream; the Work waits for it.
+  template <class F>
+  WorkPtr enqueue(const char* op, size_t n, DType t, std::vector<Staging> staged, F&& launch);
+
+  ncclComm_t comm_;
+  CudaDevice& device_;
+  cudaStream_t stream_ = nullptr;
+  std::chrono::milliseconds timeout_;
+  Topology topology_;
+  std::atomic<uint64_t> seq_{0};
+  std::atomic<bool> aborted_{false};
+  std::string abort_reason_;
+};
+
+}  // namespace rm
