@@ -38,14 +38,7 @@ class GlooGroup : public ProcessGroup {
 
   std::chrono::milliseconds timeout() const override { return timeout_; }
   const Topology& topology() const override { return topology_; }
-  WorkPtr all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
-  WorkPtr broadcast(void* data, size_t n, DType t, int root) override;
-  WorkPtr all_gather(void* out, const void* in, size_t n, DType t) override;
-  WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override;
-  WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
-  WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
-  WorkPtr barrier() override;
-  std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks) override;
+  RM_PROCESS_GROUP_OVERRIDES
 
   // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: Gloo's TCP
   // ring called directly on this group's connections (the baseline), this group's all_reduce

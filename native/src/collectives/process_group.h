@@ -85,4 +85,15 @@ class ProcessGroup {
   int rank_, size_;
 };
 
+// The operations every implementation overrides, declared once for all of them.
+#define RM_PROCESS_GROUP_OVERRIDES \
+  WorkPtr all_reduce(void* data, size_t n, DType t, ReduceOp op) override; \
+  WorkPtr broadcast(void* data, size_t n, DType t, int root) override; \
+  WorkPtr all_gather(void* out, const void* in, size_t n, DType t) override; \
+  WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override; \
+  WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) override; \
+  WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) override; \
+  WorkPtr barrier() override; \
+  std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks) override;
+
 }  // namespace rm

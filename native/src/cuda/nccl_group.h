@@ -48,14 +48,7 @@ class NcclGroup : public ProcessGroup, public std::enable_shared_from_this<NcclG
 
   std::chrono::milliseconds timeout() const override { return timeout_; }
   const Topology& topology() const override { return topology_; }
-  WorkPtr all_reduce(void* data, size_t n, DType t, ReduceOp op) override;
-  WorkPtr broadcast(void* data, size_t n, DType t, int root) override;
-  WorkPtr all_gather(void* out, const void* in, size_t n, DType t) override;
-  WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) override;
-  WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) override;
-  WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) override;
-  WorkPtr barrier() override;
-  std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks) override;
+  RM_PROCESS_GROUP_OVERRIDES
 
   // Aborts the communicator: every operation in flight or to come fails. (A timed-out wait does.)
   void abort(const std::string& why);
