@@ -68,11 +68,11 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
   return spec as unknown as JobSpec;
 }
 
-/** A cuda job trains on one GPU until the NCCL process group lands: its ranks could not talk. */
+/** A cuda job is data parallel over NCCL; pipeline stages on GPUs and 16-bit gradient wires are not built yet. */
 function checkDevice(spec: JobSpec): void {
-  const ranks = spec.parallel.data * spec.parallel.pipeline;
-  if (spec.device !== 'cuda' || ranks === 1) return;
-  throw new RingmasterError('BAD_SPEC', `spec: device = "cuda" with ${ranks} ranks (parallel.data × parallel.pipeline): a cuda job trains on one GPU until the NCCL backend lands; set parallel.data: 1 and parallel.pipeline: 1, or use device: cpu`);
+  if (spec.device !== 'cuda') return;
+  if (spec.parallel.pipeline > 1) throw badValue('parallel.pipeline', spec.parallel.pipeline, '1 for device: cuda (pipeline stages on GPUs are not built yet; use device: cpu)');
+  if (spec.parallel.reduce_dtype !== 'fp32') throw badValue('parallel.reduce_dtype', spec.parallel.reduce_dtype, 'fp32 for device: cuda (NCCL reduces the gradients in fp32)');
 }
 
 /** What a pipeline needs of the model and the batch. */
@@ -103,7 +103,7 @@ function checkPipeline(spec: JobSpec): void {
 /** Compact one-line rendering of a value for messages: numbers as written, the rest as JSON. */
 export function formatValue(value: unknown): string {
   const text = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
-  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
 export function isMapping(value: unknown): value is Mapping {

@@ -215,6 +215,7 @@ export interface ProcessGroupOptions {
   timeoutMs: number; // for every collective
   joinTimeoutMs?: number; // for every rank to join; timeoutMs when absent
   store: RendezvousStoreClient;
+  backend?: 'gloo' | 'nccl'; // gloo (the default): host memory, TCP and shared memory; nccl: ranks on GPUs, one each
 }
 
 export interface NativeAddon {

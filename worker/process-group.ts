@@ -10,10 +10,10 @@ import { asNativeError, loadNative, NativeError, type ProcessGroup } from './nat
 import { CoordinatorStore } from './rendezvous-client.js';
 
 /** timeoutMs bounds every collective; joinTimeoutMs the wait for every rank to join. */
-export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number, joinTimeoutMs = timeoutMs): Promise<ProcessGroup> {
+export async function joinProcessGroup(p: DistributedPlacement, timeoutMs: number, joinTimeoutMs = timeoutMs, backend: 'gloo' | 'nccl' = 'gloo'): Promise<ProcessGroup> {
   const store = new CoordinatorStore(p.coordinator, p.scope, p.token ?? clientToken(), p.tls ?? clientTls({}));
   try {
-    return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, joinTimeoutMs, store });
+    return await loadNative().createProcessGroup({ rank: p.rank, size: p.worldSize, hostname: p.hostname, machine: p.machine, timeoutMs, joinTimeoutMs, store, backend });
   } finally {
     store.close();
   }

@@ -41,7 +41,7 @@ async function joinGroup(message: StartMessage): Promise<ProcessGroup | undefine
   const d = message.distributed;
   if (!d || d.worldSize < 2) return undefined;
   const { timeout_s, join_timeout_s } = message.spec.parallel;
-  return joinProcessGroup(d, timeout_s * 1000, join_timeout_s * 1000);
+  return joinProcessGroup(d, timeout_s * 1000, join_timeout_s * 1000, message.spec.device === 'cuda' ? 'nccl' : 'gloo');
 }
 
 // Set when the worker drains: the trainer stops at the next step boundary (after a checkpoint).

@@ -1,9 +1,9 @@
 /**
  * Cuda jobs on the cluster, on a machine without a GPU (the CI's): the coordinator places a cuda
  * job only on cuda slots and says why it waits; a worker that offers a cuda slot it cannot use
- * gives the job a one-line failure naming the device and the reason; and a cuda job of several
- * ranks is refused at submission until the NCCL backend lands. (Training on a GPU is
- * test/parity/'s, where there is one.)
+ * gives the job a one-line failure naming the device and the reason; and what cuda jobs cannot do
+ * yet (pipeline stages) is refused at submission. (Training on a GPU is test/parity/'s, where
+ * there is one.)
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -39,10 +39,10 @@ describe('cuda jobs on a cluster', () => {
     expect(String(failed.reason)).not.toContain('\n');
   }, 60_000);
 
-  it('refuses a cuda job of several ranks at submission', async () => {
+  it('refuses pipeline stages on GPUs at submission', async () => {
     cluster = await LocalCluster.start('cpu:1');
-    const r = await cluster.cli(['submit', SPEC, '--set', 'device=cuda', '--set', 'parallel.data=2']);
+    const r = await cluster.cli(['submit', SPEC, '--set', 'device=cuda', '--set', 'parallel.pipeline=2']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr.trim()).toBe('ringmaster: spec: device = "cuda" with 2 ranks (parallel.data × parallel.pipeline): a cuda job trains on one GPU until the NCCL backend lands; set parallel.data: 1 and parallel.pipeline: 1, or use device: cpu');
+    expect(r.stderr.trim()).toBe('ringmaster: spec: parallel.pipeline = 2: must be 1 for device: cuda (pipeline stages on GPUs are not built yet; use device: cpu)');
   }, 60_000);
 });

@@ -10,6 +10,9 @@
 
 #include "binding_util.h"
 #include "../collectives/gloo_group.h"
+#ifdef RINGMASTER_WITH_CUDA
+#include "../cuda/nccl_group.h"
+#endif
 #include "pg_binding.h"
 #include "store_bridge.h"
 
@@ -222,11 +225,46 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 
 Napi::FunctionReference ProcessGroupWrap::constructor;
 
-// createProcessGroup({ rank, size, hostname, machine?, timeoutMs, joinTimeoutMs?, store }) → Promise<ProcessGroup>
+#ifdef RINGMASTER_WITH_CUDA
+// The rendezvous store as the NCCL group sees it, over the Gloo-shaped bridge to JavaScript.
+class BridgeKeyValueStore final : public KeyValueStore {
+ public:
+  explicit BridgeKeyValueStore(JsStore& store) : store_(store) {}
+  void set(const std::string& key, const std::vector<char>& value) override { store_.set(key, value); }
+  std::vector<char> get(const std::string& key, std::chrono::milliseconds timeout) override {
+    store_.wait({key}, timeout);
+    return store_.get(key);
+  }
+
+ private:
+  JsStore& store_;
+};
+#endif
+
+// NCCL over GPU 0 of this process (the agent gives each cuda rank its own GPU as the only one).
+static std::shared_ptr<ProcessGroup> join_nccl(const GlooGroupConfig& c, JsStore& store) {
+#ifdef RINGMASTER_WITH_CUDA
+  BridgeKeyValueStore kv(store);
+  NcclGroupConfig n;
+  n.rank = c.rank;
+  n.size = c.size;
+  n.timeout = c.timeout;
+  n.join_timeout = c.join_timeout;
+  return NcclGroup::join(n, kv, cuda_device(0));
+#else
+  (void)c, (void)store;
+  throw NativeError("CUDA_UNAVAILABLE", "the NCCL process group needs a build of Ringmaster with CUDA");
+#endif
+}
+
+// createProcessGroup({ rank, size, hostname, machine?, timeoutMs, joinTimeoutMs?, store, backend? }) → Promise<ProcessGroup>
+// backend: "gloo" (the default) or "nccl" (ranks on GPUs).
 static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&] {
     auto o = require_object(info[0], "options");
+    std::string backend = o.Has("backend") && !o.Get("backend").IsUndefined() ? o.Get("backend").ToString().Utf8Value() : "gloo";
+    RM_CHECK(backend == "gloo" || backend == "nccl", "INVALID_ARGUMENT", "backend must be \"gloo\" or \"nccl\"");
     GlooGroupConfig c;
     c.rank = int(require_count(o.Get("rank"), "rank"));
     c.size = int(require_count(o.Get("size"), "size"));
@@ -238,7 +276,9 @@ static Napi::Value create_process_group(const Napi::CallbackInfo& info) {
       c.join_timeout = std::chrono::milliseconds(int64_t(require_count(o.Get("joinTimeoutMs"), "joinTimeoutMs")));
     auto store = std::make_shared<JsStore>(env, require_object(o.Get("store"), "store"), c.join_timeout);
     auto group = std::make_shared<std::shared_ptr<ProcessGroup>>();
-    auto* task = new Task(Napi::Object::New(env), 1, [c, store, group] { *group = std::make_shared<GlooGroup>(c, *store); },
+    bool nccl = backend == "nccl";
+    auto* task = new Task(Napi::Object::New(env), 1,
+                          [c, store, group, nccl] { *group = nccl ? join_nccl(c, *store) : std::make_shared<GlooGroup>(c, *store); },
                           [group](Napi::Env e) { return ProcessGroupWrap::wrap(e, *group); },
                           [store] {});  // keeps the store (and its JS callbacks) alive until the join settles
     task->Queue();

@@ -178,8 +178,9 @@ WorkPtr NcclGroup::enqueue(const char* op, size_t n, DType t, std::vector<Stagin
   cudaEventDestroy(ready);
   check_nccl(launch(stream_), name);
   RM_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), name);
+  // The device's stream does not wait for it (backward goes on beside a gradient bucket's
+  // reduction); whoever reads the result waits for the Work first, on the host.
   RM_CUDA_CHECK(cudaEventRecord(done, stream_), name);
-  RM_CUDA_CHECK(cudaStreamWaitEvent(device_.stream(), done, 0), name);  // later kernels see the result
   return std::make_shared<NcclWork>(shared_from_this(), std::move(name), done, std::move(staged));
 }
 

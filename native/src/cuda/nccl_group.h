@@ -5,8 +5,9 @@
 // aborting it after the join timeout. Subgroups split the parent's communicator (no store).
 //
 // Every operation runs on the group's own stream, after an event recorded on the device's stream
-// (so it sees what the kernels queued before it wrote) and records a completion event that its
-// Work waits on. NCCL has no timeout of its own: a wait that outlasts the group's timeout aborts
+// (so it sees what the kernels queued before it wrote), and records a completion event its Work
+// waits on; the device's stream does not wait for it, so backward runs on beside a gradient
+// bucket's reduction, and whoever reads a result waits for its Work first. NCCL has no timeout of its own: a wait that outlasts the group's timeout aborts
 // the communicator (every operation on it fails from then on) and fails with
 // COLLECTIVE_TIMEOUT naming the operation. Buffers in host memory (the trainer's scalars) are
 // staged through device memory. Sends and receives match by order per peer (NCCL has no tags).

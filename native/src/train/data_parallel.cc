@@ -91,7 +91,7 @@ void DataParallel::reduce_bucket(size_t bucket) {
   }
   float* data = model_.parameters().grads() + b.begin;
   size_t n = b.end - b.begin;
-  if (group_->topology().machines == 1) return group_->all_reduce_now(data, n, DType::F32, ReduceOp::Avg);  // through memory
+  if (group_->topology().machines == 1 || config_.on_device) return group_->all_reduce_now(data, n, DType::F32, ReduceOp::Avg);  // through memory, or NCCL
   float remaining = wire_.sum(*group_, data, n, 1.0f / float(group_->size()));
   if (remaining != 1.0f)
     for (size_t i = 0; i < n; ++i) data[i] *= remaining;

@@ -30,6 +30,9 @@ struct DataParallelConfig {
   bool sufficient_factors = true;
   bool shard = true;  // ZeRO-1 over shared memory where the ranks allow it
   size_t max_batch = 0, max_accumulate = 1;  // samples per micro-batch, micro-batches per step
+  // The gradients are on a GPU: each bucket is averaged by the group (NCCL) in place, in fp32,
+  // with no sharding, factors or 16-bit wire (those work on host memory).
+  bool on_device = false;
 };
 
 // What the ranks agreed on after a step's backward.

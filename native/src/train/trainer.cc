@@ -130,8 +130,9 @@ double Trainer::own_squares() {
 }
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
-  RM_CHECK(device_.kind() == DeviceKind::Cpu, "INVALID_ARGUMENT",
-           "a model on " + device_.name() + " trains on one rank for now: data and pipeline parallelism on GPUs need the NCCL process group");
+  bool gpu = device_.kind() != DeviceKind::Cpu;
+  RM_CHECK(!gpu || config_.pipeline_stages == 1, "INVALID_ARGUMENT",
+           "a model on " + device_.name() + " trains data parallel only for now: pipeline stages on GPUs are not built yet");
   joined_ = true;
   size_t P = config_.pipeline_stages, size = size_t(world->size()), rank = size_t(world->rank());
   RM_CHECK(size % P == 0, "INVALID_ARGUMENT", std::to_string(size) + " ranks do not form pipelines of " + std::to_string(P) + " stages");
@@ -170,7 +171,9 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
   c.max_accumulate = config_.max_accumulate;
   // A stage's shards would have to leave out the weight it shares with another stage from the
   // norm: pipelines reduce their stages' gradients whole.
-  c.shard = P == 1;
+  c.shard = P == 1 && !gpu;
+  c.on_device = gpu;
+  if (gpu) c.sufficient_factors = false, c.gradient_wire = Precision::F32;
   data_parallel_ = std::make_unique<DataParallel>(std::move(replicas), *model_, optimizer_, c);
 }
 
