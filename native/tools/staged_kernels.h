@@ -175,7 +175,7 @@ class StagedKernels final : public Kernels {
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, size_t B, size_t T,
                          size_t C) override {
     Staging s(device_);
-    size_t rows = size_t(*std::max_element(tokens, tokens + B * T)) + 1;  // the rows of wte the tokens reach
+    size_t rows = B * T == 0 ? 0 : size_t(*std::max_element(tokens, tokens + B * T)) + 1;  // the rows of wte the tokens reach
     k_.embedding_forward(s.out(out, B * T * C, false), s.in(tokens, B * T), s.in(wte, rows * C), s.in(wpe, T * C), B, T, C);
     s.finish();
   }

@@ -97,6 +97,7 @@ Nccl load_nccl() {
   resolve(h, kNccl, api.split, "ncclCommSplit");
   resolve(h, kNccl, api.async_error, "ncclCommGetAsyncError");
   resolve(h, kNccl, api.abort, "ncclCommAbort");
+  resolve(h, kNccl, api.finalize, "ncclCommFinalize");
   resolve(h, kNccl, api.destroy, "ncclCommDestroy");
   resolve(h, kNccl, api.error_string, "ncclGetErrorString");
   resolve(h, kNccl, api.all_reduce, "ncclAllReduce");

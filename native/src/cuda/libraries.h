@@ -63,6 +63,7 @@ struct Nccl {
   decltype(&ncclCommSplit) split;
   decltype(&ncclCommGetAsyncError) async_error;
   decltype(&ncclCommAbort) abort;
+  decltype(&ncclCommFinalize) finalize;
   decltype(&ncclCommDestroy) destroy;
   decltype(&ncclGetErrorString) error_string;
   decltype(&ncclAllReduce) all_reduce;

@@ -47,10 +47,7 @@ class NcclWork final : public Work {
  public:
   NcclWork(std::shared_ptr<NcclGroup> group, std::string name, cudaEvent_t done, std::vector<Staging> staged)
       : group_(std::move(group)), name_(std::move(name)), done_(done), staged_(std::move(staged)) {}
-  ~NcclWork() override {
-    cudaEventDestroy(done_);
-    for (auto& s : staged_) cudaFree(s.device);
-  }
+  ~NcclWork() override { cudaEventDestroy(done_); }
   void wait(std::chrono::milliseconds timeout) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (finished_) return;
@@ -83,17 +80,27 @@ class NcclWork final : public Work {
   bool finished_ = false;
 };
 
-// `host` through device memory when it is not on the device already; `out`: the operation writes it.
-void* device_side(const void* p, size_t bytes, bool out, std::vector<Staging>& staged) {
+// `p` itself when it is device memory, else device memory the operation uses in its place: `in`,
+// it reads the buffer; `out`, it writes it. (The copies are the operation's, on its stream.)
+void* device_side(const void* p, size_t bytes, bool in, bool out, std::vector<Staging>& staged) {
   if (p == nullptr || bytes == 0 || on_device(p)) return const_cast<void*>(p);
-  void* d = nullptr;
-  RM_CUDA_CHECK(cudaMalloc(&d, bytes), "staging a host buffer for NCCL");
-  RM_CUDA_CHECK(cudaMemcpy(d, p, bytes, cudaMemcpyHostToDevice), "staging a host buffer for NCCL");
-  staged.push_back({const_cast<void*>(p), d, bytes, out});
-  return d;
+  staged.emplace_back(const_cast<void*>(p), bytes, in, out);
+  return staged.back().device;
 }
 
 }  // namespace
+
+Staging::Staging(void* h, size_t b, bool in, bool out) : host(h), bytes(b), copy_in(in), copy_back(out) {
+  RM_CUDA_CHECK(cudaMalloc(&device, bytes), "staging a host buffer for NCCL");
+}
+
+Staging::Staging(Staging&& o) noexcept : host(o.host), device(o.device), bytes(o.bytes), copy_in(o.copy_in), copy_back(o.copy_back) {
+  o.device = nullptr;
+}
+
+Staging::~Staging() {
+  if (device) cudaFree(device);
+}
 
 std::shared_ptr<NcclGroup> NcclGroup::join(const NcclGroupConfig& c, KeyValueStore& store, CudaDevice& device) {
   const Nccl& api = nccl();
@@ -129,7 +136,18 @@ NcclGroup::NcclGroup(int rank, int size, ncclComm_t comm, CudaDevice& device, st
 }
 
 NcclGroup::~NcclGroup() {
-  if (comm_ && !aborted_) nccl().destroy(comm_);
+  if (comm_ && !aborted_) {
+    // A nonblocking communicator finishes its work before it is destroyed; one that does not
+    // within the timeout is aborted instead.
+    const Nccl& api = nccl();
+    api.finalize(comm_);
+    auto deadline = clock::now() + timeout_;
+    ncclResult_t state = ncclInProgress;
+    while (api.async_error(comm_, &state) == ncclSuccess && state == ncclInProgress && clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (state == ncclSuccess) api.destroy(comm_);
+    else api.abort(comm_);
+  }
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -149,13 +167,20 @@ void NcclGroup::await_ready(const std::string& what, std::chrono::milliseconds l
 }
 
 void NcclGroup::abort(const std::string& why) {
-  if (aborted_.exchange(true)) return;
-  abort_reason_ = why;
+  {
+    std::lock_guard<std::mutex> lock(abort_mutex_);
+    if (aborted_) return;
+    abort_reason_ = why;
+    aborted_ = true;
+  }
   nccl().abort(comm_);
 }
 
 std::string NcclGroup::failure() {
-  if (aborted_) return "the communicator was aborted: " + abort_reason_;
+  if (aborted_) {
+    std::lock_guard<std::mutex> lock(abort_mutex_);
+    return "the communicator was aborted: " + abort_reason_;
+  }
   ncclResult_t state = ncclSuccess;
   if (nccl().async_error(comm_, &state) != ncclSuccess) return "its state could not be read";
   return state == ncclSuccess || state == ncclInProgress ? "" : nccl().error_string(state);
@@ -170,13 +195,15 @@ template <class F>
 WorkPtr NcclGroup::enqueue(const char* op, size_t n, DType t, std::vector<Staging> staged, F&& launch) {
   std::string name = describe(op, seq_++, n, t);
   RM_CHECK(!aborted_, "NCCL_ERROR", name + ": " + failure());
-  device_.make_current();
   cudaEvent_t ready = nullptr, done = nullptr;
   RM_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), name);
   RM_CUDA_CHECK(cudaEventRecord(ready, device_.stream()), name);  // after the kernels that wrote the buffers
   RM_CUDA_CHECK(cudaStreamWaitEvent(stream_, ready, 0), name);
   cudaEventDestroy(ready);
+  for (auto& s : staged)
+    if (s.copy_in) RM_CUDA_CHECK(cudaMemcpyAsync(s.device, s.host, s.bytes, cudaMemcpyHostToDevice, stream_), "staging " + name);
   check_nccl(launch(stream_), name);
+  await_ready(name, timeout_);  // nonblocking: the call may still be queueing the operation
   RM_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), name);
   // The device's stream does not wait for it (backward goes on beside a gradient bucket's
   // reduction); whoever reads the result waits for the Work first, on the host.
@@ -185,49 +212,56 @@ WorkPtr NcclGroup::enqueue(const char* op, size_t n, DType t, std::vector<Stagin
 }
 
 WorkPtr NcclGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
+  device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), true, staged);
+  void* d = device_side(data, n * dtype_size(t), true, true, staged);
   return enqueue("all_reduce", n, t, std::move(staged),
                  [&](cudaStream_t s) { return nccl().all_reduce(d, d, n, nccl_type(t), nccl_op(op), comm_, s); });
 }
 
 WorkPtr NcclGroup::broadcast(void* data, size_t n, DType t, int root) {
+  device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), true, staged);
+  void* d = device_side(data, n * dtype_size(t), true, true, staged);
   return enqueue("broadcast", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().broadcast(d, d, n, nccl_type(t), root, comm_, s); });
 }
 
 WorkPtr NcclGroup::all_gather(void* out, const void* in, size_t n, DType t) {
+  device_.make_current();
   std::vector<Staging> staged;
-  void* din = device_side(in, n * dtype_size(t), false, staged);
-  void* dout = device_side(out, size_t(size_) * n * dtype_size(t), true, staged);
+  void* din = device_side(in, n * dtype_size(t), true, false, staged);
+  void* dout = device_side(out, size_t(size_) * n * dtype_size(t), false, true, staged);
   return enqueue("all_gather", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().all_gather(din, dout, n, nccl_type(t), comm_, s); });
 }
 
 WorkPtr NcclGroup::reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) {
+  device_.make_current();
   std::vector<Staging> staged;
-  void* din = device_side(in, size_t(size_) * n * dtype_size(t), false, staged);
-  void* dout = device_side(out, n * dtype_size(t), true, staged);
+  void* din = device_side(in, size_t(size_) * n * dtype_size(t), true, false, staged);
+  void* dout = device_side(out, n * dtype_size(t), false, true, staged);
   return enqueue("reduce_scatter", n, t, std::move(staged),
                  [&](cudaStream_t s) { return nccl().reduce_scatter(din, dout, n, nccl_type(t), nccl_op(op), comm_, s); });
 }
 
 WorkPtr NcclGroup::send(const void* data, size_t n, DType t, int dst, uint32_t) {
+  device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), false, staged);
+  void* d = device_side(data, n * dtype_size(t), true, false, staged);
   return enqueue("send", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().send(d, n, nccl_type(t), dst, comm_, s); });
 }
 
 WorkPtr NcclGroup::recv(void* data, size_t n, DType t, int src, uint32_t) {
+  device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), true, staged);
+  void* d = device_side(data, n * dtype_size(t), false, true, staged);
   return enqueue("recv", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().recv(d, n, nccl_type(t), src, comm_, s); });
 }
 
 WorkPtr NcclGroup::barrier() {
-  float one = 1.0f;  // copied to the device at once, never read back
+  device_.make_current();
+  float one = 1.0f;  // copied in when the barrier is queued (a pageable copy takes it at once), never read back
   std::vector<Staging> staged;
-  void* d = device_side(&one, sizeof(float), false, staged);
+  void* d = device_side(&one, sizeof(float), true, false, staged);
   return enqueue("barrier", 1, DType::F32, std::move(staged), [&](cudaStream_t s) { return nccl().all_reduce(d, d, 1, ncclFloat32, ncclSum, comm_, s); });
 }
 

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,12 +28,20 @@
 
 namespace rm {
 
-// A host buffer an operation reads or writes through device memory.
+// A host buffer an operation reads or writes through device memory: copied in on the group's
+// stream before the operation (copy_in) and back after it, once its Work is waited for
+// (copy_back). Owns its device memory.
 struct Staging {
-  void* host;
-  void* device;
-  size_t bytes;
-  bool copy_back;  // the operation writes it
+  void* host = nullptr;
+  void* device = nullptr;
+  size_t bytes = 0;
+  bool copy_in = false, copy_back = false;
+  Staging() = default;
+  Staging(void* h, size_t b, bool in, bool out);
+  Staging(Staging&& o) noexcept;
+  Staging& operator=(Staging&&) = delete;
+  Staging(const Staging&) = delete;
+  ~Staging();
 };
 
 struct NcclGroupConfig {
@@ -58,7 +67,8 @@ class NcclGroup : public ProcessGroup, public std::enable_shared_from_this<NcclG
 
  private:
   NcclGroup(int rank, int size, ncclComm_t comm, CudaDevice& device, std::chrono::milliseconds timeout);
-  // Waits, polling, until the communicator has finished initialising; aborts it after `limit`.
+  // Waits, polling, until the communicator is no longer busy (initialising, splitting, or
+  // queueing an operation: it is nonblocking); aborts it after `limit`.
   void await_ready(const std::string& what, std::chrono::milliseconds limit);
   // "all_reduce #3 (16 float32) on rank 0 of 2"
   std::string describe(const char* op, uint64_t seq, size_t n, DType t) const;
@@ -73,7 +83,8 @@ class NcclGroup : public ProcessGroup, public std::enable_shared_from_this<NcclG
   Topology topology_;
   std::atomic<uint64_t> seq_{0};
   std::atomic<bool> aborted_{false};
-  std::string abort_reason_;
+  std::mutex abort_mutex_;
+  std::string abort_reason_;  // under abort_mutex_
 };
 
 }  // namespace rm

@@ -71,7 +71,7 @@ __global__ void cross_entropy_kernel(float* dlogits, double* losses, int32_t* co
   float m = -INFINITY;
   int arg = 0x7fffffff;
   for (size_t v = threadIdx.x; v < V; v += blockDim.x)
-    if (z[v] > m) m = z[v], arg = int(v);
+    if (z[v] > m || arg == 0x7fffffff) m = z[v], arg = int(v);  // the first position wins, even in a row of -inf
   block_argmax(m, arg);
   float s = 0.0f;
   for (size_t v = threadIdx.x; v < V; v += blockDim.x) s += expf(z[v] - m);

@@ -10,10 +10,6 @@
 
 namespace rm {
 
-namespace {
-constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLASLt's: enough for its split-K kernels on Hopper
-}
-
 CudaKernels::CudaKernels(CudaDevice& device) : device_(device) {
   device_.make_current();
   cublasLtHandle_t handle = nullptr;

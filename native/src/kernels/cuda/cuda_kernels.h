@@ -24,6 +24,7 @@ class CudaKernels final : public Kernels {
   RM_KERNELS_OVERRIDES
 
   CudaDevice& device() const { return device_; }
+  static constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLASLt's: enough for its split-K kernels on Hopper
 
   // C (col-major m×n, ldc) = op(A)·op(B) (+ C when accumulate), then + bias[m] and ReLU where
   // asked: cuBLASLt in fp32. A is m×k (k×m when ta), B k×n (n×k when tb), both col-major.
@@ -31,7 +32,12 @@ class CudaKernels final : public Kernels {
             float* C, size_t ldc, bool accumulate, const float* bias = nullptr, bool relu = false);
 
  private:
-  cudaStream_t stream() const { return device_.stream(); }
+  // The device's stream, with the device made current on the calling thread (the engine's native
+  // calls run on whichever worker thread N-API gives them; the runtime's device is per thread).
+  cudaStream_t stream() const {
+    device_.make_current();
+    return device_.stream();
+  }
   // Device memory of at least `floats` floats kept between calls, one buffer per slot.
   float* scratch(int slot, size_t floats);
   // dbias[o] (+)= Σ_n dout[n, o] for o in [o0, o1) of dout[N, OUT].

@@ -5,6 +5,9 @@
 //   dW[OUT, IN] = doutᵀ · in    ⇔  dWᵀ (IN × OUT) = inᵀ · dout(T)
 #include <cublasLt.h>
 
+#include <cstdint>
+#include <utility>
+
 #include "../../cuda/libraries.h"
 #include "cuda_common.cuh"
 #include "cuda_kernels.h"
@@ -28,6 +31,14 @@ struct LtCall {
   }
 };
 
+// The largest power of two up to 256 that `p`'s address is a multiple of: what cuBLASLt may
+// assume of it (its default is 256; parameters packed end to end, or a row offset, give less).
+uint32_t alignment(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uintptr_t lowest = a & (~a + 1);
+  return uint32_t(a == 0 || lowest > 256 ? 256 : lowest);
+}
+
 __global__ void column_sums_kernel(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1,
                                    bool accumulate) {
   size_t o = o0 + blockIdx.x * size_t(blockDim.x) + threadIdx.x;
@@ -42,6 +53,11 @@ __global__ void column_sums_kernel(float* dbias, const float* dout, size_t N, si
 void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B,
                        size_t ldb, float* C, size_t ldc, bool accumulate, const float* bias, bool relu) {
   if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty product: C keeps what it holds, or becomes 0 (then the epilogue)
+    if (!accumulate) RM_CUDA_CHECK(cudaMemset2DAsync(C, ldc * sizeof(float), 0, m * sizeof(float), n, stream()), "zeroing an empty product");
+    RM_CHECK(bias == nullptr && !relu, "INTERNAL", "an empty product with an epilogue");
+    return;
+  }
   LtCall call;
   const CublasLt& lt = call.lt;
   check_cublas(lt.desc_create(&call.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cuBLASLt matmul descriptor");
@@ -56,9 +72,16 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
   check_cublas(lt.layout_create(&call.b, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb), "cuBLASLt layout of B");
   check_cublas(lt.layout_create(&call.c, CUDA_R_32F, m, n, ldc), "cuBLASLt layout of C");
   check_cublas(lt.preference_create(&call.preference), "cuBLASLt preference");
-  uint64_t workspace = uint64_t(32) << 20;
+  uint64_t workspace = kWorkspaceBytes;
   check_cublas(lt.preference_set(call.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace),
                "cuBLASLt workspace size");
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> aligned[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, A}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, B},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, C}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, C}};
+  for (const auto& [attribute, pointer] : aligned) {
+    uint32_t bytes = alignment(pointer);
+    check_cublas(lt.preference_set(call.preference, attribute, &bytes, sizeof bytes), "cuBLASLt alignment");
+  }
   cublasLtMatmulHeuristicResult_t found{};
   int count = 0;
   auto handle = static_cast<cublasLtHandle_t>(lt_);

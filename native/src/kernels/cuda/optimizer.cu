@@ -1,8 +1,7 @@
 // The optimizer's passes on the GPU: AdamW and SGD updates with math.h's formulas (the CPU's),
 // the rounded copy written in the same pass; the bf16/fp16 roundings of precision.h; and Σ x²
 // for the gradient norm, in a fixed order: a fixed grid of blocks, each reducing its
-// grid-stride share in a fixed tree, its partial widened to double, the partials summed on the
-// host in block order.
+// grid-stride share in double in a fixed tree, the partials summed on the host in block order.
 #include <vector>
 
 #include "../../core/math.h"
@@ -24,10 +23,10 @@ __global__ void round_kernel(float* x, size_t n, Precision p) {
 }
 
 __global__ void squares_kernel(double* partials, const float* x, size_t n) {
-  __shared__ float warps[kThreads / 32];
-  float s = 0.0f;
-  RM_FOR_EACH(i, n) s += x[i] * x[i];
-  s = warp_sum(s);
+  __shared__ double warps[kThreads / 32];
+  double s = 0.0;  // in double, as the CPU's: a large finite gradient must not square to inf
+  RM_FOR_EACH(i, n) s += double(x[i]) * x[i];
+  for (int offset = 16; offset > 0; offset >>= 1) s += __shfl_xor_sync(kFullWarp, s, offset);
   if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = s;
   __syncthreads();
   if (threadIdx.x == 0) {

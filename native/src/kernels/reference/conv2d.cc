@@ -28,7 +28,7 @@ void ReferenceKernels::conv2d_forward(float* out, const float* in, const float* 
   for (size_t b = 0; b < B; ++b) {
     const float* x = in + b * H * W * IC;
     for (size_t p = 0; p < H * W; ++p)
-      for (size_t oc = 0; oc < OC; ++oc) acc[p * OC + oc] = bias[oc];
+      for (size_t oc = 0; oc < OC; ++oc) acc[p * OC + oc] = bias ? bias[oc] : 0.0;
     for_each_tap(H, W, [&](size_t oy, size_t ox, size_t iy, size_t ix, size_t kh, size_t kw) {
       for (size_t oc = 0; oc < OC; ++oc)
         for (size_t ic = 0; ic < IC; ++ic)
@@ -62,8 +62,10 @@ void ReferenceKernels::conv2d_backward(float* din, float* dweight, float* dbias,
     if (din != nullptr)
       for (size_t k = 0; k < H * W * IC; ++k) din[b * H * W * IC + k] = float(dx[k]);
   }
-  for (size_t k = 0; k < dw.size(); ++k) dweight[k] = float(dw[k]) + (accumulate ? dweight[k] : 0.0f);
-  for (size_t k = 0; k < OC; ++k) dbias[k] = float(db[k]) + (accumulate ? dbias[k] : 0.0f);
+  if (dweight)
+    for (size_t k = 0; k < dw.size(); ++k) dweight[k] = float(dw[k]) + (accumulate ? dweight[k] : 0.0f);
+  if (dbias)
+    for (size_t k = 0; k < OC; ++k) dbias[k] = float(db[k]) + (accumulate ? dbias[k] : 0.0f);
 }
 
 }  // namespace rm

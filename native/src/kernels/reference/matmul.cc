@@ -16,7 +16,7 @@ void ReferenceKernels::matmul_forward(float* out, const float* in, const float* 
 
 void ReferenceKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
                                        const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
-  if (dweight) matmul_weight_rows(dweight, dbias, dout, in, N, IN, OUT, 0, OUT, accumulate);
+  if (dweight || dbias) matmul_weight_rows(dweight, dbias, dout, in, N, IN, OUT, 0, OUT, accumulate);
   if (din == nullptr) return;
   for (size_t n = 0; n < N; ++n)
     for (size_t i = 0; i < IN; ++i) {
@@ -34,7 +34,7 @@ void ReferenceKernels::matmul_weight_rows(float* dweight, float* dbias, const fl
       for (size_t n = 0; n < N; ++n) db += dout[n * OUT + o];
       dbias[o] = float(db) + (accumulate ? dbias[o] : 0.0f);
     }
-    for (size_t i = 0; i < IN; ++i) {
+    for (size_t i = 0; dweight && i < IN; ++i) {
       double dw = 0;
       for (size_t n = 0; n < N; ++n) dw += double(dout[n * OUT + o]) * in[n * IN + i];
       dweight[o * IN + i] = float(dw) + (accumulate ? dweight[o * IN + i] : 0.0f);
