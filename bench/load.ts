@@ -3,7 +3,7 @@
  * to one coordinator whose worker has 2 slots, and while they run 2,000 status and list calls
  * from 20 concurrent clients. Every job must succeed, none be lost or stuck, and no call fail;
  * prints the calls' latency percentiles and how long the queue took to drain.
- *   npm run bench:load     (or: node dist/bench/load.js [jobs=200] [calls=2000] [clients=20])
+ *   npm run bench:load     (or: node dist/bench/load.js [jobs=200] [calls=2000] [clients=20] [full])
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -11,15 +11,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, connect } from '../cli/client.js';
+import { listAllJobs } from '../cli/commands/jobs.js';
 import { stateName } from '../cli/format.js';
 import { loadSpecFile } from '../jobs/load.js';
 import type { Job__Output } from '../proto/gen/ringmaster/v1/Job.js';
-import type { ListJobsResponse__Output } from '../proto/gen/ringmaster/v1/ListJobsResponse.js';
 import { startCoordinator } from './coordinator.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const [jobs, calls, clients] = [200, 2000, 20].map((d, i) => Number(process.argv[2 + i] ?? d));
+// `full`: each list call asks for every job with its spec in one page, as ListJobs answered before
+// it paged and left the specs out (the comparison in RESULTS).
+const fullLists = process.argv[5] === 'full';
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   const address = coordinator.address;
   const client = connect(address);
   const spec = loadSpecFile(path.join(repo, 'test', 'fixtures', 'tiny-gpt.yaml'), ['steps=5', 'eval.every=0', 'eval.batches=1', 'log.every=5', 'threads=1', `checkpoint.dir=${mkdtempSync(path.join(tmpdir(), 'ringmaster-load-'))}`]);
-  console.log(`ringmaster bench: control plane load, ${jobs} jobs on 2 slots, ${calls} status/list calls from ${clients} clients, ${new Date().toISOString().slice(0, 10)}`);
+  console.log(`ringmaster bench: control plane load, ${jobs} jobs on 2 slots, ${calls} status/list calls from ${clients} clients${fullLists ? ' (lists whole, with specs)' : ''}, ${new Date().toISOString().slice(0, 10)}`);
   const t0 = performance.now();
   const submitted = await Promise.all(Array.from({ length: jobs }, () => call<Job__Output>(address, (o, cb) => client.SubmitJob({ spec_json: JSON.stringify(spec), priority: 0 }, o, cb))));
   const ids = submitted.map((j) => j.id);
@@ -46,7 +49,8 @@ async function main(): Promise<void> {
       const t = performance.now();
       try {
         if (i % 2 === 0) await call<Job__Output>(address, (o, cb) => mine.GetJob({ job_id: ids[i % ids.length] }, o, cb));
-        else await call<ListJobsResponse__Output>(address, (o, cb) => mine.ListJobs({}, o, cb));
+        else if (fullLists) await call(address, (o, cb) => mine.ListJobs({ page_size: 1000, with_spec: true }, o, cb));
+        else await listAllJobs(address, mine); // as `ringmaster jobs` lists them
       } catch (e) {
         failures++;
         console.error(`call ${i} failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -63,7 +67,7 @@ async function main(): Promise<void> {
   }
   // every job ends, and succeeds
   for (;;) {
-    const { jobs: all } = await call<ListJobsResponse__Output>(address, (o, cb) => client.ListJobs({}, o, cb));
+    const all = await listAllJobs(address, client);
     const mine = all.filter((j) => ids.includes(j.id));
     const states = new Map<string, number>();
     for (const j of mine) states.set(stateName(j.state), (states.get(stateName(j.state)) ?? 0) + 1);

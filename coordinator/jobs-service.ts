@@ -1,6 +1,6 @@
 /** gRPC handlers of JobService (the CLI's API): thin translations to and from the JobManager. */
 import * as grpc from '@grpc/grpc-js';
-import { isRingmasterError, type ErrorCode } from '../common/errors.js';
+import { isRingmasterError, RingmasterError, type ErrorCode } from '../common/errors.js';
 import type { Job } from '../proto/gen/ringmaster/v1/Job.js';
 import type { JobEvent } from '../proto/gen/ringmaster/v1/JobEvent.js';
 import type { JobServiceHandlers } from '../proto/gen/ringmaster/v1/JobService.js';
@@ -90,7 +90,14 @@ function unary<Req, Res>(fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> 
 export function jobServiceHandlers(manager: JobManager, store: Store, logs: JobLogs, sessions: WorkerSessions): JobServiceHandlers {
   return {
     SubmitJob: unary((req) => toWireJob(manager.submit(req.spec_json, req.priority))),
-    ListJobs: unary(() => ({ jobs: store.listJobs().map(toWireJob) })),
+    ListJobs: unary((req) => {
+      const size = req.page_size === 0 ? 100 : req.page_size;
+      if (!Number.isInteger(size) || size < 1 || size > 1000) throw new RingmasterError('BAD_ARGUMENT', `page_size ${req.page_size}: expected 1 to 1000 (0: 100)`);
+      const after = req.page_token === '' ? 0 : Number(req.page_token);
+      if (!Number.isSafeInteger(after) || after < 0) throw new RingmasterError('BAD_ARGUMENT', `page_token ${JSON.stringify(req.page_token)} is not one ListJobs gave`);
+      const page = store.jobsPage(after, size, req.with_spec);
+      return { jobs: page.jobs.map(toWireJob), next_page_token: page.next === null ? '' : String(page.next) };
+    }),
     GetJob: unary((req) => toWireJob(manager.find(req.job_id))),
     CancelJob: unary((req) => toWireJob(manager.cancel(req.job_id))),
     ListCheckpoints: unary((req) => ({ checkpoints: manager.checkpoints(req.job_id).map(toWireCheckpoint) })),

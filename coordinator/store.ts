@@ -172,6 +172,9 @@ function prepareStatements(db: Database.Database) {
     jobsWithPrefix: db.prepare<{ prefix: string }, JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE substr(id, 1, length(@prefix)) = @prefix ${SUBMISSION_ORDER}`),
     listJobs: db.prepare<[], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs ${SUBMISSION_ORDER}`),
+    // A page in insertion order (seq, the order submissions came in), after a given seq.
+    jobsPage: db.prepare<[number, number], JobRow & { seq: number }>(`SELECT seq, ${JOB_COLUMNS} FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?`),
+    jobsPageWithoutSpec: db.prepare<[number, number], JobRow & { seq: number }>(`SELECT seq, ${JOB_COLUMNS.replace('spec_json', "'' AS spec_json")} FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?`),
     jobsInStates: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE state IN (SELECT value FROM json_each(?)) ${SUBMISSION_ORDER}`),
     updateJob: db.prepare(`UPDATE jobs SET state = @state, reason = @reason, attempt = @attempt,
@@ -257,6 +260,15 @@ export class Store {
   /** Every job, in submission order. */
   listJobs(): JobRecord[] {
     return this.sql.listJobs.all().map(toJob);
+  }
+
+  /**
+   * Up to `limit` jobs after the one `after` names (0: from the first), in the order they were
+   * submitted, without their specs unless `withSpec`; `next` names the last of them when more may follow.
+   */
+  jobsPage(after: number, limit: number, withSpec: boolean): { jobs: JobRecord[]; next: number | null } {
+    const rows = (withSpec ? this.sql.jobsPage : this.sql.jobsPageWithoutSpec).all(after, limit);
+    return { jobs: rows.map(toJob), next: rows.length === limit ? rows[rows.length - 1].seq : null };
   }
 
   /** The jobs in any of `states`, in submission order. */

@@ -70,9 +70,19 @@ export function followJob(address: string, jobId: string, json: boolean, display
   });
 }
 
+/** Every job, in submission order, a page at a time (without their specs: the list does not show them). */
+export async function listAllJobs(address: string, client = connect(address)): Promise<Job__Output[]> {
+  const jobs: Job__Output[] = [];
+  for (let token = ''; ; ) {
+    const page = await call<ListJobsResponse__Output>(address, (opts, cb) => client.ListJobs({ page_size: 500, page_token: token }, opts, cb));
+    jobs.push(...page.jobs);
+    if (!page.next_page_token) return jobs;
+    token = page.next_page_token;
+  }
+}
+
 export async function jobsCommand(o: { address: string; json: boolean }): Promise<number> {
-  const client = connect(o.address);
-  const { jobs } = await call<ListJobsResponse__Output>(o.address, (opts, cb) => client.ListJobs({}, opts, cb));
+  const jobs = await listAllJobs(o.address);
   print(o.json ? JSON.stringify(jobs.map(jobJson)) : jobs.length ? jobsTable(jobs) : 'no jobs');
   return EXIT.ok;
 }

@@ -59,6 +59,19 @@ describe('jobs', () => {
     expect(store.listJobs().map((j) => j.id)).toEqual(['a', 'b', 'c']);
   });
 
+  it('pages the jobs in the order they were submitted, with or without their specs', () => {
+    for (const [i, id] of ['a', 'b', 'c', 'd', 'e'].entries()) store.insertJob(newJob(id, i));
+    const first = store.jobsPage(0, 2, false);
+    expect(first.jobs.map((j) => j.id)).toEqual(['a', 'b']);
+    expect(first.jobs.every((j) => j.specJson === '')).toBe(true);
+    const second = store.jobsPage(first.next!, 2, true);
+    expect(second.jobs.map((j) => j.id)).toEqual(['c', 'd']);
+    expect(second.jobs[0].specJson).toBe(newJob('c', 2).specJson);
+    const last = store.jobsPage(second.next!, 2, false);
+    expect(last.jobs.map((j) => j.id)).toEqual(['e']);
+    expect(last.next).toBeNull();
+  });
+
   it('rejects a duplicate id', () => {
     store.insertJob(newJob('a', 1));
     expect(() => store.insertJob(newJob('a', 2))).toThrow();
