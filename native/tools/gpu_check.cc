@@ -4,11 +4,12 @@
 // the CPU reference, decoding, weight rows) with its buffers on the GPU and its outputs poisoned
 // with NaN first; attention again at GPT-sized heads; the optimizer's passes; five training
 // steps of a GPT (fp32, bf16, fp16), an MLP and a CNN on the GPU against the CPU; a one-rank
-// NCCL group; then cuBLASLt's fp32 GEMM throughput.
+// NCCL group; then cuBLASLt's fp32 GEMM throughput and GPT-2 small's training tokens/s and MFU.
 // Prints one JSON object per line; exits 0 when every check passed, 1 when one failed, 2 when
 // there is no GPU. scripts/gpu-check.sh builds and runs it.
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 
@@ -169,6 +170,40 @@ void nccl_check(CudaDevice& device) {
   }
 }
 
+// Training throughput at GPT-2 small's size (12 layers, 12 heads, 768 channels, context 1024,
+// vocabulary 50257), in `precision`, `batch` sequences a step: tokens/s over 10 steps after 3 not
+// timed, and MFU against `peak_tflops` (the fp32 GEMM peak measured above: the GPU's matrix
+// products run in fp32 on rounded values for now, so that is the peak they can reach).
+void gpt2_benchmark(Precision precision, size_t batch, double peak_tflops) {
+  TrainerConfig c;
+  c.device = "cuda:0";
+  c.gpt = {50257, 1024, 12, 12, 768, true};
+  c.max_batch = batch;
+  c.precision = precision;
+  c.loss_scale.enabled = precision == Precision::F16;
+  c.seed = 1;
+  Trainer t(c);
+  auto* tokens = static_cast<int32_t*>(t.inputs());
+  uint32_t state = 7;
+  for (size_t i = 0; i < batch * c.gpt.block; ++i) {
+    state = state * 1103515245u + 12345u;
+    tokens[i] = int32_t((state >> 8) % c.gpt.vocab);
+    t.labels()[i] = int32_t((state >> 4) % c.gpt.vocab);
+  }
+  for (int i = 0; i < 3; ++i) t.train_step(batch, 1, 1e-4f, 1.0f);
+  auto t0 = std::chrono::steady_clock::now();
+  const int steps = 10;
+  for (int i = 0; i < steps; ++i) t.train_step(batch, 1, 1e-4f, 1.0f);
+  t.device().synchronize();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double C = 768, L = 12, T = 1024, V = 50257;
+  double flops_per_token = 6 * (L * 12 * C * C + V * C) + 12 * L * T * C;  // as worker/tasks/language-model.ts counts
+  double tokens_per_s = double(steps) * double(batch) * T / seconds;
+  double mfu = tokens_per_s * flops_per_token / (peak_tflops * 1e12);
+  std::printf("{\"check\":\"gpt2-small\",\"ok\":true,\"precision\":\"%s\",\"batch\":%zu,\"msPerStep\":%.1f,\"tokensPerSec\":%.0f,\"mfuOfFp32Peak\":%.3f}\n",
+              precision == Precision::F32 ? "fp32" : precision == Precision::BF16 ? "bf16" : "fp16", batch, 1e3 * seconds / steps, tokens_per_s, mfu);
+}
+
 }  // namespace
 
 int main() {
@@ -198,7 +233,9 @@ int main() {
     update_check(staged);
     training_checks();
     nccl_check(device);
-    std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", gemm_tflops(cuda, device, 4096, 10));
+    double peak = gemm_tflops(cuda, device, 4096, 10);
+    std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", peak);
+    for (Precision p : {Precision::F32, Precision::BF16}) gpt2_benchmark(p, 8, peak);
   } catch (const NativeError& e) {
     std::printf("{\"check\":\"error\",\"ok\":false,\"code\":\"%s\",\"where\":\"%s\"}\n", e.code().c_str(), e.what());
     return 1;
