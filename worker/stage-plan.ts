@@ -52,7 +52,6 @@ export async function measureUnitCosts(spec: JobSpec, model: EngineModel, config
     else if (measured.every((x) => x === 0)) before += ms;
     else after += ms;
   }
-  engine.setProfiling(false);
   const costs = model.gpt ? new Array<number>(model.gpt.layers).fill(measured[measured.length - 1]) : measured;
   costs[0] += before;
   costs[costs.length - 1] += after;

@@ -26,8 +26,6 @@ export interface TrainerDeps {
   stopRequested?(): boolean;
 }
 
-
-
 export function engineConfig(spec: JobSpec, model: EngineModel): EngineConfig {
   const o = spec.optimizer;
   return {

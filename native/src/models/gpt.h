@@ -44,8 +44,8 @@ struct GptConfig {
 
 class Gpt final : public Model {
  public:
-  // bf16_kernels (bf16 precision, fast path): the matrix products run oneDNN's bf16 kernels.
-  // Activations live on `device` (the CPU's for now: its kernels are the CPU ones).
+  // Parameters and activations live on `device`, computed by the kernels chosen for it
+  // (kernels.h: choose_kernels; with bf16 matmuls, the CPU's matrix products run oneDNN's bf16 kernels).
   Gpt(const GptConfig& config, size_t max_batch, KernelChoice kernels, Precision precision, Device& device = cpu_device(),
       GptPart part = {}, size_t slots = 1);
 

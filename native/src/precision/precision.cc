@@ -39,15 +39,6 @@ void copy_rounded(Precision p, float* dst, const float* src, size_t n) {
 void round_to(Precision p, float* x, size_t n) { copy_rounded(p, x, x, n); }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void add_chunk(float* __restrict dst, const float* __restrict src, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] += src[i];
-}
-
-void add_into(float* dst, const float* src, size_t n) {
-  parallel_for(n, kGrain, [&](size_t b, size_t e) { add_chunk(dst + b, src + b, e - b); });
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
 static void pack_chunk_bf16(uint16_t* __restrict dst, const float* __restrict src, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = bf16_bits(src[i]);
 }

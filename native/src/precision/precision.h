@@ -83,8 +83,6 @@ RM_HD float fp16_value(uint16_t h) {
 void round_to(Precision p, float* x, size_t n);
 // dst[n] ← src rounded to p.
 void copy_rounded(Precision p, float* dst, const float* src, size_t n);
-// dst[n] += src: a rounded contribution joining its fp32 sum.
-void add_into(float* dst, const float* src, size_t n);
 // dst[n] ← the bf16 encodings of src, values already rounded to bf16 (so the conversion is
 // exact): the inputs of the bf16 matrix kernels.
 void pack_bf16(uint16_t* dst, const float* rounded, size_t n);
