@@ -11,14 +11,13 @@ import type { Logger } from '../common/log.js';
 import { formatMetrics } from '../common/metrics.js';
 import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
+import { failpoint } from '../common/failpoints.js';
 import { printable } from '../common/printable.js';
-import { checkPriority, checkSpecSize } from '../jobs/load.js';
-import { estimateMemory, formatBytes } from '../jobs/memory.js';
-import { outsideRoots, type AllowedRoots } from '../jobs/roots.js';
-import type { JobSpec } from '../jobs/types.js';
-import { validateSpec } from '../jobs/validate.js';
+import type { AllowedRoots } from '../jobs/roots.js';
+import { admit } from './admission.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { RankEvent__Output } from '../proto/gen/ringmaster/v1/RankEvent.js';
+import type { RunningRank__Output } from '../proto/gen/ringmaster/v1/RunningRank.js';
 import type { Resumed__Output } from '../proto/gen/ringmaster/v1/Resumed.js';
 import { checkpointSpecOf, checkpointTarget, describeResume, planResume } from './checkpoints.js';
 import type { JobLogs } from './job-logs.js';
@@ -40,9 +39,12 @@ export interface JobManagerPolicy {
   // How long the ranks of a new attempt have to report that they started; after that the
   // attempt is taken back from its workers and the job queued again (no restart is spent).
   startTimeoutMs: number;
+  // After a coordinator restart, how long the attempts it found active wait for their workers to
+  // register again and report their ranks; ranks not reported by then are lost.
+  adoptTimeoutMs: number;
 }
 
-export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000, startTimeoutMs: 60_000 };
+export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000, startTimeoutMs: 60_000, adoptTimeoutMs: 30_000 };
 
 export type JobEvent =
   | { kind: 'job'; job: JobRecord }
@@ -59,6 +61,8 @@ interface ActiveAttempt {
   startStep: number; // 0, or the step of the checkpoint the ranks resumed from
   cancelTimer?: NodeJS.Timeout;
   startTimer?: NodeJS.Timeout; // until every rank has started
+  awaiting?: Set<string>; // after a coordinator restart: the workers yet to report its ranks (recover)
+  adoptTimer?: NodeJS.Timeout; // until they have
 }
 
 export class JobManager {
@@ -76,33 +80,94 @@ export class JobManager {
   ) {}
 
   /**
-   * Jobs that were active when the previous coordinator stopped cannot be running any more (the
-   * agents stop their ranks when the session breaks). A starting or running job's attempt has
-   * failed, and restarts as after any other failure when its max_restarts allows; a cancelling
-   * job fails, since a person asked it to stop. Restarted jobs wait for their workers to return.
+   * Takes back the attempts the previous coordinator left active. Their ranks may well still be
+   * training: agents keep them through a lost session (worker/agent.ts). Each attempt waits, up
+   * to adoptTimeoutMs, for its workers to register again and report its ranks (onWorkerReturned),
+   * and its rendezvous scope opens again with the attempt's token.
    */
   recover(): void {
     for (const job of this.store.jobsInStates(['starting', 'running', 'cancelling'])) {
-      const reason = `the coordinator restarted while the job was ${job.state}`;
-      this.store.endAttempt(job.id, job.attempt, Date.now(), 'failed', 'coordinator restarted');
-      if (job.state === 'cancelling') this.transition(job.id, 'failed', reason);
-      else this.afterFailure(job, { reason, errorCode: '' });
+      const record = this.store.listAttempts(job.id).find((a) => a.attempt === job.attempt && a.endedAt === null);
+      if (!record) {
+        // Only a database written before a state and its attempt were stored together.
+        const reason = `the coordinator restarted while the job was ${job.state}, with no record of its attempt`;
+        if (job.state === 'cancelling') this.transition(job.id, 'cancelled', reason);
+        else this.afterFailure(job, { reason, errorCode: '' });
+        continue;
+      }
+      const placement = record.placement.map(({ workerId, kind, index }) => ({ workerId, kind, index }));
+      const awaiting = new Set(placement.map((s) => s.workerId));
+      const attempt: ActiveAttempt = { attempt: record.attempt, placement, started: new Set(), exits: new Map(), startStep: record.startStep, awaiting };
+      attempt.adoptTimer = setTimeout(() => this.abandon(job.id, attempt), this.policy.adoptTimeoutMs);
+      attempt.adoptTimer.unref();
+      this.active.set(job.id, attempt);
+      if (record.rendezvousToken) this.rendezvous.open(attemptScope(job.id, record.attempt), record.rendezvousToken);
+      const text = `the coordinator restarted while attempt ${record.attempt} was ${job.state}: waiting up to ${this.policy.adoptTimeoutMs / 1000}s for ${[...awaiting].join(', ')} to report its ranks`;
+      this.logs.append(job.id, { rank: -1, text, at: Date.now() });
+      this.log.info(`job ${job.id}: ${text}`, { jobId: job.id });
     }
+  }
+
+  /**
+   * Worker `workerId` registered, after a lost session or a coordinator restart, running the ranks
+   * `running` and having seen the exits `ended` lately. Its ranks of attempts that are over are
+   * stopped; attempts waiting for it since a restart (recover) take in its ranks and exits.
+   */
+  onWorkerReturned(workerId: string, running: RunningRank__Output[], ended: RankEvent__Output[]): void {
+    const over = new Map<string, { job_id: string; attempt: number }>();
+    for (const r of running) {
+      const a = this.active.get(r.job_id);
+      if (a?.attempt !== r.attempt || a.placement[r.rank]?.workerId !== workerId) over.set(`${r.job_id}/${r.attempt}`, { job_id: r.job_id, attempt: r.attempt });
+    }
+    for (const cancel of over.values()) {
+      this.log.warn(`stopping the ranks of ${cancel.job_id} attempt ${cancel.attempt} on ${workerId}: that attempt is over`, { jobId: cancel.job_id });
+      this.workers.send(workerId, { cancel });
+    }
+    for (const [jobId, a] of [...this.active]) if (a.awaiting?.has(workerId)) this.adopt(jobId, a, workerId, running, ended);
+  }
+
+  /** Takes in the ranks and exits worker `workerId` reported for attempt `a` after a coordinator restart. */
+  private adopt(jobId: string, a: ActiveAttempt, workerId: string, running: RunningRank__Output[], ended: RankEvent__Output[]): void {
+    a.awaiting!.delete(workerId);
+    const mine = a.placement.flatMap((s, rank) => (s.workerId === workerId ? [rank] : []));
+    const alive = mine.filter((rank) => running.some((r) => r.job_id === jobId && r.attempt === a.attempt && r.rank === rank));
+    for (const rank of alive) a.started.add(rank);
+    const exits = ended.filter((e) => e.job_id === jobId && e.attempt === a.attempt && e.kind === 'exit');
+    const told = alive.map((r) => `rank ${r} running`).concat(exits.map((e) => `rank ${e.rank} exited`));
+    this.logs.append(jobId, { rank: -1, text: `${workerId} registered again${told.length > 0 ? `: ${told.join(', ')}` : ', running none of its ranks'}`, at: Date.now() });
+    for (const e of exits) this.onRankEvent(workerId, e);
+    if (this.active.get(jobId) !== a) return; // an exit ended it
+    const state = this.find(jobId).state;
+    const gone = mine.filter((rank) => !a.started.has(rank) && !a.exits.has(rank));
+    if (state === 'cancelling') {
+      for (const rank of gone) a.exits.set(rank, { exitCode: -1, signal: '', errorCode: '', errorMessage: 'gone', report: null });
+      this.workers.send(workerId, { cancel: { job_id: jobId, attempt: a.attempt } });
+      if (a.exits.size === a.placement.length) return this.endAttempt(jobId, 'cancelled', 'cancelled by request');
+      a.cancelTimer ??= setTimeout(() => this.endAttempt(jobId, 'cancelled', `cancelled; ranks did not confirm their exit within ${this.policy.cancelGraceMs / 1000}s`), this.policy.cancelGraceMs);
+    } else if (gone.length > 0) {
+      const reason = `rank ${gone[0]} was not running on ${workerId} when it registered again after the coordinator restarted`;
+      return state === 'starting' ? this.requeue(jobId, reason) : this.failAttempt(jobId, { reason, errorCode: '' });
+    }
+    if (a.awaiting!.size > 0) return;
+    clearTimeout(a.adoptTimer);
+    a.awaiting = undefined;
+    this.logs.append(jobId, { rank: -1, text: `attempt ${a.attempt} adopted: every rank reported by its worker`, at: Date.now() });
+    if (state === 'starting' && a.started.size === a.placement.length) this.transition(jobId, 'running', `all ${a.placement.length} rank(s) started`);
+  }
+
+  /** The workers of an attempt being adopted did not all come back in time. */
+  private abandon(jobId: string, a: ActiveAttempt): void {
+    if (this.active.get(jobId) !== a || !a.awaiting?.size) return;
+    const reason = `${[...a.awaiting].join(', ')} did not register again within ${this.policy.adoptTimeoutMs / 1000}s of the coordinator restart`;
+    const state = this.find(jobId).state;
+    if (state === 'cancelling') this.endAttempt(jobId, 'cancelled', `cancelled; ${reason}`);
+    else if (state === 'starting') this.requeue(jobId, reason);
+    else this.failAttempt(jobId, { reason, errorCode: '' });
   }
 
   /** Validates and queues a job; a bad spec is refused with the same error `ringmaster train` gives. */
   submit(specJson: string, priority: number): JobRecord {
-    checkPriority(priority);
-    checkSpecSize(Buffer.byteLength(specJson), 'the submitted spec');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(specJson);
-    } catch {
-      throw new RingmasterError('BAD_SPEC', 'spec: not valid JSON');
-    }
-    const spec = validateSpec(raw, { specDir: '/', checkFiles: false }); // the data is on the workers' machines
-    this.checkFits(spec);
-    this.checkRoots(spec);
+    const spec = admit(specJson, priority, this.workers.connected());
     const id = `${spec.name}-${randomBytes(2).toString('hex')}`;
     const slots = spec.parallel.data * spec.parallel.pipeline;
     const job = this.store.insertJob({ id, name: spec.name, specJson: JSON.stringify(spec), priority, slots, device: spec.device, submittedAt: Date.now() });
@@ -110,35 +175,6 @@ export class JobManager {
     this.emit(job);
     this.scheduleJobs();
     return this.store.getJob(id) ?? job;
-  }
-
-  /**
-   * Refuses a job whose rank needs more memory (estimated from the spec: jobs/memory.ts) than any
-   * connected worker's slot of its kind has, the machine's memory shared by its slots. With no
-   * such worker connected, or none that says its memory, the job waits for one as before.
-   */
-  private checkFits(spec: JobSpec): void {
-    const shares = this.workers.connected().flatMap((w) => {
-      const mine = w.slots.filter((s) => s.kind === spec.device).length;
-      return mine > 0 && w.memoryBytes ? [{ workerId: w.workerId, share: w.memoryBytes / w.slots.length, memory: w.memoryBytes, slots: w.slots.length }] : [];
-    });
-    if (shares.length === 0) return;
-    const best = shares.reduce((a, b) => (b.share > a.share ? b : a));
-    const need = estimateMemory(spec);
-    if (need.bytes <= best.share) return;
-    throw new RingmasterError('BAD_SPEC', `spec: a rank of this job needs about ${formatBytes(need.bytes)} (parameters, gradients and optimizer state ${formatBytes(need.parameters)}, activations ${formatBytes(need.activations)}), more than a ${spec.device} slot has (${formatBytes(best.share)}: worker ${best.workerId}'s ${formatBytes(best.memory)} over its ${best.slots} slot${best.slots === 1 ? '' : 's'}) (lower batch.micro or the model's size, or split it with parallel.pipeline)`);
-  }
-
-  /**
-   * Refuses a job whose data or checkpoint path leaves the allowed roots (jobs/roots.ts) of every
-   * connected worker with slots of its kind. With no such worker that says its roots, the job
-   * waits; the worker that gets it checks again before it starts a rank.
-   */
-  private checkRoots(spec: JobSpec): void {
-    const workers = this.workers.connected().filter((w) => w.roots && w.slots.some((s) => s.kind === spec.device));
-    const refusals = workers.map((w) => outsideRoots(spec, w.roots!, `worker ${w.workerId}`));
-    if (refusals.length === 0 || refusals.some((r) => r === undefined)) return;
-    throw new RingmasterError('BAD_SPEC', refusals[0]!);
   }
 
   /** Looks a job up by id or unique id prefix. */
@@ -149,13 +185,24 @@ export class JobManager {
     throw new RingmasterError('BAD_ARGUMENT', `${idOrPrefix} matches ${matches.length} jobs: ${matches.map((j) => j.id).join(', ')}`);
   }
 
-  /** The one way a job changes state: checked, stored, logged, announced. */
-  transition(jobId: string, to: JobState, rawReason: string, patch: JobPatch = {}): JobRecord {
+  /**
+   * The one way a job changes state: checked, stored, logged, announced. `alongside` holds the
+   * writes the change implies (the attempt it opens or closes): they commit in the same
+   * transaction. Fault-injection tests kill the coordinator at `<state>:uncommitted` (the
+   * transaction written, not committed) and `<state>:committed` (common/failpoints.ts).
+   */
+  transition(jobId: string, to: JobState, rawReason: string, patch: JobPatch = {}, alongside?: () => void): JobRecord {
     const reason = printable(rawReason); // reasons quote what ranks and files said: shown to people, on one line
     const job = this.find(jobId);
     checkTransition(job.state, to);
     const now = Date.now();
-    const updated = this.store.updateJob(jobId, { ...patch, state: to, reason, ...(isTerminal(to) ? { endedAt: now } : {}) });
+    const updated = this.store.atomically(() => {
+      alongside?.();
+      const next = this.store.updateJob(jobId, { ...patch, state: to, reason, ...(isTerminal(to) ? { endedAt: now } : {}) });
+      failpoint(`${to}:uncommitted`);
+      return next;
+    });
+    failpoint(`${to}:committed`);
     const why = reason ? `: ${reason}` : '';
     this.log.info(`job ${jobId} ${job.state} → ${to}${why}`, { jobId, from: job.state, to, reason });
     this.logs.append(jobId, { rank: -1, text: `${job.state} → ${to}${why}`, at: now });
@@ -278,14 +325,14 @@ export class JobManager {
     const attempt = job.attempt + 1;
     const now = Date.now();
     if (attempt === 1) this.metrics?.started((now - job.submittedAt) / 1000);
-    this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now });
-    this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })) });
+    const rendezvousToken = randomBytes(24).toString('base64url');
+    this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now }, () =>
+      this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })), rendezvousToken }));
     const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), startStep: 0 };
     active.startTimer = setTimeout(() => this.takeBack(jobId, active), this.policy.startTimeoutMs);
     active.startTimer.unref();
     this.active.set(jobId, active);
     const checkpoints = checkpointTarget(jobId, attempt, checkpointSpecOf(job));
-    const rendezvousToken = randomBytes(24).toString('base64url');
     this.rendezvous.open(attemptScope(jobId, attempt), rendezvousToken);
     const byWorker = new Map<string, { rank: number; slot: { kind: string; index: number } }[]>();
     placement.forEach((s, rank) => byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), { rank, slot: { kind: s.kind, index: s.index } }]));
@@ -300,9 +347,15 @@ export class JobManager {
   private takeBack(jobId: string, attempt: ActiveAttempt): void {
     if (this.active.get(jobId) !== attempt || this.find(jobId).state !== 'starting') return;
     const silent = attempt.placement.map((s, rank) => ({ ...s, rank })).filter((s) => !attempt.started.has(s.rank));
-    const reason = `attempt ${attempt.attempt} taken back: ${silent.map((s) => `rank ${s.rank} on ${s.workerId}`).join(', ')} did not start within ${this.policy.startTimeoutMs / 1000}s`;
-    if (!this.closeAttempt(jobId, 'failed', reason)) return;
-    this.transition(jobId, 'queued', reason);
+    this.requeue(jobId, `${silent.map((s) => `rank ${s.rank} on ${s.workerId}`).join(', ')} did not start within ${this.policy.startTimeoutMs / 1000}s`);
+  }
+
+  /** Takes the active attempt back from its workers (it never started training): the job waits for slots again, spending no restart. */
+  private requeue(jobId: string, why: string): void {
+    const attempt = this.closeAttempt(jobId);
+    if (!attempt) return;
+    const reason = `attempt ${attempt.attempt} taken back: ${why}`;
+    this.transition(jobId, 'queued', reason, {}, this.attemptEnd(jobId, attempt, 'failed', reason));
     this.scheduleJobs();
   }
 
@@ -326,6 +379,7 @@ export class JobManager {
 
   private onResumed(jobId: string, attempt: ActiveAttempt, resumed: Resumed__Output): void {
     attempt.startStep = resumed.step;
+    this.store.setAttemptStartStep(jobId, attempt.attempt, resumed.step);
     const now = Date.now();
     for (const text of formatResume({ ...resumed, attempt: attempt.attempt })) {
       this.logs.append(jobId, { rank: -1, text, at: now });
@@ -351,39 +405,48 @@ export class JobManager {
 
   /** Ends the active attempt, and the job, in `to`. */
   private endAttempt(jobId: string, to: 'succeeded' | 'cancelled', reason: string, patch: JobPatch = {}): void {
-    if (!this.closeAttempt(jobId, to, reason)) return;
-    this.transition(jobId, to, reason, patch);
+    const attempt = this.closeAttempt(jobId);
+    if (!attempt) return;
+    this.transition(jobId, to, reason, patch, this.attemptEnd(jobId, attempt, to, reason));
     this.scheduleJobs();
   }
 
   /** Ends the active attempt as failed; the job restarts or fails (see afterFailure). */
   private failAttempt(jobId: string, failure: AttemptFailure): void {
-    if (!this.closeAttempt(jobId, 'failed', failure.reason)) return;
-    this.afterFailure(this.find(jobId), failure);
+    const attempt = this.closeAttempt(jobId);
+    if (!attempt) return;
+    this.afterFailure(this.find(jobId), failure, this.attemptEnd(jobId, attempt, 'failed', failure.reason));
     this.scheduleJobs();
   }
 
-  /** Queues the job again as a restart when its spec allows one after `failure`, else fails it. */
-  private afterFailure(job: JobRecord, failure: AttemptFailure): void {
+  /** Queues the job again as a restart when its spec allows one after `failure`, else fails it; `alongside` as in transition. */
+  private afterFailure(job: JobRecord, failure: AttemptFailure, alongside?: () => void): void {
     const next = planRestart(job, failure, this.store.listCheckpoints(job.id));
-    if (next.to === 'queued') this.transition(job.id, 'queued', next.reason, next.patch);
-    else this.transition(job.id, 'failed', next.reason);
+    if (next.to === 'queued') this.transition(job.id, 'queued', next.reason, next.patch, alongside);
+    else this.transition(job.id, 'failed', next.reason, {}, alongside);
   }
 
   /**
-   * Records the active attempt's outcome, stops its ranks still running and frees its slots;
-   * false when the job has no active attempt (it ended already).
+   * Takes the job's active attempt out of play: stops its ranks still running, frees its slots
+   * and its rendezvous scope. Undefined when the job has no active attempt (it ended already).
+   * The caller's transition records the attempt's end (attemptEnd).
    */
-  private closeAttempt(jobId: string, outcome: JobState, reason: string): boolean {
+  private closeAttempt(jobId: string): ActiveAttempt | undefined {
     const attempt = this.active.get(jobId);
-    if (!attempt) return false;
+    if (!attempt) return undefined;
     clearTimeout(attempt.cancelTimer);
     clearTimeout(attempt.startTimer);
+    clearTimeout(attempt.adoptTimer);
     this.active.delete(jobId);
     if (attempt.exits.size < attempt.placement.length) this.stopRanks(jobId, attempt);
     this.rendezvous.drop(attemptScope(jobId, attempt.attempt));
-    this.store.endAttempt(jobId, attempt.attempt, Date.now(), outcome, reason);
-    return true;
+    return attempt;
+  }
+
+  /** The write that closes `attempt` with its outcome, for the transition that ends it. */
+  private attemptEnd(jobId: string, attempt: ActiveAttempt, outcome: JobState, reason: string): () => void {
+    const at = Date.now();
+    return () => this.store.endAttempt(jobId, attempt.attempt, at, outcome, printable(reason));
   }
 
   private stopRanks(jobId: string, attempt: ActiveAttempt): void {
@@ -397,6 +460,7 @@ export class JobManager {
     for (const a of this.active.values()) {
       clearTimeout(a.cancelTimer);
       clearTimeout(a.startTimer);
+      clearTimeout(a.adoptTimer);
     }
   }
 

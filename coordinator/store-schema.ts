@@ -110,6 +110,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE workers ADD COLUMN secret_sha256 TEXT NOT NULL DEFAULT '';  -- hex; '' for rows from before v5
   `,
+  // v6: a restarted coordinator adopts the attempts its workers still run: it reopens their
+  // rendezvous scope and knows the step they started from.
+  `
+  ALTER TABLE attempts ADD COLUMN rendezvous_token TEXT NOT NULL DEFAULT '';  -- '' for rows from before v6
+  ALTER TABLE attempts ADD COLUMN start_step INTEGER NOT NULL DEFAULT 0;      -- the checkpoint step its ranks resumed from
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

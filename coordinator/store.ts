@@ -37,7 +37,11 @@ export type NewJob = Pick<JobRecord, 'id' | 'name' | 'specJson' | 'priority' | '
 /** The fields updateJob may change; a field left out (or `undefined`) keeps its value. */
 export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 'startedAt' | 'endedAt' | 'result' | 'resume' | 'restarts' | 'restartedAfter'>>;
 export interface Placement { rank: number; workerId: string; kind: string; index: number }
-export interface AttemptRecord { jobId: string; attempt: number; startedAt: number; endedAt: number | null; outcome: JobState | null; reason: string; placement: Placement[] }
+export interface AttemptRecord {
+  jobId: string; attempt: number; startedAt: number; endedAt: number | null; outcome: JobState | null; reason: string; placement: Placement[];
+  rendezvousToken: string; // opens the attempt's rendezvous scope ('' in attempts from before it was kept)
+  startStep: number; // the checkpoint step its ranks resumed from; 0: from the start
+}
 export interface MetricPoint { attempt: number; step: number; at: number; progress: ProgressRecord }
 export interface EvaluationPoint { attempt: number; step: number; at: number; evaluation: EvaluationRecord }
 export interface CheckpointRecord { jobId: string; step: number; attempt: number; dir: string; publishedAt: number }
@@ -66,7 +70,7 @@ interface JobRow {
   progress: string | null; evaluation: string | null; result: string | null; resume: string | null;
   restarts: number; restarted_after: string | null;
 }
-interface AttemptRow { job_id: string; attempt: number; started_at: number; ended_at: number | null; outcome: JobState | null; reason: string; placement: string }
+interface AttemptRow { job_id: string; attempt: number; started_at: number; ended_at: number | null; outcome: JobState | null; reason: string; placement: string; rendezvous_token: string; start_step: number }
 interface ProgressRow { attempt: number; step: number; at: number; progress: string }
 interface EvaluationRow { attempt: number; step: number; at: number; evaluation: string }
 interface CheckpointRow { job_id: string; step: number; attempt: number; dir: string; published_at: number }
@@ -109,6 +113,7 @@ function toAttempt(r: AttemptRow): AttemptRecord {
   return {
     jobId: r.job_id, attempt: r.attempt, startedAt: r.started_at, endedAt: r.ended_at,
     outcome: r.outcome, reason: r.reason, placement: JSON.parse(r.placement) as Placement[],
+    rendezvousToken: r.rendezvous_token, startStep: r.start_step,
   };
 }
 
@@ -182,11 +187,12 @@ function prepareStatements(db: Database.Database) {
       restarts = @restarts, restarted_after = @restartedAfter WHERE id = @id`),
     setProgress: db.prepare('UPDATE jobs SET progress = ? WHERE id = ?'),
     setEvaluation: db.prepare('UPDATE jobs SET evaluation = ? WHERE id = ?'),
-    insertAttempt: db.prepare(`INSERT INTO attempts (job_id, attempt, started_at, ended_at, outcome, reason, placement)
-      VALUES (@jobId, @attempt, @startedAt, NULL, NULL, '', @placement)`),
+    insertAttempt: db.prepare(`INSERT INTO attempts (job_id, attempt, started_at, ended_at, outcome, reason, placement, rendezvous_token, start_step)
+      VALUES (@jobId, @attempt, @startedAt, NULL, NULL, '', @placement, @rendezvousToken, 0)`),
+    setStartStep: db.prepare('UPDATE attempts SET start_step = @startStep WHERE job_id = @jobId AND attempt = @attempt'),
     endAttempt: db.prepare(`UPDATE attempts SET ended_at = @endedAt, outcome = @outcome, reason = @reason
       WHERE job_id = @jobId AND attempt = @attempt`),
-    listAttempts: db.prepare<[string], AttemptRow>(`SELECT job_id, attempt, started_at, ended_at, outcome, reason, placement
+    listAttempts: db.prepare<[string], AttemptRow>(`SELECT job_id, attempt, started_at, ended_at, outcome, reason, placement, rendezvous_token, start_step
       FROM attempts WHERE job_id = ? ORDER BY attempt`),
     insertProgress: db.prepare('INSERT INTO progress_history (job_id, attempt, step, at, progress) VALUES (?, ?, ?, ?, ?)'),
     progressHistory: db.prepare<[string], ProgressRow>(`SELECT attempt, step, at, progress
@@ -303,11 +309,24 @@ export class Store {
     })();
   }
 
+  /**
+   * Runs `writes` in one transaction: all of them are stored, or (when one throws, or the
+   * process dies before the commit) none. Nested calls join the outer transaction.
+   */
+  atomically<T>(writes: () => T): T {
+    return this.db.transaction(writes)();
+  }
+
   /** Opens attempt `a.attempt` of a job. The job must exist; an attempt number used before throws. */
-  startAttempt(a: Omit<AttemptRecord, 'endedAt' | 'outcome' | 'reason'>): void {
+  startAttempt(a: Omit<AttemptRecord, 'endedAt' | 'outcome' | 'reason' | 'startStep'>): void {
     this.sql.insertAttempt.run({
-      jobId: a.jobId, attempt: a.attempt, startedAt: a.startedAt, placement: JSON.stringify(a.placement),
+      jobId: a.jobId, attempt: a.attempt, startedAt: a.startedAt, placement: JSON.stringify(a.placement), rendezvousToken: a.rendezvousToken,
     });
+  }
+
+  /** Records the checkpoint step an attempt's ranks resumed from. */
+  setAttemptStartStep(jobId: string, attempt: number, startStep: number): void {
+    this.sql.setStartStep.run({ jobId, attempt, startStep });
   }
 
   /** Closes an attempt with its outcome. An attempt never started throws. */

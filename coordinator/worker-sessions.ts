@@ -149,7 +149,10 @@ export class WorkerSessions implements WorkerDirectory {
     this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });
     this.store.setWorkerSecretSha256(workerId, sha256(secret));
     call.write({ registered: { worker_id: workerId, heartbeat_interval_ms: this.policy.intervalMs, heartbeat_timeout_ms: this.policy.timeoutMs, worker_secret: secret } });
-    this.log.info(`worker ${workerId} registered from ${r.address || r.hostname} with ${slots.map((s) => `${s.kind}:${s.index}`).join(', ')}`);
+    const ranks = r.running.length > 0 ? `, running ${r.running.length} rank(s)` : '';
+    this.log.info(`worker ${workerId} registered from ${r.address || r.hostname} with ${slots.map((s) => `${s.kind}:${s.index}`).join(', ')}${ranks}`);
+    session.running = r.running.length;
+    this.manager?.onWorkerReturned(workerId, r.running, r.ended);
     this.manager?.scheduleJobs();
     return session;
   }

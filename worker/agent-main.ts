@@ -1,9 +1,10 @@
 /**
  * Entry point of the worker agent process (`ringmaster worker` and `ringmaster up` start it):
  *   node dist/worker/agent-main.js --coordinator host:port [--slots auto|cpu:N|cuda:N] [--address A] [--token-file F]
- *     [--data-root DIR]… [--checkpoint-root DIR]… [--drain-timeout-s S]
- * SIGTERM drains it: its ranks checkpoint at their next step and stop, their jobs are queued again.
+ *     [--data-root DIR]… [--checkpoint-root DIR]… [--drain-timeout-s S] [--orphan-grace-s S]
  *     [--tls-ca F [--tls-cert F --tls-key F]]
+ * SIGTERM drains it: its ranks checkpoint at their next step and stop, their jobs are queued again.
+ * Its ranks train on for --orphan-grace-s while the coordinator is unreachable (it may be restarting).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -29,6 +30,7 @@ function main(): void {
       'data-root': { type: 'string', multiple: true },
       'checkpoint-root': { type: 'string', multiple: true },
       'drain-timeout-s': { type: 'string', default: '120' },
+      'orphan-grace-s': { type: 'string', default: '300' },
     },
   });
   let slots: { kind: string; index: number }[];
@@ -51,12 +53,13 @@ function main(): void {
   const roots = { data: values['data-root'] ?? defaults.data, checkpoints: values['checkpoint-root'] ?? defaults.checkpoints };
   log.info(`jobs may read data under ${roots.data.join(', ')} and write checkpoints under ${roots.checkpoints.join(', ')}`);
   const exit = () => setTimeout(() => process.exit(0), 200).unref();
-  const drainTimeoutMs = Number(values['drain-timeout-s']) * 1000;
-  if (!(drainTimeoutMs > 0)) {
-    process.stderr.write(`ringmaster: --drain-timeout-s ${values['drain-timeout-s']}: expected a number of seconds > 0\n`);
+  const seconds = (flag: 'drain-timeout-s' | 'orphan-grace-s') => {
+    const ms = Number(values[flag]) * 1000;
+    if (ms > 0 && Number.isFinite(ms)) return ms;
+    process.stderr.write(`ringmaster: --${flag} ${values[flag]}: expected a number of seconds > 0\n`);
     process.exit(2);
-  }
-  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log, drainTimeoutMs, onDrained: exit });
+  };
+  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log, drainTimeoutMs: seconds('drain-timeout-s'), orphanGraceMs: seconds('orphan-grace-s'), onDrained: exit });
   agent.start();
   // SIGTERM drains (checkpoint, requeue: preemption); SIGINT, or a second signal, stops at once.
   const stop = () => {

@@ -1,7 +1,10 @@
 /**
  * The worker agent: dials the coordinator, registers its slots, heartbeats, runs one rank process
- * per assigned slot and reports what the ranks say. When the session breaks it stops its ranks
- * (the coordinator fails their jobs) and reconnects with backoff.
+ * per assigned slot and reports what the ranks say. When the session breaks it reconnects with
+ * backoff while its ranks train on (their collectives do not go through the coordinator), keeping
+ * what they report until a session takes it; when it registers again it names the ranks it runs
+ * and the exits it saw lately, so a restarted coordinator adopts the attempts instead of failing
+ * them. Ranks left without a coordinator for longer than the orphan grace are stopped.
  */
 import * as grpc from '@grpc/grpc-js';
 import os from 'node:os';
@@ -33,6 +36,10 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 5_000, fa
 /** How long a cancelled rank gets between SIGTERM and SIGKILL. */
 export const RANK_STOP_GRACE_MS = 5_000;
 
+/** Rank events kept while there is no session (the oldest go first beyond it), and exits remembered for the next registration. */
+const MAX_PENDING_EVENTS = 10_000;
+const MAX_REMEMBERED_EXITS = 64;
+
 export interface AgentOptions {
   coordinator: string; // host:port
   slots: { kind: string; index: number }[];
@@ -41,6 +48,7 @@ export interface AgentOptions {
   tls?: ClientTls; // TLS to the coordinator (undefined: plain TCP); its ranks use it too
   roots: AllowedRoots; // where its jobs may read data and write checkpoints
   drainTimeoutMs?: number; // how long draining ranks get to checkpoint and stop before they are killed; 2 minutes when absent
+  orphanGraceMs?: number; // how long ranks train on without a session (the coordinator may be restarting); 5 minutes when absent
   onDrained?(): void; // after a drain the coordinator asked for (`ringmaster drain`) has ended
   backoff?: BackoffPolicy;
   log: Logger;
@@ -52,6 +60,11 @@ export class WorkerAgent {
   private workerId = '';
   private workerSecret = ''; // proves workerId when the session is made again
   private call: SessionCall | undefined;
+  private registered = false; // the current session has said Registered: events may flow
+  private readonly pending: WorkerMessage[] = []; // rank events made while no session could take them
+  private dropped = 0; // pending events dropped for room
+  private readonly exits: RankEvent[] = []; // the latest exits, told again at every registration
+  private orphanTimer: NodeJS.Timeout | undefined; // stops the ranks when no session returns in time
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private delayMs: number;
@@ -88,7 +101,11 @@ export class WorkerAgent {
     const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
-    call.write({ register: { worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots, memory_bytes: os.totalmem(), data_roots: this.o.roots.data, checkpoint_roots: this.o.roots.checkpoints } });
+    call.write({ register: {
+      worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots,
+      memory_bytes: os.totalmem(), data_roots: this.o.roots.data, checkpoint_roots: this.o.roots.checkpoints,
+      running: this.runningRanks(), ended: this.exits,
+    } });
     call.on('data', (m: CoordinatorMessage__Output) => this.onMessage(m));
     let closed = false;
     const onClose = (why: string) => {
@@ -148,6 +165,7 @@ export class WorkerAgent {
   shutdown(): void {
     this.stopped = true;
     clearTimeout(this.reconnect);
+    clearTimeout(this.orphanTimer);
     clearInterval(this.heartbeat);
     clearInterval(this.hangWatch);
     for (const r of this.ranks.values()) r.process.kill();
@@ -160,9 +178,15 @@ export class WorkerAgent {
       this.workerId = m.registered.worker_id;
       this.workerSecret = m.registered.worker_secret;
       this.delayMs = this.backoff.initialMs;
+      this.registered = true;
+      clearTimeout(this.orphanTimer);
+      this.orphanTimer = undefined;
       clearInterval(this.heartbeat);
-      this.heartbeat = setInterval(() => this.send({ heartbeat: { running: [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank })) } }), m.registered.heartbeat_interval_ms);
-      this.o.log.info(`${first ? 'registered' : 're-registered'} as ${this.workerId} with ${this.o.coordinator}`);
+      this.heartbeat = setInterval(() => this.send({ heartbeat: { running: this.runningRanks() } }), m.registered.heartbeat_interval_ms);
+      this.o.log.info(`${first ? 'registered' : 're-registered'} as ${this.workerId} with ${this.o.coordinator}${this.ranks.size > 0 ? `, running ${this.ranks.size} rank(s)` : ''}`);
+      if (this.dropped > 0) this.o.log.warn(`${this.dropped} rank event(s) made while the coordinator was unreachable were dropped for room`);
+      for (const message of this.pending.splice(0)) this.call?.write(message);
+      this.dropped = 0;
     } else if (m.kind === 'assignment' && m.assignment) {
       void this.startChecked(m.assignment);
     } else if (m.kind === 'drain') {
@@ -185,7 +209,7 @@ export class WorkerAgent {
     if (refusal === undefined) return this.startRanks(a, spec);
     this.o.log.warn(`refused ${a.job_id}: ${refusal}`, { jobId: a.job_id });
     for (const { rank } of a.ranks) {
-      this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: -1, signal: '', error_code: code, error_message: refusal, report: null } } });
+      this.reportExit({ job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: -1, signal: '', error_code: code, error_message: refusal, report: null } });
     }
   }
 
@@ -197,7 +221,7 @@ export class WorkerAgent {
       const event = (e: Omit<RankEvent, 'job_id' | 'attempt' | 'rank'>) => this.send({ rank_event: { job_id: a.job_id, attempt: a.attempt, rank, ...e } });
       if (!a.checkpoints) {
         // A coordinator of another version: without a target the rank could not checkpoint.
-        event({ exit: { exit_code: -1, signal: '', error_code: 'BAD_ARGUMENT', error_message: 'the assignment names no checkpoint target (run the same ringmaster version on the coordinator and the workers)', report: null } });
+        this.reportExit({ job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: -1, signal: '', error_code: 'BAD_ARGUMENT', error_message: 'the assignment names no checkpoint target (run the same ringmaster version on the coordinator and the workers)', report: null } });
         continue;
       }
       const start: StartMessage = {
@@ -214,7 +238,7 @@ export class WorkerAgent {
         onExit: (x) => {
           this.ranks.delete(key);
           const report = x.report && { steps: x.report.steps, final_loss: x.report.finalLoss, metrics: x.report.metrics, samples_per_sec: x.report.samplesPerSec, tokens_per_sec: x.report.tokensPerSec, wall_sec: x.report.wallSec };
-          event({ exit: { exit_code: x.exitCode, signal: x.signal, error_code: x.errorCode, error_message: x.errorMessage, report } });
+          this.reportExit({ job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: x.exitCode, signal: x.signal, error_code: x.errorCode, error_message: x.errorMessage, report } });
           this.o.log.info(`rank ${rank} of ${a.job_id} exited (${x.signal || `code ${x.exitCode}`})`, { jobId: a.job_id, rank });
         },
       }, slot?.kind === 'cuda' ? slot.index : undefined);
@@ -225,17 +249,42 @@ export class WorkerAgent {
     }
   }
 
+  /** Sends on the session; without one, a rank event waits for the next (heartbeats do not). */
   private send(message: WorkerMessage): void {
-    this.call?.write(message);
+    if (this.registered && this.call) return void this.call.write(message);
+    if (!message.rank_event) return;
+    if (this.pending.length >= MAX_PENDING_EVENTS) {
+      this.pending.shift();
+      this.dropped++;
+    }
+    this.pending.push(message);
+  }
+
+  /** A rank's exit: sent when a session takes it, and told again at the next registrations, in case no coordinator recorded it. */
+  private reportExit(exit: RankEvent): void {
+    this.exits.push(exit);
+    if (this.exits.length > MAX_REMEMBERED_EXITS) this.exits.shift();
+    if (this.registered && this.call) this.call.write({ rank_event: exit });
+  }
+
+  private runningRanks(): { job_id: string; attempt: number; rank: number }[] {
+    return [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank }));
   }
 
   private onSessionLost(why: string): void {
     clearInterval(this.heartbeat);
     this.call = undefined;
+    this.registered = false;
     if (this.draining) return this.draining.end(); // no coordinator to hand the jobs back to
-    if (this.ranks.size > 0) this.o.log.warn(`stopping ${this.ranks.size} rank(s): their jobs fail with the session`);
-    for (const r of this.ranks.values()) r.process.kill();
     if (this.stopped) return;
+    if (this.ranks.size > 0 && !this.orphanTimer) {
+      const graceMs = this.o.orphanGraceMs ?? 5 * 60_000;
+      this.o.log.warn(`${this.ranks.size} rank(s) train on while this worker reconnects; they are stopped if no coordinator takes them within ${graceMs / 1000}s`);
+      this.orphanTimer = setTimeout(() => {
+        this.o.log.warn(`stopping ${this.ranks.size} rank(s): no coordinator for ${graceMs / 1000}s`);
+        for (const r of this.ranks.values()) r.process.kill();
+      }, graceMs);
+    }
     this.o.log.warn(`${why}; reconnecting in ${(this.delayMs / 1000).toFixed(1)}s`);
     this.reconnect = setTimeout(() => this.start(), this.delayMs);
     this.delayMs = Math.min(this.backoff.maxMs, this.delayMs * this.backoff.factor);

@@ -194,20 +194,21 @@ describe('a local cluster', () => {
     expect(r.stderr.trim()).toBe('ringmaster: no job no-such-job (ringmaster jobs lists them)');
   });
 
-  it('survives a coordinator restart: every job is still listed; one running then is failed with the reason', async () => {
+  it('survives a coordinator restart: every job is still listed; one running then carries on, adopted, on the same rank', async () => {
     const running = await submit(LONG);
     await cluster.waitForState(running, ['running']);
     const pid = await rankPid(running);
     const before = await cluster.json<{ id: string; state: string }[]>(['jobs']);
     await cluster.restartCoordinator();
-    const after = await cluster.json<{ id: string; state: string; reason: string }[]>(['jobs']);
+    const after = await cluster.json<{ id: string; state: string; attempt: number }[]>(['jobs']);
     expect(after.map((j) => j.id)).toEqual(before.map((j) => j.id));
-    const failed = after.find((j) => j.id === running)!;
-    expect(failed.state).toBe('failed');
-    expect(failed.reason).toBe('the coordinator restarted while the job was running');
+    expect(after.find((j) => j.id === running)).toMatchObject({ state: 'running', attempt: 1 });
     expect(after.filter((j) => j.state === 'succeeded').length).toBe(before.filter((j) => j.state === 'succeeded').length);
-    await until(`rank pid ${pid} to exit`, () => (alive(pid) ? undefined : true), 20_000); // the agent stops ranks of a lost session
-    await until('the worker to reconnect', async () => ((await cluster.json<{ connected: boolean }[]>(['workers'])).some((w) => w.connected) ? true : undefined));
+    await until('the attempt to be adopted', async () => ((await cluster.cli(['logs', running])).stdout.includes('attempt 1 adopted') ? true : undefined));
+    expect(alive(pid)).toBe(true);
+    await cluster.cli(['cancel', running]);
+    await cluster.waitForState(running, ['cancelled'], 20_000);
+    await until(`rank pid ${pid} to exit`, () => (alive(pid) ? undefined : true), 20_000);
     const next = await submit(SHORT);
     await cluster.waitForState(next, ['succeeded']);
   });

@@ -24,8 +24,8 @@ interface Proc {
   output: string;
 }
 
-function start(entry: string, args: string[]): Proc {
-  const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(entry: string, args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   const proc: Proc = { child, output: '' };
   child.stdout!.on('data', (d) => (proc.output += d));
   child.stderr!.on('data', (d) => (proc.output += d));
@@ -116,18 +116,27 @@ export class LocalCluster {
     this.worker.child.kill(signal);
   }
 
-  /** Kills the coordinator with SIGKILL and starts a new one on the same port and state. */
-  async restartCoordinator(): Promise<void> {
+  /**
+   * Kills the coordinator with SIGKILL (unless it is dead already) and starts a new one on the
+   * same port and state; with `failpoint`, the new one kills itself there (common/failpoints.ts).
+   */
+  async restartCoordinator(failpoint?: string): Promise<void> {
     await kill(this.coordinator.child, 'SIGKILL');
-    await this.startCoordinator(Number(this.address.split(':')[1]));
+    await this.startCoordinator(Number(this.address.split(':')[1]), failpoint ? { ...process.env, RINGMASTER_FAILPOINT: failpoint } : process.env);
+  }
+
+  /** Resolves once the coordinator process has exited (a failpoint killed it); rejects after `timeoutMs`. */
+  coordinatorExit(timeoutMs = 30_000): Promise<void> {
+    const child = this.coordinator.child;
+    return until('the coordinator to exit', () => (child.exitCode !== null || child.signalCode !== null ? true : undefined), timeoutMs).then(() => undefined);
   }
 
   async stop(): Promise<void> {
     await Promise.all([kill(this.worker.child, 'SIGTERM'), kill(this.coordinator.child, 'SIGTERM')]);
   }
 
-  private async startCoordinator(port: number): Promise<void> {
-    this.coordinator = start(COORDINATOR, ['--port', String(port), '--state-dir', this.stateDir, '--heartbeat-timeout-ms', '3000', '--http-port', '0']);
+  private async startCoordinator(port: number, env?: NodeJS.ProcessEnv): Promise<void> {
+    this.coordinator = start(COORDINATOR, ['--port', String(port), '--state-dir', this.stateDir, '--heartbeat-timeout-ms', '3000', '--http-port', '0'], env);
     const proc = this.coordinator;
     const found = await until('the coordinator to listen', () => /listening on \S+:(\d+), metrics on (\S+?),/.exec(proc.output) ?? undefined);
     this.address = `localhost:${found[1]}`;

@@ -50,7 +50,7 @@ describe('JobManager', () => {
     store = Store.open(dir);
     logs = new JobLogs(dir);
     workers = new FakeWorkers([{ workerId: 'w1', slots: [{ kind: 'cpu', index: 0 }, { kind: 'cpu', index: 1 }] }]);
-    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50, startTimeoutMs: 60_000 });
+    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50, startTimeoutMs: 60_000, adoptTimeoutMs: 60_000 });
     lines.length = 0;
   });
   afterEach(() => {
@@ -130,7 +130,7 @@ describe('JobManager', () => {
 
   it('takes back an attempt whose ranks do not all start within the start timeout and queues the job again, spending no restart', async () => {
     manager.close();
-    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50, startTimeoutMs: 60 });
+    manager = new JobManager(store, workers, logs, new RendezvousStore(), new Logger('test', undefined, (l) => lines.push(l)), { cancelGraceMs: 50, startTimeoutMs: 60, adoptTimeoutMs: 60_000 });
     queue('two', 2, 1);
     manager.scheduleJobs();
     manager.onRankEvent('w1', event('two', 1, 0, { kind: 'started', started: { pid: 1 } }));
@@ -161,14 +161,6 @@ describe('JobManager', () => {
     expect(store.getJob('one')!.reason).toBe('worker w1 lost: no heartbeat for 10.0s');
     finish('one', 1, 1); // stragglers from the dead attempt change nothing
     expect(store.getJob('one')!.state).toBe('failed');
-  });
-
-  it('on recovery fails the jobs a previous coordinator left active', () => {
-    queue('one', 1, 1);
-    manager.scheduleJobs();
-    manager.recover();
-    expect(store.getJob('one')!.state).toBe('failed');
-    expect(store.getJob('one')!.reason).toBe('the coordinator restarted while the job was starting');
   });
 
   it('refuses a bad spec at submit with BAD_SPEC', () => {
@@ -360,21 +352,6 @@ describe('JobManager', () => {
       expect(store.getJob('b')).toMatchObject({ state: 'cancelled', restarts: 0 });
       expect(workers.assignments('a')).toHaveLength(1);
       expect(workers.assignments('b')).toHaveLength(1);
-    });
-
-    it('after a coordinator restart, restarts a running job by the same rule, but not a cancelling one', () => {
-      queue('run', 1, 1, 1);
-      queue('stop', 1, 2, 1);
-      manager.scheduleJobs();
-      start('run', 1, 1);
-      checkpoint('run', 1, 100);
-      manager.cancel('stop');
-      workers.workers = []; // the new coordinator has no sessions yet
-      manager.recover();
-      expect(store.getJob('run')).toMatchObject({ state: 'queued', resume: { root: '/ckpt/run' }, restarts: 1, restartedAfter: 'the coordinator restarted while the job was running' });
-      expect(logText('run')).toContain('running → queued: restarting after failure (restart 1 of 1, from the newest valid checkpoint, step 100 recorded): the coordinator restarted while the job was running');
-      expect(store.getJob('stop')).toMatchObject({ state: 'failed', reason: 'the coordinator restarted while the job was cancelling' });
-      expect(store.listAttempts('run')[0]).toMatchObject({ outcome: 'failed', reason: 'coordinator restarted' });
     });
   });
 });
