@@ -27,7 +27,7 @@ export interface CoordinatorOptions {
   heartbeat?: HeartbeatPolicy;
   jobs?: JobManagerPolicy;
   print?: (line: string) => void;
-  httpPort?: number; // serve /metrics (coordinator/http.ts) on this port too; 0: any free port; absent: no HTTP
+  httpPort?: number; // serve /metrics and the dashboard (coordinator/http.ts) on this port too; 0: any free port; absent: no HTTP
 }
 
 export interface RunningCoordinator {
@@ -74,12 +74,14 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     store.close();
     throw e;
   });
-  const web = o.httpPort === undefined ? undefined : await startHttp({ host: o.host, port: o.httpPort, token: token.token, tls: o.tls, metrics, log }).catch((e: unknown) => {
+  const dashboard = { store, logs, busySlots: (id: string) => manager.busySlots(id), connected: () => sessions.connected(), watch: manager.watch.bind(manager) };
+  const web = o.httpPort === undefined ? undefined : await startHttp({ host: o.host, port: o.httpPort, token: token.token, tls: o.tls, metrics, dashboard, log }).catch((e: unknown) => {
     server.forceShutdown();
     store.close();
     throw e;
   });
-  log.info(`listening on ${o.host}:${port}${o.tls ? (o.tls.ca ? ' (mutual TLS)' : ' (TLS)') : ''}${web ? `, metrics on ${o.tls ? 'https' : 'http'}://${o.host}:${web.port}/metrics` : ''}, state in ${o.stateDir}, token in ${token.file}`);
+  const webUrl = web && `${o.tls ? 'https' : 'http'}://${o.host}:${web.port}`;
+  log.info(`listening on ${o.host}:${port}${o.tls ? (o.tls.ca ? ' (mutual TLS)' : ' (TLS)') : ''}${webUrl ? `, metrics on ${webUrl}/metrics, dashboard on ${webUrl}/` : ''}, state in ${o.stateDir}, token in ${token.file}`);
   manager.scheduleJobs();
   return {
     port,
