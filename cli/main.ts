@@ -16,7 +16,7 @@ import { COORDINATOR_ENV, DEFAULT_COORDINATOR } from '../proto/load.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
 import { TLS_ENV } from '../proto/transport.js';
 
-const HTTP_PORT = 'serve Prometheus metrics at /metrics on this port too, behind the same token (0: any free port)';
+const HTTP_PORT = 'serve Prometheus metrics at /metrics and the web dashboard at / on this port too, behind the same token (0: any free port)';
 import { PRIORITY_RANGE } from '../jobs/load.js';
 
 class UsageError extends Error {}
@@ -90,8 +90,10 @@ async function main(argv: string[]): Promise<number> {
         .option('slots', { type: 'string', default: 'auto', describe: 'slots to offer: cpu:N, cuda:N, or auto (a cuda slot per GPU, else cpu slots for half the cores)' })
         .option('advertise', { type: 'string', describe: 'address peers use to reach this machine (default: its hostname)' })
         .option('data-root', { type: 'string', array: true, describe: 'where jobs may read data (default: this directory and /usr/share/datasets)' })
-        .option('checkpoint-root', { type: 'string', array: true, describe: 'where jobs may write checkpoints (default: this directory)' }),
-      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'], tlsCa: a['tls-ca'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], dataRoots: a['data-root'], checkpointRoots: a['checkpoint-root'] })))
+        .option('checkpoint-root', { type: 'string', array: true, describe: 'where jobs may write checkpoints (default: this directory)' })
+        .option('drain-timeout-s', { type: 'number', describe: 'how long draining ranks get to checkpoint and stop before they are killed (default: 120)' })
+        .option('orphan-grace-s', { type: 'number', describe: 'how long ranks train on while the coordinator is unreachable (it may be restarting) before they are stopped (default: 300)' }),
+      (a) => run(workerCommand({ address: coordinatorAddress(a.coordinator), slots: a.slots, advertise: a.advertise, tokenFile: a['token-file'], tlsCa: a['tls-ca'], tlsCert: a['tls-cert'], tlsKey: a['tls-key'], dataRoots: a['data-root'], checkpointRoots: a['checkpoint-root'], drainTimeoutS: a['drain-timeout-s'], orphanGraceS: a['orphan-grace-s'] })))
     .command('submit <spec>', 'submit a job to the coordinator',
       (y) => withJson(withSet(withCoordinator(y.positional('spec', { type: 'string', demandOption: true, describe: 'job spec (YAML)' }))))
         .option('priority', { type: 'number', default: 0, describe: `higher runs first; an integer in [${PRIORITY_RANGE.min}, ${PRIORITY_RANGE.max}]` })

@@ -20,13 +20,14 @@
  * |              |                                   | coordinator/restarts.ts);               |
  * |              |                                   | cancel → cancelling                     |
  * | `cancelling` | cancel asked; ranks stopping      | ranks stopped (or their worker lost) →  |
- * |              |                                   | cancelled; the coordinator restarted →  |
- * |              |                                   | failed (never restarted)                |
+ * |              |                                   | cancelled                               |
  * | `succeeded`  | terminal: every rank finished     | never                                   |
  * | `failed`     | terminal: gave up (see reason)    | resume (from a checkpoint) → queued     |
  * | `cancelled`  | terminal: a person cancelled it   | resume (from a checkpoint) → queued     |
  *
- * `starting`, `running` and `cancelling` are active: the job holds its slots. Terminal states
+ * `starting`, `running` and `cancelling` are active: the job holds its slots. A coordinator that
+ * restarts finds them so and keeps them: their workers register again and the attempt is adopted
+ * (JobManager.recover), or it ends as its workers' loss would end it. Terminal states
  * hold no attempt and change only when a person asks for a resume, which starts a new attempt.
  */
 import type { JobState__Output as WireJobState } from '../proto/gen/ringmaster/v1/JobState.js';

@@ -65,9 +65,10 @@ function rootArgs(o: RootFlags): string[] {
   return [...(o.dataRoots ?? []).flatMap((r) => ['--data-root', path.resolve(r)]), ...(o.checkpointRoots ?? []).flatMap((r) => ['--checkpoint-root', path.resolve(r)])];
 }
 
-export const workerCommand = (o: { address: string; slots: string; advertise?: string } & ConnectionFlags & RootFlags) =>
+export const workerCommand = (o: { address: string; slots: string; advertise?: string; drainTimeoutS?: number; orphanGraceS?: number } & ConnectionFlags & RootFlags) =>
   foreground(AGENT_ENTRY, ['--coordinator', o.address, '--slots', o.slots, ...rootArgs(o),
-    ...given([['--address', o.advertise], ['--token-file', o.tokenFile], ['--tls-ca', o.tlsCa], ['--tls-cert', o.tlsCert], ['--tls-key', o.tlsKey]])]);
+    ...given([['--address', o.advertise], ['--token-file', o.tokenFile], ['--tls-ca', o.tlsCa], ['--tls-cert', o.tlsCert], ['--tls-key', o.tlsKey],
+      ['--drain-timeout-s', o.drainTimeoutS?.toString()], ['--orphan-grace-s', o.orphanGraceS?.toString()]])]);
 
 /**
  * `up`'s worker roots: the flags, else the defaults; either way with the paths of the job it is
