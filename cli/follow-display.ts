@@ -4,10 +4,10 @@
  * other line (state changes, evaluations, checkpoints) scrolls above it; anywhere else (a file, a
  * pipe, CI) every line is printed as it comes.
  */
-import { formatProgressLine, type ProgressLine } from '../common/progress.js';
+import { formatProgressLine, type Progress } from '../common/progress.js';
 
 export interface FollowOutput {
-  progress(p: ProgressLine): void;
+  progress(name: string, p: Progress): void;
   line(text: string): void;
   end(): void;
 }
@@ -22,9 +22,9 @@ const BAR = 20; // characters of the bar
 const CLEAR = '\r\x1b[K'; // back to the line's start, and erase it
 
 /** `[name] ██████░░░░░░░░░░░░░░ step 600/2000 30% …`, cut to `columns`. */
-export function progressBar(p: ProgressLine, columns: number): string {
-  const filled = p.total > 0 ? Math.min(BAR, Math.round((BAR * p.step) / p.total)) : 0;
-  const line = formatProgressLine(p).replace(/^(\[[^\]]*\]) /, `$1 ${'█'.repeat(filled)}${'░'.repeat(BAR - filled)} `);
+export function progressBar(name: string, p: Progress, columns: number): string {
+  const filled = p.totalSteps > 0 ? Math.min(BAR, Math.round((BAR * p.step) / p.totalSteps)) : 0;
+  const line = formatProgressLine(name, p).replace(/^(\[[^\]]*\]) /, `$1 ${'█'.repeat(filled)}${'░'.repeat(BAR - filled)} `);
   return [...line].length > columns ? `${[...line].slice(0, Math.max(0, columns - 1)).join('')}…` : line;
 }
 
@@ -33,9 +33,9 @@ export class FollowDisplay implements FollowOutput {
 
   constructor(private readonly stream: Stream) {}
 
-  progress(p: ProgressLine): void {
-    if (!this.stream.isTTY) return this.line(formatProgressLine(p));
-    this.bar = progressBar(p, this.stream.columns ?? 80);
+  progress(name: string, p: Progress): void {
+    if (!this.stream.isTTY) return this.line(formatProgressLine(name, p));
+    this.bar = progressBar(name, p, this.stream.columns ?? 80);
     this.stream.write(`${CLEAR}${this.bar}`);
   }
 

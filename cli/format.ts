@@ -1,6 +1,7 @@
 /** How the CLI prints jobs, workers and checkpoints for a person, and as JSON for scripts. */
 import { formatMetrics, headlineMetric } from '../common/metrics.js';
 import { formatDuration, formatLr, formatRate } from '../common/progress.js';
+import { progressFromWire } from '../proto/records.js';
 import { maxRestartsOf } from '../jobs/load.js';
 import type { Checkpoint__Output } from '../proto/gen/ringmaster/v1/Checkpoint.js';
 import type { Job__Output } from '../proto/gen/ringmaster/v1/Job.js';
@@ -16,11 +17,7 @@ export function jobJson(j: Job__Output): Record<string, unknown> {
     id: j.id, name: j.name, state: stateName(j.state), reason: j.reason, priority: j.priority, slots: j.slots,
     device: j.device, attempt: j.attempt, submittedAt: j.submitted_at_ms, startedAt: j.started_at_ms || null,
     endedAt: j.ended_at_ms || null, restarts: j.restarts, restartedAfter: j.restarted_after || null,
-    progress: j.progress && {
-      step: j.progress.step, totalSteps: j.progress.total_steps, epoch: j.progress.epoch, loss: j.progress.loss, lr: j.progress.lr,
-      samplesPerSec: j.progress.samples_per_sec, ...(j.progress.tokens_per_sec > 0 ? { tokensPerSec: j.progress.tokens_per_sec, mfu: j.progress.mfu } : {}),
-      ...(j.progress.bubble > 0 ? { bubble: j.progress.bubble } : {}),
-    },
+    progress: j.progress && progressFromWire(j.progress),
     metrics: j.result?.metrics ?? j.evaluation?.metrics ?? null, // the final evaluation's, else the latest
   };
 }

@@ -14,19 +14,25 @@
  */
 import { formatMetrics, type Evaluation, type Metrics } from './metrics.js';
 
-export interface ProgressLine {
-  name: string; // the job's name
+/**
+ * Training progress over the last logging interval: the one record a rank reports (over IPC),
+ * its agent forwards (the wire's Progress, proto/records.ts maps it), the coordinator stores and
+ * serves, and every display formats.
+ */
+export interface Progress {
   step: number; // optimizer steps done
-  total: number; // optimizer steps in the whole run
+  totalSteps: number; // optimizer steps in the whole run
   epoch: number; // the epoch in progress, counted from 1
-  loss: number;
-  lr: number;
-  samplesPerSec: number;
+  loss: number; // mean training loss over the interval
+  lr: number; // learning rate of the last step
+  samplesPerSec: number; // over the interval
   elapsedSec: number; // wall time of this run (since its start or its resume)
   startStep?: number; // the step this run started from: 0, or the checkpoint's step on resume
-  tokensPerSec?: number; // a language model: shown with its MFU in place of samples/s
-  mfu?: number; // fraction of the matmul peak
-  bubble?: number; // pipeline parallel: the fraction of the time a stage waited for its neighbours
+  lossScale?: number; // fp16: the loss scale the next step runs with
+  skippedSteps?: number; // fp16: steps skipped for inf/NaN gradients since the run started
+  tokensPerSec?: number; // a language model: training tokens per second, shown with its MFU in place of samples/s
+  mfu?: number; // a language model: model FLOPs per second over the matmul peak measured at start
+  bubble?: number; // pipeline parallel: the fraction of the interval a stage waited for its neighbours
 }
 
 export interface SummaryLine {
@@ -65,14 +71,16 @@ export function formatLr(x: number): string {
   return x.toExponential(1);
 }
 
-/** One progress line; the ETA extrapolates the steps per second observed in this run. */
-export function formatProgressLine(p: ProgressLine): string {
-  const percent = p.total > 0 ? Math.floor((100 * p.step) / p.total) : 0;
+/** One progress line of job `name`; the ETA extrapolates the steps per second observed in this run. */
+export function formatProgressLine(name: string, p: Progress): string {
+  const percent = p.totalSteps > 0 ? Math.floor((100 * p.step) / p.totalSteps) : 0;
   const stepsPerSec = (p.step - (p.startStep ?? 0)) / p.elapsedSec;
-  const eta = stepsPerSec > 0 ? (p.total - p.step) / stepsPerSec : NaN;
+  const eta = stepsPerSec > 0 ? (p.totalSteps - p.step) / stepsPerSec : NaN;
   return (
-    `[${p.name}] step ${p.step}/${p.total} ${percent}% epoch ${p.epoch} loss ${p.loss.toFixed(4)} ` +
-    `lr ${formatLr(p.lr)} ${throughput(p)} ` +
+    `[${name}] step ${p.step}/${p.totalSteps} ${percent}% epoch ${p.epoch} loss ${p.loss.toFixed(4)} ` +
+    `lr ${formatLr(p.lr)} ` +
+    (p.lossScale !== undefined ? `scale ${formatRate(p.lossScale)}${p.skippedSteps ? ` (${p.skippedSteps} skipped)` : ''} ` : '') +
+    `${throughput(p)} ` +
     (p.bubble !== undefined ? `bubble ${(100 * p.bubble).toFixed(0)}% ` : '') +
     `elapsed ${formatDuration(p.elapsedSec)} ETA ${formatDuration(eta)}`
   );

@@ -6,6 +6,7 @@
 import type { JobSpec } from '../jobs/types.js';
 import type { ErrorCode } from './errors.js';
 import type { Evaluation, TrainingReport } from './metrics.js';
+import type { Progress } from './progress.js';
 
 export type { TrainingReport } from './metrics.js';
 
@@ -48,21 +49,9 @@ export interface DrainMessage {
 
 export type ParentMessage = StartMessage | DrainMessage;
 
-/** Training progress over the last logging interval. */
-export interface ProgressEvent {
+/** Training progress over the last logging interval (startStep is left to the parent, which knows where the run began). */
+export interface ProgressEvent extends Omit<Progress, 'startStep'> {
   type: 'progress';
-  step: number; // optimizer steps done
-  totalSteps: number;
-  epoch: number; // counted from 1
-  loss: number; // mean training loss over the interval
-  lr: number; // learning rate of the last step
-  samplesPerSec: number; // over the interval
-  elapsedSec: number; // since training started
-  lossScale?: number; // fp16: the loss scale the next step runs with
-  skippedSteps?: number; // fp16: steps skipped for inf/NaN gradients since the run started
-  tokensPerSec?: number; // a language model: training tokens per second over the interval
-  mfu?: number; // a language model: model FLOPs per second over the matmul peak measured at start
-  bubble?: number; // pipeline parallel: the fraction of the interval this stage waited for its neighbours
 }
 
 export interface EvalEvent extends Evaluation {

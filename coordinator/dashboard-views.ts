@@ -3,10 +3,11 @@
  * one job in detail (its state history, progress and evaluation points, checkpoints, log tail).
  * Read-only views over the store, the job logs and the worker sessions; nothing here changes state.
  */
+import type { Progress } from '../common/progress.js';
 import type { Metrics } from '../common/metrics.js';
 import type { JobLogLine, JobLogs } from './job-logs.js';
 import { isTerminal, TRANSITIONS, type JobState } from './job-state.js';
-import type { CheckpointRecord, JobRecord, ProgressRecord, Store } from './store.js';
+import type { CheckpointRecord, JobRecord, Store } from './store.js';
 
 /** Where the views read from: the coordinator's store and logs, and who is connected now. */
 export interface DashboardSources {
@@ -58,7 +59,7 @@ export function jobView(j: JobRecord): JobView {
   };
 }
 
-export function progressPoint(step: number, at: number, p: ProgressRecord): ProgressPoint {
+export function progressPoint(step: number, at: number, p: Progress): ProgressPoint {
   return { step, totalSteps: p.totalSteps, at, loss: p.loss, lr: p.lr, samplesPerSec: p.samplesPerSec, tokensPerSec: p.tokensPerSec ?? null };
 }
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.js';
 import { formatMetrics } from '../common/metrics.js';
-import { formatCheckpoint, formatLr, formatProgressLine, formatResume, tagged } from '../common/progress.js';
+import { formatCheckpoint, formatEvalLine, formatLr, formatProgressLine, formatResume, tagged, type Progress } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
 import { failpoint } from '../common/failpoints.js';
 import { printable } from '../common/printable.js';
@@ -24,8 +24,9 @@ import type { JobLogs } from './job-logs.js';
 import { checkTransition, isTerminal, type JobState } from './job-state.js';
 import { attemptScope, type RendezvousStore } from './rendezvous.js';
 import { schedule, slotKey, type SlotRef } from './scheduler.js';
-import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ProgressRecord, ReportRecord, Store } from './store.js';
-import { rankFailure, toEvaluation, toProgress, toReport, type RankOutcome } from './rank-events.js';
+import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ReportRecord, Store } from './store.js';
+import { progressFromWire } from '../proto/records.js';
+import { rankFailure, toEvaluation, toReport, type RankOutcome } from './rank-events.js';
 import { planRestart, type AttemptFailure } from './restarts.js';
 
 /** The connected workers, as the worker sessions see them. */
@@ -48,7 +49,7 @@ export const DEFAULT_JOB_POLICY: JobManagerPolicy = { cancelGraceMs: 15_000, sta
 
 export type JobEvent =
   | { kind: 'job'; job: JobRecord }
-  | { kind: 'progress'; progress: ProgressRecord }
+  | { kind: 'progress'; progress: Progress }
   | { kind: 'evaluation'; evaluation: EvaluationRecord }
   | { kind: 'checkpoint'; checkpoint: CheckpointRecord }
   | { kind: 'resumed'; resumed: { step: number; dir: string; skipped: string[] } };
@@ -61,6 +62,7 @@ interface ActiveAttempt {
   startStep: number; // 0, or the step of the checkpoint the ranks resumed from
   cancelTimer?: NodeJS.Timeout;
   startTimer?: NodeJS.Timeout; // until every rank has started
+  activities: Map<number, { activity: string; idleMs: number; at: number }>; // each rank's, from its worker's heartbeats
   awaiting?: Set<string>; // after a coordinator restart: the workers yet to report its ranks (recover)
   adoptTimer?: NodeJS.Timeout; // until they have
 }
@@ -97,7 +99,7 @@ export class JobManager {
       }
       const placement = record.placement.map(({ workerId, kind, index }) => ({ workerId, kind, index }));
       const awaiting = new Set(placement.map((s) => s.workerId));
-      const attempt: ActiveAttempt = { attempt: record.attempt, placement, started: new Set(), exits: new Map(), startStep: record.startStep, awaiting };
+      const attempt: ActiveAttempt = { attempt: record.attempt, placement, started: new Set(), exits: new Map(), activities: new Map(), startStep: record.startStep, awaiting };
       attempt.adoptTimer = setTimeout(() => this.abandon(job.id, attempt), this.policy.adoptTimeoutMs);
       attempt.adoptTimer.unref();
       this.active.set(job.id, attempt);
@@ -124,6 +126,15 @@ export class JobManager {
       this.workers.send(workerId, { cancel });
     }
     for (const [jobId, a] of [...this.active]) if (a.awaiting?.has(workerId)) this.adopt(jobId, a, workerId, running, ended);
+  }
+
+  /** Keeps what each rank of an active attempt on `workerId` last did, to name it if another rank hangs. */
+  onHeartbeat(workerId: string, running: RunningRank__Output[]): void {
+    const at = Date.now();
+    for (const r of running) {
+      const a = this.active.get(r.job_id);
+      if (a?.attempt === r.attempt && a.placement[r.rank]?.workerId === workerId) a.activities.set(r.rank, { activity: r.activity, idleMs: r.idle_ms, at });
+    }
   }
 
   /** Takes in the ranks and exits worker `workerId` reported for attempt `a` after a coordinator restart. */
@@ -278,13 +289,13 @@ export class JobManager {
         this.transition(jobId, 'running', `all ${attempt.placement.length} rank(s) started`);
       }
     } else if (event.kind === 'progress' && event.progress && rank === 0) {
-      this.onProgress(jobId, attempt.attempt, { ...toProgress(event.progress), startStep: attempt.startStep });
+      this.onProgress(jobId, attempt.attempt, { ...progressFromWire(event.progress), startStep: attempt.startStep });
     } else if (event.kind === 'evaluation' && event.evaluation && rank === 0) {
       const evaluation = toEvaluation(event.evaluation);
       const at = Date.now();
       this.store.recordEvaluation(jobId, attempt.attempt, at, evaluation);
       this.logs.appendMetrics(jobId, { kind: 'evaluation', attempt: attempt.attempt, at, ...evaluation });
-      this.log.line(`[${jobId}] eval at step ${evaluation.step}: ${formatMetrics(evaluation.metrics)}`, { jobId, rank, step: evaluation.step });
+      this.log.line(formatEvalLine(jobId, evaluation), { jobId, rank, step: evaluation.step });
       this.events.emit(jobId, { kind: 'evaluation', evaluation } satisfies JobEvent);
     } else if (event.kind === 'checkpoint' && event.checkpoint && rank === 0) {
       this.onCheckpoint(jobId, attempt.attempt, event.checkpoint.step, event.checkpoint.dir);
@@ -328,7 +339,7 @@ export class JobManager {
     const rendezvousToken = randomBytes(24).toString('base64url');
     this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now }, () =>
       this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })), rendezvousToken }));
-    const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), startStep: 0 };
+    const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), activities: new Map(), startStep: 0 };
     active.startTimer = setTimeout(() => this.takeBack(jobId, active), this.policy.startTimeoutMs);
     active.startTimer.unref();
     this.active.set(jobId, active);
@@ -359,11 +370,11 @@ export class JobManager {
     this.scheduleJobs();
   }
 
-  private onProgress(jobId: string, attempt: number, progress: ProgressRecord): void {
+  private onProgress(jobId: string, attempt: number, progress: Progress): void {
     const at = Date.now();
     this.store.recordProgress(jobId, attempt, at, progress);
     this.logs.appendMetrics(jobId, { kind: 'progress', attempt, at, ...progress });
-    const line = formatProgressLine({ name: jobId, step: progress.step, total: progress.totalSteps, epoch: progress.epoch, loss: progress.loss, lr: progress.lr, samplesPerSec: progress.samplesPerSec, elapsedSec: progress.elapsedSec, startStep: progress.startStep, tokensPerSec: progress.tokensPerSec, mfu: progress.mfu, bubble: progress.bubble });
+    const line = formatProgressLine(jobId, progress);
     this.log.line(line, { jobId, rank: 0, step: progress.step, loss: progress.loss, lr: formatLr(progress.lr) });
     this.events.emit(jobId, { kind: 'progress', progress } satisfies JobEvent);
   }
@@ -388,6 +399,17 @@ export class JobManager {
     this.events.emit(jobId, { kind: 'resumed', resumed: { step: resumed.step, dir: resumed.dir, skipped: resumed.skipped } } satisfies JobEvent);
   }
 
+  /** What the attempt's ranks on other workers than `rank`'s last did: its agent names only its own. */
+  private elsewhere(attempt: ActiveAttempt, rank: number): string[] {
+    const here = attempt.placement[rank]?.workerId;
+    const now = Date.now();
+    return attempt.placement.flatMap((s, r) => {
+      if (s.workerId === here) return [];
+      const a = attempt.activities.get(r);
+      return [`rank ${r} on ${s.workerId}: ${a ? `${a.activity} (unchanged for ${Math.round((a.idleMs + now - a.at) / 1000)}s)` : 'nothing reported yet'}`];
+    });
+  }
+
   private onRankExit(jobId: string, attempt: ActiveAttempt, rank: number, outcome: RankOutcome): void {
     attempt.exits.set(rank, outcome);
     const allExited = attempt.exits.size === attempt.placement.length;
@@ -396,7 +418,7 @@ export class JobManager {
       if (allExited) this.endAttempt(jobId, 'cancelled', 'cancelled by request');
       return;
     }
-    const failure = rankFailure(rank, outcome);
+    const failure = rankFailure(rank, outcome, outcome.errorCode === 'RANK_HUNG' ? this.elsewhere(attempt, rank) : []);
     if (failure) return this.failAttempt(jobId, failure);
     if (!allExited) return;
     const result: ReportRecord | null = attempt.exits.get(0)?.report ?? null;

@@ -5,16 +5,13 @@ import type { Job } from '../proto/gen/ringmaster/v1/Job.js';
 import type { JobEvent } from '../proto/gen/ringmaster/v1/JobEvent.js';
 import type { JobServiceHandlers } from '../proto/gen/ringmaster/v1/JobService.js';
 import { ERROR_CODE_METADATA } from '../proto/load.js';
+import { progressToWire } from '../proto/records.js';
 import type { JobLogs } from './job-logs.js';
 import type { JobEvent as ManagerEvent, JobManager } from './job-manager.js';
 import { isTerminal, toWireState } from './job-state.js';
-import type { CheckpointRecord, EvaluationRecord, JobRecord, ProgressRecord, Store } from './store.js';
+import type { CheckpointRecord, EvaluationRecord, JobRecord, Store } from './store.js';
 import type { WorkerSessions } from './worker-sessions.js';
 
-const toWireProgress = (p: ProgressRecord) => ({
-  step: p.step, total_steps: p.totalSteps, epoch: p.epoch, loss: p.loss, lr: p.lr, samples_per_sec: p.samplesPerSec, elapsed_sec: p.elapsedSec,
-  start_step: p.startStep ?? 0, tokens_per_sec: p.tokensPerSec ?? 0, mfu: p.mfu ?? 0, bubble: p.bubble ?? 0,
-});
 const toWireCheckpoint = (c: CheckpointRecord) => ({ step: c.step, attempt: c.attempt, dir: c.dir, published_at_ms: c.publishedAt });
 const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, metrics: e.metrics });
 
@@ -23,7 +20,7 @@ export function toWireJob(j: JobRecord): Job {
     id: j.id, name: j.name, state: toWireState(j.state), reason: j.reason, priority: j.priority,
     slots: j.slots, device: j.device, attempt: j.attempt, submitted_at_ms: j.submittedAt,
     started_at_ms: j.startedAt ?? 0, ended_at_ms: j.endedAt ?? 0, spec_json: j.specJson,
-    progress: j.progress && toWireProgress(j.progress),
+    progress: j.progress && progressToWire(j.progress),
     evaluation: j.evaluation && toWireEvaluation(j.evaluation),
     result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, metrics: j.result.metrics, samples_per_sec: j.result.samplesPerSec, tokens_per_sec: j.result.tokensPerSec, wall_sec: j.result.wallSec },
     restarts: j.restarts, restarted_after: j.restartedAfter ?? '',
@@ -55,7 +52,7 @@ function toWireEvent(e: ManagerEvent): JobEvent {
     case 'job':
       return { job: toWireJob(e.job) };
     case 'progress':
-      return { progress: toWireProgress(e.progress) };
+      return { progress: progressToWire(e.progress) };
     case 'evaluation':
       return { evaluation: toWireEvaluation(e.evaluation) };
     case 'checkpoint':

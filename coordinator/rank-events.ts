@@ -1,9 +1,8 @@
 /** What ranks report, turned from wire messages into the store's records and into reasons. */
 import type { Evaluation__Output } from '../proto/gen/ringmaster/v1/Evaluation.js';
-import type { Progress__Output } from '../proto/gen/ringmaster/v1/Progress.js';
 import type { TrainingReport__Output } from '../proto/gen/ringmaster/v1/TrainingReport.js';
 import type { AttemptFailure } from './restarts.js';
-import type { EvaluationRecord, ProgressRecord, ReportRecord } from './store.js';
+import type { EvaluationRecord, ReportRecord } from './store.js';
 
 export interface RankOutcome {
   exitCode: number; // -1 when killed by a signal
@@ -11,14 +10,6 @@ export interface RankOutcome {
   errorCode: string;
   errorMessage: string;
   report: ReportRecord | null;
-}
-
-export function toProgress(p: Progress__Output): ProgressRecord {
-  return {
-    step: p.step, totalSteps: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
-    ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
-    ...(p.bubble > 0 ? { bubble: p.bubble } : {}),
-  };
 }
 
 export function toEvaluation(e: Evaluation__Output): EvaluationRecord {
@@ -29,10 +20,13 @@ export function toReport(r: TrainingReport__Output): ReportRecord {
   return { steps: r.steps, finalLoss: r.final_loss, metrics: { ...r.metrics }, samplesPerSec: r.samples_per_sec, tokensPerSec: r.tokens_per_sec, wallSec: r.wall_sec };
 }
 
-/** Why a rank's exit fails its job's attempt, naming the rank; null when it finished its training. */
-export function rankFailure(rank: number, o: RankOutcome): AttemptFailure | null {
+/**
+ * Why a rank's exit fails its job's attempt, naming the rank; null when it finished its training.
+ * A hung rank's reason, from its agent, lists the ranks there; `elsewhere` adds the others'.
+ */
+export function rankFailure(rank: number, o: RankOutcome, elsewhere: string[] = []): AttemptFailure | null {
   const failure = (reason: string) => ({ reason, errorCode: o.errorCode });
-  if (o.errorCode === 'RANK_HUNG') return failure(`rank ${rank} ${o.errorMessage}`); // stopped by its agent
+  if (o.errorCode === 'RANK_HUNG') return failure(`rank ${rank} ${o.errorMessage}${elsewhere.length > 0 ? `; on other workers: ${elsewhere.join('; ')}` : ''}`);
   if (o.signal) return failure(`rank ${rank} was killed by ${o.signal}`);
   // its agent refused to start it (the reason says why), or its process could not be spawned
   if (o.exitCode === -1) return failure(`rank ${rank} was not started${o.errorMessage ? `: ${o.errorMessage}` : ''}`);

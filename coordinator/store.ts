@@ -10,15 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Evaluation, TrainingReport } from '../common/metrics.js';
+import type { Progress } from '../common/progress.js';
 import type { JobState } from './job-state.js';
 import { migrate, SCHEMA_VERSION } from './store-schema.js';
 
-export interface ProgressRecord {
-  step: number; totalSteps: number; epoch: number; loss: number; lr: number; samplesPerSec: number; elapsedSec: number;
-  startStep?: number; // the step the attempt started from; absent: 0
-  tokensPerSec?: number; mfu?: number; // a language model's
-  bubble?: number; // pipeline parallel
-}
 export type EvaluationRecord = Evaluation;
 export type ReportRecord = TrainingReport;
 /** Where an attempt starts: from the checkpoint of `step` under `root`, or the newest valid one there. */
@@ -27,7 +22,7 @@ export interface JobRecord {
   id: string; name: string; specJson: string; state: JobState; reason: string;
   priority: number; slots: number; device: string; attempt: number;
   submittedAt: number; startedAt: number | null; endedAt: number | null; // ms since epoch
-  progress: ProgressRecord | null; evaluation: EvaluationRecord | null; result: ReportRecord | null;
+  progress: Progress | null; evaluation: EvaluationRecord | null; result: ReportRecord | null;
   resume: ResumeRecord | null; // null: the next attempt starts at step 0
   restarts: number; // automatic restarts since submission or the latest resume by a person
   restartedAfter: string | null; // why the attempt before the latest restart failed; null: no restart
@@ -42,7 +37,7 @@ export interface AttemptRecord {
   rendezvousToken: string; // opens the attempt's rendezvous scope ('' in attempts from before it was kept)
   startStep: number; // the checkpoint step its ranks resumed from; 0: from the start
 }
-export interface MetricPoint { attempt: number; step: number; at: number; progress: ProgressRecord }
+export interface MetricPoint { attempt: number; step: number; at: number; progress: Progress }
 export interface EvaluationPoint { attempt: number; step: number; at: number; evaluation: EvaluationRecord }
 export interface CheckpointRecord { jobId: string; step: number; attempt: number; dir: string; publishedAt: number }
 export interface WorkerRecord { id: string; hostname: string; address: string; slots: { kind: string; index: number }[]; firstSeen: number; lastSeen: number; connected: boolean }
@@ -101,7 +96,7 @@ function toJob(r: JobRow): JobRecord {
     id: r.id, name: r.name, specJson: r.spec_json, state: r.state, reason: r.reason,
     priority: r.priority, slots: r.slots, device: r.device, attempt: r.attempt,
     submittedAt: r.submitted_at, startedAt: r.started_at, endedAt: r.ended_at,
-    progress: nullableNumbersJson<ProgressRecord>(r.progress),
+    progress: nullableNumbersJson<Progress>(r.progress),
     evaluation: nullableNumbersJson<EvaluationRecord>(r.evaluation),
     result: nullableNumbersJson<ReportRecord>(r.result),
     resume: r.resume === null ? null : (JSON.parse(r.resume) as ResumeRecord),
@@ -341,7 +336,7 @@ export class Store {
   }
 
   /** Appends `p` to the job's metrics history and makes it the job's latest progress. */
-  recordProgress(jobId: string, attempt: number, at: number, p: ProgressRecord): void {
+  recordProgress(jobId: string, attempt: number, at: number, p: Progress): void {
     const text = numbersJson.stringify(p);
     this.db.transaction(() => {
       this.sql.insertProgress.run(jobId, attempt, p.step, at, text);
@@ -361,7 +356,7 @@ export class Store {
   /** Every progress point of a job, across attempts, in the order recorded. */
   metricsHistory(jobId: string): MetricPoint[] {
     return this.sql.progressHistory.all(jobId).map((r) => ({
-      attempt: r.attempt, step: r.step, at: r.at, progress: numbersJson.parse<ProgressRecord>(r.progress),
+      attempt: r.attempt, step: r.step, at: r.at, progress: numbersJson.parse<Progress>(r.progress),
     }));
   }
 

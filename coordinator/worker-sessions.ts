@@ -66,7 +66,10 @@ export class WorkerSessions implements WorkerDirectory {
       if (!session) return;
       session.lastSeen = Date.now();
       if (m.kind === 'rank_event' && m.rank_event) this.manager?.onRankEvent(session.workerId, m.rank_event);
-      if (m.kind === 'heartbeat' && m.heartbeat) session.running = m.heartbeat.running.length;
+      if (m.kind === 'heartbeat' && m.heartbeat) {
+        session.running = m.heartbeat.running.length;
+        this.manager?.onHeartbeat(session.workerId, m.heartbeat.running);
+      }
       if (m.kind === 'draining' && !session.draining) {
         session.draining = true;
         this.log.info(`worker ${session.workerId} is draining: its ranks checkpoint and stop, and it gets no more work`);

@@ -18,8 +18,10 @@ import type { Assignment__Output } from '../proto/gen/ringmaster/v1/Assignment.j
 import type { CoordinatorMessage__Output } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { RankEvent } from '../proto/gen/ringmaster/v1/RankEvent.js';
 import type { ResumeFrom__Output } from '../proto/gen/ringmaster/v1/ResumeFrom.js';
+import type { RunningRank } from '../proto/gen/ringmaster/v1/RunningRank.js';
 import type { WorkerMessage } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
 import { ringmasterV1 } from '../proto/load.js';
+import { progressToWire } from '../proto/records.js';
 import { findHung } from './hang-watch.js';
 import { outsideRootsOnDisk, type AllowedRoots } from '../jobs/roots.js';
 import { RankProcess, type RankTrainingEvent } from './rank-process.js';
@@ -267,8 +269,9 @@ export class WorkerAgent {
     if (this.registered && this.call) this.call.write({ rank_event: exit });
   }
 
-  private runningRanks(): { job_id: string; attempt: number; rank: number }[] {
-    return [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank }));
+  private runningRanks(): RunningRank[] {
+    const now = Date.now();
+    return [...this.ranks.values()].map((r) => ({ job_id: r.jobId, attempt: r.attempt, rank: r.rank, activity: r.process.activity, idle_ms: r.process.idleMs(now) }));
   }
 
   private onSessionLost(why: string): void {
@@ -295,7 +298,7 @@ export class WorkerAgent {
 function toWireEvent(e: RankTrainingEvent): Omit<RankEvent, 'job_id' | 'attempt' | 'rank'> {
   switch (e.type) {
     case 'progress':
-      return { progress: { step: e.step, total_steps: e.totalSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, samples_per_sec: e.samplesPerSec, elapsed_sec: e.elapsedSec, tokens_per_sec: e.tokensPerSec ?? 0, mfu: e.mfu ?? 0, bubble: e.bubble ?? 0 } };
+      return { progress: progressToWire(e) };
     case 'eval':
       return { evaluation: { step: e.step, metrics: e.metrics } };
     case 'checkpoint':

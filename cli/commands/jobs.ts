@@ -3,6 +3,7 @@ import type { ClientReadableStream } from '@grpc/grpc-js';
 import { formatCheckpoint, formatEvalLine, formatResume, tagged } from '../../common/progress.js';
 import { checkPriority, loadSpecFile } from '../../jobs/load.js';
 import type { JobEvent__Output } from '../../proto/gen/ringmaster/v1/JobEvent.js';
+import { progressFromWire } from '../../proto/records.js';
 import type { Job__Output } from '../../proto/gen/ringmaster/v1/Job.js';
 import type { ListJobsResponse__Output } from '../../proto/gen/ringmaster/v1/ListJobsResponse.js';
 import type { ListWorkersResponse__Output } from '../../proto/gen/ringmaster/v1/ListWorkersResponse.js';
@@ -46,12 +47,7 @@ export function followJob(address: string, jobId: string, json: boolean, display
         if (state !== lastState) out(`[${jobId}] ${state}${e.job.reason ? `: ${e.job.reason}` : ''}`);
         lastState = state;
       } else if (e.kind === 'progress' && e.progress) {
-        const p = e.progress;
-        display.progress({
-          name: jobId, step: p.step, total: p.total_steps, epoch: p.epoch, loss: p.loss, lr: p.lr, samplesPerSec: p.samples_per_sec, elapsedSec: p.elapsed_sec,
-          startStep: p.start_step, ...(p.tokens_per_sec > 0 ? { tokensPerSec: p.tokens_per_sec, mfu: p.mfu } : {}),
-          ...(p.bubble > 0 ? { bubble: p.bubble } : {}),
-        });
+        display.progress(jobId, progressFromWire(e.progress));
       } else if (e.kind === 'evaluation' && e.evaluation) {
         out(formatEvalLine(jobId, e.evaluation));
       } else if (e.kind === 'checkpoint' && e.checkpoint) {

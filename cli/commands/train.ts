@@ -49,7 +49,7 @@ function runRank(hello: StartMessage, print: (line: string) => void): Promise<Tr
     const rank: RankProcess = new RankProcess(hello, {
       onEvent: (m) => {
         if (m.type === 'progress') {
-          print(formatProgressLine({ name, step: m.step, total: m.totalSteps, epoch: m.epoch, loss: m.loss, lr: m.lr, samplesPerSec: m.samplesPerSec, elapsedSec: m.elapsedSec, startStep, tokensPerSec: m.tokensPerSec, mfu: m.mfu, bubble: m.bubble }));
+          print(formatProgressLine(name, { ...m, startStep }));
         } else if (m.type === 'eval') {
           print(formatEvalLine(name, m));
         } else if (m.type === 'checkpoint') {

@@ -40,7 +40,7 @@ const POLICY: JobManagerPolicy = { cancelGraceMs: 50, startTimeoutMs: 60_000, ad
 const started = (jobId: string, rank: number) => ({ job_id: jobId, attempt: 1, rank, kind: 'started', started: { pid: 100 + rank } }) as RankEvent__Output;
 const exited = (jobId: string, rank: number, exitCode = 0) =>
   ({ job_id: jobId, attempt: 1, rank, kind: 'exit', exit: { exit_code: exitCode, signal: '', error_code: '', error_message: '', report: exitCode === 0 ? REPORT : null } }) as RankEvent__Output;
-const running = (jobId: string, ...ranks: number[]) => ranks.map((rank) => ({ job_id: jobId, attempt: 1, rank }));
+const running = (jobId: string, ...ranks: number[]) => ranks.map((rank) => ({ job_id: jobId, attempt: 1, rank, activity: 'step 7: forward', idle_ms: 0 }));
 
 describe('a coordinator restart', () => {
   let dir: string;
@@ -127,7 +127,7 @@ describe('a coordinator restart', () => {
 
   it('stops ranks a returning worker runs of attempts that are over', () => {
     restartWhileRunning('job');
-    after.onWorkerReturned('w1', [...running('job', 0), { job_id: 'gone', attempt: 3, rank: 0 }], []);
+    after.onWorkerReturned('w1', [...running('job', 0), { job_id: 'gone', attempt: 3, rank: 0, activity: 'step 9: forward', idle_ms: 0 }], []);
     expect(workers.cancels('w1')).toEqual(['gone/3']);
   });
 

@@ -163,6 +163,18 @@ describe('JobManager', () => {
     expect(store.getJob('one')!.state).toBe('failed');
   });
 
+  it("names, in a hung rank's failure, what the job's ranks on other workers last did (its agent knows only its own)", () => {
+    workers.workers = [{ workerId: 'w1', slots: [{ kind: 'cpu', index: 0 }] }, { workerId: 'w2', slots: [{ kind: 'cpu', index: 0 }] }];
+    queue('two', 2, 1);
+    manager.scheduleJobs();
+    manager.onRankEvent('w1', event('two', 1, 0, { kind: 'started', started: { pid: 1 } }));
+    manager.onRankEvent('w2', event('two', 1, 1, { kind: 'started', started: { pid: 2 } }));
+    manager.onHeartbeat('w2', [{ job_id: 'two', attempt: 1, rank: 1, activity: 'step 57: all_reduce #112 (7.5 MB) on rank 1 of 2', idle_ms: 61_000 }]);
+    const hung = 'made no progress for 61s (progress_timeout_s 60s); last activities: rank 0: step 57: stopped (unchanged for 61s)';
+    manager.onRankEvent('w1', event('two', 1, 0, { kind: 'exit', exit: { exit_code: -1, signal: '', error_code: 'RANK_HUNG', error_message: hung, report: null } }));
+    expect(store.getJob('two')!.reason).toBe(`rank 0 ${hung}; on other workers: rank 1 on w2: step 57: all_reduce #112 (7.5 MB) on rank 1 of 2 (unchanged for 61s)`);
+  });
+
   it('refuses a bad spec at submit with BAD_SPEC', () => {
     expect(() => manager.submit(JSON.stringify({ name: 'x', model: { kind: 'mlp' }, batch: { micro: 0 } }), 0)).toThrow(
       expect.objectContaining({ code: 'BAD_SPEC' }),
@@ -252,8 +264,8 @@ describe('JobManager', () => {
     const skipped = 'checkpoint file /ckpt/one/step-200/manifest.json is missing (…)';
     manager.onRankEvent('w1', event('one', 2, 0, { kind: 'resumed', resumed: { step: 100, dir: '/ckpt/one/step-100', skipped: [skipped] } }));
     expect(logText('one')).toEqual(expect.arrayContaining(['attempt 2 resumed from step 100 (/ckpt/one/step-100)', `skipped a newer checkpoint: ${skipped}`]));
-    manager.onRankEvent('w1', event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, tokens_per_sec: 0, mfu: 0, bubble: 0 } }));
-    expect(store.getJob('one')!.progress?.startStep).toBe(100);
+    manager.onRankEvent('w1', event('one', 2, 0, { kind: 'progress', progress: { step: 150, total_steps: 250, epoch: 1, loss: 0.5, lr: 1e-3, samples_per_sec: 100, elapsed_sec: 10, start_step: 0, loss_scale: 65_536, skipped_steps: 2, tokens_per_sec: 0, mfu: 0, bubble: 0 } }));
+    expect(store.getJob('one')!.progress).toMatchObject({ startStep: 100, lossScale: 65_536, skippedSteps: 2 }); // nothing lost on the way
     // the progress goes to the job's metrics file too, one JSON object per line
     const records = readFileSync(logs.metricsFile('one'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.at(-1)).toMatchObject({ kind: 'progress', attempt: 2, step: 150, loss: 0.5, startStep: 100 });

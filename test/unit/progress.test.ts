@@ -60,9 +60,8 @@ describe('formatLr', () => {
 
 describe('formatProgressLine', () => {
   const base = {
-    name: 'fashion-mnist-mlp',
     step: 400,
-    total: 2340,
+    totalSteps: 2340,
     epoch: 1,
     loss: 0.412_345,
     lr: 9.6e-4,
@@ -95,13 +94,19 @@ describe('formatProgressLine', () => {
         '[fashion-mnist-mlp] step 400/2340 17% epoch 1 loss 0.4123 lr 9.6e-4 11.2k samples/s bubble 17% elapsed 40s ETA 3m14s',
     },
     {
+      why: 'fp16: the loss scale, and the steps skipped for overflow',
+      line: { ...base, lossScale: 32_768, skippedSteps: 3 },
+      expected:
+        '[fashion-mnist-mlp] step 400/2340 17% epoch 1 loss 0.4123 lr 9.6e-4 scale 32.8k (3 skipped) 11.2k samples/s elapsed 40s ETA 3m14s',
+    },
+    {
       why: 'the last step',
       line: { ...base, step: 2340, epoch: 5, elapsedSec: 3725 },
       expected:
         '[fashion-mnist-mlp] step 2340/2340 100% epoch 5 loss 0.4123 lr 9.6e-4 11.2k samples/s elapsed 1h02m ETA 0s',
     },
   ])('$why', ({ line, expected }) => {
-    expect(formatProgressLine(line)).toBe(expected);
+    expect(formatProgressLine('fashion-mnist-mlp', line)).toBe(expected);
   });
 });
 

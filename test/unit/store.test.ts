@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { Progress } from '../../common/progress.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../coordinator/store-schema.js';
 import {
@@ -9,7 +10,6 @@ import {
   StoreError,
   type CheckpointRecord,
   type NewJob,
-  type ProgressRecord,
   type ReportRecord,
   type WorkerRecord,
 } from '../../coordinator/store.js';
@@ -31,7 +31,7 @@ function newJob(id: string, submittedAt: number): NewJob {
   return { id, name: `job-${id}`, specJson: `{"name":"job-${id}"}`, priority: 0, slots: 2, device: 'cpu', submittedAt };
 }
 
-function progress(step: number, loss = 1 / step): ProgressRecord {
+function progress(step: number, loss = 1 / step): Progress {
   return { step, totalSteps: 100, epoch: 0, loss, lr: 1e-3, samplesPerSec: 5000, elapsedSec: step / 10 };
 }
 
