@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isRingmasterError, RingmasterError } from '../common/errors.js';
+import { announceReady } from '../common/readiness.js';
 import { DEFAULT_HEARTBEAT } from './worker-sessions.js';
 import { startCoordinator } from './server.js';
 import { StoreError } from './store.js';
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
     insecure: values.insecure,
     ...(values['http-port'] !== undefined ? { httpPort: Number(values['http-port']) } : {}),
   });
+  announceReady({ type: 'listening', port: coordinator.port, ...(coordinator.httpPort !== undefined ? { httpPort: coordinator.httpPort } : {}) });
   const stop = () => void coordinator.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { isRingmasterError } from '../common/errors.js';
+import { announceReady } from '../common/readiness.js';
 import { Logger } from '../common/log.js';
 import { clientToken } from '../common/token.js';
 import { clientTls, type ClientTls } from '../proto/transport.js';
@@ -59,7 +60,8 @@ function main(): void {
     process.stderr.write(`ringmaster: --${flag} ${values[flag]}: expected a number of seconds > 0\n`);
     process.exit(2);
   };
-  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log, drainTimeoutMs: seconds('drain-timeout-s'), orphanGraceMs: seconds('orphan-grace-s'), onDrained: exit });
+  const agent = new WorkerAgent({ coordinator: values.coordinator, slots, address: values.address, token, tls, roots, log, drainTimeoutMs: seconds('drain-timeout-s'), orphanGraceMs: seconds('orphan-grace-s'), onDrained: exit,
+    onRegistered: (workerId) => announceReady({ type: 'registered', workerId }) });
   agent.start();
   // SIGTERM drains (checkpoint, requeue: preemption); SIGINT, or a second signal, stops at once.
   const stop = () => {

@@ -52,6 +52,7 @@ export interface AgentOptions {
   drainTimeoutMs?: number; // how long draining ranks get to checkpoint and stop before they are killed; 2 minutes when absent
   orphanGraceMs?: number; // how long ranks train on without a session (the coordinator may be restarting); 5 minutes when absent
   onDrained?(): void; // after a drain the coordinator asked for (`ringmaster drain`) has ended
+  onRegistered?(workerId: string): void; // after every registration
   backoff?: BackoffPolicy;
   log: Logger;
 }
@@ -186,6 +187,7 @@ export class WorkerAgent {
       clearInterval(this.heartbeat);
       this.heartbeat = setInterval(() => this.send({ heartbeat: { running: this.runningRanks() } }), m.registered.heartbeat_interval_ms);
       this.o.log.info(`${first ? 'registered' : 're-registered'} as ${this.workerId} with ${this.o.coordinator}${this.ranks.size > 0 ? `, running ${this.ranks.size} rank(s)` : ''}`);
+      this.o.onRegistered?.(this.workerId);
       if (this.dropped > 0) this.o.log.warn(`${this.dropped} rank event(s) made while the coordinator was unreachable were dropped for room`);
       for (const message of this.pending.splice(0)) this.call?.write(message);
       this.dropped = 0;

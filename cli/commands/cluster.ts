@@ -4,10 +4,10 @@
  * never loads the coordinator's or the worker's code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RingmasterError } from '../../common/errors.js';
+import type { ReadyMessage } from '../../common/readiness.js';
 import { TOKEN_FILE_NAME } from '../../common/token.js';
 import { useConnectionFlags, type ConnectionFlags } from '../client.js';
 import { EXIT } from '../output.js';
@@ -83,26 +83,20 @@ function upRoots(o: RootFlags & { submit?: string; set: string[] }): RootFlags {
   return { dataRoots: roots.data, checkpointRoots: roots.checkpoints };
 }
 
-/** Starts a child whose stdout lines are printed here and also offered to `watch`. */
-function piped(entry: string, args: string[], watch: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    process.stdout.write(`${line}\n`);
-    watch(line);
-  });
-  return child;
+/** Starts a child that shares this terminal and says over IPC when it is ready (common/readiness.ts). */
+function child(entry: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
-function waitForLine(child: ChildProcess, what: string, test: (line: string) => RegExpExecArray | null, lines: (cb: (l: string) => void) => void): Promise<RegExpExecArray> {
+/** The child's first `type` message; rejects if it exits first or takes longer than the startup timeout. */
+function ready<T extends ReadyMessage['type']>(c: ChildProcess, what: string, type: T): Promise<Extract<ReadyMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new RingmasterError('UNAVAILABLE', `the ${what} did not start within ${STARTUP_TIMEOUT_MS / 1000}s (see its output above)`)), STARTUP_TIMEOUT_MS);
-    child.once('exit', (code) => reject(new RingmasterError('UNAVAILABLE', `the ${what} exited with code ${code} while starting (see its output above)`)));
-    lines((l) => {
-      const m = test(l);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
+    c.once('exit', (code) => reject(new RingmasterError('UNAVAILABLE', `the ${what} exited with code ${code} while starting (see its output above)`)));
+    c.on('message', (m: ReadyMessage) => {
+      if (m.type !== type) return;
+      clearTimeout(timer);
+      resolve(m as Extract<ReadyMessage, { type: T }>);
     });
   });
 }
@@ -117,8 +111,7 @@ const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM
  */
 export async function upCommand(o: CoordinatorFlags & RootFlags & { slots: string; submit?: string; set: string[] }): Promise<number> {
   const roots = rootArgs(upRoots(o)); // a spec that does not load fails here, before anything starts
-  const listeners: ((l: string) => void)[] = [];
-  const coordinator = piped(COORDINATOR_ENTRY, coordinatorArgs(o), (l) => listeners.forEach((f) => f(l)));
+  const coordinator = child(COORDINATOR_ENTRY, coordinatorArgs(o));
   const children = [coordinator];
   const stopAll = (children: ChildProcess[]) => Promise.all(children.map((c) => new Promise<void>((resolve) => {
     if (c.exitCode !== null || c.signalCode !== null) return resolve();
@@ -129,15 +122,15 @@ export async function upCommand(o: CoordinatorFlags & RootFlags & { slots: strin
     process.once(signal, () => void stopAll(children).then(() => process.exit(SIGNAL_EXIT[signal])));
   }
   try {
-    const [, port] = await waitForLine(coordinator, 'coordinator', (l) => /listening on \S+:(\d+)/.exec(l), (cb) => listeners.push(cb));
+    const { port } = await ready(coordinator, 'coordinator', 'listening');
     const address = `localhost:${port}`;
     const tokenFile = path.join(o.stateDir, TOKEN_FILE_NAME);
     useConnectionFlags({ tokenFile });
     process.stdout.write(`ringmaster: the coordinator's token is in ${tokenFile}: other commands read it from there when run in this directory, or from --token-file\n`);
     // One machine: its ranks reach each other over loopback.
-    const worker = piped(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1', '--token-file', tokenFile, ...roots], (l) => listeners.forEach((f) => f(l)));
+    const worker = child(AGENT_ENTRY, ['--coordinator', address, '--slots', o.slots, '--address', '127.0.0.1', '--token-file', tokenFile, ...roots]);
     children.unshift(worker);
-    await waitForLine(worker, 'worker', (l) => / registered as /.exec(l), (cb) => listeners.push(cb));
+    await ready(worker, 'worker', 'registered');
     if (!o.submit) {
       await Promise.all([coordinator, worker].map((c) => new Promise((resolve) => c.once('exit', resolve))));
       return EXIT.ok;

@@ -111,12 +111,31 @@ export async function drainCommand(o: { address: string; worker: string }): Prom
   return EXIT.ok;
 }
 
-export function logsCommand(o: { address: string; job: string; follow: boolean }): Promise<number> {
+/**
+ * Prints a job's log; with `follow`, goes on until the job ends, its progress shown as with
+ * `submit --follow` (a bar redrawn below the log on a terminal, plain lines elsewhere).
+ */
+export function logsCommand(o: { address: string; job: string; follow: boolean }, display: FollowOutput = new FollowDisplay(process.stdout)): Promise<number> {
   const client = connect(o.address);
   return new Promise((resolve, reject) => {
     const stream = client.StreamLogs({ job_id: o.job, follow: o.follow });
-    stream.on('data', (l: { rank: number; text: string }) => print(`${l.rank < 0 ? '[coordinator]' : `[rank ${l.rank}]`} ${l.text}`));
-    stream.on('error', (e) => reject(describeCallError(e, o.address)));
-    stream.on('end', () => resolve(EXIT.ok));
+    const watch = o.follow ? client.WatchJob({ job_id: o.job }) : undefined;
+    let name = ''; // the job's id, once its first event names it (o.job may be a prefix)
+    watch?.on('data', (e: JobEvent__Output) => {
+      const progress = e.kind === 'job' ? (name ? null : e.job?.progress) : e.progress; // its latest when the watch begins, then each report
+      if (e.kind === 'job' && e.job) name = e.job.id;
+      if (progress) display.progress(name || o.job, progressFromWire(progress));
+    });
+    watch?.on('error', () => {}); // the log stream says what went wrong; this one is cancelled at its end
+    stream.on('data', (l: { rank: number; text: string }) => display.line(`${l.rank < 0 ? '[coordinator]' : `[rank ${l.rank}]`} ${l.text}`));
+    stream.on('error', (e) => {
+      watch?.cancel();
+      reject(describeCallError(e, o.address));
+    });
+    stream.on('end', () => {
+      watch?.cancel();
+      display.end();
+      resolve(EXIT.ok);
+    });
   });
 }

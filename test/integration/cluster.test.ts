@@ -67,6 +67,14 @@ describe('a local cluster', () => {
     expect(status.metrics.test_accuracy).toBeGreaterThan(0.6);
   });
 
+  it('logs -f follows a job to its end: its log lines, and its progress (plain lines when not a terminal)', async () => {
+    const id = await submit(SHORT);
+    const r = await cluster.cli(['logs', id, '-f']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('[coordinator] running → succeeded');
+    expect(r.stdout).toMatch(new RegExp(`\\[${id}\\] step (20|40|60)/60 \\d+% epoch 1 loss`));
+  });
+
   it('cancels a running job and leaves none of its rank processes behind', async () => {
     const id = await submit(LONG);
     await cluster.waitForState(id, ['running']);
