@@ -14,7 +14,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MANIFEST_NAME, parseStepDirName } from '../common/checkpoint-names.js';
 import { RingmasterError } from '../common/errors.js';
-import type { CheckpointTarget, ResumeFrom } from '../common/rank-messages.js';
+import type { CheckpointTarget, ResumeFrom } from '../common/checkpoint-names.js';
 import type { JobSpec } from '../jobs/types.js';
 
 /** `local-20250301-170045-4242`: the run's start time in UTC, to the second, and its process id. */

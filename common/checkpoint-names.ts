@@ -26,3 +26,15 @@ export function parseStepDirName(name: string): number | undefined {
   const step = Number(match[1]);
   return Number.isSafeInteger(step) && stepDirName(step) === name ? step : undefined;
 }
+
+/** Where an attempt publishes its checkpoints (see worker/checkpoint/write.ts). */
+export interface CheckpointTarget {
+  root: string; // <spec checkpoint.dir>/<job id> on a cluster; a directory per run for `ringmaster train`
+  token: string; // unique per attempt, [A-Za-z0-9_-]: names its staging directories
+}
+
+/** Start from a checkpoint: the newest valid one under `root`, or exactly `step` (no fallback). */
+export interface ResumeFrom {
+  root: string;
+  step?: number;
+}

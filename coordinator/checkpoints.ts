@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { RingmasterError } from '../common/errors.js';
-import type { CheckpointTarget } from '../common/rank-messages.js';
+import type { CheckpointTarget } from '../common/checkpoint-names.js';
 import type { JobSpec } from '../jobs/types.js';
 import type { CheckpointRecord, JobRecord, ResumeRecord } from './store.js';
 

@@ -1,5 +1,5 @@
 /**
- * What this rank is doing, for its liveness reports (common/rank-messages.ts, AliveMessage): the
+ * What this rank is doing, for its liveness reports (worker/rank-messages.ts, AliveMessage): the
  * training loop's phase ("step 57", "evaluating after step 500") and the communication operation
  * the native engine has been in longest. A rank whose activity stops changing is hung.
  */

@@ -12,7 +12,7 @@ import type { Logger } from '../common/log.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME } from '../common/token.js';
 import { withToken } from '../proto/auth.js';
 import { channelCredentials, type ClientTls } from '../proto/transport.js';
-import type { ResumeFrom, StartMessage } from '../common/rank-messages.js';
+import type { ResumeFrom, StartMessage } from './rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import type { Assignment__Output } from '../proto/gen/ringmaster/v1/Assignment.js';
 import type { CoordinatorMessage__Output } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';

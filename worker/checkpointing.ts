@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RingmasterError } from '../common/errors.js';
-import type { CheckpointEvent, CheckpointTarget, ResumeEvent, ResumeFrom } from '../common/rank-messages.js';
+import type { CheckpointEvent, CheckpointTarget, ResumeEvent, ResumeFrom } from './rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import type { JsonValue, ManifestFields } from './checkpoint/manifest.js';
 import type { Checkpoint } from './checkpoint/read.js';

@@ -3,7 +3,7 @@
  * coordinator's rendezvous store, then talks to them directly, so the store client is closed
  * as soon as the join settles.
  */
-import type { DistributedPlacement } from '../common/rank-messages.js';
+import type { DistributedPlacement } from './rank-messages.js';
 import { clientToken } from '../common/token.js';
 import { clientTls } from '../proto/transport.js';
 import { asNativeError, loadNative, NativeError, type ProcessGroup } from './native.js';

@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { CheckpointEvent, EvalEvent, ProgressEvent, ParentMessage, RankMessage, ResumeEvent, StartMessage, TrainingReport } from '../common/rank-messages.js';
+import type { CheckpointEvent, EvalEvent, ProgressEvent, ParentMessage, RankMessage, ResumeEvent, StartMessage, TrainingReport } from './rank-messages.js';
 
 const RANK_ENTRY = fileURLToPath(new URL('./rank.js', import.meta.url));
 

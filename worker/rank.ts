@@ -3,7 +3,7 @@
  * with an IPC channel; receives one StartMessage, trains, and reports through RankMessages.
  */
 import { isRingmasterError } from '../common/errors.js';
-import type { ParentMessage, RankMessage, StartMessage } from '../common/rank-messages.js';
+import type { ParentMessage, RankMessage, StartMessage } from './rank-messages.js';
 import { asNativeError, createEngine, loadNative, type ProcessGroup } from './native.js';
 import { loadTaskData } from './tasks/task.js';
 import { currentActivity, setActivity } from './activity.js';

@@ -10,7 +10,7 @@
  *   most two blocks (every block costs the same; the second's time is the steady one), its
  *   embeddings, final LayerNorm, head and loss, so it is never larger than a stage.
  */
-import type { ResumeFrom } from '../common/rank-messages.js';
+import type { ResumeFrom } from './rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import { openNewestValidCheckpoint } from './checkpoint/read.js';
 import type { EngineConfig, Engine, EngineModel, ProcessGroup } from './native.js';

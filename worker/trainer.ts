@@ -3,7 +3,7 @@
  * engine only through the Engine interface (worker/native.ts), so tests can drive it with a fake.
  */
 import { RingmasterError } from '../common/errors.js';
-import type { CheckpointEvent, CheckpointTarget, EvalEvent, ProgressEvent, ResumeEvent, ResumeFrom, TrainingReport } from '../common/rank-messages.js';
+import type { CheckpointEvent, CheckpointTarget, EvalEvent, ProgressEvent, ResumeEvent, ResumeFrom, TrainingReport } from './rank-messages.js';
 import type { JobSpec } from '../jobs/types.js';
 import { asNativeError, NativeError, type Engine, type EngineConfig, type EngineModel, type ProcessGroup } from './native.js';
 import { createTask, type TaskData, type TrainingTask } from './tasks/task.js';

@@ -4,7 +4,7 @@
  * and a JSON summary last with --json.
  */
 import { formatCheckpoint, formatEvalLine, formatProgressLine, formatResume, formatSummaryLine, tagged } from '../../common/progress.js';
-import type { StartMessage, TrainingReport } from '../../common/rank-messages.js';
+import type { StartMessage, TrainingReport } from '../../worker/rank-messages.js';
 import { loadSpecFile } from '../../jobs/load.js';
 import { RingmasterError } from '../../common/errors.js';
 import { localCheckpointTarget, resolveResumeDir } from '../local-checkpoints.js';

@@ -1,14 +1,16 @@
 /**
- * Messages between a rank process and the process that started it (the CLI's `train` today,
- * the worker agent later), over Node's IPC channel. The parent sends one `start`; the rank
+ * Messages between a rank process and the process that started it (the CLI's `train`, or
+ * a worker agent), over Node's IPC channel. The parent sends one `start`; the rank
  * answers with events and ends with exactly one `done` or `error`.
  */
+import type { CheckpointTarget, ResumeFrom } from '../common/checkpoint-names.js';
+import type { ErrorCode } from '../common/errors.js';
+import type { Evaluation, TrainingReport } from '../common/metrics.js';
+import type { Progress } from '../common/progress.js';
 import type { JobSpec } from '../jobs/types.js';
-import type { ErrorCode } from './errors.js';
-import type { Evaluation, TrainingReport } from './metrics.js';
-import type { Progress } from './progress.js';
 
-export type { TrainingReport } from './metrics.js';
+export type { CheckpointTarget, ResumeFrom } from '../common/checkpoint-names.js';
+export type { TrainingReport } from '../common/metrics.js';
 
 /** Where a rank of a multi-rank job stands and how it finds its peers. */
 export interface DistributedPlacement {
@@ -20,18 +22,6 @@ export interface DistributedPlacement {
   machine?: string; // ranks with the same value share memory; absent: this machine's hostname and boot id
   token?: string; // the coordinator's token; absent: common/token.ts's clientToken() finds it
   tls?: { ca: string; cert?: string; key?: string }; // TLS to the coordinator (proto/transport.ts's ClientTls); absent: RINGMASTER_TLS_*, else plain TCP
-}
-
-/** Where an attempt publishes its checkpoints (see worker/checkpoint/write.ts). */
-export interface CheckpointTarget {
-  root: string; // <spec checkpoint.dir>/<job id> on a cluster; a directory per run for `ringmaster train`
-  token: string; // unique per attempt, [A-Za-z0-9_-]: names its staging directories
-}
-
-/** Start from a checkpoint: the newest valid one under `root`, or exactly `step` (no fallback). */
-export interface ResumeFrom {
-  root: string;
-  step?: number;
 }
 
 export interface StartMessage {
