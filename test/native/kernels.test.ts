@@ -5,27 +5,10 @@
  * optimizer's passes (AdamW, SGD, Σ x², roundings) against the reference's. The program
  * prints one JSON line per check; each becomes a case here.
  */
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runChecks } from './check-program.js';
 
-interface Check {
-  check: 'gradcheck' | 'accumulate' | 'fast' | 'decode' | 'rows' | 'update';
-  kernel: string;
-  impl: string;
-  worst: number;
-  ok: boolean;
-  where: string;
-}
-
-const program = fileURLToPath(new URL('../../build/kernel-check', import.meta.url));
-let output: string;
-try {
-  output = execFileSync(program, { encoding: 'utf8' });
-} catch (e) {
-  output = (e as { stdout?: string }).stdout ?? ''; // a failing check exits 1; its lines still say which
-}
-const checks = output.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Check);
+const checks = runChecks('kernel-check');
 
 describe('kernels (native/tools/kernel_check.cc)', () => {
   it('checks every kernel on both implementations', () => {

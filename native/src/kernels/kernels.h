@@ -59,7 +59,8 @@ class Kernels {
 
   // 2×2 max-pool, stride 2 (torch.nn.MaxPool2d(2)): out[B, H/2, W/2, C] = the window's maximum.
   // Backward routes each output gradient to the first tap (row-major in the window) holding the
-  // maximum, recomputed from in and out, and writes every din element. `relu_input`: the input
+  // maximum, recomputed from in and out, and writes every din element (0 outside every window: the
+  // last row or column of an odd height or width). `relu_input`: the input
   // is a fused ReLU's output whose derivative backward applies too (a window whose maximum is 0
   // passes nothing on), sparing a masking pass.
   virtual void maxpool2d_forward(float* out, const float* in, size_t B, size_t H, size_t W, size_t C) = 0;

@@ -47,7 +47,7 @@ static inline void window_backward(float* __restrict d0, float* __restrict d1, f
 RM_CLONES static void maxpool_backward_samples(float* din, const float* dout, const float* in, const float* out,
                                                size_t b0, size_t b1, size_t H, size_t W, size_t C, bool relu_input) {
   size_t OH = H / 2, OW = W / 2;
-  for (size_t b = b0; b < b1; ++b)
+  for (size_t b = b0; b < b1; ++b) {
     for (size_t oy = 0; oy < OH; ++oy)
       for (size_t ox = 0; ox < OW; ++ox) {
         size_t top = ((b * H + 2 * oy) * W + 2 * ox) * C, bottom = top + W * C;
@@ -55,6 +55,11 @@ RM_CLONES static void maxpool_backward_samples(float* din, const float* dout, co
         window_backward(din + top, din + top + C, din + bottom, din + bottom + C, in + top, in + top + C, in + bottom,
                         out + o, dout + o, C, relu_input);
       }
+    // The last row and column an odd height or width leaves outside every window get no gradient.
+    if (W % 2)
+      for (size_t y = 0; y < H; ++y) std::fill_n(din + ((b * H + y) * W + W - 1) * C, C, 0.0f);
+    if (H % 2) std::fill_n(din + (b * H + H - 1) * W * C, W * C, 0.0f);
+  }
 }
 
 #undef RM_CLONES

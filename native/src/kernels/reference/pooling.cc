@@ -37,6 +37,12 @@ void ReferenceKernels::maxpool2d_backward(float* din, const float* dout, const f
           maxpool_window_grad(grads, taps, out[o], dout[o], relu_input);
           for (size_t k = 0; k < 4; ++k) din[tap(k, b, oy, ox, c, H, W, C)] = grads[k];
         }
+  // Inputs outside every window (the last row or column of an odd height or width): no gradient.
+  for (size_t b = 0; b < B; ++b)
+    for (size_t y = 0; y < H; ++y)
+      for (size_t x = 0; x < W; ++x)
+        if (y >= 2 * OH || x >= 2 * OW)
+          for (size_t c = 0; c < C; ++c) din[((b * H + y) * W + x) * C + c] = 0.0f;
 }
 
 void ReferenceKernels::flatten_forward(float* out, const float* in, size_t B, size_t HW, size_t C) {
