@@ -4,7 +4,8 @@
  * backoff while its ranks train on (their collectives do not go through the coordinator), keeping
  * what they report until a session takes it; when it registers again it names the ranks it runs
  * and the exits it saw lately, so a restarted coordinator adopts the attempts instead of failing
- * them. Ranks left without a coordinator for longer than the orphan grace are stopped.
+ * them. Ranks left without a coordinator for longer than the orphan grace are stopped. Its link
+ * to the coordinator moves through the states of agent-link.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import os from 'node:os';
@@ -24,6 +25,7 @@ import { ringmasterV1 } from '../proto/load.js';
 import { progressToWire } from '../proto/records.js';
 import { findHung } from './hang-watch.js';
 import { outsideRootsOnDisk, type AllowedRoots } from '../jobs/roots.js';
+import { checkLinkTransition, type LinkState } from './agent-link.js';
 import { RankProcess, type RankTrainingEvent } from './rank-process.js';
 
 export interface BackoffPolicy {
@@ -63,7 +65,7 @@ export class WorkerAgent {
   private workerId = '';
   private workerSecret = ''; // proves workerId when the session is made again
   private call: SessionCall | undefined;
-  private registered = false; // the current session has said Registered: events may flow
+  private link: LinkState = 'waiting'; // worker/agent-link.ts
   private readonly pending: WorkerMessage[] = []; // rank events made while no session could take them
   private dropped = 0; // pending events dropped for room
   private readonly exits: RankEvent[] = []; // the latest exits, told again at every registration
@@ -71,7 +73,6 @@ export class WorkerAgent {
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private delayMs: number;
-  private stopped = false;
   private readonly ranks = new Map<string, { jobId: string; attempt: number; rank: number; process: RankProcess; progressTimeoutMs: number }>();
   private hangWatch: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffPolicy;
@@ -104,6 +105,7 @@ export class WorkerAgent {
     const client = new WorkerService(this.o.coordinator, channelCredentials(this.o.tls), this.o.token ? withToken(this.o.token) : {});
     const call = client.Session();
     this.call = call;
+    this.moveLink('connecting');
     call.write({ register: {
       worker_id: this.workerId, worker_secret: this.workerSecret, hostname: os.hostname(), address: this.o.address, slots: this.o.slots,
       memory_bytes: os.totalmem(), data_roots: this.o.roots.data, checkpoint_roots: this.o.roots.checkpoints,
@@ -166,7 +168,8 @@ export class WorkerAgent {
 
   /** Stops every rank and the session; the agent does not reconnect afterwards. */
   shutdown(): void {
-    this.stopped = true;
+    if (this.link === 'stopped') return;
+    this.moveLink('stopped');
     clearTimeout(this.reconnect);
     clearTimeout(this.orphanTimer);
     clearInterval(this.heartbeat);
@@ -181,7 +184,7 @@ export class WorkerAgent {
       this.workerId = m.registered.worker_id;
       this.workerSecret = m.registered.worker_secret;
       this.delayMs = this.backoff.initialMs;
-      this.registered = true;
+      this.moveLink('registered');
       clearTimeout(this.orphanTimer);
       this.orphanTimer = undefined;
       clearInterval(this.heartbeat);
@@ -255,7 +258,7 @@ export class WorkerAgent {
 
   /** Sends on the session; without one, a rank event waits for the next (heartbeats do not). */
   private send(message: WorkerMessage): void {
-    if (this.registered && this.call) return void this.call.write(message);
+    if (this.link === 'registered' && this.call) return void this.call.write(message);
     if (!message.rank_event) return;
     if (this.pending.length >= MAX_PENDING_EVENTS) {
       this.pending.shift();
@@ -268,7 +271,7 @@ export class WorkerAgent {
   private reportExit(exit: RankEvent): void {
     this.exits.push(exit);
     if (this.exits.length > MAX_REMEMBERED_EXITS) this.exits.shift();
-    if (this.registered && this.call) this.call.write({ rank_event: exit });
+    if (this.link === 'registered' && this.call) this.call.write({ rank_event: exit });
   }
 
   private runningRanks(): RunningRank[] {
@@ -279,9 +282,9 @@ export class WorkerAgent {
   private onSessionLost(why: string): void {
     clearInterval(this.heartbeat);
     this.call = undefined;
-    this.registered = false;
+    if (this.link === 'stopped') return;
+    this.moveLink('waiting');
     if (this.draining) return this.draining.end(); // no coordinator to hand the jobs back to
-    if (this.stopped) return;
     if (this.ranks.size > 0 && !this.orphanTimer) {
       const graceMs = this.o.orphanGraceMs ?? 5 * 60_000;
       this.o.log.warn(`${this.ranks.size} rank(s) train on while this worker reconnects; they are stopped if no coordinator takes them within ${graceMs / 1000}s`);
@@ -293,6 +296,11 @@ export class WorkerAgent {
     this.o.log.warn(`${why}; reconnecting in ${(this.delayMs / 1000).toFixed(1)}s`);
     this.reconnect = setTimeout(() => this.start(), this.delayMs);
     this.delayMs = Math.min(this.backoff.maxMs, this.delayMs * this.backoff.factor);
+  }
+
+  private moveLink(to: LinkState): void {
+    checkLinkTransition(this.link, to);
+    this.link = to;
   }
 }
 

@@ -1,7 +1,16 @@
 /**
  * One supervised rank process: started with its StartMessage over IPC, its messages and stderr turned
  * into callbacks, its exit (code or signal) reported exactly once. A rank that misbehaves never
- * takes its supervisor down.
+ * takes its supervisor down. Used by the worker agent and by `ringmaster train` alike.
+ *
+ * | state      | meaning                                        | moves on when                       |
+ * | ---------- | ---------------------------------------------- | ----------------------------------- |
+ * | `running`  | training                                       | drain() → draining; stop(), kill(), |
+ * |            |                                                | stopHung() → stopping; exit → exited|
+ * | `draining` | asked to checkpoint at its next step and stop  | stop(), kill(), stopHung() →        |
+ * |            | (PREEMPTED)                                    | stopping; exit → exited             |
+ * | `stopping` | signalled (SIGTERM, then SIGKILL after grace)  | exit → exited                       |
+ * | `exited`   | terminal: its exit was reported                | never                               |
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -27,14 +36,25 @@ export interface RankCallbacks {
   onExit(info: RankExitInfo): void;
 }
 
+export type RankProcessState = 'running' | 'draining' | 'stopping' | 'exited';
+
+const RANK_TRANSITIONS: Readonly<Record<RankProcessState, readonly RankProcessState[]>> = {
+  running: ['draining', 'stopping', 'exited'],
+  draining: ['stopping', 'exited'],
+  stopping: ['exited'],
+  exited: [],
+};
+
 export class RankProcess {
   readonly pid: number;
+  private state: RankProcessState = 'running';
   private readonly child: ChildProcess;
   private report: TrainingReport | null = null;
   private error: { code: string; message: string } | null = null;
   private killTimer: NodeJS.Timeout | undefined;
   /** Asks the rank to checkpoint at its next step boundary and stop (PREEMPTED): its worker drains. */
   drain(): void {
+    if (!this.move('draining')) return;
     if (this.child.connected) this.child.send({ type: 'drain' } satisfies ParentMessage);
   }
 
@@ -59,6 +79,7 @@ export class RankProcess {
       this.error ??= { code: 'SPAWN_FAILED', message: `cannot start the rank process: ${e.message}` };
     });
     this.child.once('exit', (code, signal) => {
+      this.move('exited');
       clearTimeout(this.killTimer);
       callbacks.onExit({
         exitCode: signal ? -1 : (code ?? -1),
@@ -72,14 +93,16 @@ export class RankProcess {
 
   /** SIGTERM now, SIGKILL if it is still alive after `graceMs`. */
   stop(graceMs: number): void {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (!this.move('stopping')) return;
     this.child.kill('SIGTERM');
     this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     this.killTimer.unref();
   }
 
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.state === 'exited') return;
+    this.move('stopping');
+    this.child.kill('SIGKILL');
   }
 
   /** Milliseconds since the rank's activity last changed. */
@@ -91,6 +114,13 @@ export class RankProcess {
   stopHung(reason: string): void {
     this.error = { code: 'RANK_HUNG', message: reason };
     this.kill();
+  }
+
+  /** Moves to `to` when the table allows it from here; false (nothing changes) otherwise. */
+  private move(to: RankProcessState): boolean {
+    if (!RANK_TRANSITIONS[this.state].includes(to)) return false;
+    this.state = to;
+    return true;
   }
 
   private noteActivity(activity: string): void {
