@@ -122,9 +122,9 @@ describe('loadFashionMnist on synthetic files', () => {
     const { train, test } = await loadFashionMnist(dir);
     for (const split of [train, test]) {
       expect(split).toMatchObject({ count: 3, sampleShape: [1, 28, 28], classes: 10 });
-      expect(split.images).toHaveLength(3 * 784);
-      expect(split.images[0]).toBe(Math.fround((0 - 0.286) / 0.353));
-      expect(split.images[1]).toBe(Math.fround((1 - 0.286) / 0.353));
+      expect(split.pixels).toHaveLength(3 * 784);
+      expect(split.pixelValues[split.pixels[0]]).toBe(Math.fround((0 - 0.286) / 0.353));
+      expect(split.pixelValues[split.pixels[1]]).toBe(Math.fround((1 - 0.286) / 0.353));
       expect(Array.from(split.labels)).toEqual([7, 7, 7]);
     }
   });
@@ -162,16 +162,17 @@ describe(`Fashion-MNIST from ${FASHION_MNIST_DIR}`, () => {
     const { train, test } = await loadFashionMnist(FASHION_MNIST_DIR);
     expect(train.count).toBe(60000);
     expect(test.count).toBe(10000);
-    expect(train.images).toHaveLength(60000 * 784);
+    expect(train.pixels).toHaveLength(60000 * 784);
     expect(train.labels).toHaveLength(60000);
     let sum = 0;
     let sumSquares = 0;
-    for (const x of train.images) {
+    for (const p of train.pixels) {
+      const x = train.pixelValues[p];
       sum += x;
       sumSquares += x * x;
     }
-    const mean = sum / train.images.length;
-    const std = Math.sqrt(sumSquares / train.images.length - mean * mean);
+    const mean = sum / train.pixels.length;
+    const std = Math.sqrt(sumSquares / train.pixels.length - mean * mean);
     expect(Math.abs(mean)).toBeLessThan(0.01);
     expect(Math.abs(std - 1)).toBeLessThan(0.02);
     // The training set is balanced: 6000 samples of each class.
@@ -286,19 +287,21 @@ describe('sequentialBatches', () => {
 });
 
 describe('gather', () => {
-  const split: Pick<Split, 'count' | 'sampleShape' | 'images' | 'labels'> = {
+  const split: Pick<Split, 'count' | 'sampleShape' | 'pixels' | 'pixelValues' | 'labels'> = {
     count: 3,
     sampleShape: [1, 28, 28],
-    images: Float32Array.from({ length: 3 * 784 }, (_, i) => Math.floor(i / 784) + (i % 784) / 1000),
+    pixels: Uint8Array.from({ length: 3 * 784 }, (_, i) => (Math.floor(i / 784) * 80 + i) % 256),
+    pixelValues: Float32Array.from({ length: 256 }, (_, p) => p / 4 - 1),
     labels: Int32Array.of(4, 5, 6),
   };
+  const valuesOf = (sample: number) => Float32Array.from(split.pixels.subarray(sample * 784, (sample + 1) * 784), (p) => split.pixelValues[p]);
 
-  it('copies the chosen rows and labels in index order', () => {
+  it('copies the chosen rows, as values, and labels in index order', () => {
     const images = new Float32Array(2 * 784);
     const labels = new Int32Array(2);
     gather(split, Uint32Array.of(2, 0), images, labels);
-    expect(images.subarray(0, 784)).toEqual(split.images.subarray(2 * 784, 3 * 784));
-    expect(images.subarray(784)).toEqual(split.images.subarray(0, 784));
+    expect(images.subarray(0, 784)).toEqual(valuesOf(2));
+    expect(images.subarray(784)).toEqual(valuesOf(0));
     expect(Array.from(labels)).toEqual([6, 4]);
   });
 

@@ -83,10 +83,10 @@ export function* sequentialBatches(count: number, batch: number): Generator<Uint
 
 /**
  * Copies the samples `indices` of `split` into the first rows of `outImages` (one row of
- * product(sampleShape) floats per sample) and `outLabels`.
+ * product(sampleShape) floats per sample, each pixel byte's value) and `outLabels`.
  */
 export function gather(
-  split: Pick<Split, 'count' | 'sampleShape' | 'images' | 'labels'>,
+  split: Pick<Split, 'count' | 'sampleShape' | 'pixels' | 'pixelValues' | 'labels'>,
   indices: Uint32Array,
   outImages: Float32Array,
   outLabels: Int32Array,
@@ -98,7 +98,8 @@ export function gather(
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i];
     if (k >= split.count) throw new RangeError(`sample ${k} is out of range: the split has ${split.count}`);
-    outImages.set(split.images.subarray(k * row, (k + 1) * row), i * row);
+    const from = k * row, to = i * row;
+    for (let j = 0; j < row; j++) outImages[to + j] = split.pixelValues[split.pixels[from + j]];
     outLabels[i] = split.labels[k];
   }
 }
