@@ -250,10 +250,13 @@ export interface NativeAddon {
 /** An error raised inside the addon; `nativeCode` is its native code (e.g. INVALID_ARGUMENT). */
 export class NativeError extends RingmasterError {
   readonly nativeCode: string;
-  constructor(nativeCode: string, message: string) {
+  /** COLLECTIVE_TIMEOUT: the ranks that never arrived, when the engine could tell (ranks of one machine); else undefined. */
+  readonly missingRanks: number[] | undefined;
+  constructor(nativeCode: string, message: string, missingRanks?: number[]) {
     super('NATIVE', message);
     this.name = 'NativeError';
     this.nativeCode = nativeCode;
+    this.missingRanks = missingRanks;
   }
 }
 
@@ -261,7 +264,8 @@ export class NativeError extends RingmasterError {
 export function asNativeError(e: unknown): unknown {
   if (e instanceof NativeError) return e;
   if (e instanceof Error && e.name === 'NativeError' && typeof (e as { code?: unknown }).code === 'string') {
-    return new NativeError((e as Error & { code: string }).code, e.message);
+    const { code, missingRanks } = e as Error & { code: string; missingRanks?: number[] };
+    return new NativeError(code, e.message, Array.isArray(missingRanks) ? missingRanks : undefined);
   }
   return e;
 }

@@ -31,7 +31,7 @@ const ROLL_CALL_MS = 2_000;
  */
 export async function nameMissingRanks(error: unknown, p: DistributedPlacement): Promise<unknown> {
   const e = asNativeError(error);
-  if (!(e instanceof NativeError) || e.nativeCode !== 'COLLECTIVE_TIMEOUT' || e.message.includes('never joined')) return e;
+  if (!(e instanceof NativeError) || e.nativeCode !== 'COLLECTIVE_TIMEOUT' || e.missingRanks) return e;
   const operation = /^(\w+ #\d+)/.exec(e.message)?.[1];
   if (!operation) return e;
   const store = new CoordinatorStore(p.coordinator, p.scope, p.token ?? clientToken(), p.tls ?? clientTls({}));

@@ -75,10 +75,11 @@ describe('a rank that never takes part', () => {
   it('fails the others within the timeout, naming the operation and its sequence number', async () => {
     const results = await runRanks(3, 'straggler', 1500);
     for (const r of results.slice(0, 2)) {
-      const error = r.error as { nativeCode: string; message: string };
+      const error = r.error as { nativeCode: string; message: string; missingRanks?: number[] };
       expect(error.nativeCode).toBe('COLLECTIVE_TIMEOUT');
       // all ranks share this machine, so the all-reduce runs through shared memory, which knows who is missing
       expect(error.message).toBe(`all_reduce #1 (16 float32) on rank ${results.indexOf(r)} of 3: rank(s) 2 never joined within 1500 ms`);
+      expect(error.missingRanks).toEqual([2]); // as a field, not only in the text
       expect(r.elapsedMs as number).toBeLessThan(10_000);
     }
   });

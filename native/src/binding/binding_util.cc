@@ -8,10 +8,15 @@
 
 namespace rm {
 
-Napi::Error js_error(Napi::Env env, const std::string& code, const std::string& message) {
+Napi::Error js_error(Napi::Env env, const std::string& code, const std::string& message, const std::vector<int>& missing_ranks) {
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, code));
   e.Set("name", Napi::String::New(env, "NativeError"));
+  if (!missing_ranks.empty()) {
+    Napi::Array ranks = Napi::Array::New(env, missing_ranks.size());
+    for (size_t i = 0; i < missing_ranks.size(); ++i) ranks.Set(uint32_t(i), Napi::Number::New(env, missing_ranks[i]));
+    e.Set("missingRanks", ranks);
+  }
   return e;
 }
 
@@ -74,7 +79,7 @@ void Task::Execute() {
   try {
     work_();
   } catch (const NativeError& e) {
-    error_code_ = e.code(), error_message_ = e.what();
+    error_code_ = e.code(), error_message_ = e.what(), error_missing_ranks_ = e.missing_ranks();
   } catch (const dnnl::error& e) {
     error_code_ = "DNNL", error_message_ = std::string("oneDNN: ") + e.what();
   } catch (const std::bad_alloc&) {
@@ -88,7 +93,7 @@ void Task::OnOK() {
   Napi::Env env = Env();
   finally_();
   if (!error_code_.empty()) {
-    deferred_.Reject(js_error(env, error_code_, error_message_).Value());
+    deferred_.Reject(js_error(env, error_code_, error_message_, error_missing_ranks_).Value());
     return;
   }
   try {

@@ -12,22 +12,23 @@
 namespace rm {
 
 // A JS Error whose `code` is the native code (e.g. "INVALID_ARGUMENT"), named NativeError.
-Napi::Error js_error(Napi::Env env, const std::string& code, const std::string& message);
+Napi::Error js_error(Napi::Env env, const std::string& code, const std::string& message, const std::vector<int>& missing_ranks = {});
 
 // Runs f, turning any C++ exception into a thrown JS error with a code.
 template <class F>
 auto guard(Napi::Env env, F&& f) -> decltype(f()) {
   std::string code, message;
+  std::vector<int> missing_ranks;
   try {
     return f();
   } catch (const Napi::Error&) {
     throw;
   } catch (const NativeError& e) {
-    code = e.code(), message = e.what();
+    code = e.code(), message = e.what(), missing_ranks = e.missing_ranks();
   } catch (const std::exception& e) {
     code = "INTERNAL", message = e.what();
   }
-  throw js_error(env, code, message);
+  throw js_error(env, code, message, missing_ranks);
 }
 
 // Argument readers that throw INVALID_ARGUMENT naming the argument.
@@ -59,6 +60,7 @@ class Task : public Napi::AsyncWorker {
   std::function<Napi::Value(Napi::Env)> done_;
   std::function<void()> finally_;
   std::string error_code_, error_message_;
+  std::vector<int> error_missing_ranks_;
 };
 
 }  // namespace rm

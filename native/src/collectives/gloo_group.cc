@@ -161,7 +161,7 @@ void GlooGroup::run(const std::string& name, std::chrono::milliseconds timeout, 
     body();
   } catch (const NativeError& e) {
     if (e.code() != "COLLECTIVE_TIMEOUT") throw;
-    throw fail("COLLECTIVE_TIMEOUT", e.what());  // from the shared-memory path: names the missing ranks
+    throw e.within(name + ": ");  // from the shared-memory path: names the missing ranks
   } catch (const gloo::IoException& e) {
     bool timed_out = std::strstr(e.what(), "Timed out") != nullptr;
     throw fail(timed_out ? "COLLECTIVE_TIMEOUT" : "COLLECTIVE_FAILED",

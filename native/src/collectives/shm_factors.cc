@@ -66,8 +66,8 @@ FactorExchange::Gathered ShmFactorExchange::gather(size_t slot) {
   } catch (const NativeError& e) {
     broken_ = true;
     if (e.code() != "COLLECTIVE_TIMEOUT") throw;
-    throw NativeError("COLLECTIVE_TIMEOUT", "gather_factors #" + std::to_string(exchanges_ + 1) + " (Linear slot " + std::to_string(slot) +
-                                                ") on rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + e.what());
+    throw e.within("gather_factors #" + std::to_string(exchanges_ + 1) + " (Linear slot " + std::to_string(slot) + ") on rank " +
+                   std::to_string(rank_) + " of " + std::to_string(size_) + ": ");
   }
   waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const uint64_t* b = batches(slot, s.uses);

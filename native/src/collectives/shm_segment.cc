@@ -83,9 +83,13 @@ void ShmSegment::barrier() {
       else sched_yield();
       if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() > deadline) {
         std::string missing;
+        std::vector<int> ranks;
         for (int m = 0; m < size_; ++m)
-          if (header_->arrived[m].count.load(std::memory_order_acquire) < target) missing += (missing.empty() ? "" : ", ") + std::to_string(m);
-        throw NativeError("COLLECTIVE_TIMEOUT", "rank(s) " + missing + " never joined within " + std::to_string(timeout_.count()) + " ms");
+          if (header_->arrived[m].count.load(std::memory_order_acquire) < target) {
+            missing += (missing.empty() ? "" : ", ") + std::to_string(m);
+            ranks.push_back(m);
+          }
+        throw NativeError("COLLECTIVE_TIMEOUT", "rank(s) " + missing + " never joined within " + std::to_string(timeout_.count()) + " ms", ranks);
       }
     }
   }

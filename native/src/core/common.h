@@ -1,7 +1,8 @@
 // Errors, checks and owned buffers shared by every native file.
 //
 // Every failure is a NativeError with a stable code; the N-API boundary turns it into a JS error
-// whose `code` property is that string. Nothing in the addon calls exit() or aborts.
+// whose `code` property is that string (and whose `missingRanks` lists the ranks a collective
+// timed out waiting for, when it knows them). Nothing in the addon calls exit() or aborts.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "device.h"
 
@@ -18,12 +20,18 @@ namespace rm {
 
 class NativeError : public std::runtime_error {
  public:
-  NativeError(std::string code, const std::string& message)
-      : std::runtime_error(message), code_(std::move(code)) {}
+  NativeError(std::string code, const std::string& message, std::vector<int> missing_ranks = {})
+      : std::runtime_error(message), code_(std::move(code)), missing_ranks_(std::move(missing_ranks)) {}
   const std::string& code() const { return code_; }
+  // A collective's timeout: the ranks that never arrived, when the waiting side can tell (within a
+  // machine it can); empty otherwise.
+  const std::vector<int>& missing_ranks() const { return missing_ranks_; }
+  // The same error, its message prefixed with where it happened.
+  NativeError within(const std::string& where) const { return NativeError(code_, where + what(), missing_ranks_); }
 
  private:
   std::string code_;
+  std::vector<int> missing_ranks_;
 };
 
 // A half-open range [begin, end) of elements of a flat buffer.

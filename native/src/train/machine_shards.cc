@@ -51,8 +51,8 @@ void MachineShards::named(const char* op, size_t n, F&& body) {
     body();
   } catch (const NativeError& e) {
     if (e.code() != "COLLECTIVE_TIMEOUT" && e.code() != "COLLECTIVE_FAILED") throw;
-    throw NativeError(e.code(), std::string(op) + " #" + std::to_string(seq) + " (" + std::to_string(n) + " float32) on rank " +
-                                    std::to_string(rank_) + " of " + std::to_string(size_) + ": " + e.what());
+    throw e.within(std::string(op) + " #" + std::to_string(seq) + " (" + std::to_string(n) + " float32) on rank " + std::to_string(rank_) +
+                   " of " + std::to_string(size_) + ": ");
   }
 }
 
