@@ -71,9 +71,11 @@ export function logLineView(l: JobLogLine): LogLineView {
   return { at: l.at, source: l.rank < 0 ? 'coordinator' : `rank ${l.rank}`, text: l.text };
 }
 
-const STATES = Object.keys(TRANSITIONS).join('|');
+const STATES = Object.keys(TRANSITIONS) as JobState[];
+const FINISHED = STATES.filter(isTerminal);
+const UNFINISHED = STATES.filter((state) => !isTerminal(state));
 /** A transition as the job manager writes it into the job's log: `running → queued: reason`. */
-const TRANSITION_LINE = new RegExp(`^(${STATES}) → (${STATES})(?:: (.*))?$`);
+const TRANSITION_LINE = new RegExp(`^(${STATES.join('|')}) → (${STATES.join('|')})(?:: (.*))?$`);
 
 /** The state change a coordinator line of a job's log records; undefined for any other line. */
 export function stateChange(l: JobLogLine): StateChange | undefined {
@@ -81,16 +83,13 @@ export function stateChange(l: JobLogLine): StateChange | undefined {
   return m ? { at: l.at, from: m[1] as JobState, to: m[2] as JobState, reason: m[3] ?? '' } : undefined;
 }
 
-/** Every unfinished job and the newest finished ones, newest first; none with its spec. */
+/**
+ * Every unfinished job and the newest finished ones, newest first; none with its spec. Two
+ * indexed queries, however many jobs the store has kept (the queue stream reads this every second).
+ */
 export function jobsView(s: DashboardSources, limits: ViewLimits = DEFAULT_VIEW_LIMITS): JobView[] {
-  const unfinished: JobRecord[] = [];
-  const finished: JobRecord[] = [];
-  for (let after: number | null = 0; after !== null;) {
-    const page = s.store.jobsPage(after, 1000, false);
-    for (const j of page.jobs) (isTerminal(j.state) ? finished : unfinished).push(j);
-    finished.splice(0, Math.max(0, finished.length - limits.finishedJobs));
-    after = page.next;
-  }
+  const unfinished = s.store.jobsInStates(UNFINISHED);
+  const finished = s.store.newestJobsInStates(FINISHED, limits.finishedJobs);
   return [...unfinished, ...finished].sort((a, b) => b.submittedAt - a.submittedAt).map(jobView);
 }
 

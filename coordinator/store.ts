@@ -177,6 +177,8 @@ function prepareStatements(db: Database.Database) {
     jobsPageWithoutSpec: db.prepare<[number, number], JobRow & { seq: number }>(`SELECT seq, ${JOB_COLUMNS.replace('spec_json', "'' AS spec_json")} FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?`),
     jobsInStates: db.prepare<[string], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
       WHERE state IN (SELECT value FROM json_each(?)) ${SUBMISSION_ORDER}`),
+    newestInStates: db.prepare<[string, number], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs
+      WHERE state IN (SELECT value FROM json_each(?)) ORDER BY seq DESC LIMIT ?`),
     updateJob: db.prepare(`UPDATE jobs SET state = @state, reason = @reason, attempt = @attempt,
       started_at = @startedAt, ended_at = @endedAt, result = @result, resume = @resume,
       restarts = @restarts, restarted_after = @restartedAfter WHERE id = @id`),
@@ -275,6 +277,11 @@ export class Store {
   /** The jobs in any of `states`, in submission order. */
   jobsInStates(states: readonly JobState[]): JobRecord[] {
     return this.sql.jobsInStates.all(JSON.stringify(states)).map(toJob);
+  }
+
+  /** The `limit` jobs submitted last of those in any of `states`, newest first. */
+  newestJobsInStates(states: readonly JobState[], limit: number): JobRecord[] {
+    return this.sql.newestInStates.all(JSON.stringify(states), limit).map(toJob);
   }
 
   /** Changes the fields present in `patch` and returns the job as it now is. An unknown id throws. */

@@ -98,6 +98,14 @@ describe('jobs', () => {
     expect(store.jobsInStates([])).toEqual([]);
   });
 
+  it('newestJobsInStates gives the last submitted of those states first, at most the limit', () => {
+    for (const [i, id] of ['a', 'b', 'c', 'd', 'e'].entries()) store.insertJob(newJob(id, i));
+    for (const id of ['a', 'c', 'd']) store.updateJob(id, { state: 'succeeded' });
+    store.updateJob('e', { state: 'failed' });
+    expect(store.newestJobsInStates(['succeeded', 'failed', 'cancelled'], 3).map((j) => j.id)).toEqual(['e', 'd', 'c']);
+    expect(store.newestJobsInStates(['queued'], 10).map((j) => j.id)).toEqual(['b']);
+  });
+
   it('updateJob changes only the given fields and round-trips the result', () => {
     const before = store.insertJob(newJob('a', 1));
     const started = store.updateJob('a', { state: 'running', attempt: 1, startedAt: 10 });
