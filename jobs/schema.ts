@@ -1,9 +1,10 @@
 /**
- * The job spec schema as data: for every key of JobSpec its rule, default and a one-line
- * description. `validate.ts` walks it; docs can be generated from it. The mapped types below
- * make the compiler reject a schema that has a key JobSpec lacks or lacks a key JobSpec has.
+ * The job spec, declared once, as data: for every key its rule, default and a one-line
+ * description. Everything else comes from this declaration: the TypeScript types (`SpecOf`,
+ * jobs/types.ts), the validation (validate.ts walks it), the JSON Schema for editors
+ * (json-schema.ts), and the README's key table is tested against it (test/unit/readme-keys.test.ts).
+ * The declaration is `as const`, so its types carry every key, literal and bound the types need.
  */
-import type { DataSpec, JobSpec, ModelSpec } from './types.js';
 
 /** Bounds of a number; a missing side is unbounded. `ge`/`gt` = ≥/>, `le`/`lt` = ≤/<. */
 export interface Range {
@@ -24,75 +25,69 @@ export type Rule =
   // (or, with file: true, a file) there.
   | { type: 'path'; mustExist?: { hint: string; file?: boolean } };
 
-export interface Field {
+export interface Field<R extends Rule = Rule> {
   node: 'field';
-  rule: Rule;
+  rule: R;
   doc: string;
   nullable?: boolean;
   required?: boolean; // true: no default, the user must give the key
   default?: unknown;
 }
 
-type Leaf = string | number | boolean | null | readonly unknown[];
-type NodeFor<V> = [V] extends [Leaf]
-  ? Field
-  : [V] extends [{ kind: string }]
-    ? Variant<V> | Section<V>
-    : Section<V>;
-
-export interface Section<T> {
+/** A set of keys. */
+export interface AnySection {
   node: 'section';
   doc: string;
-  keys: { [K in keyof T]-?: NodeFor<T[K]> };
+  keys: Readonly<Record<string, SchemaNode>>;
 }
 
 /**
  * A section whose allowed keys depend on its `kind` key, one of the variant names: required,
  * unless `defaultKind` names the kind an absent `kind` means. A key of another kind is refused.
  */
-export interface Variant<T extends { kind: string }> {
-  node: 'variant';
-  doc: string;
-  kindDoc: string;
-  defaultKind?: T['kind'];
-  variants: { [K in T['kind']]: Section<Omit<Extract<T, { kind: K }>, 'kind'>> };
-}
-
-/** The same shapes with the JobSpec typing erased, for code that walks any schema. */
-export interface AnySection {
-  node: 'section';
-  doc: string;
-  keys: Record<string, SchemaNode>;
-}
 export interface AnyVariant {
   node: 'variant';
   doc: string;
   kindDoc: string;
   defaultKind?: string;
-  variants: Record<string, AnySection>;
+  variants: Readonly<Record<string, AnySection>>;
 }
+
 export type SchemaNode = Field | AnySection | AnyVariant;
+
+/** The value a rule admits. */
+type RuleValue<R> = R extends { type: 'int' | 'number' } ? number
+  : R extends { type: 'bool' } ? boolean
+  : R extends { type: 'enum'; values: readonly (infer V)[] } ? V
+  : R extends { type: 'string' | 'path' } ? string
+  : R extends { type: 'list'; item: infer I; length: 2 } ? [RuleValue<I>, RuleValue<I>]
+  : R extends { type: 'list'; item: infer I } ? RuleValue<I>[]
+  : never;
+
+type Flat<T> = { -readonly [K in keyof T]: T[K] } & {};
+
+/** The value a node of the schema admits, once validated (defaults filled): the spec's types. */
+export type SpecOf<N> = N extends { node: 'field'; rule: infer R } ? RuleValue<R> | (N extends { nullable: true } ? null : never)
+  : N extends { node: 'section'; keys: infer K } ? Flat<{ [Key in keyof K]: SpecOf<K[Key]> }>
+  : N extends { node: 'variant'; variants: infer Vs } ? { [Kind in keyof Vs & string]: Flat<{ kind: Kind } & SpecOf<Vs[Kind]>> }[keyof Vs & string]
+  : never;
 
 // Upper bounds keep every value one a run can finish and a machine can hold: a value past them
 // is a typo or an attack (a step count no run ends, threads far above any machine's cores),
 // refused at submission instead of crashing or never finishing.
 const STEPS_MAX = 1e9;
 const WIDTH_MAX = 65536;
-const int = (min: number, max: number): Rule => ({ type: 'int', range: { ge: min, le: max } });
-const num = (range: Range): Rule => ({ type: 'number', range });
-const oneOf = (...values: string[]): Rule => ({ type: 'enum', values });
-const field = (rule: Rule, defaultValue: unknown, doc: string): Field => ({
-  node: 'field',
-  rule,
-  default: defaultValue,
-  doc,
-});
+const int = (min: number, max: number) => ({ type: 'int', range: { ge: min, le: max } }) as const;
+const num = <const R extends Range>(range: R) => ({ type: 'number', range }) as const;
+const oneOf = <const V extends string>(...values: V[]) => ({ type: 'enum', values }) as const;
+const bool = { type: 'bool' } as const;
+const field = <const R extends Rule>(rule: R, defaultValue: unknown, doc: string) => ({ node: 'field', rule, default: defaultValue, doc }) as const;
 
 const activation = field(oneOf('relu', 'gelu'), 'relu', 'nonlinearity after each hidden layer');
 const warmup = field(int(0, STEPS_MAX), 100, 'optimizer steps of linear warmup up to optimizer.lr');
 const minLr = field(num({ ge: 0 }), 1e-4, 'the learning rate at the bottom of the cosine');
 
-export const JOB_SCHEMA: Section<JobSpec> = {
+export const JOB_SCHEMA = {
   node: 'section',
   doc: 'a training job',
   keys: {
@@ -143,7 +138,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
             channels: field(int(1, WIDTH_MAX), 128, 'embedding width; a multiple of heads'),
             block: field(int(1, WIDTH_MAX), 64, 'context length in tokens'),
             dropout: field(num({ ge: 0, lt: 1 }), 0, 'dropout probability'),
-            bias: field({ type: 'bool' }, true, 'biases in the Linear and LayerNorm layers'),
+            bias: field(bool, true, 'biases in the Linear and LayerNorm layers'),
           },
         },
       },
@@ -214,7 +209,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
       node: 'section',
       doc: "fp16's loss scaling (torch.amp.GradScaler's rules); bf16 and fp32 need none",
       keys: {
-        dynamic: field({ type: 'bool' }, true, 'halve the scale and skip the step on inf/NaN gradients, double it after growth_interval finite steps; false keeps init'),
+        dynamic: field(bool, true, 'halve the scale and skip the step on inf/NaN gradients, double it after growth_interval finite steps; false keeps init'),
         init: field(num({ gt: 0 }), 65536, 'the first scale'),
         growth_interval: field(int(1, STEPS_MAX), 2000, 'finite steps in a row before the scale doubles'),
         min: field(num({ gt: 0 }), 1, 'a dynamic scale below this stops the job: gradients overflow at every scale'),
@@ -242,7 +237,7 @@ export const JOB_SCHEMA: Section<JobSpec> = {
         eps: field(num({ gt: 0 }), 1e-8, 'adamw denominator term'),
         weight_decay: field(num({ ge: 0 }), 0.01, 'decoupled weight decay (adamw) or L2 penalty (sgd)'),
         momentum: field(num({ ge: 0, lt: 1 }), 0.9, 'sgd momentum'),
-        nesterov: field({ type: 'bool' }, false, 'sgd Nesterov momentum'),
+        nesterov: field(bool, false, 'sgd Nesterov momentum'),
         clip_grad_norm: field(num({ ge: 0 }), 1.0, 'clip the global gradient norm to this; 0 disables clipping'),
       },
     },
@@ -311,7 +306,9 @@ export const JOB_SCHEMA: Section<JobSpec> = {
     seed: field(int(0, Number.MAX_SAFE_INTEGER), 1337, 'seed for initialization and data order (up to 2⁵³ − 1, the largest integer a spec holds exactly)'),
     threads: field(int(0, 1024), 0, 'compute threads per rank; 0 uses all cores'),
   },
-};
+} as const satisfies AnySection;
+
+type Spec = SpecOf<typeof JOB_SCHEMA>;
 
 /** Checks between keys, after each key passed its own rule; skipped where `key` is absent (a key of another kind). */
 export const CROSS_CHECKS: readonly ({ key: string; atMost: string } | { key: string; multipleOf: string })[] = [
@@ -321,7 +318,7 @@ export const CROSS_CHECKS: readonly ({ key: string; atMost: string } | { key: st
 ];
 
 /** Which data sets each model family trains on. */
-export const MODEL_DATA: Readonly<Record<ModelSpec['kind'], readonly DataSpec['kind'][]>> = {
+export const MODEL_DATA: Readonly<Record<Spec['model']['kind'], readonly Spec['data']['kind'][]>> = {
   mlp: ['fashion-mnist'],
   cnn: ['fashion-mnist'],
   gpt: ['text'],
