@@ -25,8 +25,8 @@ import { checkTransition, isTerminal, type JobState } from './job-state.js';
 import { attemptScope, type RendezvousStore } from './rendezvous.js';
 import { schedule, slotKey, type SlotRef } from './scheduler.js';
 import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ReportRecord, Store } from './store.js';
-import { progressFromWire } from '../proto/records.js';
-import { rankFailure, toEvaluation, toReport, type RankOutcome } from './rank-events.js';
+import { evaluationFromWire, progressFromWire, reportFromWire } from '../proto/records.js';
+import { rankFailure, type RankOutcome } from './rank-events.js';
 import { planRestart, type AttemptFailure } from './restarts.js';
 
 /** The connected workers, as the worker sessions see them. */
@@ -291,7 +291,7 @@ export class JobManager {
     } else if (event.kind === 'progress' && event.progress && rank === 0) {
       this.onProgress(jobId, attempt.attempt, { ...progressFromWire(event.progress), startStep: attempt.startStep });
     } else if (event.kind === 'evaluation' && event.evaluation && rank === 0) {
-      const evaluation = toEvaluation(event.evaluation);
+      const evaluation = evaluationFromWire(event.evaluation);
       const at = Date.now();
       this.store.recordEvaluation(jobId, attempt.attempt, at, evaluation);
       this.logs.appendMetrics(jobId, { kind: 'evaluation', attempt: attempt.attempt, at, ...evaluation });
@@ -304,7 +304,7 @@ export class JobManager {
     } else if (event.kind === 'log_line' && event.log_line !== undefined) {
       this.logs.append(jobId, { rank, text: event.log_line, at: Date.now() });
     } else if (event.kind === 'exit' && event.exit) {
-      this.onRankExit(jobId, attempt, rank, { exitCode: event.exit.exit_code, signal: event.exit.signal, errorCode: event.exit.error_code, errorMessage: event.exit.error_message, report: event.exit.report ? toReport(event.exit.report) : null });
+      this.onRankExit(jobId, attempt, rank, { exitCode: event.exit.exit_code, signal: event.exit.signal, errorCode: event.exit.error_code, errorMessage: event.exit.error_message, report: event.exit.report ? reportFromWire(event.exit.report) : null });
     }
   }
 

@@ -5,15 +5,14 @@ import type { Job } from '../proto/gen/ringmaster/v1/Job.js';
 import type { JobEvent } from '../proto/gen/ringmaster/v1/JobEvent.js';
 import type { JobServiceHandlers } from '../proto/gen/ringmaster/v1/JobService.js';
 import { ERROR_CODE_METADATA } from '../proto/load.js';
-import { progressToWire } from '../proto/records.js';
+import { evaluationToWire, progressToWire, reportToWire } from '../proto/records.js';
 import type { JobLogs } from './job-logs.js';
 import type { JobEvent as ManagerEvent, JobManager } from './job-manager.js';
 import { isTerminal, toWireState } from './job-state.js';
-import type { CheckpointRecord, EvaluationRecord, JobRecord, Store } from './store.js';
+import type { CheckpointRecord, JobRecord, Store } from './store.js';
 import type { WorkerSessions } from './worker-sessions.js';
 
 const toWireCheckpoint = (c: CheckpointRecord) => ({ step: c.step, attempt: c.attempt, dir: c.dir, published_at_ms: c.publishedAt });
-const toWireEvaluation = (e: EvaluationRecord) => ({ step: e.step, metrics: e.metrics });
 
 export function toWireJob(j: JobRecord): Job {
   return {
@@ -21,8 +20,8 @@ export function toWireJob(j: JobRecord): Job {
     slots: j.slots, device: j.device, attempt: j.attempt, submitted_at_ms: j.submittedAt,
     started_at_ms: j.startedAt ?? 0, ended_at_ms: j.endedAt ?? 0, spec_json: j.specJson,
     progress: j.progress && progressToWire(j.progress),
-    evaluation: j.evaluation && toWireEvaluation(j.evaluation),
-    result: j.result && { steps: j.result.steps, final_loss: j.result.finalLoss, metrics: j.result.metrics, samples_per_sec: j.result.samplesPerSec, tokens_per_sec: j.result.tokensPerSec, wall_sec: j.result.wallSec },
+    evaluation: j.evaluation && evaluationToWire(j.evaluation),
+    result: j.result && reportToWire(j.result),
     restarts: j.restarts, restarted_after: j.restartedAfter ?? '',
   };
 }
@@ -54,7 +53,7 @@ function toWireEvent(e: ManagerEvent): JobEvent {
     case 'progress':
       return { progress: progressToWire(e.progress) };
     case 'evaluation':
-      return { evaluation: toWireEvaluation(e.evaluation) };
+      return { evaluation: evaluationToWire(e.evaluation) };
     case 'checkpoint':
       return { checkpoint: { step: e.checkpoint.step, dir: e.checkpoint.dir } };
     case 'resumed':

@@ -1,8 +1,6 @@
-/** What ranks report, turned from wire messages into the store's records and into reasons. */
-import type { Evaluation__Output } from '../proto/gen/ringmaster/v1/Evaluation.js';
-import type { TrainingReport__Output } from '../proto/gen/ringmaster/v1/TrainingReport.js';
+/** How a rank's exit reads: its outcome, and the reason it fails its job's attempt. */
 import type { AttemptFailure } from './restarts.js';
-import type { EvaluationRecord, ReportRecord } from './store.js';
+import type { ReportRecord } from './store.js';
 
 export interface RankOutcome {
   exitCode: number; // -1 when killed by a signal
@@ -10,14 +8,6 @@ export interface RankOutcome {
   errorCode: string;
   errorMessage: string;
   report: ReportRecord | null;
-}
-
-export function toEvaluation(e: Evaluation__Output): EvaluationRecord {
-  return { step: e.step, metrics: { ...e.metrics } };
-}
-
-export function toReport(r: TrainingReport__Output): ReportRecord {
-  return { steps: r.steps, finalLoss: r.final_loss, metrics: { ...r.metrics }, samplesPerSec: r.samples_per_sec, tokensPerSec: r.tokens_per_sec, wallSec: r.wall_sec };
 }
 
 /**

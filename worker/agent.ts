@@ -22,7 +22,7 @@ import type { ResumeFrom__Output } from '../proto/gen/ringmaster/v1/ResumeFrom.j
 import type { RunningRank } from '../proto/gen/ringmaster/v1/RunningRank.js';
 import type { WorkerMessage } from '../proto/gen/ringmaster/v1/WorkerMessage.js';
 import { ringmasterV1 } from '../proto/load.js';
-import { progressToWire } from '../proto/records.js';
+import { evaluationToWire, progressToWire, reportToWire } from '../proto/records.js';
 import { findHung } from './hang-watch.js';
 import { outsideRootsOnDisk, type AllowedRoots } from '../jobs/roots.js';
 import { checkLinkTransition, type LinkState } from './agent-link.js';
@@ -244,7 +244,7 @@ export class WorkerAgent {
         onStderr: (line) => event({ log_line: line }),
         onExit: (x) => {
           this.ranks.delete(key);
-          const report = x.report && { steps: x.report.steps, final_loss: x.report.finalLoss, metrics: x.report.metrics, samples_per_sec: x.report.samplesPerSec, tokens_per_sec: x.report.tokensPerSec, wall_sec: x.report.wallSec };
+          const report = x.report && reportToWire(x.report);
           this.reportExit({ job_id: a.job_id, attempt: a.attempt, rank, exit: { exit_code: x.exitCode, signal: x.signal, error_code: x.errorCode, error_message: x.errorMessage, report } });
           this.o.log.info(`rank ${rank} of ${a.job_id} exited (${x.signal || `code ${x.exitCode}`})`, { jobId: a.job_id, rank });
         },
@@ -310,7 +310,7 @@ function toWireEvent(e: RankTrainingEvent): Omit<RankEvent, 'job_id' | 'attempt'
     case 'progress':
       return { progress: progressToWire(e) };
     case 'eval':
-      return { evaluation: { step: e.step, metrics: e.metrics } };
+      return { evaluation: evaluationToWire(e) };
     case 'checkpoint':
       return { checkpoint: { step: e.step, dir: e.dir } };
     case 'resumed':
