@@ -4,7 +4,8 @@
 // the CPU reference, decoding, weight rows) with its buffers on the GPU and its outputs poisoned
 // with NaN first; attention again at GPT-sized heads; the optimizer's passes; five training
 // steps of a GPT (fp32, bf16, fp16), an MLP and a CNN on the GPU against the CPU; a one-rank
-// NCCL group; then cuBLASLt's fp32 GEMM throughput and GPT-2 small's training tokens/s and MFU.
+// NCCL group; then cuBLASLt's fp32 GEMM throughput, GPT-2 small's training tokens/s and MFU, and
+// each kernel's time at GPT-2 small's shapes (kernel_timings.h).
 // Prints one JSON object per line; exits 0 when every check passed, 1 when one failed, 2 when
 // there is no GPU. scripts/gpu-check.sh builds and runs it.
 #include <cuda_runtime.h>
@@ -19,6 +20,7 @@
 #include "../src/kernels/cuda/cuda_kernels.h"
 #include "../src/train/trainer.h"
 #include "kernel_cases.h"
+#include "kernel_timings.h"
 #include "staged_kernels.h"
 
 using namespace rm;
@@ -236,6 +238,7 @@ int main() {
     double peak = gemm_tflops(cuda, device, 4096, 10);
     std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", peak);
     for (Precision p : {Precision::F32, Precision::BF16}) gpt2_benchmark(p, 8, peak);
+    kernel_timings(cuda, device);
   } catch (const NativeError& e) {
     std::printf("{\"check\":\"error\",\"ok\":false,\"code\":\"%s\",\"where\":\"%s\"}\n", e.code().c_str(), e.what());
     return 1;
