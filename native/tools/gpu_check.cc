@@ -28,31 +28,12 @@ using namespace rm::check;
 
 namespace {
 
-// fp32 GEMM of n×n by n×n on the device's stream, best of `reps` timed runs, in TFLOP/s.
-double gemm_tflops(CudaKernels& k, CudaDevice& device, size_t n, int reps) {
-  size_t bytes = n * n * sizeof(float);
-  auto* a = static_cast<float*>(device.allocate(bytes));
-  auto* b = static_cast<float*>(device.allocate(bytes));
-  auto* c = static_cast<float*>(device.allocate(bytes));
-  cudaEvent_t start, stop;
-  RM_CUDA_CHECK(cudaEventCreate(&start), "creating an event");
-  RM_CUDA_CHECK(cudaEventCreate(&stop), "creating an event");
-  double best = 0;
-  for (int r = -2; r < reps; ++r) {  // two untimed: cuBLASLt's first call loads its kernels
-    RM_CUDA_CHECK(cudaEventRecord(start, device.stream()), "recording an event");
-    k.gemm(false, false, n, n, n, a, n, b, n, c, n, false);
-    RM_CUDA_CHECK(cudaEventRecord(stop, device.stream()), "recording an event");
-    RM_CUDA_CHECK(cudaEventSynchronize(stop), "timing a GEMM");
-    float ms = 0;
-    RM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop), "timing a GEMM");
-    if (r >= 0) best = std::max(best, 2.0 * double(n) * n * n / (ms * 1e-3) / 1e12);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  device.release(a, bytes);
-  device.release(b, bytes);
-  device.release(c, bytes);
-  return best;
+// fp32 GEMM of n×n by n×n on the device's stream, best of best_ms's runs, in TFLOP/s.
+double gemm_tflops(CudaKernels& k, CudaDevice& device, size_t n) {
+  DeviceBuffers buf(device);
+  float *a = buf.floats(n * n), *b = buf.floats(n * n), *c = buf.floats(n * n);
+  double ms = best_ms(device, [&] { k.gemm(false, false, n, n, n, a, n, b, n, c, n, false); });
+  return 2.0 * double(n) * n * n / (ms * 1e-3) / 1e12;
 }
 
 // Five training steps of `c` on `device` from the seed's parameters, on batches drawn alike.
@@ -235,7 +216,7 @@ int main() {
     update_check(staged);
     training_checks();
     nccl_check(device);
-    double peak = gemm_tflops(cuda, device, 4096, 10);
+    double peak = gemm_tflops(cuda, device, 4096);
     std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", peak);
     for (Precision p : {Precision::F32, Precision::BF16}) gpt2_benchmark(p, 8, peak);
     kernel_timings(cuda, device);

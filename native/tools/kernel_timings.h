@@ -39,7 +39,7 @@ class DeviceBuffers {
   std::vector<std::pair<void*, size_t>> owned_;
 };
 
-/** Best-of-5 milliseconds of `run` on the device's stream, after 2 untimed runs. */
+/** Best-of-5 milliseconds of `run` on the device's stream, after 2 untimed runs (cuBLASLt loads its kernels on first use). */
 inline double best_ms(CudaDevice& device, const std::function<void()>& run) {
   cudaEvent_t start, stop;
   RM_CUDA_CHECK(cudaEventCreate(&start), "creating an event");
