@@ -7,8 +7,8 @@
 
 namespace rm {
 
-KernelChoice choose_kernels(Device& device, Impl, Precision, Bf16Kernels) {
-  if (device.kind() == DeviceKind::Cuda) return {cuda_kernels(static_cast<CudaDevice&>(device).index()), false};
+KernelChoice choose_kernels(Device& device, Impl, Precision precision, Bf16Kernels bf16) {
+  if (device.kind() == DeviceKind::Cuda) return choose_cuda_kernels(static_cast<CudaDevice&>(device), precision, bf16);
   return {cpu_reference_kernels(), false};
 }
 

@@ -172,6 +172,24 @@ void convolution_checks(Rng& rng, const char* grid_name, Grid g) {
   report("emulated", "col2im", std::string("cuda-emulated ") + grid_name, error, ok, once ? "<im2col(x), y> vs <x, col2im(y)>" : "an index handed out other than once");
 }
 
+/** The 16-bit copies of matrix operands: every value's bits, which decode to the value itself. */
+void half_checks(Rng& rng, const char* grid_name, Grid g) {
+  const size_t n = 3000;
+  for (Precision p : {Precision::BF16, Precision::F16}) {
+    Vec src = random_vec(n, rng, -8.0f, 8.0f);
+    for (float& x : src) x = elements::rounded(x, p);
+    std::vector<uint16_t> dst(n, 0xffff);  // a NaN's bits: no finite value's
+    std::vector<int> visits = emulate(elements::ToHalf{dst.data(), src.data(), p}, n, g);
+    std::string where;
+    for (size_t i = 0; i < n && where.empty(); ++i) {
+      float back = p == Precision::BF16 ? bf16_value(dst[i]) : fp16_value(dst[i]);
+      if (visits[i] != 1) where = "index " + std::to_string(i) + " handed out " + std::to_string(visits[i]) + " times";
+      else if (!same_bits(back, src[i])) where = "element " + std::to_string(i) + " does not decode to its value";
+    }
+    report("emulated", p == Precision::BF16 ? "to_half_bf16" : "to_half_fp16", std::string("cuda-emulated ") + grid_name, 0.0, where.empty(), where);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -187,5 +205,8 @@ int main() {
   elements::LaunchShape launch = elements::launch_shape(2 * 5 * 4 * 27);
   convolution_checks(rng, "launch", Grid{launch.blocks, launch.threads});
   convolution_checks(rng, "strided", Grid{3, 32});
+  launch = elements::launch_shape(3000);
+  half_checks(rng, "launch", Grid{launch.blocks, launch.threads});
+  half_checks(rng, "strided", Grid{3, 32});
   return failed_any ? 1 : 0;
 }

@@ -4,7 +4,8 @@
 // the CPU reference, decoding, weight rows) with its buffers on the GPU and its outputs poisoned
 // with NaN first; attention again at GPT-sized heads; the optimizer's passes; five training
 // steps of a GPT (fp32, bf16, fp16), an MLP and a CNN on the GPU against the CPU; a one-rank
-// NCCL group; then cuBLASLt's fp32 GEMM throughput, GPT-2 small's training tokens/s and MFU, and
+// NCCL group; the 16-bit (tensor-core) matrix products on rounded operands against the reference;
+// then cuBLASLt's fp32 and bf16 GEMM throughput, GPT-2 small's training tokens/s and MFU, and
 // each kernel's time at GPT-2 small's shapes (kernel_timings.h).
 // Prints one JSON object per line; exits 0 when every check passed, 1 when one failed, 2 when
 // there is no GPU. scripts/gpu-check.sh builds and runs it.
@@ -28,7 +29,7 @@ using namespace rm::check;
 
 namespace {
 
-// fp32 GEMM of n×n by n×n on the device's stream, best of best_ms's runs, in TFLOP/s.
+// A GEMM of n×n by n×n (operands in `k`'s type) on the device's stream, best of best_ms's runs, in TFLOP/s.
 double gemm_tflops(CudaKernels& k, CudaDevice& device, size_t n) {
   DeviceBuffers buf(device);
   float *a = buf.floats(n * n), *b = buf.floats(n * n), *c = buf.floats(n * n);
@@ -155,8 +156,8 @@ void nccl_check(CudaDevice& device) {
 
 // Training throughput at GPT-2 small's size (12 layers, 12 heads, 768 channels, context 1024,
 // vocabulary 50257), in `precision`, `batch` sequences a step: tokens/s over 10 steps after 3 not
-// timed, and MFU against `peak_tflops` (the fp32 GEMM peak measured above: the GPU's matrix
-// products run in fp32 on rounded values for now, so that is the peak they can reach).
+// timed, and MFU against `peak_tflops`: the measured GEMM peak of the precision's operands (fp32,
+// or bf16 on the tensor cores), the ceiling the step's matrix products run against.
 void gpt2_benchmark(Precision precision, size_t batch, double peak_tflops) {
   TrainerConfig c;
   c.device = "cuda:0";
@@ -183,7 +184,7 @@ void gpt2_benchmark(Precision precision, size_t batch, double peak_tflops) {
   double flops_per_token = 6 * (L * 12 * C * C + V * C) + 12 * L * T * C;  // as worker/tasks/language-model.ts counts
   double tokens_per_s = double(steps) * double(batch) * T / seconds;
   double mfu = tokens_per_s * flops_per_token / (peak_tflops * 1e12);
-  std::printf("{\"check\":\"gpt2-small\",\"ok\":true,\"precision\":\"%s\",\"batch\":%zu,\"msPerStep\":%.1f,\"tokensPerSec\":%.0f,\"mfuOfFp32Peak\":%.3f}\n",
+  std::printf("{\"check\":\"gpt2-small\",\"ok\":true,\"precision\":\"%s\",\"batch\":%zu,\"msPerStep\":%.1f,\"tokensPerSec\":%.0f,\"mfuOfGemmPeak\":%.3f}\n",
               precision == Precision::F32 ? "fp32" : precision == Precision::BF16 ? "bf16" : "fp16", batch, 1e3 * seconds / steps, tokens_per_s, mfu);
 }
 
@@ -214,11 +215,27 @@ int main() {
     decode_check(staged);
     weight_rows_check(staged);
     update_check(staged);
+    // The 16-bit products on bf16-rounded operands (what bf16 precision feeds them) compute the
+    // reference's products: the matrix products and the convolutions.
+    for (Precision p : {Precision::BF16, Precision::F16}) {
+      StagedKernels staged16(static_cast<CudaKernels&>(cuda_kernels(0, p)), device);
+      for (Case c : cases(rng)) {
+        if (c.name.rfind("matmul", 0) != 0 && c.name.rfind("conv2d", 0) != 0) continue;
+        auto round = [p](Vec& v) { for (auto& x : v) x = p == Precision::BF16 ? round_to_bf16(x) : round_to_fp16(x); };
+        for (auto& v : c.inputs) round(v);
+        Vec w = random_vec(c.out_size, rng);
+        round(w);
+        fast_against_reference(c, w, staged16);
+      }
+    }
     training_checks();
     nccl_check(device);
     double peak = gemm_tflops(cuda, device, 4096);
+    double peak_bf16 = gemm_tflops(static_cast<CudaKernels&>(cuda_kernels(0, Precision::BF16)), device, 4096);
     std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"fp32\",\"n\":4096,\"tflops\":%.2f}\n", peak);
-    for (Precision p : {Precision::F32, Precision::BF16}) gpt2_benchmark(p, 8, peak);
+    std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"bf16\",\"n\":4096,\"tflops\":%.2f}\n", peak_bf16);
+    gpt2_benchmark(Precision::F32, 8, peak);
+    gpt2_benchmark(Precision::BF16, 8, peak_bf16);
     kernel_timings(cuda, device);
   } catch (const NativeError& e) {
     std::printf("{\"check\":\"error\",\"ok\":false,\"code\":\"%s\",\"where\":\"%s\"}\n", e.code().c_str(), e.what());

@@ -17,6 +17,7 @@ describe('CUDA element-wise kernels, emulated on the CPU (native/tools/emulated_
       'adamw_step', 'add_into', 'col2im', 'embedding_forward', 'embedding_wpe', 'embedding_wpe_accumulate', 'flatten_backward',
       'flatten_forward', 'gelu_backward', 'gelu_forward', 'im2col', 'maxpool2d_backward', 'maxpool2d_backward_relu_input',
       'maxpool2d_forward', 'relu_backward', 'relu_forward', 'residual_forward', 'round_bf16', 'round_fp16', 'sgd_step',
+      'to_half_bf16', 'to_half_fp16',
     ]);
     expect(new Set(checks.map((c) => c.impl))).toEqual(new Set(['cuda-emulated launch', 'cuda-emulated strided']));
   });

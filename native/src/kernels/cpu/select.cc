@@ -12,7 +12,7 @@ namespace rm {
 KernelChoice choose_kernels(Device& device, Impl impl, Precision precision, Bf16Kernels bf16) {
   if (device.kind() == DeviceKind::Cuda) {
 #ifdef RINGMASTER_WITH_CUDA
-    return {cuda_kernels(static_cast<CudaDevice&>(device).index()), false};
+    return choose_cuda_kernels(static_cast<CudaDevice&>(device), precision, bf16);
 #else
     throw NativeError("CUDA_UNAVAILABLE", "this build of Ringmaster has no CUDA");
 #endif

@@ -3,14 +3,17 @@
 
 #include <cublasLt.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "../../cuda/libraries.h"
+#include "cuda_common.cuh"
 
 namespace rm {
 
-CudaKernels::CudaKernels(CudaDevice& device) : device_(device) {
+CudaKernels::CudaKernels(CudaDevice& device, Precision gemm_inputs) : device_(device), gemm_inputs_(gemm_inputs) {
   device_.make_current();
   cublasLtHandle_t handle = nullptr;
   check_cublas(cublaslt().create(&handle), "creating a cuBLASLt handle on " + device_.name());
@@ -23,11 +26,14 @@ CudaKernels::~CudaKernels() {
   // handle goes with the process.
   device_.release(workspace_, kWorkspaceBytes);
   for (auto& b : scratch_) device_.release(b.data, b.floats * sizeof(float));
+  for (auto& h : half_) device_.release(h.data, h.count * sizeof(uint16_t));
   device_.release(row_losses_, rows_ * sizeof(double));
   device_.release(row_correct_, rows_ * sizeof(int32_t));
 }
 
-const char* CudaKernels::name() const { return "cuda"; }
+const char* CudaKernels::name() const {
+  return gemm_inputs_ == Precision::BF16 ? "cuda-bf16" : gemm_inputs_ == Precision::F16 ? "cuda-fp16" : "cuda";
+}
 
 float* CudaKernels::scratch(int slot, size_t floats) {
   Buffer& b = scratch_[slot];
@@ -42,15 +48,32 @@ float* CudaKernels::scratch(int slot, size_t floats) {
   return b.data;
 }
 
-Kernels& cuda_kernels(int index) {
+const uint16_t* CudaKernels::half_copy(int slot, const float* src, size_t n) {
+  HalfBuffer& h = half_[slot];
+  if (h.count < n) {
+    device_.synchronize();  // queued products may still read the old buffer
+    device_.release(h.data, h.count * sizeof(uint16_t));
+    h.data = nullptr;
+    h.count = 0;
+    h.data = static_cast<uint16_t*>(device_.allocate(n * sizeof(uint16_t)));
+    h.count = n;
+  }
+  launch_elements(elements::ToHalf{h.data, src, gemm_inputs_}, n, stream(), "16-bit operand copy");
+  return h.data;
+}
+
+Kernels& cuda_kernels(int index, Precision gemm_inputs) {
   static std::mutex mutex;
-  static std::vector<std::unique_ptr<CudaKernels>> all;
+  static std::map<std::pair<int, Precision>, std::unique_ptr<CudaKernels>> all;
   std::lock_guard<std::mutex> lock(mutex);
-  if (index >= 0 && size_t(index) < all.size() && all[index]) return *all[index];
-  auto k = std::make_unique<CudaKernels>(cuda_device(index));
-  if (all.size() <= size_t(index)) all.resize(index + 1);
-  all[index] = std::move(k);
-  return *all[index];
+  auto& k = all[{index, gemm_inputs}];
+  if (!k) k = std::make_unique<CudaKernels>(cuda_device(index), gemm_inputs);
+  return *k;
+}
+
+KernelChoice choose_cuda_kernels(CudaDevice& device, Precision precision, Bf16Kernels bf16) {
+  Precision inputs = precision != Precision::F32 && bf16 != Bf16Kernels::Off ? precision : Precision::F32;
+  return {cuda_kernels(device.index(), inputs), inputs == Precision::BF16};
 }
 
 }  // namespace rm

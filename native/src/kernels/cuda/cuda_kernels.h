@@ -1,7 +1,8 @@
 // The CUDA kernels: the Kernels interface (kernels/kernels.h) on one GPU, every pointer a device
 // pointer, all work queued on the device's stream in call order. Matrix products (and the
-// convolutions, as im2col products) go through cuBLASLt in fp32 with fp32 accumulation and its
-// bias/ReLU epilogues; the element- and row-wise kernels take their per-element math from
+// convolutions, as im2col products) go through cuBLASLt with fp32 accumulation and its bias/ReLU
+// epilogues, their operands in fp32, or (bf16 and fp16 precision: the values are rounded to that
+// type already) in 16 bits on the tensor cores, the same products up to the summation order; the element- and row-wise kernels take their per-element math from
 // core/math.h, the header the CPU loops use, so no formula is written twice. Every reduction
 // runs in a fixed order (no atomics), so a step computes the same bits every time and a resumed
 // run continues bit for bit, as on the CPU.
@@ -17,7 +18,8 @@ namespace rm {
 
 class CudaKernels final : public Kernels {
  public:
-  explicit CudaKernels(CudaDevice& device);
+  // `gemm_inputs`: F32, or BF16 / F16 for 16-bit matrix operands.
+  CudaKernels(CudaDevice& device, Precision gemm_inputs);
   ~CudaKernels() override;
   CudaKernels(const CudaKernels&) = delete;
   CudaKernels& operator=(const CudaKernels&) = delete;
@@ -27,7 +29,8 @@ class CudaKernels final : public Kernels {
   static constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLASLt's: enough for its split-K kernels on Hopper
 
   // C (col-major m×n, ldc) = op(A)·op(B) (+ C when accumulate), then + bias[m] and ReLU where
-  // asked: cuBLASLt in fp32. A is m×k (k×m when ta), B k×n (n×k when tb), both col-major.
+  // asked: cuBLASLt, fp32 accumulation and output, A and B in this instance's gemm inputs' type.
+  // A is m×k (k×m when ta), B k×n (n×k when tb), both col-major.
   void gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B, size_t ldb,
             float* C, size_t ldc, bool accumulate, const float* bias = nullptr, bool relu = false);
 
@@ -40,10 +43,13 @@ class CudaKernels final : public Kernels {
   }
   // Device memory of at least `floats` floats kept between calls, one buffer per slot.
   float* scratch(int slot, size_t floats);
+  // The first `n` floats from `src` as 16-bit values in scratch `slot` (0 or 1).
+  const uint16_t* half_copy(int slot, const float* src, size_t n);
   // dbias[o] (+)= Σ_n dout[n, o] for o in [o0, o1) of dout[N, OUT].
   void column_sums(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate);
 
   CudaDevice& device_;
+  Precision gemm_inputs_;
   void* lt_ = nullptr;         // cublasLtHandle_t
   void* workspace_ = nullptr;  // cuBLASLt's
   struct Buffer {
@@ -51,13 +57,22 @@ class CudaKernels final : public Kernels {
     size_t floats = 0;
   };
   Buffer scratch_[3];
+  struct HalfBuffer {
+    uint16_t* data = nullptr;
+    size_t count = 0;
+  };
+  HalfBuffer half_[2];  // the 16-bit operands of a product
   double* row_losses_ = nullptr;  // cross_entropy: per row, copied to the host and summed in order
   int32_t* row_correct_ = nullptr;
   size_t rows_ = 0;
 };
 
-// The kernels of GPU `index`, created on first use (CUDA_UNAVAILABLE without that GPU, or
-// without cuBLASLt).
-Kernels& cuda_kernels(int index);
+// The kernels of GPU `index` with `gemm_inputs` matrix operands, created on first use
+// (CUDA_UNAVAILABLE without that GPU, or without cuBLASLt).
+Kernels& cuda_kernels(int index, Precision gemm_inputs = Precision::F32);
+
+// What a model on `device` in `precision` runs (kernels.h: choose_kernels): 16-bit matrix
+// operands in bf16 or fp16 precision, unless `bf16` is Off.
+KernelChoice choose_cuda_kernels(CudaDevice& device, Precision precision, Bf16Kernels bf16);
 
 }  // namespace rm

@@ -213,6 +213,17 @@ struct Round {
   RM_HD void operator()(size_t i) const { x[i] = rounded(x[i], p); }
 };
 
+/** A bf16 or fp16 value held in fp32, as its 16 bits: the operands of 16-bit matrix products. */
+struct ToHalf {
+  uint16_t* dst;
+  const float* src;
+  Precision p;  // BF16 or F16
+  RM_HD void operator()(size_t i) const {
+    float r = rounded(src[i], p);  // a no-op on values the layers already rounded
+    dst[i] = p == Precision::BF16 ? bf16_bits(r) : fp16_bits(r);
+  }
+};
+
 /** One AdamW update of parameter i, and its rounded copy when `low` is set. */
 struct AdamWStep {
   float* p;

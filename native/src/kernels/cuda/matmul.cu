@@ -58,6 +58,17 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
     RM_CHECK(bias == nullptr && !relu, "INTERNAL", "an empty product with an epilogue");
     return;
   }
+  // 16-bit operands: the values are that type's already (the layers round them), so the product
+  // is the fp32 one's, on the tensor cores. The copies cover each operand's span, ld included.
+  size_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+  const void* a_data = A;
+  const void* b_data = B;
+  cudaDataType_t operand = CUDA_R_32F;
+  if (gemm_inputs_ != Precision::F32) {
+    a_data = half_copy(0, A, lda * (a_cols - 1) + a_rows);
+    b_data = half_copy(1, B, ldb * (b_cols - 1) + b_rows);
+    operand = gemm_inputs_ == Precision::BF16 ? CUDA_R_16BF : CUDA_R_16F;
+  }
   LtCall call;
   const CublasLt& lt = call.lt;
   check_cublas(lt.desc_create(&call.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cuBLASLt matmul descriptor");
@@ -68,15 +79,15 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
                                      : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
   check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue), "cuBLASLt epilogue");
   if (bias) check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "cuBLASLt bias");
-  check_cublas(lt.layout_create(&call.a, CUDA_R_32F, ta ? k : m, ta ? m : k, lda), "cuBLASLt layout of A");
-  check_cublas(lt.layout_create(&call.b, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb), "cuBLASLt layout of B");
+  check_cublas(lt.layout_create(&call.a, operand, a_rows, a_cols, lda), "cuBLASLt layout of A");
+  check_cublas(lt.layout_create(&call.b, operand, b_rows, b_cols, ldb), "cuBLASLt layout of B");
   check_cublas(lt.layout_create(&call.c, CUDA_R_32F, m, n, ldc), "cuBLASLt layout of C");
   check_cublas(lt.preference_create(&call.preference), "cuBLASLt preference");
   uint64_t workspace = kWorkspaceBytes;
   check_cublas(lt.preference_set(call.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace),
                "cuBLASLt workspace size");
   const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> aligned[] = {
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, A}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, B},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, a_data}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, b_data},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, C}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, C}};
   for (const auto& [attribute, pointer] : aligned) {
     uint32_t bytes = alignment(pointer);
@@ -88,9 +99,9 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
   check_cublas(lt.heuristic(handle, call.desc, call.a, call.b, call.c, call.c, call.preference, 1, &found, &count),
                "cuBLASLt algorithm search");
   RM_CHECK(count > 0, "CUDA_ERROR", "cuBLASLt has no algorithm for a " + std::to_string(m) + "×" + std::to_string(k) + "·" +
-                                        std::to_string(k) + "×" + std::to_string(n) + " fp32 product");
+                                        std::to_string(k) + "×" + std::to_string(n) + " product (" + name() + ")");
   float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  check_cublas(lt.matmul(handle, call.desc, &alpha, A, call.a, B, call.b, &beta, C, call.c, C, call.c, &found.algo,
+  check_cublas(lt.matmul(handle, call.desc, &alpha, a_data, call.a, b_data, call.b, &beta, C, call.c, C, call.c, &found.algo,
                          workspace_, workspace, stream()),
                "cuBLASLt matmul");
 }
