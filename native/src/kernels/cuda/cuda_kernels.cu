@@ -25,8 +25,8 @@ CudaKernels::~CudaKernels() {
   // Process exit: the runtime may be gone already, so nothing here may throw. cuBLASLt's
   // handle goes with the process.
   device_.release(workspace_, kWorkspaceBytes);
-  for (auto& b : scratch_) device_.release(b.data, b.floats * sizeof(float));
-  for (auto& h : half_) device_.release(h.data, h.count * sizeof(uint16_t));
+  for (auto& b : scratch_) b.release(device_);
+  for (auto& h : half_) h.release(device_);
   device_.release(row_losses_, rows_ * sizeof(double));
   device_.release(row_correct_, rows_ * sizeof(int32_t));
 }
@@ -35,31 +35,12 @@ const char* CudaKernels::name() const {
   return gemm_inputs_ == Precision::BF16 ? "cuda-bf16" : gemm_inputs_ == Precision::F16 ? "cuda-fp16" : "cuda";
 }
 
-float* CudaKernels::scratch(int slot, size_t floats) {
-  Buffer& b = scratch_[slot];
-  if (b.floats < floats) {
-    device_.synchronize();  // queued kernels may still use the old buffer
-    device_.release(b.data, b.floats * sizeof(float));
-    b.data = nullptr;
-    b.floats = 0;
-    b.data = static_cast<float*>(device_.allocate(floats * sizeof(float)));
-    b.floats = floats;
-  }
-  return b.data;
-}
+float* CudaKernels::scratch(int slot, size_t floats) { return scratch_[slot].at_least(device_, floats); }
 
 const uint16_t* CudaKernels::half_copy(int slot, const float* src, size_t n) {
-  HalfBuffer& h = half_[slot];
-  if (h.count < n) {
-    device_.synchronize();  // queued products may still read the old buffer
-    device_.release(h.data, h.count * sizeof(uint16_t));
-    h.data = nullptr;
-    h.count = 0;
-    h.data = static_cast<uint16_t*>(device_.allocate(n * sizeof(uint16_t)));
-    h.count = n;
-  }
-  launch_elements(elements::ToHalf{h.data, src, gemm_inputs_}, n, stream(), "16-bit operand copy");
-  return h.data;
+  uint16_t* copy = half_[slot].at_least(device_, n);
+  launch_elements(elements::ToHalf{copy, src, gemm_inputs_}, n, stream(), "16-bit operand copy");
+  return copy;
 }
 
 Kernels& cuda_kernels(int index, Precision gemm_inputs) {

@@ -52,16 +52,26 @@ class CudaKernels final : public Kernels {
   Precision gemm_inputs_;
   void* lt_ = nullptr;         // cublasLtHandle_t
   void* workspace_ = nullptr;  // cuBLASLt's
-  struct Buffer {
-    float* data = nullptr;
-    size_t floats = 0;
-  };
-  Buffer scratch_[3];
-  struct HalfBuffer {
-    uint16_t* data = nullptr;
+  // Device memory kept between calls, grown (never shrunk) to the largest size asked for.
+  template <class T>
+  struct Scratch {
+    T* data = nullptr;
     size_t count = 0;
+    T* at_least(CudaDevice& device, size_t n) {
+      if (count < n) {
+        device.synchronize();  // queued kernels may still use the old buffer
+        device.release(data, count * sizeof(T));
+        data = nullptr;
+        count = 0;
+        data = static_cast<T*>(device.allocate(n * sizeof(T)));
+        count = n;
+      }
+      return data;
+    }
+    void release(CudaDevice& device) { device.release(data, count * sizeof(T)); }
   };
-  HalfBuffer half_[2];  // the 16-bit operands of a product
+  Scratch<float> scratch_[3];
+  Scratch<uint16_t> half_[2];  // the 16-bit operands of a product
   double* row_losses_ = nullptr;  // cross_entropy: per row, copied to the host and summed in order
   int32_t* row_correct_ = nullptr;
   size_t rows_ = 0;
