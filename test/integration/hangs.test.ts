@@ -46,6 +46,29 @@ describe('a hung rank', () => {
   }, 60_000);
 });
 
+describe('a hung rank of a job across two workers', () => {
+  it("fails the job naming the hung rank, and what the job's rank on the other worker last did (from that worker's heartbeats)", async () => {
+    const cluster = await LocalCluster.start('cpu:1');
+    const other = await cluster.addWorker('cpu:1');
+    try {
+      const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-hang-two-'));
+      const { id } = await cluster.json<{ id: string }>(['submit', SPEC, '--set', 'parallel.data=2', '--set', 'steps=1000000', '--set', `progress_timeout_s=${TIMEOUT_S}`, '--set', 'eval.every=0', '--set', `checkpoint.dir=${dir}`]);
+      await cluster.waitForState(id, ['running']);
+      const pids = await cluster.rankPids(id, 2);
+      await until('progress', async () => ((await cluster.json<{ progress: unknown }>(['status', id])).progress ? true : undefined));
+      await new Promise((r) => setTimeout(r, 1500)); // liveness reports and heartbeats have named a step
+      process.kill(pids[1], 'SIGSTOP');
+      const failed = await cluster.waitForState(id, ['failed'], 20_000);
+      // whichever worker sees its rank stall first names it; the other rank comes from the other worker's heartbeats
+      expect(failed.reason).toMatch(/made no progress for \d+s .*; on other workers: rank [01] on \S+: step \d+/);
+      for (const pid of pids) await until(`pid ${pid} to end`, () => (alive(pid) ? undefined : true), 10_000);
+    } finally {
+      await other.stop();
+      await cluster.stop();
+    }
+  }, 60_000);
+});
+
 describe('a hung rank of ringmaster train', () => {
   it('SIGSTOP of its rank process: the run ends within progress_timeout_s and a few seconds, in one line naming what the rank was doing', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ringmaster-hang-local-'));

@@ -65,6 +65,16 @@ export class LocalCluster {
     await until('the worker to register', () => (worker.output.includes('registered as') ? true : undefined));
   }
 
+  /**
+   * Starts one more worker beside the cluster's own (a second machine, to the coordinator);
+   * resolves once it registered, with its id and a way to stop it.
+   */
+  async addWorker(slots = 'cpu:1'): Promise<{ id: string; stop(): Promise<void> }> {
+    const worker = start(AGENT, ['--coordinator', this.address, '--slots', slots, '--address', '127.0.0.1', '--token-file', this.tokenFile, ...TEST_ROOTS]);
+    const [, id] = await until('the added worker to register', () => / registered as (\S+)/.exec(worker.output) ?? undefined);
+    return { id: id!, stop: () => kill(worker.child, 'SIGTERM') };
+  }
+
   /** The worker's exit code once it has exited (null while it runs). */
   get workerExitCode(): number | null {
     return this.worker.child.exitCode;
