@@ -22,7 +22,7 @@ import type { Resumed__Output } from '../proto/gen/ringmaster/v1/Resumed.js';
 import { checkpointSpecOf, checkpointTarget, describeResume, planResume } from './checkpoints.js';
 import type { JobLogs } from './job-logs.js';
 import { checkTransition, isTerminal, type JobState } from './job-state.js';
-import { attemptScope, type RendezvousStore } from './rendezvous.js';
+import { attemptScope, tokenSha256, type RendezvousStore } from './rendezvous.js';
 import { schedule, slotKey, type SlotRef } from './scheduler.js';
 import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ReportRecord, Store } from './store.js';
 import { evaluationFromWire, progressFromWire, reportFromWire } from '../proto/records.js';
@@ -103,7 +103,7 @@ export class JobManager {
       attempt.adoptTimer = setTimeout(() => this.abandon(job.id, attempt), this.policy.adoptTimeoutMs);
       attempt.adoptTimer.unref();
       this.active.set(job.id, attempt);
-      if (record.rendezvousToken) this.rendezvous.open(attemptScope(job.id, record.attempt), record.rendezvousToken);
+      if (record.rendezvousTokenSha256) this.rendezvous.open(attemptScope(job.id, record.attempt), record.rendezvousTokenSha256);
       const text = `the coordinator restarted while attempt ${record.attempt} was ${job.state}: waiting up to ${this.policy.adoptTimeoutMs / 1000}s for ${[...awaiting].join(', ')} to report its ranks`;
       this.logs.append(job.id, { rank: -1, text, at: Date.now() });
       this.log.info(`job ${job.id}: ${text}`, { jobId: job.id });
@@ -336,15 +336,16 @@ export class JobManager {
     const attempt = job.attempt + 1;
     const now = Date.now();
     if (attempt === 1) this.metrics?.started((now - job.submittedAt) / 1000);
-    const rendezvousToken = randomBytes(24).toString('base64url');
+    const rendezvousToken = randomBytes(24).toString('base64url'); // the ranks' alone: only its sha256 is kept
+    const rendezvousTokenSha256 = tokenSha256(rendezvousToken);
     this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now }, () =>
-      this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })), rendezvousToken }));
+      this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })), rendezvousTokenSha256 }));
     const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), activities: new Map(), startStep: 0 };
     active.startTimer = setTimeout(() => this.takeBack(jobId, active), this.policy.startTimeoutMs);
     active.startTimer.unref();
     this.active.set(jobId, active);
     const checkpoints = checkpointTarget(jobId, attempt, checkpointSpecOf(job));
-    this.rendezvous.open(attemptScope(jobId, attempt), rendezvousToken);
+    this.rendezvous.open(attemptScope(jobId, attempt), rendezvousTokenSha256);
     const byWorker = new Map<string, { rank: number; slot: { kind: string; index: number } }[]>();
     placement.forEach((s, rank) => byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), { rank, slot: { kind: s.kind, index: s.index } }]));
     for (const [workerId, ranks] of byWorker) {

@@ -6,9 +6,11 @@
  * coordinator process that started it.
  *
  * An attempt's scope is opened with a token of its own, which its ranks hold instead of the
- * coordinator's: it opens that scope and no other. Every scope holds at most MAX_KEYS keys and
+ * coordinator's: it opens that scope and no other. The store keeps only the token's sha256 (as
+ * the attempt's record does, so a restarted coordinator opens the scope again without it). Every scope holds at most MAX_KEYS keys and
  * MAX_BYTES bytes of keys and values, so no client can grow the coordinator without bound.
  */
+import { createHash } from 'node:crypto';
 
 interface Waiter {
   keys: string[];
@@ -21,7 +23,7 @@ interface Scope {
   values: Map<string, Buffer>;
   waiters: Set<Waiter>;
   bytes: number; // of its keys and values
-  token?: string; // an attempt's: the one token, beside the coordinator's, that opens it
+  tokenSha256?: string; // an attempt's token's: the one token, beside the coordinator's, that opens it
 }
 
 /** A scope's bounds: far above what the ranks of a large job store (an address per peer pair). */
@@ -44,22 +46,22 @@ export class RendezvousTimeout extends Error {
 
 export class RendezvousStore {
   private readonly scopes = new Map<string, Scope>();
-  private readonly tokens = new Set<string>(); // the open attempts' tokens
+  private readonly tokens = new Set<string>(); // the open attempts' tokens' sha256
 
-  /** Opens an attempt's scope; `token` opens it, and only it, until drop(). */
-  open(scope: string, token: string): void {
-    this.scope(scope).token = token;
-    this.tokens.add(token);
+  /** Opens an attempt's scope; the token whose sha256 is `tokenSha256` (tokenSha256()) opens it, and only it, until drop(). */
+  open(scope: string, tokenSha256: string): void {
+    this.scope(scope).tokenSha256 = tokenSha256;
+    this.tokens.add(tokenSha256);
   }
 
   /** Whether `token` is an open attempt's (the server lets such calls reach the rendezvous only). */
   isAttemptToken(token: string): boolean {
-    return this.tokens.has(token);
+    return this.tokens.has(tokenSha256(token));
   }
 
   /** Whether a caller holding an attempt's `token` may use `scope`: only its own attempt's. */
   admits(scope: string, token: string): boolean {
-    return this.scopes.get(scope)?.token === token;
+    return this.scopes.get(scope)?.tokenSha256 === tokenSha256(token);
   }
 
   set(scope: string, key: string, value: Buffer): void {
@@ -115,7 +117,7 @@ export class RendezvousStore {
     const s = this.scopes.get(scope);
     if (!s) return;
     this.scopes.delete(scope);
-    if (s.token) this.tokens.delete(s.token);
+    if (s.tokenSha256) this.tokens.delete(s.tokenSha256);
     for (const w of s.waiters) {
       clearTimeout(w.timer);
       w.reject(new RendezvousTimeout(scope, w.keys.filter((k) => !s.values.has(k)), 'will never be set: the attempt ended'));
@@ -130,6 +132,11 @@ export class RendezvousStore {
     }
     return s;
   }
+}
+
+/** What the store keeps of an attempt's token (hex). */
+export function tokenSha256(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 export function attemptScope(jobId: string, attempt: number): string {

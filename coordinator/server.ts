@@ -42,7 +42,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     throw new RingmasterError('BAD_ARGUMENT', `refusing to listen on ${o.host} without TLS: its token and every job would cross the network in clear (pass --tls-cert and --tls-key, or --insecure to accept that)`);
   }
   const credentials = serverCredentials(o.tls);
-  mkdirSync(o.stateDir, { recursive: true });
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o700 }); // its database, token and logs are the coordinator's owner's alone
   const token = coordinatorToken(o.stateDir);
   const store = Store.open(o.stateDir);
   const log = new Logger('coordinator', path.join(o.stateDir, 'coordinator.jsonl'), o.print);

@@ -34,7 +34,7 @@ export type JobPatch = Partial<Pick<JobRecord, 'state' | 'reason' | 'attempt' | 
 export interface Placement { rank: number; workerId: string; kind: string; index: number }
 export interface AttemptRecord {
   jobId: string; attempt: number; startedAt: number; endedAt: number | null; outcome: JobState | null; reason: string; placement: Placement[];
-  rendezvousToken: string; // opens the attempt's rendezvous scope ('' in attempts from before it was kept)
+  rendezvousTokenSha256: string; // of the token that opens the attempt's rendezvous scope ('' in attempts from before it was kept)
   startStep: number; // the checkpoint step its ranks resumed from; 0: from the start
 }
 export interface MetricPoint { attempt: number; step: number; at: number; progress: Progress }
@@ -108,7 +108,7 @@ function toAttempt(r: AttemptRow): AttemptRecord {
   return {
     jobId: r.job_id, attempt: r.attempt, startedAt: r.started_at, endedAt: r.ended_at,
     outcome: r.outcome, reason: r.reason, placement: JSON.parse(r.placement) as Placement[],
-    rendezvousToken: r.rendezvous_token, startStep: r.start_step,
+    rendezvousTokenSha256: r.rendezvous_token, startStep: r.start_step,
   };
 }
 
@@ -185,7 +185,7 @@ function prepareStatements(db: Database.Database) {
     setProgress: db.prepare('UPDATE jobs SET progress = ? WHERE id = ?'),
     setEvaluation: db.prepare('UPDATE jobs SET evaluation = ? WHERE id = ?'),
     insertAttempt: db.prepare(`INSERT INTO attempts (job_id, attempt, started_at, ended_at, outcome, reason, placement, rendezvous_token, start_step)
-      VALUES (@jobId, @attempt, @startedAt, NULL, NULL, '', @placement, @rendezvousToken, 0)`),
+      VALUES (@jobId, @attempt, @startedAt, NULL, NULL, '', @placement, @rendezvousTokenSha256, 0)`),
     setStartStep: db.prepare('UPDATE attempts SET start_step = @startStep WHERE job_id = @jobId AND attempt = @attempt'),
     endAttempt: db.prepare(`UPDATE attempts SET ended_at = @endedAt, outcome = @outcome, reason = @reason
       WHERE job_id = @jobId AND attempt = @attempt`),
@@ -322,7 +322,7 @@ export class Store {
   /** Opens attempt `a.attempt` of a job. The job must exist; an attempt number used before throws. */
   startAttempt(a: Omit<AttemptRecord, 'endedAt' | 'outcome' | 'reason' | 'startStep'>): void {
     this.sql.insertAttempt.run({
-      jobId: a.jobId, attempt: a.attempt, startedAt: a.startedAt, placement: JSON.stringify(a.placement), rendezvousToken: a.rendezvousToken,
+      jobId: a.jobId, attempt: a.attempt, startedAt: a.startedAt, placement: JSON.stringify(a.placement), rendezvousTokenSha256: a.rendezvousTokenSha256,
     });
   }
 

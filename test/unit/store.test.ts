@@ -149,13 +149,13 @@ describe('attempts', () => {
       { rank: 0, workerId: 'w1', kind: 'cuda', index: 0 },
       { rank: 1, workerId: 'w2', kind: 'cpu', index: 3 },
     ];
-    store.startAttempt({ jobId: 'a', attempt: 2, startedAt: 200, placement: [placement[0]!], rendezvousToken: '' });
-    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 100, placement, rendezvousToken: 't1' });
+    store.startAttempt({ jobId: 'a', attempt: 2, startedAt: 200, placement: [placement[0]!], rendezvousTokenSha256: '' });
+    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 100, placement, rendezvousTokenSha256: 't1' });
     store.setAttemptStartStep('a', 1, 40);
     store.endAttempt('a', 1, 150, 'failed', 'rank 1 exited with code 1');
     expect(store.listAttempts('a')).toEqual([
-      { jobId: 'a', attempt: 1, startedAt: 100, endedAt: 150, outcome: 'failed', reason: 'rank 1 exited with code 1', placement, rendezvousToken: 't1', startStep: 40 },
-      { jobId: 'a', attempt: 2, startedAt: 200, endedAt: null, outcome: null, reason: '', placement: [placement[0]], rendezvousToken: '', startStep: 0 },
+      { jobId: 'a', attempt: 1, startedAt: 100, endedAt: 150, outcome: 'failed', reason: 'rank 1 exited with code 1', placement, rendezvousTokenSha256: 't1', startStep: 40 },
+      { jobId: 'a', attempt: 2, startedAt: 200, endedAt: null, outcome: null, reason: '', placement: [placement[0]], rendezvousTokenSha256: '', startStep: 0 },
     ]);
     expect(store.listAttempts('other')).toEqual([]);
   });
@@ -163,7 +163,7 @@ describe('attempts', () => {
   it('stores the writes of one transaction together or not at all', () => {
     store.insertJob(newJob('a', 1));
     const attemptAndState = () => {
-      store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 1, placement: [], rendezvousToken: 't' });
+      store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 1, placement: [], rendezvousTokenSha256: 't' });
       store.updateJob('a', { state: 'starting', attempt: 1 });
     };
     expect(() => store.atomically(() => {
@@ -179,9 +179,9 @@ describe('attempts', () => {
 
   it('rejects an attempt of an unknown job, a repeated attempt, and ending one never started', () => {
     store.insertJob(newJob('a', 1));
-    expect(() => store.startAttempt({ jobId: 'nope', attempt: 1, startedAt: 1, placement: [], rendezvousToken: '' })).toThrow();
-    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 1, placement: [], rendezvousToken: '' });
-    expect(() => store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 2, placement: [], rendezvousToken: '' })).toThrow();
+    expect(() => store.startAttempt({ jobId: 'nope', attempt: 1, startedAt: 1, placement: [], rendezvousTokenSha256: '' })).toThrow();
+    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 1, placement: [], rendezvousTokenSha256: '' });
+    expect(() => store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 2, placement: [], rendezvousTokenSha256: '' })).toThrow();
     expect(() => store.endAttempt('a', 9, 3, 'failed', '')).toThrow(/no attempt 9/);
   });
 });
@@ -295,7 +295,7 @@ describe('durability', () => {
     store.insertJob(newJob('a', 1));
     store.insertJob(newJob('b', 2));
     store.updateJob('a', { state: 'succeeded', attempt: 1, startedAt: 5, endedAt: 9, result: report });
-    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 5, placement: [{ rank: 0, workerId: 'w1', kind: 'cpu', index: 0 }], rendezvousToken: '' });
+    store.startAttempt({ jobId: 'a', attempt: 1, startedAt: 5, placement: [{ rank: 0, workerId: 'w1', kind: 'cpu', index: 0 }], rendezvousTokenSha256: '' });
     store.endAttempt('a', 1, 9, 'succeeded', '');
     store.recordProgress('a', 1, 7, progress(3));
     store.recordEvaluation('a', 1, 8, { step: 3, metrics: { test_loss: 0.2, test_accuracy: 0.9 } });
