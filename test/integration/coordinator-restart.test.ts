@@ -46,6 +46,23 @@ describe('a coordinator restart', () => {
     expect((done.progress as { step: number }).step).toBeGreaterThan(before); // it carried on from where it was
   });
 
+  it('mid-job, a 2-rank job across two workers: both register again with their rank, and the attempt carries on to its end', async () => {
+    const two = await LocalCluster.start('cpu:1');
+    const other = await two.addWorker('cpu:1');
+    try {
+      const { id } = await two.json<{ id: string }>([...LONG_JOB, '--set', 'parallel.data=2', '--set', 'batch.micro=64']);
+      await until('some progress', async () => ((await two.json<Status>(['status', id])).progress?.step ?? 0) >= 300 ? true : undefined);
+      await two.restartCoordinator();
+      const done = await two.waitForState(id, ['succeeded', 'failed']);
+      expect(done).toMatchObject({ state: 'succeeded', attempt: 1, restarts: 0 });
+      const log = (await two.cli(['logs', id])).stdout;
+      expect(log.match(/registered again: rank [01] (running|exited)/g)).toHaveLength(2);
+    } finally {
+      await other.stop();
+      await two.stop();
+    }
+  });
+
   // Where a job's state and the attempt record it implies are stored: killed before the commit,
   // the change is not in the store; after it, everything that follows it is not.
   const FAILPOINTS = ['starting:uncommitted', 'starting:committed', 'running:committed', 'succeeded:uncommitted'];
