@@ -4,7 +4,7 @@
  * ranks) read it from a file they are given, from the environment, or from the state directory
  * `ringmaster up` uses by default in the current directory.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RingmasterError } from './errors.js';
@@ -12,6 +12,11 @@ import { RingmasterError } from './errors.js';
 export const TOKEN_ENV = 'RINGMASTER_TOKEN';
 export const TOKEN_FILE_NAME = 'token';
 const DEFAULT_STATE_DIR = '.ringmaster';
+
+/** What the coordinator keeps of a secret it hands out (a worker's, an attempt's rendezvous token): its sha256, in hex. */
+export function secretSha256(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
 
 /** The token in `file`: one line; refused when others may read it. */
 export function readTokenFile(file: string): string {

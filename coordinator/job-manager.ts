@@ -12,6 +12,7 @@ import { formatMetrics } from '../common/metrics.js';
 import { formatCheckpoint, formatEvalLine, formatLr, formatProgressLine, formatResume, tagged, type Progress } from '../common/progress.js';
 import { RingmasterError } from '../common/errors.js';
 import { failpoint } from '../common/failpoints.js';
+import { secretSha256 } from '../common/token.js';
 import { printable } from '../common/printable.js';
 import type { AllowedRoots } from '../jobs/roots.js';
 import { admit } from './admission.js';
@@ -22,7 +23,7 @@ import type { Resumed__Output } from '../proto/gen/ringmaster/v1/Resumed.js';
 import { checkpointSpecOf, checkpointTarget, describeResume, planResume } from './checkpoints.js';
 import type { JobLogs } from './job-logs.js';
 import { checkTransition, isTerminal, type JobState } from './job-state.js';
-import { attemptScope, tokenSha256, type RendezvousStore } from './rendezvous.js';
+import { attemptScope, type RendezvousStore } from './rendezvous.js';
 import { schedule, slotKey, type SlotRef } from './scheduler.js';
 import type { CheckpointRecord, EvaluationRecord, JobPatch, JobRecord, ReportRecord, Store } from './store.js';
 import { evaluationFromWire, progressFromWire, reportFromWire } from '../proto/records.js';
@@ -118,8 +119,7 @@ export class JobManager {
   onWorkerReturned(workerId: string, running: RunningRank__Output[], ended: RankEvent__Output[]): void {
     const over = new Map<string, { job_id: string; attempt: number }>();
     for (const r of running) {
-      const a = this.active.get(r.job_id);
-      if (a?.attempt !== r.attempt || a.placement[r.rank]?.workerId !== workerId) over.set(`${r.job_id}/${r.attempt}`, { job_id: r.job_id, attempt: r.attempt });
+      if (!this.attemptPlacing(r, workerId)) over.set(`${r.job_id}/${r.attempt}`, { job_id: r.job_id, attempt: r.attempt });
     }
     for (const cancel of over.values()) {
       this.log.warn(`stopping the ranks of ${cancel.job_id} attempt ${cancel.attempt} on ${workerId}: that attempt is over`, { jobId: cancel.job_id });
@@ -131,10 +131,13 @@ export class JobManager {
   /** Keeps what each rank of an active attempt on `workerId` last did, to name it if another rank hangs. */
   onHeartbeat(workerId: string, running: RunningRank__Output[]): void {
     const at = Date.now();
-    for (const r of running) {
-      const a = this.active.get(r.job_id);
-      if (a?.attempt === r.attempt && a.placement[r.rank]?.workerId === workerId) a.activities.set(r.rank, { activity: r.activity, idleMs: r.idle_ms, at });
-    }
+    for (const r of running) this.attemptPlacing(r, workerId)?.activities.set(r.rank, { activity: r.activity, idleMs: r.idle_ms, at });
+  }
+
+  /** The active attempt that placed rank `r` on `workerId`; undefined when none did (its attempt is over). */
+  private attemptPlacing(r: RunningRank__Output, workerId: string): ActiveAttempt | undefined {
+    const a = this.active.get(r.job_id);
+    return a?.attempt === r.attempt && a.placement[r.rank]?.workerId === workerId ? a : undefined;
   }
 
   /** Takes in the ranks and exits worker `workerId` reported for attempt `a` after a coordinator restart. */
@@ -337,7 +340,7 @@ export class JobManager {
     const now = Date.now();
     if (attempt === 1) this.metrics?.started((now - job.submittedAt) / 1000);
     const rendezvousToken = randomBytes(24).toString('base64url'); // the ranks' alone: only its sha256 is kept
-    const rendezvousTokenSha256 = tokenSha256(rendezvousToken);
+    const rendezvousTokenSha256 = secretSha256(rendezvousToken);
     this.transition(jobId, 'starting', `attempt ${attempt}: ${describePlacement(placement)}`, { attempt, startedAt: job.startedAt ?? now }, () =>
       this.store.startAttempt({ jobId, attempt, startedAt: now, placement: placement.map((s, rank) => ({ rank, ...s })), rendezvousTokenSha256 }));
     const active: ActiveAttempt = { attempt, placement, started: new Set(), exits: new Map(), activities: new Map(), startStep: 0 };

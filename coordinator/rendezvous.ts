@@ -7,10 +7,11 @@
  *
  * An attempt's scope is opened with a token of its own, which its ranks hold instead of the
  * coordinator's: it opens that scope and no other. The store keeps only the token's sha256 (as
- * the attempt's record does, so a restarted coordinator opens the scope again without it). Every scope holds at most MAX_KEYS keys and
- * MAX_BYTES bytes of keys and values, so no client can grow the coordinator without bound.
+ * the attempt's record does, so a restarted coordinator opens the scope again without it).
+ * Every scope holds at most MAX_KEYS keys and MAX_BYTES bytes of keys and values, so no client can
+ * grow the coordinator without bound.
  */
-import { createHash } from 'node:crypto';
+import { secretSha256 } from '../common/token.js';
 
 interface Waiter {
   keys: string[];
@@ -48,7 +49,7 @@ export class RendezvousStore {
   private readonly scopes = new Map<string, Scope>();
   private readonly tokens = new Set<string>(); // the open attempts' tokens' sha256
 
-  /** Opens an attempt's scope; the token whose sha256 is `tokenSha256` (tokenSha256()) opens it, and only it, until drop(). */
+  /** Opens an attempt's scope; the token whose sha256 is `tokenSha256` (secretSha256()) opens it, and only it, until drop(). */
   open(scope: string, tokenSha256: string): void {
     this.scope(scope).tokenSha256 = tokenSha256;
     this.tokens.add(tokenSha256);
@@ -56,12 +57,12 @@ export class RendezvousStore {
 
   /** Whether `token` is an open attempt's (the server lets such calls reach the rendezvous only). */
   isAttemptToken(token: string): boolean {
-    return this.tokens.has(tokenSha256(token));
+    return this.tokens.has(secretSha256(token));
   }
 
   /** Whether a caller holding an attempt's `token` may use `scope`: only its own attempt's. */
   admits(scope: string, token: string): boolean {
-    return this.scopes.get(scope)?.tokenSha256 === tokenSha256(token);
+    return this.scopes.get(scope)?.tokenSha256 === secretSha256(token);
   }
 
   set(scope: string, key: string, value: Buffer): void {
@@ -132,11 +133,6 @@ export class RendezvousStore {
     }
     return s;
   }
-}
-
-/** What the store keeps of an attempt's token (hex). */
-export function tokenSha256(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
 }
 
 export function attemptScope(jobId: string, attempt: number): string {

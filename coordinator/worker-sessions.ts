@@ -4,7 +4,8 @@
  * worker silent for longer than the heartbeat timeout (or whose stream ends) is declared lost.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretSha256 } from '../common/token.js';
 import type { Logger } from '../common/log.js';
 import type { CoordinatorMessage } from '../proto/gen/ringmaster/v1/CoordinatorMessage.js';
 import type { Register__Output } from '../proto/gen/ringmaster/v1/Register.js';
@@ -127,7 +128,7 @@ export class WorkerSessions implements WorkerDirectory {
   private identify(r: Register__Output): { workerId: string; secret: string } | null {
     const stored = r.worker_id ? this.store.workerSecretSha256(r.worker_id) : undefined;
     if (stored === undefined) return { workerId: `${r.hostname}-${randomBytes(2).toString('hex')}`, secret: randomBytes(32).toString('hex') };
-    const presented = sha256(r.worker_secret);
+    const presented = secretSha256(r.worker_secret);
     // A row from before secrets: the first to reconnect under its id sets the secret.
     if (stored !== '' && !timingSafeEqual(Buffer.from(presented), Buffer.from(stored))) return null;
     return { workerId: r.worker_id, secret: stored === '' ? randomBytes(32).toString('hex') : r.worker_secret };
@@ -150,7 +151,7 @@ export class WorkerSessions implements WorkerDirectory {
     this.sessions.set(workerId, session);
     const known = this.store.listWorkers().find((w) => w.id === workerId);
     this.store.upsertWorker({ id: workerId, hostname: r.hostname, address: r.address, slots, firstSeen: known?.firstSeen ?? now, lastSeen: now, connected: true });
-    this.store.setWorkerSecretSha256(workerId, sha256(secret));
+    this.store.setWorkerSecretSha256(workerId, secretSha256(secret));
     call.write({ registered: { worker_id: workerId, heartbeat_interval_ms: this.policy.intervalMs, heartbeat_timeout_ms: this.policy.timeoutMs, worker_secret: secret } });
     const ranks = r.running.length > 0 ? `, running ${r.running.length} rank(s)` : '';
     this.log.info(`worker ${workerId} registered from ${r.address || r.hostname} with ${slots.map((s) => `${s.kind}:${s.index}`).join(', ')}${ranks}`);
@@ -180,4 +181,3 @@ export class WorkerSessions implements WorkerDirectory {
   }
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

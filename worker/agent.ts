@@ -256,9 +256,14 @@ export class WorkerAgent {
     }
   }
 
+  /** The session stream, once the coordinator has said Registered on it; undefined before and between sessions. */
+  private get session(): SessionCall | undefined {
+    return this.link === 'registered' ? this.call : undefined;
+  }
+
   /** Sends on the session; without one, a rank event waits for the next (heartbeats do not). */
   private send(message: WorkerMessage): void {
-    if (this.link === 'registered' && this.call) return void this.call.write(message);
+    if (this.session) return void this.session.write(message);
     if (!message.rank_event) return;
     if (this.pending.length >= MAX_PENDING_EVENTS) {
       this.pending.shift();
@@ -271,7 +276,7 @@ export class WorkerAgent {
   private reportExit(exit: RankEvent): void {
     this.exits.push(exit);
     if (this.exits.length > MAX_REMEMBERED_EXITS) this.exits.shift();
-    if (this.link === 'registered' && this.call) this.call.write({ rank_event: exit });
+    this.session?.write({ rank_event: exit });
   }
 
   private runningRanks(): RunningRank[] {

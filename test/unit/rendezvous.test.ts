@@ -1,7 +1,8 @@
 /** The rendezvous store: TCPStore semantics, scoped per job attempt, every wait bounded, every scope bounded and opened by its attempt's token. */
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { attemptScope, MAX_BYTES, MAX_KEYS, RendezvousFull, RendezvousStore, RendezvousTimeout, tokenSha256 } from '../../coordinator/rendezvous.js';
+import { secretSha256 } from '../../common/token.js';
+import { attemptScope, MAX_BYTES, MAX_KEYS, RendezvousFull, RendezvousStore, RendezvousTimeout } from '../../coordinator/rendezvous.js';
 import { rendezvousHandlers } from '../../coordinator/rendezvous-service.js';
 
 describe('RendezvousStore', () => {
@@ -61,9 +62,9 @@ describe('rendezvous scopes and their tokens', () => {
 
   it('an attempt\'s token opens its scope and no other, until the attempt ends', () => {
     const s = new RendezvousStore();
-    s.open('job/1', tokenSha256('attempt-token')); // the store keeps only the token's hash
+    s.open('job/1', secretSha256('attempt-token')); // the store keeps only the token's hash
     expect(s.isAttemptToken('attempt-token')).toBe(true);
-    expect(s.isAttemptToken(tokenSha256('attempt-token'))).toBe(false); // the hash itself opens nothing
+    expect(s.isAttemptToken(secretSha256('attempt-token'))).toBe(false); // the hash itself opens nothing
     expect(s.admits('job/1', 'attempt-token')).toBe(true);
     expect(s.admits('job/2', 'attempt-token')).toBe(false);
     expect(s.admits('other/1', 'attempt-token')).toBe(false);
@@ -74,8 +75,8 @@ describe('rendezvous scopes and their tokens', () => {
 
   it('the service refuses another scope to an attempt\'s token in one line, and lets the coordinator\'s token use any', () => {
     const s = new RendezvousStore();
-    s.open('job/1', tokenSha256('mine'));
-    s.open('victim/3', tokenSha256('theirs'));
+    s.open('job/1', secretSha256('mine'));
+    s.open('victim/3', secretSha256('theirs'));
     const handlers = rendezvousHandlers(s, 'coordinator-token');
     const denied = reply();
     handlers.Set(call('mine', { scope: 'victim/3', key: 'addr0', value: Buffer.from('evil') }), denied.callback);
