@@ -4,8 +4,9 @@
 // the CPU reference, decoding, weight rows) with its buffers on the GPU and its outputs poisoned
 // with NaN first; attention again at GPT-sized heads; the optimizer's passes; five training
 // steps of a GPT (fp32, bf16, fp16), an MLP and a CNN on the GPU against the CPU; a one-rank
-// NCCL group; the 16-bit (tensor-core) matrix products on rounded operands against the reference;
-// then cuBLASLt's fp32 and bf16 GEMM throughput, GPT-2 small's training tokens/s and MFU, and
+// NCCL group; the 16-bit (tensor-core) matrix products and flash attention on rounded operands
+// against the reference (attention16_check.h, the shapes the CPU emulation runs and GPT-2
+// small's heads); then cuBLASLt's fp32 and bf16 GEMM throughput, GPT-2 small's training tokens/s and MFU, and
 // each kernel's time at GPT-2 small's shapes (kernel_timings.h).
 // Prints one JSON object per line; exits 0 when every check passed, 1 when one failed, 2 when
 // there is no GPU. scripts/gpu-check.sh builds and runs it.
@@ -20,6 +21,7 @@
 #include "../src/cuda/nccl_group.h"
 #include "../src/kernels/cuda/cuda_kernels.h"
 #include "../src/train/trainer.h"
+#include "attention16_check.h"
 #include "kernel_cases.h"
 #include "kernel_timings.h"
 #include "staged_kernels.h"
@@ -227,6 +229,15 @@ int main() {
         round(w);
         fast_against_reference(c, w, staged16);
       }
+      std::vector<AttentionShape> shapes(std::begin(kAttention16Shapes), std::end(kAttention16Shapes));
+      shapes.push_back({2, 300, 768, 12});  // GPT-2 small's heads of 64
+      for (const AttentionShape& a : shapes) {
+        AttentionRun run{[&, a](float* out, float* lse, const float* qkv) { staged16.attention_forward(out, lse, qkv, a.B, a.T, a.C, a.H); },
+                         [&, a](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
+                           staged16.attention_backward(dqkv, dout, qkv, out, lse, a.B, a.T, a.C, a.H);
+                         }};
+        attention16_check("cuda", p, a.B, a.T, a.C, a.H, rng, run);
+      }
     }
     training_checks();
     nccl_check(device);
@@ -236,7 +247,7 @@ int main() {
     std::printf("{\"check\":\"gemm\",\"ok\":true,\"dtype\":\"bf16\",\"n\":4096,\"tflops\":%.2f}\n", peak_bf16);
     gpt2_benchmark(Precision::F32, 8, peak);
     gpt2_benchmark(Precision::BF16, 8, peak_bf16);
-    kernel_timings(cuda, device);
+    kernel_timings(cuda, static_cast<CudaKernels&>(cuda_kernels(0, Precision::BF16)), device);
   } catch (const NativeError& e) {
     std::printf("{\"check\":\"error\",\"ok\":false,\"code\":\"%s\",\"where\":\"%s\"}\n", e.code().c_str(), e.what());
     return 1;

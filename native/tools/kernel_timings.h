@@ -66,7 +66,8 @@ inline void print_time(const std::string& kernel, const std::string& shape, doub
               shape.c_str(), ms, flops > 0 ? "tflops" : "gbps", rate);
 }
 
-inline void kernel_timings(CudaKernels& k, CudaDevice& device) {
+// `k16`: the bf16 kernels, for the products and attention that bf16 precision runs.
+inline void kernel_timings(CudaKernels& k, CudaKernels& k16, CudaDevice& device) {
   const size_t B = 8, T = 1024, C = 768, H = 12, V = 50257, N = B * T, F = 4 * C;
   const size_t params = 124'439'808;  // GPT-2 small's, biases included
   DeviceBuffers buf(device);
@@ -94,6 +95,10 @@ inline void kernel_timings(CudaKernels& k, CudaDevice& device) {
   double attention_flops = 4.0 * B * H * (T * (T + 1) / 2.0) * (C / H);  // QKᵀ and PV over the causal half
   print_time("attention_forward", bthc, best_ms(device, [&] { k.attention_forward(y, lse, qkv, B, T, C, H); }), attention_flops, 0);
   print_time("attention_backward", bthc, best_ms(device, [&] { k.attention_backward(dqkv, dy, qkv, y, lse, B, T, C, H); }), 2.5 * attention_flops, 0);
+  // Flash attention's backward runs seven products' worth (S and dO·Vᵀ twice); the figure counts
+  // the five a backward needs, so it compares with the fp32 kernels' and with other libraries'.
+  print_time("attention_forward (flash bf16)", bthc, best_ms(device, [&] { k16.attention_forward(y, lse, qkv, B, T, C, H); }), attention_flops, 0);
+  print_time("attention_backward (flash bf16)", bthc, best_ms(device, [&] { k16.attention_backward(dqkv, dy, qkv, y, lse, B, T, C, H); }), 2.5 * attention_flops, 0);
   std::string nc = std::to_string(N) + "x" + std::to_string(C);
   print_time("layernorm_forward", nc, best_ms(device, [&] { k.layernorm_forward(y, mean, rstd, x, w, bias, N, C); }), 0, 2.0 * N * C * f);
   print_time("layernorm_backward", nc, best_ms(device, [&] { k.layernorm_backward(dx, dw, dbias, dy, x, w, mean, rstd, N, C, false); }), 0, 3.0 * N * C * f);

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface Check {
-  check: string; // gradcheck, accumulate, fast, decode, rows, update, emulated
+  check: string; // gradcheck, accumulate, fast, decode, rows, update, emulated, flash
   kernel: string;
   impl: string;
   worst: number;
@@ -14,7 +14,7 @@ export interface Check {
   where: string;
 }
 
-export function runChecks(program: 'kernel-check' | 'emulated-kernels'): Check[] {
+export function runChecks(program: 'kernel-check' | 'emulated-kernels' | 'emulated-attention'): Check[] {
   const file = fileURLToPath(new URL(`../../build/${program}`, import.meta.url));
   let output: string;
   try {

@@ -3,13 +3,17 @@
  * native/tools/emulated_kernels.cc: the bodies the GPU runs (kernels/cuda/element_kernels.h)
  * go through the GPU launch's grid-stride mapping, with the launch's own shape and with a grid
  * small enough that every thread strides. Every index is handed out once, every output written,
- * and the values equal the reference kernels' bit for bit. Kernels whose threads cooperate are
- * checked only on a GPU (test/parity/).
+ * and the values equal the reference kernels' bit for bit. The flash attention kernels, whose
+ * warps cooperate through tensor-core products and shuffles, run unchanged on a warp emulator
+ * (native/tools/emulated_attention.cc, warp_emulation.h) against the fp32 reference within the
+ * tolerance of their 16-bit operands. The other cooperative kernels are checked on a GPU only
+ * (test/parity/).
  */
 import { describe, expect, it } from 'vitest';
 import { runChecks } from './check-program.js';
 
 const checks = runChecks('emulated-kernels');
+const flash = runChecks('emulated-attention');
 
 describe('CUDA element-wise kernels, emulated on the CPU (native/tools/emulated_kernels.cc)', () => {
   it('emulates every element-wise kernel with the launch grid and a striding grid', () => {
@@ -23,6 +27,20 @@ describe('CUDA element-wise kernels, emulated on the CPU (native/tools/emulated_
   });
   for (const c of checks) {
     it(`${c.kernel} (${c.impl})`, () => {
+      expect(c.ok, c.where).toBe(true);
+    });
+  }
+});
+
+describe('CUDA flash attention, emulated on the CPU (native/tools/emulated_attention.cc)', () => {
+  it('runs every head size the kernels are built for, in bf16 and fp16', () => {
+    const kernels = flash.map((c) => c.kernel);
+    for (const want of ['bf16 B=2 T=70 C=64 H=2', 'fp16 B=2 T=70 C=64 H=2', 'bf16 B=1 T=90 C=128 H=2', 'bf16 B=1 T=80 C=128 H=1', 'fp16 B=1 T=80 C=128 H=1'])
+      expect(kernels).toContain(`attention ${want}`);
+    expect(new Set(flash.map((c) => c.impl))).toEqual(new Set(['cuda-emulated']));
+  });
+  for (const c of flash) {
+    it(`${c.kernel}: output, log-sum-exp and gradients against the fp32 reference`, () => {
       expect(c.ok, c.where).toBe(true);
     });
   }

@@ -1,11 +1,13 @@
-// Causal multi-head attention, fused: one warp per query row walks its keys once with an
-// online softmax (running maximum and sum), so no T×T matrix is ever stored; each row keeps its
-// log Σ exp for backward. Backward recomputes the probabilities from it in two passes without
-// atomics: one warp per query row for dq (and D_i = dout_i · out_i), then one warp per key row
-// for dk and dv, walking the queries that see it. Head h occupies channels [h·D, (h+1)·D); a
-// lane holds channels lane, lane + 32, … of its row (D ≤ 32·kMaxPerLane).
+// Causal multi-head attention in fp32 (bf16 and fp16 precision take the tensor-core kernels of
+// flash_attention.h where the head size allows), fused: one warp per query row walks its keys
+// once with an online softmax (running maximum and sum), so no T×T matrix is ever stored; each
+// row keeps its log Σ exp for backward. Backward recomputes the probabilities from it in two
+// passes without atomics: one warp per query row for dq (and D_i = dout_i · out_i), then one warp
+// per key row for dk and dv, walking the queries that see it. Head h occupies channels
+// [h·D, (h+1)·D); a lane holds channels lane, lane + 32, … of its row (D ≤ 32·kMaxPerLane).
 #include "cuda_common.cuh"
 #include "cuda_kernels.h"
+#include "flash_attention.h"
 
 namespace rm {
 
@@ -165,6 +167,7 @@ Heads heads(size_t B, size_t T, size_t C, size_t H) {
 }  // namespace
 
 void CudaKernels::attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) {
+  if (flash_attention_applies(gemm_inputs_, B, C, H)) return flash_attention_forward(stream(), gemm_inputs_, out, lse, qkv, B, T, C, H);
   Heads a = heads(B, T, C, H);
   size_t rows = B * H * T;
   if (rows == 0) return;
@@ -174,8 +177,10 @@ void CudaKernels::attention_forward(float* out, float* lse, const float* qkv, si
 
 void CudaKernels::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
                                      size_t B, size_t T, size_t C, size_t H) {
-  Heads a = heads(B, T, C, H);
   size_t rows = B * H * T;
+  if (flash_attention_applies(gemm_inputs_, B, C, H))
+    return flash_attention_backward(stream(), gemm_inputs_, dqkv, scratch(2, rows), dout, qkv, out, lse, B, T, C, H);
+  Heads a = heads(B, T, C, H);
   if (rows == 0) return;
   float* delta = scratch(2, rows);
   attention_query_grad_kernel<<<blocks_for(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream()>>>(dqkv, delta, dout, qkv,

@@ -1,0 +1,62 @@
+// The flash attention kernels launched on a stream, for bf16 and fp16 operands.
+#include "flash_attention.h"
+
+#include <cmath>
+
+#include "../../cuda/cuda_check.h"
+#include "warp_primitives.cuh"
+// The kernels, written in the primitives above.
+#include "flash_attention_kernels.h"
+
+namespace rm {
+
+namespace {
+
+struct StreamLaunch {
+  cudaStream_t stream;
+  template <class... Params, class... Args>
+  void operator()(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, Args... args) {
+    kernel<<<dim3(unsigned(blocks_x), unsigned(blocks_y)), unsigned(threads), 0, stream>>>(args...);
+    RM_CUDA_LAUNCHED("flash attention");
+  }
+};
+
+flash::Shape shape(size_t B, size_t T, size_t C, size_t H) {
+  return {int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))};
+}
+
+// run(Head<D>, precision constant) for the 16-bit type of `precision`.
+template <class Run>
+void dispatch(Precision precision, size_t D, Run&& run) {
+  flash::with_head(D, [&](auto head) {
+    if (precision == Precision::BF16) run(head, std::integral_constant<Precision, Precision::BF16>{});
+    else run(head, std::integral_constant<Precision, Precision::F16>{});
+  });
+}
+
+}  // namespace
+
+bool flash_attention_applies(Precision precision, size_t B, size_t C, size_t H) {
+  // Heads go on the grid's y dimension (at most 65535 blocks).
+  return precision != Precision::F32 && flash::supported_head(C / H) && B * H <= 65535;
+}
+
+void flash_attention_forward(cudaStream_t stream, Precision precision, float* out, float* lse, const float* qkv, size_t B,
+                             size_t T, size_t C, size_t H) {
+  if (B * T == 0) return;
+  StreamLaunch launch{stream};
+  dispatch(precision, C / H, [&](auto head, auto p) {
+    flash::forward<decltype(head)::value, decltype(p)::value>(launch, out, lse, qkv, shape(B, T, C, H));
+  });
+}
+
+void flash_attention_backward(cudaStream_t stream, Precision precision, float* dqkv, float* delta, const float* dout,
+                              const float* qkv, const float* out, const float* lse, size_t B, size_t T, size_t C, size_t H) {
+  if (B * T == 0) return;
+  StreamLaunch launch{stream};
+  dispatch(precision, C / H, [&](auto head, auto p) {
+    flash::backward<decltype(head)::value, decltype(p)::value>(launch, dqkv, delta, dout, qkv, out, lse, shape(B, T, C, H));
+  });
+}
+
+}  // namespace rm

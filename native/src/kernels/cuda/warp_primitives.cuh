@@ -1,0 +1,66 @@
+// The warp-level operations the tensor-core kernels (flash_attention_kernels.h) are written in,
+// on the GPU. native/tools/warp_emulation.h defines the same names on the CPU, where 32 threads
+// per warp run in step, so the same kernel source is checked without a GPU.
+//
+// mma16816: D(16×8, fp32) += A(16×16) · B(16×8) in bf16 or fp16 with fp32 accumulation, PTX
+// mma.sync.m16n8k16 (sm_80 and later). Fragments, with g = lane / 4 and c = 2·(lane % 4):
+//   A: a[0] = (row g, cols c, c+1), a[1] = (row g+8, cols c, c+1), a[2] = (row g, cols c+8, c+9),
+//      a[3] = (row g+8, cols c+8, c+9), two 16-bit values per register, the lower column low;
+//   B: b[0] = (rows c, c+1 of column g), b[1] = (rows c+8, c+9 of column g);
+//   D: d[0], d[1] = (row g, cols c, c+1), d[2], d[3] = (row g+8, cols c, c+1).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "../../precision/precision.h"
+
+#define RM_KERNEL __global__
+#define RM_DEVICE_INLINE __device__ __forceinline__
+#define RM_SHARED __shared__
+
+namespace rm {
+
+RM_DEVICE_INLINE int thread_index() { return int(threadIdx.x); }
+RM_DEVICE_INLINE int block_index_x() { return int(blockIdx.x); }
+RM_DEVICE_INLINE int block_index_y() { return int(blockIdx.y); }
+RM_DEVICE_INLINE void sync_block() { __syncthreads(); }
+RM_DEVICE_INLINE float shfl_xor(float x, int lane_mask) { return __shfl_xor_sync(0xffffffffu, x, lane_mask); }
+
+// x as a 16-bit value of P (nearest, ties to even).
+template <Precision P>
+RM_DEVICE_INLINE uint16_t to_half(float x) {
+  if constexpr (P == Precision::BF16) return __bfloat16_as_ushort(__float2bfloat16_rn(x));
+  else return __half_as_ushort(__float2half_rn(x));
+}
+
+// Two 16-bit values of P in one register, `lo` in the low half.
+template <Precision P>
+RM_DEVICE_INLINE uint32_t pack2(float lo, float hi) {
+  return uint32_t(to_half<P>(lo)) | (uint32_t(to_half<P>(hi)) << 16);
+}
+
+// The 32 bits at p (two adjacent 16-bit values; p is 4-byte aligned).
+RM_DEVICE_INLINE uint32_t load_pair(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+template <Precision P>
+RM_DEVICE_INLINE void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if constexpr (P == Precision::BF16) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+#else
+  __trap();  // the build targets sm_80 and later only
+#endif
+}
+
+}  // namespace rm

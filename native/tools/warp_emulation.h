@@ -1,0 +1,156 @@
+// The warp primitives of kernels/cuda/warp_primitives.cuh on the CPU, so kernels written in them
+// (flash_attention_kernels.h) run here unchanged for a check: a block's threads are host threads
+// that meet at barriers (spinning, yielding the core) where the GPU's threads would: sync_block,
+// and each warp's shuffles and matrix products, which exchange registers through its slots. Blocks run one at a time,
+// so a kernel's static arrays (RM_SHARED) are its block's shared memory. The matrix product
+// multiplies the 16-bit values exactly and sums in fp32, as the tensor cores do up to the order.
+// Slow (a host thread per GPU thread of a block, barriers for every exchange): small shapes only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "../src/precision/precision.h"
+
+#define RM_KERNEL
+#define RM_DEVICE_INLINE inline
+#define RM_SHARED static
+
+namespace rm {
+namespace emu {
+
+class Barrier {
+ public:
+  explicit Barrier(int count) : count_(count) {}
+  void wait() {
+    unsigned generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == count_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.store(generation + 1, std::memory_order_release);
+      return;
+    }
+    while (generation_.load(std::memory_order_acquire) == generation) std::this_thread::yield();
+  }
+
+ private:
+  int count_;
+  std::atomic<int> arrived_{0};
+  std::atomic<unsigned> generation_{0};
+};
+
+struct Warp {
+  Barrier barrier{32};
+  uint32_t a[32][4], b[32][2];  // each lane's fragments of the product under way
+  float value[32];              // each lane's value of the shuffle under way
+};
+
+struct Block {
+  explicit Block(int threads) : barrier(threads), warps(size_t(threads) / 32) {}
+  Barrier barrier;
+  std::vector<Warp> warps;
+  int x = 0, y = 0;
+};
+
+inline thread_local Block* current_block = nullptr;
+inline thread_local int current_thread = 0;
+inline Warp& warp() { return current_block->warps[size_t(current_thread) / 32]; }
+inline int lane() { return current_thread % 32; }
+
+// kernel(args…) over blocks_x × blocks_y blocks of `threads` threads (a multiple of 32): one team
+// of host threads runs the blocks in turn, meeting before and after each.
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, Args... args) {
+  Block block(threads);
+  std::vector<std::thread> team;
+  for (int t = 0; t < threads; ++t)
+    team.emplace_back([&, t] {
+      current_block = &block;
+      current_thread = t;
+      for (int y = 0; y < blocks_y; ++y)
+        for (int x = 0; x < blocks_x; ++x) {
+          if (t == 0) block.x = x, block.y = y;
+          block.barrier.wait();
+          kernel(args...);
+          block.barrier.wait();  // the block is done with its shared memory
+        }
+    });
+  for (auto& thread : team) thread.join();
+}
+
+}  // namespace emu
+
+inline int thread_index() { return emu::current_thread; }
+inline int block_index_x() { return emu::current_block->x; }
+inline int block_index_y() { return emu::current_block->y; }
+inline void sync_block() { emu::current_block->barrier.wait(); }
+
+inline float shfl_xor(float x, int lane_mask) {
+  emu::Warp& w = emu::warp();
+  int lane = emu::lane();
+  w.value[lane] = x;
+  w.barrier.wait();
+  float other = w.value[lane ^ lane_mask];
+  w.barrier.wait();  // nobody writes the next value before every lane has read this one
+  return other;
+}
+
+template <Precision P>
+inline uint16_t to_half(float x) {
+  if constexpr (P == Precision::BF16) return bf16_bits(round_to_bf16(x));
+  else return fp16_bits(round_to_fp16(x));
+}
+
+template <Precision P>
+inline float half_value(uint16_t h) {
+  if constexpr (P == Precision::BF16) return bf16_value(h);
+  else return fp16_value(h);
+}
+
+template <Precision P>
+inline uint32_t pack2(float lo, float hi) {
+  return uint32_t(to_half<P>(lo)) | (uint32_t(to_half<P>(hi)) << 16);
+}
+
+inline uint32_t load_pair(const uint16_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// The fragment layout of warp_primitives.cuh's mma16816: every lane posts its registers, then
+// each computes its own four outputs from the whole A and B.
+template <Precision P>
+inline void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+  emu::Warp& w = emu::warp();
+  int lane = emu::lane();
+  std::memcpy(w.a[lane], a, sizeof w.a[lane]);
+  std::memcpy(w.b[lane], b, sizeof w.b[lane]);
+  w.barrier.wait();
+  float A[16][16], B[16][8];
+  for (int l = 0; l < 32; ++l) {
+    int g = l / 4, c = 2 * (l % 4);
+    for (int i = 0; i < 4; ++i) {
+      int row = g + 8 * (i % 2), col = c + 8 * (i / 2);
+      A[row][col] = half_value<P>(uint16_t(w.a[l][i] & 0xffffu));
+      A[row][col + 1] = half_value<P>(uint16_t(w.a[l][i] >> 16));
+    }
+    for (int i = 0; i < 2; ++i) {
+      B[c + 8 * i][g] = half_value<P>(uint16_t(w.b[l][i] & 0xffffu));
+      B[c + 8 * i + 1][g] = half_value<P>(uint16_t(w.b[l][i] >> 16));
+    }
+  }
+  w.barrier.wait();
+  int g = lane / 4, c = 2 * (lane % 4);
+  for (int i = 0; i < 4; ++i) {
+    int row = g + 8 * (i / 2), col = c + i % 2;
+    float sum = d[i];
+    for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
+    d[i] = sum;
+  }
+}
+
+}  // namespace rm
