@@ -1,8 +1,10 @@
 // Checks every kernel on both CPU implementations (kernels/kernels.h) with the engine library
 // alone: the checks of kernel_cases.h on the reference and the fast path, the fast path against
-// the reference, and the bf16 matmul kernels on bf16-rounded operands against the reference.
+// the reference, the bf16 matmul kernels on bf16-rounded operands against the reference, and the
+// bf16 attention (bf16 products, P and dS rounded) within attention16_check.h's tolerance.
 // Exits 1 if any failed.
 #include "../src/precision/precision.h"
+#include "attention16_check.h"
 #include "kernel_cases.h"
 
 using namespace rm;
@@ -33,6 +35,14 @@ int main() {
     Vec w = random_vec(c.out_size, rng);
     for (auto& x : w) x = round_to_bf16(x);
     fast_against_reference(c, w, cpu_fast_bf16_kernels());
+  }
+  Kernels& bf16 = cpu_fast_bf16_kernels();
+  for (const AttentionShape& a : kAttention16Shapes) {
+    AttentionRun run{[&](float* out, float* lse, const float* qkv) { bf16.attention_forward(out, lse, qkv, a.B, a.T, a.C, a.H); },
+                     [&](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
+                       bf16.attention_backward(dqkv, dout, qkv, out, lse, a.B, a.T, a.C, a.H);
+                     }};
+    attention16_check("cpu-bf16", Precision::BF16, a.B, a.T, a.C, a.H, rng, run);
   }
   return failed_any ? 1 : 0;
 }

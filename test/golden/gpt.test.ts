@@ -116,6 +116,10 @@ describe(`GPT against PyTorch (${fixture.made_by})`, () => {
     expect(losses.at(-1)!).toBeLessThan(losses[0]! - 0.5);
   });
 
+  // The bf16 kernels compute the same matrix products on the same bf16-rounded values, except that
+  // attention rounds its probabilities P and their gradient dS to bf16 before the products that
+  // take them (flash attention's numerics, as the CUDA kernels do): a relative difference of about
+  // 1e-4 in the loss (7.8e-5 measured by the third step), where a wrong product gives 1e-1.
   it.skipIf(!loadNative().buildInfo().isa.startsWith('avx512_core'))('bf16 kernels match fp32 kernels on the same bf16-rounded values', async () => {
     const on = engine('fast', 'bf16', 'on');
     const off = engine('fast', 'bf16', 'off');
@@ -123,7 +127,7 @@ describe(`GPT against PyTorch (${fixture.made_by})`, () => {
     for (let i = 0; i < 3; i++) {
       const a = await on.trainStep(tokens, targets, B, fixture.adamw.lr, fixture.clip);
       const b = await off.trainStep(tokens, targets, B, fixture.adamw.lr, fixture.clip);
-      expect(Math.abs(a.loss - b.loss) / b.loss).toBeLessThan(1e-5);
+      expect(Math.abs(a.loss - b.loss) / b.loss).toBeLessThan(5e-4);
     }
   });
 });

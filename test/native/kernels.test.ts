@@ -12,7 +12,7 @@ const checks = runChecks('kernel-check');
 
 describe('kernels (native/tools/kernel_check.cc)', () => {
   it('checks every kernel on both implementations', () => {
-    const kernels = new Set(checks.map((c) => c.kernel));
+    const kernels = new Set(checks.filter((c) => c.check !== 'flash').map((c) => c.kernel));
     expect([...kernels].sort()).toEqual([
       'attention', 'conv2d', 'conv2d_relu', 'cross_entropy', 'embedding', 'flatten', 'gelu', 'layernorm', 'matmul',
       'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'optimizer', 'relu', 'residual',
@@ -20,8 +20,14 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     // matmul_weight_rows and the optimizer's passes have checks of their own (rows, update), not gradient checks
     expect(checks.filter((c) => c.check === 'gradcheck').length).toBe(2 * (kernels.size - 2));
     expect(checks.filter((c) => c.check === 'update').map((c) => c.impl)).toEqual(['cpu']);
-    // the bf16 kernels: both matrix products and both convolutions
-    expect(checks.filter((c) => c.impl === 'cpu-bf16').map((c) => c.kernel).sort()).toEqual(['conv2d', 'conv2d_relu', 'matmul', 'matmul_relu']);
+    // the bf16 kernels: both matrix products and both convolutions against the reference, and
+    // attention within the tolerance of its bf16 P and dS (attention16_check.h), at every shape
+    // the CUDA flash kernels are checked at
+    const bf16 = checks.filter((c) => c.impl === 'cpu-bf16');
+    expect(bf16.filter((c) => c.check === 'fast').map((c) => c.kernel).sort()).toEqual(['conv2d', 'conv2d_relu', 'matmul', 'matmul_relu']);
+    expect(bf16.filter((c) => c.check === 'flash').map((c) => c.kernel)).toEqual([
+      'attention bf16 B=2 T=70 C=64 H=2', 'attention bf16 B=1 T=90 C=128 H=2', 'attention bf16 B=1 T=80 C=128 H=1', 'attention bf16 B=1 T=11 C=64 H=1',
+    ]);
   });
   for (const c of checks) {
     it(`${c.kernel} ${c.impl}: ${c.check} (worst |error| ${c.worst})`, () => {

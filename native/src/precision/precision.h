@@ -60,6 +60,13 @@ RM_HD float round_to_fp16(float x) {
 // already rounded to the type (round_to_bf16 / round_to_fp16).
 RM_HD uint16_t bf16_bits(float rounded) { return uint16_t(float_bits(rounded) >> 16); }
 RM_HD float bf16_value(uint16_t h) { return bits_float(uint32_t(h) << 16); }
+// bf16_bits(round_to_bf16(x)) without branches, so loops over it vectorise: nearest, ties to
+// even; a NaN stays a (quiet) NaN.
+RM_HD uint16_t bf16_bits_rounded(float x) {
+  uint32_t b = float_bits(x);
+  uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16, nan = (b >> 16) | 0x40u;
+  return uint16_t((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
 
 RM_HD uint16_t fp16_bits(float rounded) {
   uint32_t b = float_bits(rounded);
