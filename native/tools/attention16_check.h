@@ -1,5 +1,5 @@
 // The check of the 16-bit (flash) attention kernels, shared by the emulated run on the CPU
-// (emulated_attention.cc) and the GPU check (gpu_check.cc): q, k, v and the output gradient
+// (emulated_warp_kernels.cc) and the GPU check (gpu_check.cc): q, k, v and the output gradient
 // rounded to the precision, as bf16/fp16 training feeds them; the output, the log-sum-exp and
 // every gradient against the fp32 reference kernels on the same rounded inputs.
 //

@@ -3,9 +3,9 @@
 // the launch's own shape and once with a small grid in which every thread takes several indices.
 // Every index must be handed out exactly once, every output element written (outputs start as a
 // NaN no kernel writes), and the values must equal the reference kernels' bit for bit. Kernels
-// whose threads cooperate (reductions, attention, layer norm, cross-entropy) are left to the GPU
-// parity tests. One JSON line per check, as kernel-check prints (test/native/emulated-kernels.test.ts
-// reads them); exits 1 if any failed.
+// whose threads cooperate run on the warp emulator instead (emulated_warp_kernels.cc). One JSON
+// line per check, as kernel-check prints (test/native/emulated-kernels.test.ts reads them); exits
+// 1 if any failed.
 #include <cmath>
 #include <cstring>
 #include <functional>

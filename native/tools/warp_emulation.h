@@ -45,13 +45,14 @@ class Barrier {
 struct Warp {
   Barrier barrier{32};
   uint32_t a[32][4], b[32][2];  // each lane's fragments of the product under way
-  float value[32];              // each lane's value of the shuffle under way
+  double value[32];             // each lane's value of the shuffle under way (up to 8 bytes)
 };
 
 struct Block {
-  explicit Block(int threads) : barrier(threads), warps(size_t(threads) / 32) {}
+  Block(int threads, int grid_x) : barrier(threads), warps(size_t(threads) / 32), threads(threads), grid_x(grid_x) {}
   Barrier barrier;
   std::vector<Warp> warps;
+  int threads, grid_x;
   int x = 0, y = 0;
 };
 
@@ -64,7 +65,7 @@ inline int lane() { return current_thread % 32; }
 // of host threads runs the blocks in turn, meeting before and after each.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, Args... args) {
-  Block block(threads);
+  Block block(threads, blocks_x);
   std::vector<std::thread> team;
   for (int t = 0; t < threads; ++t)
     team.emplace_back([&, t] {
@@ -86,17 +87,36 @@ void launch(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, 
 inline int thread_index() { return emu::current_thread; }
 inline int block_index_x() { return emu::current_block->x; }
 inline int block_index_y() { return emu::current_block->y; }
+inline int block_size() { return emu::current_block->threads; }
+inline int grid_size_x() { return emu::current_block->grid_x; }
 inline void sync_block() { emu::current_block->barrier.wait(); }
 
-inline float shfl_xor(float x, int lane_mask) {
+template <class T>
+inline T shfl_xor(T x, int lane_mask) {
+  static_assert(sizeof(T) <= sizeof(double), "a shuffle moves at most 8 bytes");
   emu::Warp& w = emu::warp();
   int lane = emu::lane();
-  w.value[lane] = x;
+  std::memcpy(&w.value[lane], &x, sizeof x);
   w.barrier.wait();
-  float other = w.value[lane ^ lane_mask];
+  T other;
+  std::memcpy(&other, &w.value[lane ^ lane_mask], sizeof other);
   w.barrier.wait();  // nobody writes the next value before every lane has read this one
   return other;
 }
+
+template <class T>
+inline T warp_total(T x) {
+  for (int offset = 16; offset > 0; offset /= 2) x += shfl_xor(x, offset);
+  return x;
+}
+
+// warp_primitives.cuh's StreamLaunch, on the emulator.
+struct EmulatedLaunch {
+  template <class... Params, class... Args>
+  void operator()(void (*kernel)(Params...), size_t blocks_x, size_t blocks_y, int threads, Args... args) const {
+    emu::launch(kernel, int(blocks_x), int(blocks_y), threads, args...);
+  }
+};
 
 template <Precision P>
 inline uint16_t to_half(float x) {

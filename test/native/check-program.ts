@@ -14,7 +14,7 @@ export interface Check {
   where: string;
 }
 
-export function runChecks(program: 'kernel-check' | 'emulated-kernels' | 'emulated-attention'): Check[] {
+export function runChecks(program: 'kernel-check' | 'emulated-kernels' | 'emulated-warp-kernels'): Check[] {
   const file = fileURLToPath(new URL(`../../build/${program}`, import.meta.url));
   let output: string;
   try {

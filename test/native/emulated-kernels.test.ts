@@ -3,17 +3,19 @@
  * native/tools/emulated_kernels.cc: the bodies the GPU runs (kernels/cuda/element_kernels.h)
  * go through the GPU launch's grid-stride mapping, with the launch's own shape and with a grid
  * small enough that every thread strides. Every index is handed out once, every output written,
- * and the values equal the reference kernels' bit for bit. The flash attention kernels, whose
- * warps cooperate through tensor-core products and shuffles, run unchanged on a warp emulator
- * (native/tools/emulated_attention.cc, warp_emulation.h) against the fp32 reference within the
- * tolerance of their 16-bit operands. The other cooperative kernels are checked on a GPU only
- * (test/parity/).
+ * and the values equal the reference kernels' bit for bit. The kernels whose threads cooperate
+ * (shuffles, shared memory, tensor-core products: flash attention, fp32 attention, LayerNorm,
+ * cross-entropy, Σ x²) run unchanged on a warp emulator (native/tools/emulated_warp_kernels.cc,
+ * warp_emulation.h) against the reference: flash attention within the tolerance of its 16-bit
+ * operands, the fp32 kernels within 1e-5 of each output's largest magnitude.
  */
 import { describe, expect, it } from 'vitest';
 import { runChecks } from './check-program.js';
 
 const checks = runChecks('emulated-kernels');
-const flash = runChecks('emulated-attention');
+const warps = runChecks('emulated-warp-kernels');
+const flash = warps.filter((c) => c.check === 'flash');
+const cooperative = warps.filter((c) => c.check !== 'flash');
 
 describe('CUDA element-wise kernels, emulated on the CPU (native/tools/emulated_kernels.cc)', () => {
   it('emulates every element-wise kernel with the launch grid and a striding grid', () => {
@@ -32,7 +34,7 @@ describe('CUDA element-wise kernels, emulated on the CPU (native/tools/emulated_
   }
 });
 
-describe('CUDA flash attention, emulated on the CPU (native/tools/emulated_attention.cc)', () => {
+describe('CUDA flash attention, emulated on the CPU (native/tools/emulated_warp_kernels.cc)', () => {
   it('runs every head size the kernels are built for, in bf16 and fp16', () => {
     const kernels = flash.map((c) => c.kernel);
     for (const want of ['bf16 B=2 T=70 C=64 H=2', 'fp16 B=2 T=70 C=64 H=2', 'bf16 B=1 T=90 C=128 H=2', 'bf16 B=1 T=80 C=128 H=1', 'fp16 B=1 T=80 C=128 H=1'])
@@ -41,6 +43,17 @@ describe('CUDA flash attention, emulated on the CPU (native/tools/emulated_atten
   });
   for (const c of flash) {
     it(`${c.kernel}: output, log-sum-exp and gradients against the fp32 reference`, () => {
+      expect(c.ok, c.where).toBe(true);
+    });
+  }
+});
+
+describe('CUDA fp32 kernels whose threads cooperate, emulated on the CPU (native/tools/emulated_warp_kernels.cc)', () => {
+  it('runs attention (and decoding), LayerNorm, cross-entropy and the sum of squares', () => {
+    expect(cooperative.map((c) => c.kernel)).toEqual(['attention fp32', 'attention_step', 'layernorm', 'cross_entropy', 'sum_squares']);
+  });
+  for (const c of cooperative) {
+    it(`${c.kernel} against the reference kernels`, () => {
       expect(c.ok, c.where).toBe(true);
     });
   }

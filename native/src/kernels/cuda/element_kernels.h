@@ -3,7 +3,8 @@
 // these through element_kernel (cuda_common.cuh); native/tools/emulated_kernels.cc runs the same
 // structs through the same mapping on the CPU (every index once, values against the reference
 // kernels). Kernels whose threads cooperate (reductions, attention, layer norm, cross-entropy)
-// are not here: only a GPU checks them.
+// have headers of their own in warp_primitives.cuh's names, which native/tools/warp_emulation.h
+// runs on the CPU.
 //
 // The per-element math is core/math.h's and precision.h's, the functions the CPU loops call.
 #pragma once

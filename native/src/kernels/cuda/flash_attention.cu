@@ -3,7 +3,6 @@
 
 #include <cmath>
 
-#include "../../cuda/cuda_check.h"
 #include "warp_primitives.cuh"
 // The kernels, written in the primitives above.
 #include "flash_attention_kernels.h"
@@ -11,15 +10,6 @@
 namespace rm {
 
 namespace {
-
-struct StreamLaunch {
-  cudaStream_t stream;
-  template <class... Params, class... Args>
-  void operator()(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, Args... args) {
-    kernel<<<dim3(unsigned(blocks_x), unsigned(blocks_y)), unsigned(threads), 0, stream>>>(args...);
-    RM_CUDA_LAUNCHED("flash attention");
-  }
-};
 
 flash::Shape shape(size_t B, size_t T, size_t C, size_t H) {
   return {int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))};
@@ -44,7 +34,7 @@ bool flash_attention_applies(Precision precision, size_t B, size_t C, size_t H) 
 void flash_attention_forward(cudaStream_t stream, Precision precision, float* out, float* lse, const float* qkv, size_t B,
                              size_t T, size_t C, size_t H) {
   if (B * T == 0) return;
-  StreamLaunch launch{stream};
+  StreamLaunch launch{stream, "flash attention"};
   dispatch(precision, C / H, [&](auto head, auto p) {
     flash::forward<decltype(head)::value, decltype(p)::value>(launch, out, lse, qkv, shape(B, T, C, H));
   });
@@ -53,7 +43,7 @@ void flash_attention_forward(cudaStream_t stream, Precision precision, float* ou
 void flash_attention_backward(cudaStream_t stream, Precision precision, float* dqkv, float* delta, const float* dout,
                               const float* qkv, const float* out, const float* lse, size_t B, size_t T, size_t C, size_t H) {
   if (B * T == 0) return;
-  StreamLaunch launch{stream};
+  StreamLaunch launch{stream, "flash attention"};
   dispatch(precision, C / H, [&](auto head, auto p) {
     flash::backward<decltype(head)::value, decltype(p)::value>(launch, dqkv, delta, dout, qkv, out, lse, shape(B, T, C, H));
   });

@@ -169,7 +169,7 @@ RM_KERNEL void delta_kernel(float* delta, const float* dout, const float* out, S
   size_t at = s.out_row(b, t) + size_t(h) * D;
   float sum = 0.0f;
   for (int d = lane; d < D; d += 32) sum += dout[at + d] * out[at + d];
-  for (int offset = 16; offset > 0; offset /= 2) sum += shfl_xor(sum, offset);
+  sum = warp_total(sum);
   if (lane == 0) delta[s.lse_row(b, h, t)] = sum;
 }
 
@@ -288,7 +288,7 @@ RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv,
 }
 
 // The launches, for a `launch(kernel, blocks_x, blocks_y, threads, args…)` that runs them in
-// order: a stream on the GPU, the emulator on the CPU.
+// order: StreamLaunch on the GPU, EmulatedLaunch on the CPU.
 template <int D, Precision P, class Launch>
 void forward(Launch& launch, float* out, float* lse, const float* qkv, Shape s) {
   int tiles = (s.T + kRowTile - 1) / kRowTile;

@@ -1,6 +1,7 @@
-// The warp-level operations the tensor-core kernels (flash_attention_kernels.h) are written in,
-// on the GPU. native/tools/warp_emulation.h defines the same names on the CPU, where 32 threads
-// per warp run in step, so the same kernel source is checked without a GPU.
+// The thread, block and warp operations the cooperative kernels (flash_attention_kernels.h,
+// attention_kernels.h, row_kernels.h) are written in, on the GPU, and StreamLaunch, which
+// launches them. native/tools/warp_emulation.h defines the same names on the CPU, where a block's
+// threads run in step, so the same kernel source is checked without a GPU.
 //
 // mma16816: D(16×8, fp32) += A(16×16) · B(16×8) in bf16 or fp16 with fp32 accumulation, PTX
 // mma.sync.m16n8k16 (sm_80 and later). Fragments, with g = lane / 4 and c = 2·(lane % 4):
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 
+#include "../../cuda/cuda_check.h"
 #include "../../precision/precision.h"
 
 #define RM_KERNEL __global__
@@ -27,8 +29,34 @@ namespace rm {
 RM_DEVICE_INLINE int thread_index() { return int(threadIdx.x); }
 RM_DEVICE_INLINE int block_index_x() { return int(blockIdx.x); }
 RM_DEVICE_INLINE int block_index_y() { return int(blockIdx.y); }
+RM_DEVICE_INLINE int block_size() { return int(blockDim.x); }
+RM_DEVICE_INLINE int grid_size_x() { return int(gridDim.x); }
 RM_DEVICE_INLINE void sync_block() { __syncthreads(); }
-RM_DEVICE_INLINE float shfl_xor(float x, int lane_mask) { return __shfl_xor_sync(0xffffffffu, x, lane_mask); }
+// x of the lane whose index is this lane's XOR lane_mask (float, int or double).
+template <class T>
+RM_DEVICE_INLINE T shfl_xor(T x, int lane_mask) {
+  return __shfl_xor_sync(0xffffffffu, x, lane_mask);
+}
+
+// Σ x over the warp, every lane getting it: the same tree on every run.
+template <class T>
+RM_DEVICE_INLINE T warp_total(T x) {
+  for (int offset = 16; offset > 0; offset /= 2) x += shfl_xor(x, offset);
+  return x;
+}
+
+// Launches kernel(args…) on a stream as blocks_x × blocks_y blocks of `threads` threads; the
+// kernels' launch helpers take it (the emulator's EmulatedLaunch has the same call).
+struct StreamLaunch {
+  cudaStream_t stream;
+  const char* what;
+  template <class... Params, class... Args>
+  void operator()(void (*kernel)(Params...), size_t blocks_x, size_t blocks_y, int threads, Args... args) const {
+    if (blocks_x == 0 || blocks_y == 0) return;
+    kernel<<<dim3(unsigned(blocks_x), unsigned(blocks_y)), unsigned(threads), 0, stream>>>(args...);
+    RM_CUDA_LAUNCHED(what);
+  }
+};
 
 // x as a 16-bit value of P (nearest, ties to even).
 template <Precision P>
