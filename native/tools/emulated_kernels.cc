@@ -2,8 +2,9 @@
 // (the code the GPU runs) goes through the grid-stride mapping the GPU's launch uses, once with
 // the launch's own shape and once with a small grid in which every thread takes several indices.
 // Every index must be handed out exactly once, every output element written (outputs start as a
-// NaN no kernel writes), and the values must equal the reference kernels' bit for bit. Kernels
-// whose threads cooperate run on the warp emulator instead (emulated_warp_kernels.cc). One JSON
+// NaN no kernel writes), and the values must equal the reference kernels' bit for bit (sums over
+// rows, which the reference takes in double: within 1e-6 of the largest). Kernels whose threads
+// cooperate run on the warp emulator instead (emulated_warp_kernels.cc). One JSON
 // line per check, as kernel-check prints (test/native/emulated-kernels.test.ts reads them); exits
 // 1 if any failed.
 #include <cmath>
@@ -48,6 +49,9 @@ struct ElementCheck {
   std::vector<Vec> start;
   std::function<void(std::vector<Vec>&)> reference;
   std::function<std::vector<int>(std::vector<Vec>&, Grid)> run;
+  // 0: bit for bit. Else within this much of each output's largest magnitude: the sums over rows,
+  // which the reference takes in double and the GPU in float.
+  double tolerance = 0;
 };
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
@@ -63,13 +67,21 @@ void check_element(const ElementCheck& c, const char* grid_name, Grid g) {
   std::vector<Vec> expected = c.start, got = c.start;
   c.reference(expected);
   std::string where = handed_out_once(c.run(got, g));
-  for (size_t o = 0; o < got.size() && where.empty(); ++o)
+  double worst = 0;
+  for (size_t o = 0; o < got.size() && where.empty(); ++o) {
+    double largest = 0;
+    for (float x : expected[o]) largest = std::fmax(largest, std::fabs(x));
     for (size_t i = 0; i < got[o].size() && where.empty(); ++i) {
-      if (same_bits(got[o][i], expected[o][i])) continue;
+      double error = std::fabs(double(got[o][i]) - expected[o][i]) / largest;
+      if (c.tolerance > 0 ? error <= c.tolerance : same_bits(got[o][i], expected[o][i])) {
+        worst = std::fmax(worst, error);
+        continue;
+      }
       bool unwritten = std::isnan(got[o][i]) && !std::isnan(expected[o][i]);
       where = "output " + std::to_string(o) + " element " + std::to_string(i) + (unwritten ? " never written" : " differs from the reference");
     }
-  report("emulated", c.name, std::string("cuda-emulated ") + grid_name, 0.0, where.empty(), where);
+  }
+  report("emulated", c.name, std::string("cuda-emulated ") + grid_name, worst, where.empty(), where);
 }
 
 Vec unwritten(size_t n) { return Vec(n, kUnwritten); }
@@ -130,6 +142,41 @@ std::vector<ElementCheck> element_checks(Rng& rng) {
                      ref->embedding_backward(dwte.data(), o[0].data(), demb.data(), tokens.data(), B, T, E, V, true, accumulate);
                    },
                    [=](auto& o, Grid g) { return emulate(elements::EmbeddingPositionGrad{o[0].data(), demb.data(), B, T, E, accumulate}, T * E, g); }});
+  }
+
+  // Sums over rows, a thread per column: the token embedding's gradient (onto zeroed rows, as
+  // CudaKernels::embedding_backward zeroes them), a bias gradient over columns [3, 9) of 12, and
+  // LayerNorm's parameter gradients, assigned and accumulated.
+  const size_t rows = 40;
+  std::vector<int32_t> many_tokens(rows);
+  for (auto& t : many_tokens) t = int32_t(rng.uniform(0.0f, float(V) - 0.01f));
+  Vec drows = random_vec(rows * E, rng), wide = random_vec(rows * 12, rng), old_bias = random_vec(12, rng);
+  all.push_back({"embedding_wte", {Vec(V * E, 0.0f)},
+                 [=](auto& o) {
+                   Vec dwpe(rows * E);
+                   ref->embedding_backward(o[0].data(), dwpe.data(), drows.data(), many_tokens.data(), 1, rows, E, V, false, false);
+                 },
+                 [=](auto& o, Grid g) { return emulate(elements::EmbeddingTokenGrad{o[0].data(), drows.data(), many_tokens.data(), rows, E}, E, g); },
+                 1e-6});
+  all.push_back({"column_sums", {old_bias},
+                 [=](auto& o) {
+                   Vec full(12, 0.0f);
+                   ref->matmul_backward(nullptr, nullptr, full.data(), wide.data(), nullptr, nullptr, rows, 0, 12, false);
+                   for (size_t j = 3; j < 9; ++j) o[0][j] = full[j] + o[0][j];
+                 },
+                 [=](auto& o, Grid g) { return emulate(elements::ColumnSums{o[0].data(), wide.data(), rows, 12, 3, true}, 6, g); }, 1e-6});
+  Vec ln_in = random_vec(rows * E, rng, -2, 2), ln_w = random_vec(E, rng), ln_out(rows * E), mean(rows), rstd(rows), old_dw = random_vec(E, rng);
+  ref->layernorm_forward(ln_out.data(), mean.data(), rstd.data(), ln_in.data(), ln_w.data(), nullptr, rows, E);
+  for (bool accumulate : {false, true}) {
+    all.push_back({accumulate ? "layernorm_param_grad_accumulate" : "layernorm_param_grad", {accumulate ? old_dw : unwritten(E), accumulate ? old_dw : unwritten(E)},
+                   [=](auto& o) {
+                     Vec din(rows * E);
+                     ref->layernorm_backward(din.data(), o[0].data(), o[1].data(), drows.data(), ln_in.data(), ln_w.data(), mean.data(), rstd.data(), rows, E, accumulate);
+                   },
+                   [=](auto& o, Grid g) {
+                     return emulate(elements::LayerNormParamGrad{o[0].data(), o[1].data(), drows.data(), ln_in.data(), mean.data(), rstd.data(), rows, E, accumulate}, E, g);
+                   },
+                   1e-6});
   }
 
   // The optimizer's passes, with the rounded copy, from the same state as the reference's.

@@ -1,5 +1,5 @@
-// What the CUDA kernel files share: the launch of element-wise kernels and launch shapes (the
-// cooperative kernels' primitives are warp_primitives.cuh's).
+// What the CUDA kernel files share: the launch of element-wise kernels (the cooperative kernels'
+// primitives and launcher are warp_primitives.cuh's).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,10 +10,6 @@
 #include "element_kernels.h"
 
 namespace rm {
-
-constexpr int kThreads = int(elements::kThreads);  // per block
-
-inline unsigned blocks_for(size_t n, int threads = kThreads) { return unsigned((n + threads - 1) / threads); }
 
 template <class Body>
 __global__ void element_kernel(Body body, size_t n) {

@@ -173,6 +173,53 @@ struct EmbeddingPositionGrad {
   }
 };
 
+/** Channel c of the token embedding's gradient: every position in order adds its row to its token's (rows of absent tokens were zeroed before). */
+struct EmbeddingTokenGrad {
+  float* dwte;
+  const float* dout;
+  const int32_t* tokens;
+  size_t N, C;
+  RM_HD void operator()(size_t c) const {
+    for (size_t n = 0; n < N; ++n) dwte[size_t(tokens[n]) * C + c] += dout[n * C + c];
+  }
+};
+
+/** Column o0 + i of dout[N, OUT] summed over the rows in order (onto dbias when accumulating): a bias gradient. */
+struct ColumnSums {
+  float* dbias;
+  const float* dout;
+  size_t N, OUT, o0;
+  bool accumulate;
+  RM_HD void operator()(size_t i) const {
+    size_t o = o0 + i;
+    float s = 0.0f;
+    for (size_t n = 0; n < N; ++n) s += dout[n * OUT + o];
+    dbias[o] = accumulate ? dbias[o] + s : s;
+  }
+};
+
+/** Channel c's LayerNorm weight and bias gradients (either may be null), the rows summed in order. */
+struct LayerNormParamGrad {
+  float* dweight;
+  float* dbias;
+  const float* dout;
+  const float* in;
+  const float* mean;
+  const float* rstd;
+  size_t N, C;
+  bool accumulate;
+  RM_HD void operator()(size_t c) const {
+    float dw = 0.0f, db = 0.0f;
+    for (size_t n = 0; n < N; ++n) {
+      float g = dout[n * C + c];
+      dw += g * (in[n * C + c] - mean[n]) * rstd[n];
+      db += g;
+    }
+    if (dweight) dweight[c] = accumulate ? dweight[c] + dw : dw;
+    if (dbias) dbias[c] = accumulate ? dbias[c] + db : db;
+  }
+};
+
 /** Row (b, y, x) of col: the 3×3 window around (y, x) for every input channel, ordered (ic, kh, kw); zero outside. */
 struct Im2col {
   float* col;

@@ -290,17 +290,17 @@ RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv,
 // The launches, for a `launch(kernel, blocks_x, blocks_y, threads, args…)` that runs them in
 // order: StreamLaunch on the GPU, EmulatedLaunch on the CPU.
 template <int D, Precision P, class Launch>
-void forward(Launch& launch, float* out, float* lse, const float* qkv, Shape s) {
+void forward(const Launch& launch, float* out, float* lse, const float* qkv, Shape s) {
   int tiles = (s.T + kRowTile - 1) / kRowTile;
   launch(forward_kernel<D, P>, tiles, s.B * s.H, kThreads, out, lse, qkv, s);
 }
 
 template <int D, Precision P, class Launch>
-void backward(Launch& launch, float* dqkv, float* delta, const float* dout, const float* qkv, const float* out,
+void backward(const Launch& launch, float* dqkv, float* delta, const float* dout, const float* qkv, const float* out,
               const float* lse, Shape s) {
   int tiles = (s.T + kRowTile - 1) / kRowTile;
   size_t rows = size_t(s.B) * s.H * s.T;
-  launch(delta_kernel<D>, int((rows + kWarps - 1) / kWarps), 1, kThreads, delta, dout, out, s);
+  launch(delta_kernel<D>, (rows + kWarps - 1) / kWarps, 1, kThreads, delta, dout, out, s);
   launch(query_grad_kernel<D, P>, tiles, s.B * s.H, kThreads, dqkv, dout, qkv, lse, (const float*)delta, s);
   launch(key_grad_kernel<D, P>, tiles, s.B * s.H, kThreads, dqkv, dout, qkv, lse, (const float*)delta, s);
 }

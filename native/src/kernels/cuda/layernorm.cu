@@ -1,6 +1,6 @@
 // LayerNorm on the GPU: layernorm_kernels.h's warp-per-row kernels for the output and the input
 // gradient; the parameter gradients are column sums over the rows, one thread per channel in
-// row order.
+// row order (element_kernels.h's LayerNormParamGrad).
 #include "cuda_common.cuh"
 #include "cuda_kernels.h"
 #include "warp_primitives.cuh"
@@ -8,24 +8,6 @@
 #include "layernorm_kernels.h"
 
 namespace rm {
-
-namespace {
-
-__global__ void layernorm_param_grad_kernel(float* dweight, float* dbias, const float* dout, const float* in,
-                                            const float* mean, const float* rstd, size_t N, size_t C, bool accumulate) {
-  size_t c = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (c >= C) return;
-  float dw = 0.0f, db = 0.0f;
-  for (size_t n = 0; n < N; ++n) {
-    float g = dout[n * C + c];
-    dw += g * (in[n * C + c] - mean[n]) * rstd[n];
-    db += g;
-  }
-  if (dweight) dweight[c] = accumulate ? dweight[c] + dw : dw;
-  if (dbias) dbias[c] = accumulate ? dbias[c] + db : db;
-}
-
-}  // namespace
 
 void CudaKernels::layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
                                     const float* bias, size_t N, size_t C) {
@@ -37,11 +19,8 @@ void CudaKernels::layernorm_backward(float* din, float* dweight, float* dbias, c
                                      bool accumulate) {
   if (N == 0) return;
   if (din) layernorm::input_grad(StreamLaunch{stream(), "layernorm_input_grad"}, din, dout, in, weight, mean, rstd, N, C);
-  if (dweight || dbias) {
-    layernorm_param_grad_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(dweight, dbias, dout, in, mean, rstd, N, C,
-                                                                          accumulate);
-    RM_CUDA_LAUNCHED("layernorm_param_grad");
-  }
+  if (dweight || dbias)
+    launch_elements(elements::LayerNormParamGrad{dweight, dbias, dout, in, mean, rstd, N, C, accumulate}, C, stream(), "layernorm_param_grad");
 }
 
 }  // namespace rm

@@ -39,15 +39,6 @@ uint32_t alignment(const void* p) {
   return uint32_t(a == 0 || lowest > 256 ? 256 : lowest);
 }
 
-__global__ void column_sums_kernel(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1,
-                                   bool accumulate) {
-  size_t o = o0 + blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (o >= o1) return;
-  float s = 0.0f;
-  for (size_t n = 0; n < N; ++n) s += dout[n * OUT + o];
-  dbias[o] = accumulate ? dbias[o] + s : s;
-}
-
 }  // namespace
 
 void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B,
@@ -108,8 +99,7 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
 
 void CudaKernels::column_sums(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate) {
   if (!dbias || o1 <= o0) return;
-  column_sums_kernel<<<blocks_for(o1 - o0), kThreads, 0, stream()>>>(dbias, dout, N, OUT, o0, o1, accumulate);
-  RM_CUDA_LAUNCHED("column_sums");
+  launch_elements(elements::ColumnSums{dbias, dout, N, OUT, o0, accumulate}, o1 - o0, stream(), "column_sums");
 }
 
 void CudaKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,

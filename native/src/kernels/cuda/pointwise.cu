@@ -1,23 +1,11 @@
 // Element-wise kernels (ReLU, GELU, residual adds), 2×2 max-pool, flatten and the embeddings:
-// their bodies are element_kernels.h's, launched by launch_elements, except the token
-// embedding's gradient, whose threads each walk every position.
+// their bodies are element_kernels.h's, launched by launch_elements (the token embedding's
+// gradient takes a thread per channel, which walks every position).
 #include "../../core/math.h"
 #include "cuda_common.cuh"
 #include "cuda_kernels.h"
 
 namespace rm {
-
-namespace {
-
-// dwte: one thread per channel walks every position in order (the sums of a token's rows are
-// always taken in the same order); rows of tokens that do not occur were zeroed before.
-__global__ void embedding_wte_kernel(float* dwte, const float* dout, const int32_t* tokens, size_t N, size_t C) {
-  size_t c = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (c >= C) return;
-  for (size_t n = 0; n < N; ++n) dwte[size_t(tokens[n]) * C + c] += dout[n * C + c];
-}
-
-}  // namespace
 
 void CudaKernels::relu_forward(float* out, const float* in, size_t n) {
   launch_elements(elements::ReluForward{out, in}, n, stream(), "relu_forward");
@@ -64,8 +52,7 @@ void CudaKernels::embedding_backward(float* dwte, float* dwpe, const float* dout
                                      size_t T, size_t C, size_t V, bool accumulate_wte, bool accumulate_wpe) {
   if (dwte) {
     if (!accumulate_wte) RM_CUDA_CHECK(cudaMemsetAsync(dwte, 0, V * C * sizeof(float), stream()), "zeroing dwte");
-    embedding_wte_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(dwte, dout, tokens, B * T, C);
-    RM_CUDA_LAUNCHED("embedding_wte");
+    launch_elements(elements::EmbeddingTokenGrad{dwte, dout, tokens, B * T, C}, C, stream(), "embedding_wte");
   }
   if (dwpe) launch_elements(elements::EmbeddingPositionGrad{dwpe, dout, B, T, C, accumulate_wpe}, T * C, stream(), "embedding_wpe");
 }
