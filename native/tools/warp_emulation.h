@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -135,7 +137,13 @@ inline uint32_t pack2(float lo, float hi) {
   return uint32_t(to_half<P>(lo)) | (uint32_t(to_half<P>(hi)) << 16);
 }
 
+// The GPU's 32-bit shared-memory load faults at an address that is not a multiple of 4: so does
+// this one (a kernel's shared arrays must be aligned, and its pairs start at even offsets).
 inline uint32_t load_pair(const uint16_t* p) {
+  if (reinterpret_cast<uintptr_t>(p) % 4 != 0) {
+    std::fprintf(stderr, "warp emulation: load_pair at %p, not 4-byte aligned: the GPU faults there\n", static_cast<const void*>(p));
+    std::abort();
+  }
   uint32_t v;
   std::memcpy(&v, p, sizeof v);
   return v;

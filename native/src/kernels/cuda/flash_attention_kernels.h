@@ -17,7 +17,9 @@
 //
 // Operands the B side of a product walks along its rows (V in P·V, K in dS·K, Q and dO in the key
 // kernel) are stored transposed in shared memory, so every fragment is one 32-bit load. Rows are
-// padded by 8 values (16 bytes) so a warp's fragment loads hit 32 different banks.
+// padded by 8 values (16 bytes) so a warp's fragment loads hit 32 different banks; the shared
+// arrays are 16-byte aligned and every fragment starts at an even offset, so each 32-bit load is
+// aligned (the emulator checks it).
 #pragma once
 
 #include <cmath>
@@ -103,7 +105,7 @@ RM_DEVICE_INLINE void mma_accumulated(float acc[][4], const float x[][4], const 
 template <int D, Precision P>
 RM_KERNEL void forward_kernel(float* out, float* lse, const float* qkv, Shape s) {
   constexpr int BK = kInnerTile<D>, S = D + kPad;
-  RM_SHARED uint16_t smem[kRowTile * S + BK * S + D * (BK + kPad)];
+  alignas(16) RM_SHARED uint16_t smem[kRowTile * S + BK * S + D * (BK + kPad)];
   uint16_t *q_tile = smem, *k_tile = q_tile + kRowTile * S, *vt_tile = k_tile + BK * S;
   int warp = thread_index() / 32, lane = thread_index() % 32, g = lane / 4, c = 2 * (lane % 4);
   int tiles = (s.T + kRowTile - 1) / kRowTile, q0 = (tiles - 1 - block_index_x()) * kRowTile;  // longest rows first
@@ -177,7 +179,7 @@ RM_KERNEL void delta_kernel(float* delta, const float* dout, const float* out, S
 template <int D, Precision P>
 RM_KERNEL void query_grad_kernel(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* delta, Shape s) {
   constexpr int BK = kInnerTile<D>, S = D + kPad;
-  RM_SHARED uint16_t smem[kRowTile * S + 2 * BK * S + D * (BK + kPad)];
+  alignas(16) RM_SHARED uint16_t smem[kRowTile * S + 2 * BK * S + D * (BK + kPad)];
   uint16_t *stage = smem, *k_tile = stage + kRowTile * S, *v_tile = k_tile + BK * S, *kt_tile = v_tile + BK * S;
   int warp = thread_index() / 32, lane = thread_index() % 32, g = lane / 4, c = 2 * (lane % 4);
   int tiles = (s.T + kRowTile - 1) / kRowTile, q0 = (tiles - 1 - block_index_x()) * kRowTile;
@@ -231,7 +233,7 @@ template <int D, Precision P>
 RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* delta, Shape s) {
   constexpr int BI = kInnerTile<D>, S = D + kPad, IT = BI + kPad;
   constexpr int kStage = kRowTile * S > 2 * BI * S ? kRowTile * S : 2 * BI * S;
-  RM_SHARED uint16_t smem[kStage + 2 * D * IT];
+  alignas(16) RM_SHARED uint16_t smem[kStage + 2 * D * IT];
   RM_SHARED float query_lse2[BI], query_delta[BI];
   uint16_t *stage = smem, *q_tile = stage, *do_tile = stage + BI * S, *qt_tile = stage + kStage, *dot_tile = qt_tile + D * IT;
   int warp = thread_index() / 32, lane = thread_index() % 32, g = lane / 4, c = 2 * (lane % 4);
