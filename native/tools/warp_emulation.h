@@ -25,9 +25,13 @@
 namespace rm {
 namespace emu {
 
+// Threads of a block (or a warp) meeting. A thread whose kernel returned counts as exited: a
+// wait that every other thread has either reached or exited from can never complete, and on a
+// GPU it is undefined (a __syncthreads, or a full-mask shuffle or mma.sync, that part of the
+// block or warp skips), so it aborts instead of hanging.
 class Barrier {
  public:
-  explicit Barrier(int count) : count_(count) {}
+  Barrier(int count, const char* what) : count_(count), what_(what) {}
   void wait() {
     unsigned generation = generation_.load(std::memory_order_acquire);
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == count_) {
@@ -35,24 +39,35 @@ class Barrier {
       generation_.store(generation + 1, std::memory_order_release);
       return;
     }
-    while (generation_.load(std::memory_order_acquire) == generation) std::this_thread::yield();
+    while (generation_.load(std::memory_order_acquire) == generation) {
+      int exited = exited_.load(std::memory_order_acquire);
+      if (exited > 0 && arrived_.load(std::memory_order_acquire) + exited >= count_) {
+        std::fprintf(stderr, "warp emulation: %s reached by only part of the threads (%d exited): undefined on a GPU\n", what_, exited);
+        std::abort();
+      }
+      std::this_thread::yield();
+    }
   }
+  void exit() { exited_.fetch_add(1, std::memory_order_acq_rel); }
+  void reset_exits() { exited_.store(0, std::memory_order_release); }
 
  private:
   int count_;
-  std::atomic<int> arrived_{0};
+  const char* what_;
+  std::atomic<int> arrived_{0}, exited_{0};
   std::atomic<unsigned> generation_{0};
 };
 
 struct Warp {
-  Barrier barrier{32};
+  Barrier barrier{32, "a warp's shuffle or matrix product"};
   uint32_t a[32][4], b[32][2];  // each lane's fragments of the product under way
   double value[32];             // each lane's value of the shuffle under way (up to 8 bytes)
 };
 
 struct Block {
-  Block(int threads, int grid_x) : barrier(threads), warps(size_t(threads) / 32), threads(threads), grid_x(grid_x) {}
-  Barrier barrier;
+  Block(int threads, int grid_x)
+      : barrier(threads, "sync_block"), done(threads, "the end of a block"), warps(size_t(threads) / 32), threads(threads), grid_x(grid_x) {}
+  Barrier barrier, done;  // the kernel's sync_block; the launcher's, around each block
   std::vector<Warp> warps;
   int threads, grid_x;
   int x = 0, y = 0;
@@ -64,7 +79,8 @@ inline Warp& warp() { return current_block->warps[size_t(current_thread) / 32]; 
 inline int lane() { return current_thread % 32; }
 
 // kernel(args…) over blocks_x × blocks_y blocks of `threads` threads (a multiple of 32): one team
-// of host threads runs the blocks in turn, meeting before and after each.
+// of host threads runs the blocks in turn, meeting before and after each; a thread whose kernel
+// returns exits its block's and warp's barriers.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, Args... args) {
   Block block(threads, blocks_x);
@@ -75,10 +91,16 @@ void launch(void (*kernel)(Params...), int blocks_x, int blocks_y, int threads, 
       current_thread = t;
       for (int y = 0; y < blocks_y; ++y)
         for (int x = 0; x < blocks_x; ++x) {
-          if (t == 0) block.x = x, block.y = y;
-          block.barrier.wait();
+          if (t == 0) {
+            block.x = x, block.y = y;
+            block.barrier.reset_exits();
+            for (auto& w : block.warps) w.barrier.reset_exits();
+          }
+          block.done.wait();
           kernel(args...);
-          block.barrier.wait();  // the block is done with its shared memory
+          block.barrier.exit();
+          warp().barrier.exit();
+          block.done.wait();  // the block is done with its shared memory
         }
     });
   for (auto& thread : team) thread.join();

@@ -2,6 +2,7 @@
 #include "flash_attention.h"
 
 #include <cmath>
+#include <string>
 
 #include "warp_primitives.cuh"
 // The kernels, written in the primitives above.
@@ -15,10 +16,13 @@ flash::Shape shape(size_t B, size_t T, size_t C, size_t H) {
   return {int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))};
 }
 
-// run(Head<D>, precision constant) for the 16-bit type of `precision`.
+// run(Head<D>, precision constant) for the 16-bit type of `precision`; the shape must be one
+// flash_attention_applies takes.
 template <class Run>
-void dispatch(Precision precision, size_t D, Run&& run) {
-  flash::with_head(D, [&](auto head) {
+void dispatch(Precision precision, size_t B, size_t C, size_t H, Run&& run) {
+  RM_CHECK(flash_attention_applies(precision, B, C, H), "INTERNAL",
+           "flash attention called for " + std::to_string(B * H) + " heads of " + std::to_string(C / H) + " channels, which it does not take");
+  flash::with_head(C / H, [&](auto head) {
     if (precision == Precision::BF16) run(head, std::integral_constant<Precision, Precision::BF16>{});
     else run(head, std::integral_constant<Precision, Precision::F16>{});
   });
@@ -35,7 +39,7 @@ void flash_attention_forward(cudaStream_t stream, Precision precision, float* ou
                              size_t T, size_t C, size_t H) {
   if (B * T == 0) return;
   StreamLaunch launch{stream, "flash attention"};
-  dispatch(precision, C / H, [&](auto head, auto p) {
+  dispatch(precision, B, C, H, [&](auto head, auto p) {
     flash::forward<decltype(head)::value, decltype(p)::value>(launch, out, lse, qkv, shape(B, T, C, H));
   });
 }
@@ -44,7 +48,7 @@ void flash_attention_backward(cudaStream_t stream, Precision precision, float* d
                               const float* qkv, const float* out, const float* lse, size_t B, size_t T, size_t C, size_t H) {
   if (B * T == 0) return;
   StreamLaunch launch{stream, "flash attention"};
-  dispatch(precision, C / H, [&](auto head, auto p) {
+  dispatch(precision, B, C, H, [&](auto head, auto p) {
     flash::backward<decltype(head)::value, decltype(p)::value>(launch, dqkv, delta, dout, qkv, out, lse, shape(B, T, C, H));
   });
 }

@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "../../cuda/cuda_check.h"
 #include "../../precision/precision.h"
@@ -53,6 +54,8 @@ struct StreamLaunch {
   template <class... Params, class... Args>
   void operator()(void (*kernel)(Params...), size_t blocks_x, size_t blocks_y, int threads, Args... args) const {
     if (blocks_x == 0 || blocks_y == 0) return;
+    RM_CHECK(blocks_x <= 0x7fffffffu && blocks_y <= 65535u, "INVALID_ARGUMENT",
+             std::string(what) + ": a grid of " + std::to_string(blocks_x) + " × " + std::to_string(blocks_y) + " blocks is past the GPU's limits");
     kernel<<<dim3(unsigned(blocks_x), unsigned(blocks_y)), unsigned(threads), 0, stream>>>(args...);
     RM_CUDA_LAUNCHED(what);
   }
