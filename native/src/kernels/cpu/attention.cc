@@ -1,10 +1,11 @@
 // Causal self-attention on oneDNN's batched matmuls: for a chunk of sequences at once, the
-// scores S = q·kᵀ of every head are one matmul over (batch, head) with q, k and v read in place
-// from qkv through strides, the causal softmax is a vectorised pass over the rows, and y = P·v
-// is a second matmul writing y in place. Backward recomputes P from the saved log-sum-exp
-// (flash attention's trick) and runs dv = Pᵀ·dy, dP = dy·vᵀ, dq = dS·k, dk = dSᵀ·q the same
-// way. The T×T tiles exist only for the sequences of the chunk in flight, in a per-thread
-// workspace capped at kWorkspaceFloats; nothing of size B·H·T² is kept between calls.
+// scores of every head are one matmul over (batch, head) with q, k and v read in place from qkv
+// through strides, the causal softmax is a vectorised pass over each head's tile, and y = P·v is
+// a second matmul writing y in place. Backward recomputes P from the saved log-sum-exp (flash
+// attention's trick) and runs dv = Pᵀ·dy, dP = dy·vᵀ, dq = dS·k, dk = dSᵀ·q the same way. The
+// T×T tiles hold Sᵀ (and Pᵀ, dPᵀ, dSᵀ), the softmax passes' layout (softmax_group). They exist
+// only for the sequences of the chunk in flight, in a per-thread workspace capped at
+// kWorkspaceFloats; nothing of size B·H·T² is kept between calls.
 //
 // The matmuls compute all T×T scores, masked ones included: a dense product at matmul speed
 // beats skipping half of it in scalar loops at these sizes.
@@ -12,11 +13,12 @@
 // The bf16 kernels run the products on bf16 operands with fp32 accumulation, as the CUDA flash
 // kernels do: q, k, v (and dy) are packed per head into dense bf16 tiles (oneDNN's bf16 products
 // run 1.5-1.7× faster on those than on the strided fp32 views), and P and dS are rounded to bf16
-// as the softmax passes write them; the scores, the softmax and dS are computed in fp32.
+// after the softmax passes; the scores, the softmax and dS are computed in fp32.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/math.h"
@@ -40,45 +42,72 @@ memory::desc strided(memory::dims dims, memory::dims strides, memory::data_type 
 
 #define RM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-// One row t of scores → probabilities: p_j = exp(s_j·scale − max) / Σ for j ≤ t, 0 after;
-// returns log Σ_j exp(s_j·scale).
-RM_CLONES float softmax_row(float* row, size_t t, size_t T, float scale) {
-  float max = -INFINITY;
-#pragma omp simd reduction(max : max)
-  for (size_t j = 0; j <= t; ++j) max = std::max(max, row[j] * scale);
-  for (size_t j = 0; j <= t; ++j) row[j] = exp_fast(row[j] * scale - max);
-  float sum = fixed_order_sum(t + 1, [&](size_t j) { return row[j]; });
-  float inv = 1.0f / sum;
-  for (size_t j = 0; j <= t; ++j) row[j] *= inv;
-  for (size_t j = t + 1; j < T; ++j) row[j] = 0.0f;
-  return max + std::log(sum);
-}
-
-// Backward of one row: p (scores in, probabilities out) = exp(s·scale − lse) for j ≤ t;
-// ds = p·(dp − dy·y)·scale (into dp); both 0 after t.
-RM_CLONES void softmax_row_backward(float* p, float* dp, size_t t, size_t T, float scale, float lse, float dy_y) {
-  for (size_t j = 0; j <= t; ++j) {
-    p[j] = exp_fast(p[j] * scale - lse);
-    dp[j] = p[j] * (dp[j] - dy_y) * scale;
+// The softmax passes work on one head's T×T tile stored transposed (tile[j·T + i] = s_ij, key
+// j's scores for every query: the products write it so), 16 query rows at a time, one per vector
+// lane: no horizontal reductions and no per-row loop set-up, which cost more than the arithmetic
+// at T = 64 (37 against 80 ns a row). A row's max and sum run over j in order, so its bits do not
+// depend on where the tile sits (see fixed_order_sum.h). Lanes: 16, or the rows left at the end.
+template <class Lanes>
+__attribute__((always_inline)) inline void softmax_group(float* tile, float* lse, size_t i0, Lanes L, size_t T, float scale) {
+  float m[16], sum[16], inv[16];
+  for (int l = 0; l < L; ++l) m[l] = -INFINITY, sum[l] = 0.0f;
+  size_t seen = i0 + size_t(L);  // keys some row of the group sees
+  for (size_t j = 0; j < seen; ++j) {
+    const float* c = tile + j * T + i0;
+    for (int l = 0; l < L; ++l) m[l] = std::max(m[l], j <= i0 + l ? c[l] * scale : -INFINITY);
   }
-  for (size_t j = t + 1; j < T; ++j) p[j] = dp[j] = 0.0f;
-}
-
-// softmax_row, the probabilities then written as bf16 to p.
-RM_CLONES float softmax_row_bf16(float* row, uint16_t* __restrict p, size_t t, size_t T, float scale) {
-  float lse = softmax_row(row, t, T, scale);
-  for (size_t j = 0; j < T; ++j) p[j] = bf16_bits_rounded(row[j]);
-  return lse;
-}
-
-// softmax_row_backward, p and ds then written as bf16 (the fp32 rows keep them too).
-RM_CLONES void softmax_row_backward_bf16(float* s, float* dp, uint16_t* __restrict p, uint16_t* __restrict ds, size_t t,
-                                         size_t T, float scale, float lse, float dy_y) {
-  softmax_row_backward(s, dp, t, T, scale, lse, dy_y);
+  for (size_t j = 0; j < seen; ++j) {
+    float* c = tile + j * T + i0;
+    for (int l = 0; l < L; ++l) {
+      float e = j <= i0 + l ? exp_fast(c[l] * scale - m[l]) : 0.0f;
+      c[l] = e;
+      sum[l] += e;
+    }
+  }
+  for (int l = 0; l < L; ++l) inv[l] = 1.0f / sum[l];
   for (size_t j = 0; j < T; ++j) {
-    p[j] = bf16_bits_rounded(s[j]);
-    ds[j] = bf16_bits_rounded(dp[j]);
+    float* c = tile + j * T + i0;
+    for (int l = 0; l < L; ++l) c[l] = j < seen ? c[l] * inv[l] : 0.0f;
   }
+  for (int l = 0; l < L; ++l) lse[i0 + l] = m[l] + std::log(sum[l]);
+}
+
+// Scores → probabilities p_ij = exp(s_ij·scale − max_i) / Σ_i for j ≤ i, 0 after; lse[i] = log Σ_j
+// exp(s_ij·scale).
+RM_CLONES void softmax_tile(float* tile, float* lse, size_t T, float scale) {
+  size_t i0 = 0;
+  for (; i0 + 16 <= T; i0 += 16) softmax_group(tile, lse, i0, std::integral_constant<int, 16>{}, T, scale);
+  if (i0 < T) softmax_group(tile, lse, i0, int(T - i0), T, scale);
+}
+
+template <class Lanes>
+__attribute__((always_inline)) inline void softmax_backward_group(float* p, float* dp, const float* lse, const float* delta, size_t i0,
+                                                                  Lanes L, size_t T, float scale) {
+  size_t seen = i0 + size_t(L);  // keys some row of the group sees
+  for (size_t j = 0; j < seen; ++j) {
+    float *pc = p + j * T + i0, *dc = dp + j * T + i0;
+    for (int l = 0; l < L; ++l) {
+      bool sees = j <= i0 + l;
+      float pj = sees ? exp_fast(pc[l] * scale - lse[i0 + l]) : 0.0f;
+      pc[l] = pj;
+      dc[l] = sees ? pj * (dc[l] - delta[i0 + l]) * scale : 0.0f;
+    }
+  }
+  for (size_t j = seen; j < T; ++j)
+    for (int l = 0; l < L; ++l) p[j * T + i0 + l] = dp[j * T + i0 + l] = 0.0f;
+}
+
+// Backward: p (scores in, probabilities out) = exp(s·scale − lse) for j ≤ i; ds = p·(dp − δ_i)·scale
+// into dp, δ_i = dy_i·y_i; both 0 after the diagonal. Both tiles transposed, as softmax_tile's.
+RM_CLONES void softmax_backward_tile(float* p, float* dp, const float* lse, const float* delta, size_t T, float scale) {
+  size_t i0 = 0;
+  for (; i0 + 16 <= T; i0 += 16) softmax_backward_group(p, dp, lse, delta, i0, std::integral_constant<int, 16>{}, T, scale);
+  if (i0 < T) softmax_backward_group(p, dp, lse, delta, i0, int(T - i0), T, scale);
+}
+
+// dst[n] ← src rounded to bf16: the tiles the bf16 products take.
+RM_CLONES void round_tile_bf16(uint16_t* __restrict dst, const float* src, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_bits_rounded(src[i]);
 }
 
 // Rows [r0, r1) of b sequences' (seq, t) positions: each head's D values at src + (seq·T + t)·ld
@@ -146,9 +175,11 @@ Operands packed(const float* x, const float* dy, size_t b, size_t T, size_t C, s
 // in place from qkv (and dq, dk, dv written there) through strides. bf16: the products read the
 // packed bf16 tiles of Bf16Workspace and write fp32 into out and dqkv alike.
 struct CpuKernels::Attention {
-  memory::desc q, k, kt, v, vt, s, st, y;  // the products' operands
-  memory::desc p, pt, dy;                  // P (and dS) as the products read them; dy
-  memory::desc grad;                       // dq, dk, dv in dqkv
+  memory::desc q, k, v, dy;  // the products' operands (k and v also as sources)
+  memory::desc qt, dyt;      // qᵀ and dyᵀ as weights
+  memory::desc s, p, pt;     // the fp32 T×T tiles; P and dS as the products read them, and transposed
+  memory::desc y, grad;      // the output; dq, dk, dv in dqkv
+
   dnnl::matmul scores, values, dvalues, dprobs, dqueries, dkeys;
 
   Attention(size_t b, size_t T, size_t C, size_t H, bool bf16) {
@@ -156,30 +187,35 @@ struct CpuKernels::Attention {
     memory::dim B = memory::dim(b), t = memory::dim(T), c = memory::dim(C), h = memory::dim(H), d = c / h;
     memory::desc qkv = strided({B, h, t, d}, {t * 3 * c, d, 3 * c, 1}), qkv_t = strided({B, h, d, t}, {t * 3 * c, d, 1, 3 * c});
     memory::desc heads = strided({B, h, t, d}, {h * t * d, t * d, d, 1}, dt::bf16), heads_t = strided({B, h, d, t}, {h * t * d, t * d, 1, d}, dt::bf16);
-    memory::desc out = strided({B, h, t, d}, {t * c, d, c, 1});
-    grad = qkv;
-    s = strided({B, h, t, t}, {h * t * t, t * t, t, 1});
-    st = strided({B, h, t, t}, {h * t * t, t * t, 1, t});
+    memory::desc out = strided({B, h, t, d}, {t * c, d, c, 1}), out_t = strided({B, h, d, t}, {t * c, d, 1, c});
+    memory::desc tiles = strided({B, h, t, t}, {h * t * t, t * t, t, 1}), tiles_t = strided({B, h, t, t}, {h * t * t, t * t, 1, t});
     y = out;
+    grad = qkv;
+    s = tiles;
     if (bf16) {
       q = k = v = dy = heads;
-      kt = vt = heads_t;
+      qt = dyt = heads_t;
       p = strided({B, h, t, t}, {h * t * t, t * t, t, 1}, dt::bf16);
       pt = strided({B, h, t, t}, {h * t * t, t * t, 1, t}, dt::bf16);
     } else {
       q = k = v = qkv;
-      kt = vt = qkv_t;
-      p = s;
-      pt = st;
+      qt = qkv_t;
       dy = out;
+      dyt = out_t;
+      p = tiles;
+      pt = tiles_t;
     }
     auto& e = cpu_engine();
-    scores = dnnl::matmul({{q, kt, s}, e});
-    values = dnnl::matmul({{p, v, out}, e});
-    dvalues = dnnl::matmul({{pt, dy, qkv}, e});
-    dprobs = dnnl::matmul({{dy, vt, s}, e});
-    dqueries = dnnl::matmul({{p, k, qkv}, e});
-    dkeys = dnnl::matmul({{pt, q, qkv}, e});
+    // The T×T tiles hold Sᵀ, Pᵀ, dPᵀ and dSᵀ (the softmax passes' layout: a key's scores for every
+    // query side by side): the products compute Sᵀ = k·qᵀ and dPᵀ = v·dyᵀ as they lie, read P and
+    // dS transposed (pt) and Pᵀ and dSᵀ as they lie (p). (oneDNN writes a transposed destination
+    // far slower than it reads a transposed source.)
+    scores = dnnl::matmul({{k, qt, s}, e});
+    values = dnnl::matmul({{pt, v, out}, e});
+    dvalues = dnnl::matmul({{p, dy, qkv}, e});
+    dprobs = dnnl::matmul({{v, dyt, s}, e});
+    dqueries = dnnl::matmul({{pt, k, qkv}, e});
+    dkeys = dnnl::matmul({{p, q, qkv}, e});
   }
 };
 
@@ -196,31 +232,33 @@ static size_t chunk_of(size_t B, size_t T, size_t H) { return std::max<size_t>(1
 static memory at(const memory::desc& d, const void* p) { return memory(d, cpu_engine(), const_cast<void*>(p)); }
 
 void CpuKernels::attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) {
-  size_t D = C / H, chunk = chunk_of(B, T, H);
+  size_t D = C / H, chunk = chunk_of(B, T, H), tile = T * T;
   float scale = 1.0f / std::sqrt(float(D));
-  float* s = workspace(2 * chunk * H * T * T).data();
+  float* s = workspace(2 * chunk * H * tile).data();
   for (size_t b0 = 0; b0 < B; b0 += chunk) {
     size_t b = std::min(chunk, B - b0);
     Attention& a = attention(b, T, C, H);
     const float* x = qkv + b0 * T * 3 * C;
     float* l = lse + b0 * H * T;
     Operands o = bf16_ ? packed(x, nullptr, b, T, C, H) : Operands{x, x + C, x + 2 * C, nullptr, s, nullptr};
-    a.scores.execute(cpu_stream(), {{DNNL_ARG_SRC, at(a.q, o.q)}, {DNNL_ARG_WEIGHTS, at(a.kt, o.k)}, {DNNL_ARG_DST, at(a.s, s)}});
+    a.scores.execute(cpu_stream(), {{DNNL_ARG_SRC, at(a.k, o.k)}, {DNNL_ARG_WEIGHTS, at(a.qt, o.q)}, {DNNL_ARG_DST, at(a.s, s)}});
     uint16_t* p16 = static_cast<uint16_t*>(o.p);
-    parallel_for(b * H * T, 64, [&](size_t r0, size_t r1) {
-      for (size_t r = r0; r < r1; ++r)
-        l[r] = bf16_ ? softmax_row_bf16(s + r * T, p16 + r * T, r % T, T, scale) : softmax_row(s + r * T, r % T, T, scale);
+    parallel_for(b * H, 1, [&](size_t h0, size_t h1) {
+      for (size_t h = h0; h < h1; ++h) {
+        softmax_tile(s + h * tile, l + h * T, T, scale);
+        if (bf16_) round_tile_bf16(p16 + h * tile, s + h * tile, tile);
+      }
     });
-    a.values.execute(cpu_stream(), {{DNNL_ARG_SRC, at(a.p, o.p)}, {DNNL_ARG_WEIGHTS, at(a.v, o.v)}, {DNNL_ARG_DST, at(a.y, out + b0 * T * C)}});
+    a.values.execute(cpu_stream(), {{DNNL_ARG_SRC, at(a.pt, o.p)}, {DNNL_ARG_WEIGHTS, at(a.v, o.v)}, {DNNL_ARG_DST, at(a.y, out + b0 * T * C)}});
   }
 }
 
 void CpuKernels::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
                                     const float* lse, size_t B, size_t T, size_t C, size_t H) {
-  size_t D = C / H, chunk = chunk_of(B, T, H);
+  size_t D = C / H, chunk = chunk_of(B, T, H), tile = T * T;
   float scale = 1.0f / std::sqrt(float(D));
-  float* p = workspace(2 * chunk * H * T * T).data();
-  float* dp = p + chunk * H * T * T;
+  float* p = workspace(2 * chunk * H * tile).data();
+  float* dp = p + chunk * H * tile;
   auto& st = cpu_stream();
   for (size_t b0 = 0; b0 < B; b0 += chunk) {
     size_t b = std::min(chunk, B - b0);
@@ -231,21 +269,27 @@ void CpuKernels::attention_backward(float* dqkv, const float* dout, const float*
     float* dx = dqkv + b0 * T * 3 * C;
     const float* l = lse + b0 * H * T;
     Operands o = bf16_ ? packed(x, dy, b, T, C, H) : Operands{x, x + C, x + 2 * C, dy, p, dp};
-    a.scores.execute(st, {{DNNL_ARG_SRC, at(a.q, o.q)}, {DNNL_ARG_WEIGHTS, at(a.kt, o.k)}, {DNNL_ARG_DST, at(a.s, p)}});
-    a.dprobs.execute(st, {{DNNL_ARG_SRC, at(a.dy, o.dy)}, {DNNL_ARG_WEIGHTS, at(a.vt, o.v)}, {DNNL_ARG_DST, at(a.s, dp)}});
+    a.scores.execute(st, {{DNNL_ARG_SRC, at(a.k, o.k)}, {DNNL_ARG_WEIGHTS, at(a.qt, o.q)}, {DNNL_ARG_DST, at(a.s, p)}});
+    a.dprobs.execute(st, {{DNNL_ARG_SRC, at(a.v, o.v)}, {DNNL_ARG_WEIGHTS, at(a.dyt, o.dy)}, {DNNL_ARG_DST, at(a.s, dp)}});
     uint16_t *p16 = static_cast<uint16_t*>(o.p), *ds16 = static_cast<uint16_t*>(o.ds);
-    parallel_for(b * H * T, 64, [&](size_t r0, size_t r1) {
-      for (size_t r = r0; r < r1; ++r) {
-        size_t t = r % T, h = (r / T) % H, seq = r / (T * H);
-        size_t row = (seq * T + t) * C + h * D;  // this head's slice of y and dy at position t
-        float dy_y = dot(dy + row, y + row, D);
-        if (bf16_) softmax_row_backward_bf16(p + r * T, dp + r * T, p16 + r * T, ds16 + r * T, t, T, scale, l[r], dy_y);
-        else softmax_row_backward(p + r * T, dp + r * T, t, T, scale, l[r], dy_y);
+    parallel_for(b * H, 1, [&](size_t h0, size_t h1) {
+      std::vector<float> delta(T);
+      for (size_t bh = h0; bh < h1; ++bh) {
+        size_t seq = bh / H, h = bh % H;
+        for (size_t t = 0; t < T; ++t) {
+          size_t row = (seq * T + t) * C + h * D;  // this head's slice of y and dy at position t
+          delta[t] = dot(dy + row, y + row, D);
+        }
+        softmax_backward_tile(p + bh * tile, dp + bh * tile, l + bh * T, delta.data(), T, scale);
+        if (bf16_) {
+          round_tile_bf16(p16 + bh * tile, p + bh * tile, tile);
+          round_tile_bf16(ds16 + bh * tile, dp + bh * tile, tile);
+        }
       }
     });
-    a.dvalues.execute(st, {{DNNL_ARG_SRC, at(a.pt, o.p)}, {DNNL_ARG_WEIGHTS, at(a.dy, o.dy)}, {DNNL_ARG_DST, at(a.grad, dx + 2 * C)}});
-    a.dqueries.execute(st, {{DNNL_ARG_SRC, at(a.p, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.k, o.k)}, {DNNL_ARG_DST, at(a.grad, dx)}});
-    a.dkeys.execute(st, {{DNNL_ARG_SRC, at(a.pt, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.q, o.q)}, {DNNL_ARG_DST, at(a.grad, dx + C)}});
+    a.dvalues.execute(st, {{DNNL_ARG_SRC, at(a.p, o.p)}, {DNNL_ARG_WEIGHTS, at(a.dy, o.dy)}, {DNNL_ARG_DST, at(a.grad, dx + 2 * C)}});
+    a.dqueries.execute(st, {{DNNL_ARG_SRC, at(a.pt, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.k, o.k)}, {DNNL_ARG_DST, at(a.grad, dx)}});
+    a.dkeys.execute(st, {{DNNL_ARG_SRC, at(a.p, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.q, o.q)}, {DNNL_ARG_DST, at(a.grad, dx + C)}});
   }
 }
 
