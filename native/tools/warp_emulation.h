@@ -1,10 +1,12 @@
-// The warp primitives of kernels/cuda/warp_primitives.cuh on the CPU, so kernels written in them
-// (flash_attention_kernels.h) run here unchanged for a check: a block's threads are host threads
-// that meet at barriers (spinning, yielding the core) where the GPU's threads would: sync_block,
-// and each warp's shuffles and matrix products, which exchange registers through its slots. Blocks run one at a time,
-// so a kernel's static arrays (RM_SHARED) are its block's shared memory. The matrix product
-// multiplies the 16-bit values exactly and sums in fp32, as the tensor cores do up to the order.
-// Slow (a host thread per GPU thread of a block, barriers for every exchange): small shapes only.
+// The primitives of kernels/cuda/warp_primitives.cuh on the CPU, so the cooperative kernels
+// written in them (flash and fp32 attention, LayerNorm, cross-entropy, Σ x²) run here unchanged
+// for a check: a block's threads are host threads that meet at barriers (spinning, yielding the
+// core) where the GPU's threads would: sync_block, and each warp's shuffles and matrix products,
+// which exchange registers through the warp's slots. Blocks run one at a time, so a kernel's
+// static arrays (RM_SHARED) are its block's shared memory (zeroed here, garbage on a GPU). The
+// matrix product multiplies the 16-bit values exactly and sums in fp32, as the tensor cores do up
+// to the order. Slow (a host thread per GPU thread of a block, barriers for every exchange):
+// small shapes only.
 #pragma once
 
 #include <atomic>
@@ -12,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <thread>
 #include <vector>
 
