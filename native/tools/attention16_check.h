@@ -65,4 +65,14 @@ struct AttentionShape {
 };
 inline const AttentionShape kAttention16Shapes[] = {{2, 70, 64, 2}, {1, 90, 128, 2}, {1, 80, 128, 1}, {1, 11, 64, 1}};
 
+// The check of `k`'s own attention_forward and attention_backward (the CPU bf16 kernels, or the
+// CUDA 16-bit ones behind a staging adapter).
+inline void attention16_check(const std::string& impl, Precision p, const AttentionShape& a, Rng& rng, Kernels& k) {
+  AttentionRun run{[&](float* out, float* lse, const float* qkv) { k.attention_forward(out, lse, qkv, a.B, a.T, a.C, a.H); },
+                   [&](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
+                     k.attention_backward(dqkv, dout, qkv, out, lse, a.B, a.T, a.C, a.H);
+                   }};
+  attention16_check(impl, p, a.B, a.T, a.C, a.H, rng, run);
+}
+
 }  // namespace rm::check

@@ -33,7 +33,7 @@ void report_fp32(const std::string& kernel, std::initializer_list<std::pair<cons
 
 template <Precision P>
 AttentionRun flash_run(size_t B, size_t T, size_t C, size_t H) {
-  flash::Shape s{int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))};
+  flash::Shape s = flash::shape(B, T, C, H);
   AttentionRun run;
   run.forward = [=](float* out, float* lse, const float* qkv) {
     flash::with_head(C / H, [&](auto head) { flash::forward<decltype(head)::value, P>(kLaunch, out, lse, qkv, s); });

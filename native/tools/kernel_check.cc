@@ -36,13 +36,6 @@ int main() {
     for (auto& x : w) x = round_to_bf16(x);
     fast_against_reference(c, w, cpu_fast_bf16_kernels());
   }
-  Kernels& bf16 = cpu_fast_bf16_kernels();
-  for (const AttentionShape& a : kAttention16Shapes) {
-    AttentionRun run{[&](float* out, float* lse, const float* qkv) { bf16.attention_forward(out, lse, qkv, a.B, a.T, a.C, a.H); },
-                     [&](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
-                       bf16.attention_backward(dqkv, dout, qkv, out, lse, a.B, a.T, a.C, a.H);
-                     }};
-    attention16_check("cpu-bf16", Precision::BF16, a.B, a.T, a.C, a.H, rng, run);
-  }
+  for (const AttentionShape& a : kAttention16Shapes) attention16_check("cpu-bf16", Precision::BF16, a, rng, cpu_fast_bf16_kernels());
   return failed_any ? 1 : 0;
 }

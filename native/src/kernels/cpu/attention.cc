@@ -273,7 +273,8 @@ void CpuKernels::attention_backward(float* dqkv, const float* dout, const float*
     a.dprobs.execute(st, {{DNNL_ARG_SRC, at(a.v, o.v)}, {DNNL_ARG_WEIGHTS, at(a.dyt, o.dy)}, {DNNL_ARG_DST, at(a.s, dp)}});
     uint16_t *p16 = static_cast<uint16_t*>(o.p), *ds16 = static_cast<uint16_t*>(o.ds);
     parallel_for(b * H, 1, [&](size_t h0, size_t h1) {
-      std::vector<float> delta(T);
+      thread_local std::vector<float> delta;  // δ of one head's rows, reused call after call
+      delta.resize(T);
       for (size_t bh = h0; bh < h1; ++bh) {
         size_t seq = bh / H, h = bh % H;
         for (size_t t = 0; t < T; ++t) {

@@ -1,7 +1,6 @@
 // The flash attention kernels launched on a stream, for bf16 and fp16 operands.
 #include "flash_attention.h"
 
-#include <cmath>
 #include <string>
 
 #include "warp_primitives.cuh"
@@ -11,10 +10,6 @@
 namespace rm {
 
 namespace {
-
-flash::Shape shape(size_t B, size_t T, size_t C, size_t H) {
-  return {int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))};
-}
 
 // run(Head<D>, precision constant) for the 16-bit type of `precision`; the shape must be one
 // flash_attention_applies takes.
@@ -40,7 +35,7 @@ void flash_attention_forward(cudaStream_t stream, Precision precision, float* ou
   if (B * T == 0) return;
   StreamLaunch launch{stream, "flash attention"};
   dispatch(precision, B, C, H, [&](auto head, auto p) {
-    flash::forward<decltype(head)::value, decltype(p)::value>(launch, out, lse, qkv, shape(B, T, C, H));
+    flash::forward<decltype(head)::value, decltype(p)::value>(launch, out, lse, qkv, flash::shape(B, T, C, H));
   });
 }
 
@@ -49,7 +44,7 @@ void flash_attention_backward(cudaStream_t stream, Precision precision, float* d
   if (B * T == 0) return;
   StreamLaunch launch{stream, "flash attention"};
   dispatch(precision, B, C, H, [&](auto head, auto p) {
-    flash::backward<decltype(head)::value, decltype(p)::value>(launch, dqkv, delta, dout, qkv, out, lse, shape(B, T, C, H));
+    flash::backward<decltype(head)::value, decltype(p)::value>(launch, dqkv, delta, dout, qkv, out, lse, flash::shape(B, T, C, H));
   });
 }
 

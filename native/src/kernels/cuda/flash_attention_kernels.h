@@ -50,6 +50,8 @@ struct Shape {
   RM_DEVICE_INLINE size_t lse_row(int b, int h, int t) const { return (size_t(b) * H + h) * T + t; }
 };
 
+inline Shape shape(size_t B, size_t T, size_t C, size_t H) { return {int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))}; }
+
 // Rows [0, rows) of a head slice (element (r, d) at src[r·ld + d]; zeros from row `valid` on) as
 // 16-bit values into dst[rows][D + kPad], or transposed into dst[D][rows + kPad].
 template <int D, Precision P, bool kTransposed>
