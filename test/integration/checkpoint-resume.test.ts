@@ -5,27 +5,17 @@
  * and resume falls back to the one before; a job killed while writing a checkpoint every step
  * leaves only checkpoints that open whole.
  */
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listCheckpoints } from '../../worker/checkpoint/layout.js';
 import { openCheckpoint } from '../../worker/checkpoint/read.js';
-import { ROOT } from './cli.js';
+import { FixtureExit, type RankResult, runFixture, sameBytes, sha256 } from './dp-train.js';
 import { LocalCluster } from './local-cluster.js';
 
-const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'dp-train.mjs');
 const STEPS = 300;
 const OVERRIDES = ['checkpoint.every=50', 'checkpoint.keep=3'];
-
-interface RunResult {
-  losses: Record<string, number>;
-  params: number[];
-  checkpoints: number[];
-  resumedFrom: { step: number; dir: string; skipped: string[] } | null;
-}
 
 interface RunOptions {
   root: string;
@@ -40,36 +30,24 @@ let cluster: LocalCluster;
 let work: string;
 
 /** Both ranks of one run; resolves with rank 0's result, or null for a run that killed itself. */
-async function run2(name: string, o: RunOptions): Promise<RunResult | null> {
+async function run2(name: string, o: RunOptions): Promise<RankResult | null> {
   const scope = `resume-${name}-${Date.now()}/1`;
-  const ranks = [0, 1].map((rank) => new Promise<RunResult | null>((resolve, reject) => {
-    const out = path.join(work, `${name}-r${rank}.json`);
-    const options = {
-      out, micro: 64, steps: STEPS, overrides: o.overrides ?? OVERRIDES,
-      group: { address: cluster.address, scope, rank, size: 2 },
-      checkpoints: { root: o.root, token: o.token }, resume: o.resume,
-      killAfterStep: o.killAfterStep, killAfterCheckpoint: o.killAfterCheckpoint,
-    };
-    const child = spawn(process.execPath, [FIXTURE, JSON.stringify(options)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer);
-      if (code === 0) resolve(JSON.parse(readFileSync(out, 'utf8')));
-      else if (signal === 'SIGKILL' && o.killAfterStep !== undefined) resolve(null);
-      else reject(new Error(`dp-train ${name} rank ${rank} exited with ${code ?? signal}: ${stderr}`));
-    });
+  const ranks = [0, 1].map((rank) => runFixture({
+    out: path.join(work, `${name}-r${rank}.json`), micro: 64, steps: STEPS, overrides: o.overrides ?? OVERRIDES,
+    group: { address: cluster.address, scope, rank, size: 2 },
+    checkpoints: { root: o.root, token: o.token }, resume: o.resume,
+    killAfterStep: o.killAfterStep, killAfterCheckpoint: o.killAfterCheckpoint,
+  }).catch((e: unknown) => {
+    if (e instanceof FixtureExit && e.signal === 'SIGKILL' && o.killAfterStep !== undefined) return null;
+    throw e;
   }));
   const [r0, r1] = await Promise.all(ranks);
-  if (r0 && r1) expect(r1.params).toEqual(r0.params);
+  if (r0 && r1) expect(sameBytes(r1.params, r0.params), 'identical replicas').toBe(true);
   return r0;
 }
 
-const sha256 = (params: number[]) => createHash('sha256').update(Float32Array.from(params)).digest('hex');
-
 describe('checkpoint and resume, 2 ranks', () => {
-  let whole: RunResult;
+  let whole: RankResult;
   let killedRoot: string;
 
   beforeAll(async () => {

@@ -5,18 +5,16 @@
  * reports the uninterrupted run's losses bit for bit and ends with its parameter bytes; 2
  * data-parallel ranks with half the batch each train as 1 rank with the whole batch.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ringmaster, ROOT, summary } from './cli.js';
-import { expectEquivalent, trainRank } from './dp-train.js';
+import { expectEquivalent, sha256, trainRank } from './dp-train.js';
 import { LocalCluster } from './local-cluster.js';
 
 const SPEC = path.join(ROOT, 'test', 'fixtures', 'tiny-gpt.yaml');
 const work = mkdtempSync(path.join(tmpdir(), 'ringmaster-gpt-'));
-const sha256 = (params: number[]) => createHash('sha256').update(Float32Array.from(params)).digest('hex');
 
 describe('gpt through the CLI', () => {
   const checkpoints = path.join(work, 'cli');

@@ -4,14 +4,12 @@
  * other through a real coordinator's rendezvous store; per-stage checkpoints that resume bit for
  * bit and sample as one model; and a pipelined job on a local cluster.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './cli.js';
-import { ringmaster } from './cli.js';
-import { trainRank } from './dp-train.js';
+import { ringmaster, ROOT } from './cli.js';
+import { sha256, trainRank } from './dp-train.js';
 import { alive, LocalCluster, until } from './local-cluster.js';
 import { runRank, startRendezvous } from './rank-processes.js';
 import { loadNative } from '../../worker/native.js';
@@ -209,7 +207,7 @@ describe('an mlp split into pipeline stages', () => {
       for (const [step, loss] of Object.entries(whole.losses)) expect(Math.abs(r.losses[step] - loss) / loss, `step ${step}`).toBeLessThan(1e-4);
     }
     // the stages' parameters, in order, are the whole model's
-    const split = [...stages[0].params, ...stages[1].params];
+    const split = new Float32Array([...stages[0].params, ...stages[1].params]);
     expect(split).toHaveLength(whole.params.length);
     expect(stages[0].params).toHaveLength(784 * 1024 + 1024);
     let scale = 0;
@@ -223,7 +221,6 @@ describe('an mlp split into pipeline stages', () => {
 });
 
 const SPEC = path.join(ROOT, 'test', 'fixtures', 'tiny-gpt.yaml');
-const sha256 = (params: number[]) => createHash('sha256').update(Float32Array.from(params)).digest('hex');
 
 describe('a pipelined GPT\'s checkpoints', () => {
   const work = mkdtempSync(path.join(tmpdir(), 'ringmaster-pipeline-checkpoints-'));
