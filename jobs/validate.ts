@@ -68,10 +68,9 @@ export function validateSpec(raw: unknown, opts: { specDir: string; checkFiles?:
   return spec as unknown as JobSpec;
 }
 
-/** A cuda job is data parallel over NCCL; pipeline stages on GPUs and 16-bit gradient wires are not built yet. */
+/** A cuda job's collectives are NCCL's, which reduce gradients in fp32. */
 function checkDevice(spec: JobSpec): void {
   if (spec.device !== 'cuda') return;
-  if (spec.parallel.pipeline > 1) throw badValue('parallel.pipeline', spec.parallel.pipeline, '1 for device: cuda (pipeline stages on GPUs are not built yet; use device: cpu)');
   if (spec.parallel.reduce_dtype !== 'fp32') throw badValue('parallel.reduce_dtype', spec.parallel.reduce_dtype, 'fp32 for device: cuda (NCCL reduces the gradients in fp32)');
 }
 

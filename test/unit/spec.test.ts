@@ -186,11 +186,6 @@ describe('validateSpec', () => {
     { what: 'missing name', drop: 'name', message: 'spec: missing required key "name"' },
     { what: 'missing model kind', set: ['model={ hidden: [8] }'], message: 'spec: missing required key "model.kind"' },
     { what: 'empty data dir', set: ['data.dir=""'], message: 'spec: data.dir = "": must be a non-empty path' },
-    {
-      what: 'cuda pipeline stages',
-      set: ['device=cuda', 'parallel.pipeline=2'],
-      message: 'spec: parallel.pipeline = 2: must be 1 for device: cuda (pipeline stages on GPUs are not built yet; use device: cpu)',
-    },
     { what: 'cuda with a 16-bit wire', set: ['device=cuda', 'parallel.data=2', 'parallel.reduce_dtype=bf16'], message: 'spec: parallel.reduce_dtype = "bf16": must be fp32 for device: cuda (NCCL reduces the gradients in fp32)' },
     { what: 'more stages than an mlp has layers with parameters', set: ['parallel.pipeline=4'], message: 'spec: parallel.pipeline = 4: must be at most 3 for this mlp (every stage holds a layer with parameters)' },
     { what: 'interleaved stages of an mlp', set: ['parallel.pipeline=2', 'parallel.schedule=interleaved'], message: 'spec: parallel.schedule = "interleaved": must be 1f1b for an mlp (interleaved stages split a gpt)' },

@@ -56,7 +56,8 @@ class Model {
   // Draws every parameter from one RNG seeded with `seed`, in registration order.
   virtual void init_params(uint64_t seed) = 0;
   // logits[B · positions(), classes()], in the model's device memory, of the B samples at
-  // `input` (host memory, laid out as input() says; the model copies it to its device).
+  // `input` (host memory, laid out as input() says; the model copies it to its device; a later
+  // pipeline stage's input is the previous stage's activations, on the device).
   virtual const float* forward(const void* input, size_t B) = 0;
   // Backward from dlogits (shaped as forward's logits, on the model's device) of the last forward.
   virtual void backward(const float* dlogits, const BackwardOptions& options) = 0;
@@ -72,7 +73,7 @@ class Model {
   // activations instead of the job's input unless it is the first stage, [B · positions(),
   // stage_input()] floats (and backward's dinput is shaped so), and hands its own to the next
   // stage instead of logits unless it is the last, [B · positions(), stage_output()] floats (and
-  // backward's dlogits is shaped so).
+  // backward's dlogits is shaped so). What crosses a stage boundary lives on the model's device.
   virtual bool first_stage() const { return true; }
   virtual bool last_stage() const { return true; }
   virtual size_t stage_input() const { return 0; }

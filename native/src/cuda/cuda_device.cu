@@ -1,5 +1,6 @@
 #include "cuda_device.h"
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -50,6 +51,14 @@ CudaDevice::CudaDevice(int index) : index_(index) {
     if (status != cudaSuccess) throw_cuda_error(status, "opening cuda:" + std::to_string(index));
     throw NativeError("CUDA_UNAVAILABLE", "no GPU cuda:" + std::to_string(index) + " on this machine (it has " + std::to_string(n) + ")");
   }
+  // Each NCCL group queues its operations on a stream of its own, and a pipeline stage has
+  // several in flight at once (one per link). Streams that share one of the device's hardware
+  // work queues serialise there: an operation waiting for its stream's previous one (a receive
+  // behind a receive whose peer has not sent yet) holds up whatever other streams queued behind
+  // it, such as the send that peer waits for. 32 queues (CUDA's most; 8 by default) give each
+  // stream of a rank its own. Read when the context is created, just below; a value already set
+  // stays.
+  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
   make_current();
   RM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream on " + name());
 }

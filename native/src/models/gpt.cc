@@ -124,7 +124,7 @@ const float* Gpt::forward(const void* input, size_t B) {
     kernels_.embedding_forward(a.embedded.f32(), a.tokens.i32(), p.weight(wte_), p.weight(wpe_), B, p.T, C);
     p.round(a.embedded.f32(), p.N * C);
   } else {
-    device_.copy_from_host(a.embedded.f32(), input, p.N * C * sizeof(float));  // the previous stage's output
+    device_.copy(a.embedded.f32(), input, p.N * C * sizeof(float));  // the previous stage's output, on this device
   }
   const float* x = a.embedded.f32();
   for (auto& b : a.blocks) x = b->forward(p, x);
@@ -161,7 +161,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
     a.ln_f->backward(p, dres, dh);
     if (o.ready) o.ready(groups[--group]);
   } else {
-    device_.copy_from_host(dres, dout, p.N * C * sizeof(float));  // the next stage's gradient of this one's output
+    device_.copy(dres, dout, p.N * C * sizeof(float));  // the next stage's gradient of this one's output
   }
   for (size_t l = a.blocks.size(); l-- > 0;) {
     a.blocks[l]->backward(p, dres, *workspace_);
@@ -174,7 +174,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
     sink.commit(wte_);
     sink.commit(wpe_);
   } else if (o.dinput) {
-    device_.copy_to_host(o.dinput, dres, p.N * C * sizeof(float));
+    device_.copy(o.dinput, dres, p.N * C * sizeof(float));
   }
   if (o.ready) o.ready(groups[0]);
 }

@@ -126,7 +126,8 @@ const float* Sequential::forward(const void* input, size_t B) {
            "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
   Activations& a = sets_[slot_];
   size_t n = B * stage_input_.size();
-  device_.copy_from_host(a.input.f32(), input, n * sizeof(float));
+  if (first_stage()) device_.copy_from_host(a.input.f32(), input, n * sizeof(float));
+  else device_.copy(a.input.f32(), input, n * sizeof(float));  // the previous stage's output, on this device
   kernels_.round_values(a.input.f32(), n, params_.precision());
   Pass p = pass(B);
   const float* x = a.input.f32();

@@ -5,10 +5,15 @@
 
 namespace rm {
 
-Pipeline::Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shared_ptr<ProcessGroup> tied)
+// The other rank of a link (a group of two).
+static int peer(const ProcessGroup& link) { return 1 - link.rank(); }
+
+Pipeline::Pipeline(Model& model, Device& device, std::shared_ptr<ProcessGroup> stages, PipelineLinks links, std::shared_ptr<ProcessGroup> tied)
     : model_(model),
+      device_(device),
       stages_(std::move(stages)),
       tied_(std::move(tied)),
+      links_(std::move(links)),
       stage_(size_t(stages_->rank())),
       count_(size_t(stages_->size())),
       chunks_(model.chunks()) {
@@ -19,7 +24,32 @@ Pipeline::Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shar
   for (size_t c = 0; c < chunks_; ++c) {
     slots_[c].resize(model.slots());
     if (!takes_input(c))
-      for (auto& s : slots_[c]) s.dinput = FloatBuffer(n);
+      for (auto& s : slots_[c]) s.dinput = Tensor({n}, DType::F32, device_);
+  }
+}
+
+float* Pipeline::received(size_t i) {
+  while (received_.size() <= i)
+    received_.emplace_back(Shape{std::max(in_floats(model_.max_batch()), out_floats(model_.max_batch()))}, DType::F32, device_);
+  return received_[i].f32();
+}
+
+// A link's transfers in a step are numbered in the order its sender sends them, and that number
+// is each one's tag: Gloo matches a receive to a send by it, NCCL by the order alone, and
+// receives posted in that order mean the same to both.
+void Pipeline::post_receives(size_t K, size_t n_in, size_t n_out) {
+  receiving_.clear();
+  receive_of_.assign(2 * chunks_ * K, 0);
+  for (bool forward : {true, false}) {
+    const std::shared_ptr<ProcessGroup>& link = forward ? links_.activations_in : links_.gradients_in;
+    std::vector<PipelineAction> arrivals = pipeline_arrivals(count_, stage_, chunks_, K, forward);
+    RM_CHECK(arrivals.empty() || link, "INTERNAL", std::string("stage ") + std::to_string(stage_) + " has no link for its incoming " + (forward ? "activations" : "gradients"));
+    for (size_t j = 0; j < arrivals.size(); ++j) {
+      const PipelineAction& a = arrivals[j];
+      size_t i = receiving_.size();
+      receive_of_[((forward ? 0 : chunks_) + a.chunk) * K + a.micro_batch] = i;
+      receiving_.push_back(link->recv(received(i), forward ? n_in : n_out, DType::F32, peer(*link), uint32_t(j)));
+    }
   }
 }
 
@@ -34,23 +64,15 @@ void Pipeline::wait(WorkPtr& work) {
 void Pipeline::run(const MicroBatches& m) {
   waited_s_ = 0;
   size_t n_in = in_floats(m.B), n_out = out_floats(m.B);
-  int prev = int((stage_ + count_ - 1) % count_), next = int((stage_ + 1) % count_);
   std::vector<PipelineAction> actions = pipeline_schedule(count_, stage_, chunks_, m.K);
-  // Every receive of the step, posted now, in the order the actions use them.
-  receiving_.clear();
-  for (const PipelineAction& a : actions) {
-    if (a.forward ? takes_input(a.chunk) : takes_loss(a.chunk)) continue;
-    if (received_.size() <= receiving_.size()) received_.emplace_back(std::max(in_floats(model_.max_batch()), out_floats(model_.max_batch())));
-    float* into = received_[receiving_.size()].data();
-    size_t vs = virtual_stage(a.chunk);
-    receiving_.push_back(a.forward ? stages_->recv(into, n_in, DType::F32, prev, tag(a.micro_batch, vs, false))
-                                   : stages_->recv(into, n_out, DType::F32, next, tag(a.micro_batch, vs, true)));
-  }
-  size_t used = 0;  // receives used so far
-  auto take_received = [&]() -> const float* {
-    wait(receiving_[used]);
-    return received_[used++].data();
+  post_receives(m.K, n_in, n_out);
+  auto take_received = [&](bool forward, size_t c, size_t k) -> const float* {
+    size_t i = receive_of_[((forward ? 0 : chunks_) + c) * m.K + k];
+    wait(receiving_[i]);
+    return received_[i].f32();
   };
+  // What each outgoing link has sent this step: the next send's tag.
+  uint32_t activations_sent = 0, gradients_sent = 0;
   // Each chunk's free activation sets, and the set of each micro-batch in flight.
   std::vector<std::vector<size_t>> free(chunks_), slot_of(chunks_, std::vector<size_t>(m.K));
   for (auto& f : free)
@@ -58,23 +80,23 @@ void Pipeline::run(const MicroBatches& m) {
   try {
     bool finished = false;  // the last backward of chunk 0 reported its gradients but the first group
     for (const PipelineAction& a : actions) {
-      size_t c = a.chunk, k = a.micro_batch, vs = virtual_stage(c);
+      size_t c = a.chunk, k = a.micro_batch;
       if (a.forward) {
         RM_CHECK(!free[c].empty(), "INTERNAL", "pipeline chunk " + std::to_string(c) + " has no free activation set");
         size_t slot = slot_of[c][k] = free[c].back();
         free[c].pop_back();
         Slot& s = slots_[c][slot];
-        const void* input = takes_input(c) ? m.input(k) : take_received();
+        const void* input = takes_input(c) ? m.input(k) : take_received(true, c, k);
         wait(s.sending_output);  // the forward overwrites what this set's last forward sent
         model_.select(c, slot);
         const float* out = model_.forward(input, m.B);
         if (takes_loss(c)) s.logits = out;
-        else s.sending_output = stages_->send(out, n_out, DType::F32, next, tag(k, vs + 1, false));
+        else s.sending_output = links_.activations_out->send(out, n_out, DType::F32, peer(*links_.activations_out), activations_sent++);
       } else {
         size_t slot = slot_of[c][k];
         Slot& s = slots_[c][slot];
         model_.select(c, slot);
-        const float* dout = takes_loss(c) ? m.loss(k, s.logits) : take_received();
+        const float* dout = takes_loss(c) ? m.loss(k, s.logits) : take_received(false, c, k);
         BackwardOptions o;
         o.accumulate = k > 0;
         o.linear_gradients = m.linear_gradients;
@@ -86,10 +108,10 @@ void Pipeline::run(const MicroBatches& m) {
         }
         if (!takes_input(c)) {
           wait(s.sending_dinput);
-          o.dinput = s.dinput.data();
+          o.dinput = s.dinput.f32();
         }
         model_.backward(dout, o);
-        if (!takes_input(c)) s.sending_dinput = stages_->send(s.dinput.data(), n_in, DType::F32, prev, tag(k, vs - 1, true));
+        if (!takes_input(c)) s.sending_dinput = links_.gradients_out->send(s.dinput.f32(), n_in, DType::F32, peer(*links_.gradients_out), gradients_sent++);
         free[c].push_back(slot);
       }
     }
@@ -117,14 +139,13 @@ void Pipeline::run(const MicroBatches& m) {
 
 CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(const float* logits)>& loss) {
   size_t n_in = in_floats(B), n_out = out_floats(B);
-  if (received_.empty()) received_.emplace_back(std::max(in_floats(model_.max_batch()), out_floats(model_.max_batch())));
-  int prev = int((stage_ + count_ - 1) % count_), next = int((stage_ + 1) % count_);
+  uint32_t received_count = 0, sent = 0;  // this evaluation's transfers on each link: their tags
   double result[2] = {0, 0};
   for (size_t c = 0; c < chunks_; ++c) {
-    size_t vs = virtual_stage(c);
     if (!takes_input(c)) {
-      stages_->recv(received_[0].data(), n_in, DType::F32, prev, tag(0, vs, false))->wait(stages_->wait_bound());
-      input = received_[0].data();
+      ProcessGroup& link = *links_.activations_in;
+      link.recv(received(0), n_in, DType::F32, peer(link), received_count++)->wait(stages_->wait_bound());
+      input = received_[0].f32();
     }
     model_.select(c, 0);
     const float* out = model_.forward(input, B);
@@ -133,7 +154,8 @@ CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::fu
       result[0] = r.loss_sum;
       result[1] = double(r.correct);
     } else {
-      stages_->send(out, n_out, DType::F32, next, tag(0, vs + 1, false))->wait(stages_->wait_bound());
+      ProcessGroup& link = *links_.activations_out;
+      link.send(out, n_out, DType::F32, peer(link), sent++)->wait(stages_->wait_bound());
     }
   }
   sum_over_stages(result, 2);

@@ -1,8 +1,9 @@
 // Pipeline parallelism: the model's modules split into contiguous stages on different ranks (see
 // Model::first_stage), possibly several chunks per rank (interleaved stages), and an optimizer
 // step's micro-batches flowing through them in the order of pipeline_schedule.h. Activations go
-// forward and their gradients backward by send and receive: every receive of the step is posted
-// when it starts and every send returns at once, so transfers overlap compute. With several
+// forward and their gradients backward by send and receive, each kind over links of its own
+// (PipelineLinks): every receive of the step is posted when it starts, link by link in the order
+// the sender sends, and every send returns at once, so transfers overlap compute. With several
 // chunks the stages form a ring: the last rank's chunk c feeds the first rank's chunk c + 1.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "../collectives/process_group.h"
 #include "../core/model.h"
+#include "../core/tensor.h"
 #include "pipeline_schedule.h"
 
 namespace rm {
@@ -29,12 +31,24 @@ struct MicroBatches {
   LinearGradients* linear_gradients = nullptr;
 };
 
+// One stage's links to its neighbours: a group of the two ranks of each edge of the pipeline
+// (stage i to i + 1, and the last to the first with interleaved chunks) for each direction, so a
+// link carries one kind of transfer one way. NCCL runs each on a stream of its own and matches a
+// link's sends and receives by their order alone: a receive posted early on one link never holds
+// up a transfer on another, and the order is one the two ends agree on. Null where the stage has
+// no such neighbour.
+struct PipelineLinks {
+  std::shared_ptr<ProcessGroup> activations_in, activations_out, gradients_in, gradients_out;
+};
+
 class Pipeline {
  public:
   // stages: this pipeline's ranks, one per stage in stage order, this rank's stage being its rank
-  // in it; tied: the first and the last stage, which sum the gradients of their shared weight
-  // (Model::shared_weight) once per step (null: no weight is shared).
-  Pipeline(Model& model, std::shared_ptr<ProcessGroup> stages, std::shared_ptr<ProcessGroup> tied);
+  // in it (it sums the step's results over the stages); links: this stage's (see PipelineLinks);
+  // tied: the first and the last stage, which sum the gradients of their shared weight
+  // (Model::shared_weight) once per step (null: no weight is shared). The transfers' buffers are
+  // on `device`, the model's.
+  Pipeline(Model& model, Device& device, std::shared_ptr<ProcessGroup> stages, PipelineLinks links, std::shared_ptr<ProcessGroup> tied);
 
   // Runs this stage's forwards and backwards of one step; ready(0), the last report of the
   // step's gradients, comes once the shared weight's gradient is summed.
@@ -56,8 +70,6 @@ class Pipeline {
   size_t virtual_stages() const { return count_ * chunks_; }
   bool takes_input(size_t chunk) const { return virtual_stage(chunk) == 0; }
   bool takes_loss(size_t chunk) const { return virtual_stage(chunk) + 1 == virtual_stages(); }
-  // The tag of micro-batch k's activations (or gradients) going into virtual stage vs.
-  uint32_t tag(size_t k, size_t vs, bool gradient) const { return uint32_t(2 * (k * virtual_stages() + vs) + (gradient ? 1 : 0)); }
   void wait(WorkPtr& work);  // then null
   // Calls f on every transfer of the step that may be in flight.
   template <class F>
@@ -67,20 +79,29 @@ class Pipeline {
     for (auto& r : receiving_) f(r);
   }
 
+  float* received(size_t i);  // the buffer of a step's receive i
+  // Posts every receive of a step of K micro-batches (see pipeline_arrivals).
+  void post_receives(size_t K, size_t n_in, size_t n_out);
+
   Model& model_;
+  Device& device_;
   std::shared_ptr<ProcessGroup> stages_, tied_;
+  PipelineLinks links_;
   size_t stage_, count_, chunks_;
   double waited_s_ = 0;
   // Per chunk and activation set: this chunk's input gradient, the transfers in flight from it,
   // and (the last stage) the forward's output.
   struct Slot {
-    FloatBuffer dinput;
+    Tensor dinput;
     WorkPtr sending_output, sending_dinput;
     const float* logits = nullptr;
   };
   std::vector<std::vector<Slot>> slots_;
-  std::vector<FloatBuffer> received_;  // one per receive of a step, in the order they are used
+  std::vector<Tensor> received_;  // one per receive of a step
   std::vector<WorkPtr> receiving_;
+  // The receive of each chunk's micro-batch k: its activations at [chunk · K + k], its output's
+  // gradient at [(chunks + chunk) · K + k].
+  std::vector<size_t> receive_of_;
 };
 
 }  // namespace rm

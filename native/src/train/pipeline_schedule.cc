@@ -31,6 +31,18 @@ std::vector<PipelineAction> pipeline_schedule(size_t P, size_t r, size_t v, size
   return actions;
 }
 
+std::vector<PipelineAction> pipeline_arrivals(size_t P, size_t r, size_t v, size_t m, bool forward) {
+  size_t sender = forward ? (r + P - 1) % P : (r + 1) % P, V = P * v;
+  std::vector<PipelineAction> arrivals;
+  for (const PipelineAction& a : pipeline_schedule(P, sender, v, m)) {
+    size_t from = a.chunk * P + sender;  // the sender's virtual stage
+    if (a.forward != forward || (forward ? from + 1 == V : from == 0)) continue;  // nothing goes past the model's ends
+    size_t to = forward ? from + 1 : from - 1;  // a virtual stage of rank r
+    arrivals.push_back({forward, a.micro_batch, to / P});
+  }
+  return arrivals;
+}
+
 size_t pipeline_slots(size_t P, size_t r, size_t v, size_t m) {
   if (v > 1) m = (m + P - 1) / P * P;  // the next multiple: never fewer than a shorter step needs
   std::vector<size_t> held(v, 0);

@@ -24,6 +24,12 @@ struct PipelineAction {
 
 std::vector<PipelineAction> pipeline_schedule(size_t stages, size_t stage, size_t chunks, size_t micro_batches);
 
+// What one link into rank r carries in a step, in the order its sender sends it: the activations
+// rank r receives from rank r − 1 (forward), or the gradients it receives from rank r + 1, each
+// named by the micro-batch and the chunk of rank r it is for. A link matches its transfers by
+// their order (NCCL's rule), so rank r posts its receives in this order.
+std::vector<PipelineAction> pipeline_arrivals(size_t stages, size_t stage, size_t chunks, size_t micro_batches, bool forward);
+
 // The most micro-batches any one chunk of this rank holds between forward and backward over a
 // step of up to `micro_batches` (the activation sets each chunk needs).
 size_t pipeline_slots(size_t stages, size_t stage, size_t chunks, size_t micro_batches);

@@ -131,8 +131,6 @@ double Trainer::own_squares() {
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
   bool gpu = device_.kind() != DeviceKind::Cpu;
-  RM_CHECK(!gpu || config_.pipeline_stages == 1, "INVALID_ARGUMENT",
-           "a model on " + device_.name() + " trains data parallel only for now: pipeline stages on GPUs are not built yet");
   joined_ = true;
   size_t P = config_.pipeline_stages, size = size_t(world->size()), rank = size_t(world->rank());
   RM_CHECK(size % P == 0, "INVALID_ARGUMENT", std::to_string(size) + " ranks do not form pipelines of " + std::to_string(P) + " stages");
@@ -141,13 +139,27 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
   size_t D = size / P;
   std::shared_ptr<ProcessGroup> replicas = world;  // the ranks holding this rank's part of the model
   if (P > 1) {
-    // Every rank makes every subgroup, in the same order: the pipelines, the ranks of each stage,
-    // and each pipeline's first and last stage.
+    // Every rank makes every subgroup, in the same order: the pipelines, their links, the ranks
+    // of each stage, and each pipeline's first and last stage.
     std::shared_ptr<ProcessGroup> stages, tied;
     for (size_t d = 0; d < D; ++d) {
       std::vector<int> ranks;
       for (size_t s = 0; s < P; ++s) ranks.push_back(int(d * P + s));
       if (auto g = world->new_group(ranks)) stages = std::move(g);
+    }
+    PipelineLinks links;
+    size_t edges = model_->chunks() > 1 ? P : P - 1;  // interleaved chunks close the ring
+    for (size_t d = 0; d < D; ++d) {
+      for (size_t e = 0; e < edges; ++e) {  // stage e → stage e + 1: activations one way, gradients the other
+        size_t from = d * P + e, to = d * P + (e + 1) % P;
+        for (bool activations : {true, false}) {
+          auto link = world->new_group({int(std::min(from, to)), int(std::max(from, to))});
+          if (!link) continue;
+          bool sends_activations = rank == from;
+          if (activations) (sends_activations ? links.activations_out : links.activations_in) = std::move(link);
+          else (sends_activations ? links.gradients_in : links.gradients_out) = std::move(link);
+        }
+      }
     }
     replicas = nullptr;
     if (D > 1) {
@@ -160,7 +172,7 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
     if (config_.gpt.layers > 0)  // the tied token embedding
       for (size_t d = 0; d < D; ++d)
         if (auto g = world->new_group({int(d * P), int(d * P + P - 1)})) tied = std::move(g);
-    pipeline_ = std::make_unique<Pipeline>(*model_, std::move(stages), std::move(tied));
+    pipeline_ = std::make_unique<Pipeline>(*model_, device_, std::move(stages), std::move(links), std::move(tied));
   }
   if (D < 2) return;
   DataParallelConfig c;
