@@ -310,6 +310,26 @@ inline std::vector<Case> cases(Rng& rng) {
                      k.cross_entropy(g[0].data(), x[0].data(), labels.data(), N, V, dout[0] * float(N));
                    }});
   }
+  // A transformer MLP through the kernels that fuse GELU into the products beside it: out =
+  // gelu(in · w1ᵀ + b1) · w2ᵀ, N=6, IN=5, OUT=4; a hidden width of 16 (cuBLASLt's GELU epilogues
+  // take it) and of 12 (not a multiple of 8: the CUDA kernels fall back to the composed ones).
+  for (size_t H : {size_t(16), size_t(12)}) {
+    size_t N = 6, IN = 5, OUT = 4;
+    auto pre = std::make_shared<Vec>(N * H), act = std::make_shared<Vec>(N * H);
+    all.push_back({"mlp_gelu_h" + std::to_string(H), {"in", "w1", "b1", "w2"},
+                   {random_vec(N * IN, rng), random_vec(H * IN, rng), random_vec(H, rng), random_vec(OUT * H, rng)},
+                   {false, true, true, true}, N * OUT,
+                   [=](Kernels& k, const std::vector<Vec>& x, Vec& out) {
+                     k.matmul_gelu_forward(act->data(), pre->data(), x[0].data(), x[1].data(), x[2].data(), N, IN, H);
+                     k.matmul_forward(out.data(), act->data(), x[3].data(), nullptr, N, H, OUT, Epilogue::None);
+                   },
+                   [=](Kernels& k, const std::vector<Vec>& x, const Vec& dout, std::vector<Vec>& g, bool acc) {
+                     Vec dpre(N * H);
+                     k.matmul_backward(nullptr, g[3].data(), nullptr, dout.data(), act->data(), x[3].data(), N, H, OUT, acc);
+                     k.matmul_gelu_backward_data(dpre.data(), dout.data(), x[3].data(), pre->data(), N, H, OUT);
+                     k.matmul_backward(g[0].data(), g[1].data(), g[2].data(), dpre.data(), x[0].data(), x[1].data(), N, IN, H, acc);
+                   }});
+  }
   return all;
 }
 

@@ -77,6 +77,20 @@ class StagedKernels final : public Kernels {
                        s.in(in, N * IN), s.in(weight, OUT * IN), N, IN, OUT, acc);
     s.finish();
   }
+  void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias, size_t N,
+                           size_t IN, size_t OUT) override {
+    Staging s(device_);
+    k_.matmul_gelu_forward(s.out(out, N * OUT, false), s.out(pre, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN),
+                           s.in(bias, OUT), N, IN, OUT);
+    s.finish();
+  }
+  void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre, size_t N,
+                                 size_t IN, size_t OUT) override {
+    Staging s(device_);
+    k_.matmul_gelu_backward_data(s.out(dpre, N * IN, false), s.in(dout, N * OUT), s.in(weight, OUT * IN), s.in(pre, N * IN),
+                                 N, IN, OUT);
+    s.finish();
+  }
   void matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N, size_t IN, size_t OUT,
                           size_t r0, size_t r1, bool acc) override {
     Staging s(device_);  // every other row must stay as it was: both keep

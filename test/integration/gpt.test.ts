@@ -80,7 +80,7 @@ describe('gpt through the CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     const p = JSON.parse(r.stdout) as { modules: { name: string; forwardMs: number; backwardMs: number; params: number }[]; params: number };
     const names = p.modules.map((m) => m.name);
-    expect(names).toEqual(expect.arrayContaining(['transformer.wte+wpe', 'transformer.h.0.attn.c_attn', 'transformer.h.1.attn.sdpa', 'transformer.h.1.mlp.gelu', 'transformer.ln_f', 'lm_head']));
+    expect(names).toEqual(expect.arrayContaining(['transformer.wte+wpe', 'transformer.h.0.attn.c_attn', 'transformer.h.1.attn.sdpa', 'transformer.h.1.mlp.c_fc', 'transformer.ln_f', 'lm_head']));
     expect(p.modules.reduce((n, m) => n + m.params, 0)).toBe(p.params - 65 * 32 - 32 * 32); // all but the embeddings (no module of their own)
     for (const m of p.modules) expect(m.forwardMs).toBeGreaterThan(0);
   });

@@ -15,7 +15,7 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     const kernels = new Set(checks.filter((c) => c.check !== 'flash').map((c) => c.kernel));
     expect([...kernels].sort()).toEqual([
       'attention', 'conv2d', 'conv2d_relu', 'cross_entropy', 'embedding', 'flatten', 'gelu', 'layernorm', 'matmul',
-      'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'optimizer', 'relu', 'residual',
+      'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'mlp_gelu_h12', 'mlp_gelu_h16', 'optimizer', 'relu', 'residual',
     ]);
     // matmul_weight_rows and the optimizer's passes have checks of their own (rows, update), not gradient checks
     expect(checks.filter((c) => c.check === 'gradcheck').length).toBe(2 * (kernels.size - 2));

@@ -104,6 +104,22 @@ class Kernels {
   virtual void gelu_forward(float* out, const float* in, size_t n) = 0;
   virtual void gelu_backward(float* din, const float* dout, const float* in, size_t n) = 0;
 
+  // A product and the GELU after it (a transformer MLP's first Linear), in one call where the
+  // device fuses them (cuBLASLt's GELU epilogue); these compose the kernels above, which is what
+  // the CPU runs. pre[N, OUT] = in · weight[OUT, IN]ᵀ + bias, kept for backward; out = gelu(pre).
+  virtual void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias,
+                                   size_t N, size_t IN, size_t OUT) {
+    matmul_forward(pre, in, weight, bias, N, IN, OUT, Epilogue::None);
+    gelu_forward(out, pre, N * OUT);
+  }
+  // The input gradient of a product whose input was gelu(pre), through the GELU (the MLP's second
+  // Linear; cuBLASLt's DGELU epilogue): dpre[N, IN] = gelu'(pre) ⊙ (dout[N, OUT] · weight[OUT, IN]).
+  virtual void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre,
+                                         size_t N, size_t IN, size_t OUT) {
+    matmul_backward(dpre, nullptr, nullptr, dout, nullptr, weight, N, IN, OUT, false);
+    gelu_backward(dpre, dpre, pre, N * IN);  // element by element: in place is fine
+  }
+
   // out[B, T, C] = wte[tokens[b, t]] + wpe[t]
   virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, size_t B,
                                  size_t T, size_t C) = 0;

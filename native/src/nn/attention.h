@@ -9,10 +9,10 @@ namespace rm {
 
 // Gradient scratch a block's backward passes through, shared by every block of a model.
 struct BlockWorkspace {
-  Tensor c1, c1b, c3, c4a, c4b;  // [N, C], [N, C], [N, 3C], [N, 4C], [N, 4C]
+  Tensor c1, c1b, c3, c4;  // [N, C], [N, C], [N, 3C], [N, 4C]
   BlockWorkspace(const Scope& s, size_t max_rows, size_t C)
       : c1(s.activation({max_rows, C})), c1b(s.activation({max_rows, C})), c3(s.activation({max_rows, 3 * C})),
-        c4a(s.activation({max_rows, 4 * C})), c4b(s.activation({max_rows, 4 * C})) {}
+        c4(s.activation({max_rows, 4 * C})) {}
 };
 
 class CausalSelfAttention {

@@ -28,7 +28,18 @@ const float* LinearModule::forward(const Pass& p, const float* in) {
   return out_.f32();
 }
 
-void LinearModule::backward(const Pass& p, float* din, const float* dout) {
+const float* LinearModule::forward_gelu(const Pass& p, const float* in, float* activated) {
+  auto timer = p.forward_scope(name_, forward_flops(p.N), 2 * out_.numel() * sizeof(float));
+  in_ = in;
+  p.k.matmul_gelu_forward(activated, out_.f32(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_);
+  p.round(out_.f32(), p.N * OUT_);
+  p.round(activated, p.N * OUT_);
+  return activated;
+}
+
+void LinearModule::backward(const Pass& p, float* din, const float* dout) { backward_through_gelu(p, din, dout, nullptr); }
+
+void LinearModule::backward_through_gelu(const Pass& p, float* din, const float* dout, const float* gelu_input) {
   auto timer = p.backward_scope(name_, (din ? 2.0 : 1.0) * forward_flops(p.N));
   if (relu_ == FusedRelu::Here) {
     p.k.relu_backward(masked_.f32(), dout, out_.f32(), p.N * OUT_);
@@ -36,20 +47,27 @@ void LinearModule::backward(const Pass& p, float* din, const float* dout) {
   }
   LinearGradients* strategy = p.linear_gradients;
   if (strategy && strategy->takes(weight.offset)) {
-    backward_through(p, *strategy, din, dout);
+    backward_through(p, *strategy, din, dout, gelu_input);
   } else {
     auto w = p.grads->target(weight), b = p.grads->target(bias);
     // One accumulate flag covers both: they are always written together.
-    p.k.matmul_backward(din, w.data, b.data, dout, in_, p.weight(weight), p.N, IN_, OUT_, w.accumulate);
+    p.k.matmul_backward(gelu_input ? nullptr : din, w.data, b.data, dout, in_, p.weight(weight), p.N, IN_, OUT_, w.accumulate);
+    if (gelu_input) input_gradient(p, din, dout, gelu_input);
     p.grads->commit(weight);
     p.grads->commit(bias);
   }
   if (din) p.round(din, p.N * IN_);
 }
 
-void LinearModule::backward_through(const Pass& p, LinearGradients& strategy, float* din, const float* dout) {
+void LinearModule::input_gradient(const Pass& p, float* din, const float* dout, const float* gelu_input) const {
+  if (!din) return;
+  if (gelu_input) p.k.matmul_gelu_backward_data(din, dout, p.weight(weight), gelu_input, p.N, IN_, OUT_);
+  else p.k.matmul_backward(din, nullptr, nullptr, dout, in_, p.weight(weight), p.N, IN_, OUT_, false);
+}
+
+void LinearModule::backward_through(const Pass& p, LinearGradients& strategy, float* din, const float* dout, const float* gelu_input) {
   strategy.begin(weight.offset, in_, dout, p.N);
-  if (din) p.k.matmul_backward(din, nullptr, nullptr, dout, in_, p.weight(weight), p.N, IN_, OUT_, false);
+  input_gradient(p, din, dout, gelu_input);
   auto w = p.grads->target(weight), b = p.grads->target(bias);
   Range rows = strategy.finish(weight.offset, p.k, w.data, b.data, w.accumulate);
   p.grads->commit(weight, rows.begin * IN_, rows.end * IN_);

@@ -1,4 +1,5 @@
-// The transformer's feed-forward part (nanoGPT's MLP): c_proj(gelu(c_fc(x))), 4C wide.
+// The transformer's feed-forward part (nanoGPT's MLP): c_proj(gelu(c_fc(x))), 4C wide, the GELU
+// fused into the products beside it (see Mlp::forward).
 #pragma once
 
 #include "attention.h"
@@ -14,7 +15,6 @@ class Mlp {
   void backward(const Pass& p, float* din, const float* dout, BlockWorkspace& w);
 
  private:
-  std::string gelu_name_;
   size_t C_;
   LinearModule c_fc_, c_proj_;
   Tensor h_;  // gelu(c_fc(x)) [N, 4C]

@@ -28,11 +28,22 @@ class CudaKernels final : public Kernels {
   CudaDevice& device() const { return device_; }
   static constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLASLt's: enough for its split-K kernels on Hopper
 
-  // C (col-major m×n, ldc) = op(A)·op(B) (+ C when accumulate), then + bias[m] and ReLU where
-  // asked: cuBLASLt, fp32 accumulation and output, A and B in this instance's gemm inputs' type.
-  // A is m×k (k×m when ta), B k×n (n×k when tb), both col-major.
-  void gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B, size_t ldb,
-            float* C, size_t ldc, bool accumulate, const float* bias = nullptr, bool relu = false);
+  // What a product applies to its result after the bias, in cuBLASLt's epilogue: nothing, ReLU,
+  // GELU writing its input (the result before it) to `aux`, or GELU's derivative at `aux`, the
+  // result being the gradient of GELU's output (aux shaped as C, its ld ldc).
+  enum class After { Nothing, Relu, GeluKeepInput, GeluGradient };
+
+  // C (col-major m×n, ldc) = op(A)·op(B) (+ C when accumulate), then + bias[m] and `after`:
+  // cuBLASLt, fp32 accumulation and output, A and B in this instance's gemm inputs' type. A is
+  // m×k (k×m when ta), B k×n (n×k when tb), both col-major. False (nothing done) where cuBLASLt
+  // has no algorithm for a GELU epilogue; any other failure throws.
+  bool gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B, size_t ldb,
+            float* C, size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing,
+            const float* aux = nullptr);
+  void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias, size_t N,
+                           size_t IN, size_t OUT) override;
+  void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre, size_t N,
+                                 size_t IN, size_t OUT) override;
 
  private:
   // The device's stream, with the device made current on the calling thread (the engine's native

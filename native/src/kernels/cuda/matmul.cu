@@ -41,13 +41,16 @@ uint32_t alignment(const void* p) {
 
 }  // namespace
 
-void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B,
-                       size_t ldb, float* C, size_t ldc, bool accumulate, const float* bias, bool relu) {
-  if (m == 0 || n == 0) return;
+bool CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B,
+                       size_t ldb, float* C, size_t ldc, bool accumulate, const float* bias, After after, const float* aux) {
+  bool gelu = after == After::GeluKeepInput || after == After::GeluGradient;
+  RM_CHECK(gelu == (aux != nullptr), "INTERNAL", "a GELU epilogue, and only one, takes an aux matrix");
+  if (gelu && (ldc % 8 != 0 || alignment(aux) < 16)) return false;  // cuBLASLt's terms for the aux matrix
+  if (m == 0 || n == 0) return true;
   if (k == 0) {  // an empty product: C keeps what it holds, or becomes 0 (then the epilogue)
     if (!accumulate) RM_CUDA_CHECK(cudaMemset2DAsync(C, ldc * sizeof(float), 0, m * sizeof(float), n, stream()), "zeroing an empty product");
-    RM_CHECK(bias == nullptr && !relu, "INTERNAL", "an empty product with an epilogue");
-    return;
+    RM_CHECK(bias == nullptr && after == After::Nothing, "INTERNAL", "an empty product with an epilogue");
+    return true;
   }
   // 16-bit operands: the values are that type's already (the layers round them), so the product
   // is the fp32 one's, on the tensor cores. The copies cover each operand's span, ld included.
@@ -66,10 +69,21 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
   cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "cuBLASLt TRANSA");
   check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "cuBLASLt TRANSB");
-  cublasLtEpilogue_t epilogue = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
-                                     : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+  RM_CHECK(!bias || after != After::GeluGradient, "INTERNAL", "a bias before GELU's derivative");
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  switch (after) {
+    case After::Nothing: epilogue = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT; break;
+    case After::Relu: epilogue = bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU; break;
+    case After::GeluKeepInput: epilogue = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX; break;
+    case After::GeluGradient: epilogue = CUBLASLT_EPILOGUE_DGELU; break;
+  }
   check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue), "cuBLASLt epilogue");
   if (bias) check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "cuBLASLt bias");
+  if (gelu) {
+    int64_t aux_ld = int64_t(ldc);
+    check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux), "cuBLASLt aux matrix");
+    check_cublas(lt.desc_set(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld), "cuBLASLt aux ld");
+  }
   check_cublas(lt.layout_create(&call.a, operand, a_rows, a_cols, lda), "cuBLASLt layout of A");
   check_cublas(lt.layout_create(&call.b, operand, b_rows, b_cols, ldb), "cuBLASLt layout of B");
   check_cublas(lt.layout_create(&call.c, CUDA_R_32F, m, n, ldc), "cuBLASLt layout of C");
@@ -87,14 +101,16 @@ void CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
   cublasLtMatmulHeuristicResult_t found{};
   int count = 0;
   auto handle = static_cast<cublasLtHandle_t>(lt_);
-  check_cublas(lt.heuristic(handle, call.desc, call.a, call.b, call.c, call.c, call.preference, 1, &found, &count),
-               "cuBLASLt algorithm search");
+  cublasStatus_t searched = lt.heuristic(handle, call.desc, call.a, call.b, call.c, call.c, call.preference, 1, &found, &count);
+  if (gelu && (searched != CUBLAS_STATUS_SUCCESS || count == 0)) return false;
+  check_cublas(searched, "cuBLASLt algorithm search");
   RM_CHECK(count > 0, "CUDA_ERROR", "cuBLASLt has no algorithm for a " + std::to_string(m) + "×" + std::to_string(k) + "·" +
                                         std::to_string(k) + "×" + std::to_string(n) + " product (" + name() + ")");
   float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   check_cublas(lt.matmul(handle, call.desc, &alpha, a_data, call.a, b_data, call.b, &beta, C, call.c, C, call.c, &found.algo,
                          workspace_, workspace, stream()),
                "cuBLASLt matmul");
+  return true;
 }
 
 void CudaKernels::column_sums(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate) {
@@ -104,7 +120,21 @@ void CudaKernels::column_sums(float* dbias, const float* dout, size_t N, size_t 
 
 void CudaKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
                                  size_t IN, size_t OUT, Epilogue epilogue) {
-  gemm(true, false, OUT, N, IN, weight, IN, in, IN, out, OUT, false, bias, epilogue == Epilogue::Relu);
+  gemm(true, false, OUT, N, IN, weight, IN, in, IN, out, OUT, false, bias, epilogue == Epilogue::Relu ? After::Relu : After::Nothing);
+}
+
+// GELU in the first product's epilogue, its input kept; where cuBLASLt cannot (an OUT that is not
+// a multiple of 8, or no algorithm), the two kernels.
+void CudaKernels::matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias,
+                                      size_t N, size_t IN, size_t OUT) {
+  if (!gemm(true, false, OUT, N, IN, weight, IN, in, IN, out, OUT, false, bias, After::GeluKeepInput, pre))
+    Kernels::matmul_gelu_forward(out, pre, in, weight, bias, N, IN, OUT);
+}
+
+void CudaKernels::matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre,
+                                            size_t N, size_t IN, size_t OUT) {
+  if (!gemm(false, false, IN, N, OUT, weight, IN, dout, OUT, dpre, IN, false, nullptr, After::GeluGradient, pre))
+    Kernels::matmul_gelu_backward_data(dpre, dout, weight, pre, N, IN, OUT);
 }
 
 void CudaKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
