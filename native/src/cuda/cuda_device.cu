@@ -1,5 +1,6 @@
 #include "cuda_device.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -28,7 +29,25 @@ void throw_cuda_error(cudaError_t status, const std::string& what) {
   throw NativeError("CUDA_ERROR", what + ": " + reason);
 }
 
+// What this process's CUDA must be, set before the driver starts (the first CUDA call of the
+// process goes through here). A pipeline stage has NCCL receives waiting on its peer while it
+// launches compute kernels, and two things would make those wait for the receives: loading a
+// kernel on its first launch (lazy loading, CUDA's default since 12.2, may synchronise the
+// context: CUDA's guide names this deadlock), and streams sharing a hardware work queue (an
+// operation waiting for its stream's previous one holds up the queue's other streams; each NCCL
+// group has a stream, and CUDA gives 8 queues by default). So: every kernel loaded when its
+// module is, and 32 queues (CUDA's most), whatever the environment said.
+static void prepare_cuda_environment() {
+  static bool done = [] {
+    setenv("CUDA_MODULE_LOADING", "EAGER", 1);
+    setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 1);
+    return true;
+  }();
+  (void)done;
+}
+
 int cuda_device_count() {
+  prepare_cuda_environment();
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     cudaGetLastError();
@@ -38,6 +57,7 @@ int cuda_device_count() {
 }
 
 CudaDeviceInfo cuda_device_info(int index) {
+  prepare_cuda_environment();
   cudaDeviceProp prop{};
   RM_CUDA_CHECK(cudaGetDeviceProperties(&prop, index), "reading the properties of cuda:" + std::to_string(index));
   return {prop.name, prop.totalGlobalMem, prop.major, prop.minor};
@@ -51,16 +71,14 @@ CudaDevice::CudaDevice(int index) : index_(index) {
     if (status != cudaSuccess) throw_cuda_error(status, "opening cuda:" + std::to_string(index));
     throw NativeError("CUDA_UNAVAILABLE", "no GPU cuda:" + std::to_string(index) + " on this machine (it has " + std::to_string(n) + ")");
   }
-  // Each NCCL group queues its operations on a stream of its own, and a pipeline stage has
-  // several in flight at once (one per link). Streams that share one of the device's hardware
-  // work queues serialise there: an operation waiting for its stream's previous one (a receive
-  // behind a receive whose peer has not sent yet) holds up whatever other streams queued behind
-  // it, such as the send that peer waits for. 32 queues (CUDA's most; 8 by default) give each
-  // stream of a rank its own. Read when the context is created, just below; a value already set
-  // stays.
-  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
   make_current();
   RM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream on " + name());
+  // The stream-ordered allocator keeps what is freed for the next allocation instead of handing
+  // it back to the driver at every synchronisation (a caching allocator, as PyTorch's).
+  cudaMemPool_t pool = nullptr;
+  RM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_), "reading the memory pool of " + name());
+  uint64_t keep_all = UINT64_MAX;
+  RM_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all), "setting the memory pool of " + name());
 }
 
 CudaDevice::~CudaDevice() {
@@ -73,15 +91,17 @@ void* CudaDevice::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
   make_current();
   void* p = nullptr;
-  RM_CUDA_CHECK(cudaMalloc(&p, bytes), "cudaMalloc of " + bytes_text(bytes) + " on " + name());
+  RM_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_), "allocating " + bytes_text(bytes) + " on " + name());
   RM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_), "zeroing new memory on " + name());
   return p;
 }
 
+// In the stream's order: after the work queued that may still read it, without waiting for the
+// device as cudaFree would (a pipeline stage's NCCL receives may be waiting on its peer, which
+// waits on this rank). A buffer handed to an NCCL group goes only once its Work has been waited.
 void CudaDevice::release(void* p, size_t) {
   if (p == nullptr) return;
-  // Work queued on the stream may still read it: cudaFree waits for the device.
-  cudaFree(p);
+  cudaFreeAsync(p, stream_);
 }
 
 void CudaDevice::copy(void* dst, const void* src, size_t bytes) {

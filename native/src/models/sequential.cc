@@ -95,7 +95,7 @@ Sequential::Activations Sequential::make_activations(const std::vector<LayerConf
       linear_layers_.push_back(static_cast<const LinearModule&>(*a.modules.back()).layer());
   }
   if (!reuse) first_trainable_ = size_t(std::find(trainable_.begin(), trainable_.end(), true) - trainable_.begin());
-  a.input = Tensor({max_batch_, stage_input_.size()}, DType::F32);
+  a.input = Tensor({max_batch_, stage_input_.size()}, DType::F32, device_);
   return a;
 }
 

@@ -26,6 +26,28 @@ Pipeline::Pipeline(Model& model, Device& device, std::shared_ptr<ProcessGroup> s
     if (!takes_input(c))
       for (auto& s : slots_[c]) s.dinput = Tensor({n}, DType::F32, device_);
   }
+  connect_links();
+}
+
+// NCCL connects a link on its first transfer, and that waits for the peer to connect it too: a
+// stage whose first receive of a step is on one link while its peer's is on another would wait
+// forever. So each link carries one transfer now, every rank taking the links in one order (edge
+// by edge, activations then gradients): the two ranks of a link meet there, and no rank waits
+// on a link whose peer is held up by a later one.
+void Pipeline::connect_links() {
+  float* one = received(0);
+  size_t edges = chunks_ > 1 ? count_ : count_ - 1;  // stage e → e + 1, and the ring's last edge
+  for (size_t e = 0; e < edges; ++e) {
+    for (bool activations : {true, false}) {
+      size_t sender = activations ? e : (e + 1) % count_, receiver = activations ? (e + 1) % count_ : e;
+      if (stage_ != sender && stage_ != receiver) continue;
+      bool sends = stage_ == sender;
+      const std::shared_ptr<ProcessGroup>& link = activations ? (sends ? links_.activations_out : links_.activations_in)
+                                                              : (sends ? links_.gradients_out : links_.gradients_in);
+      RM_CHECK(link != nullptr, "INTERNAL", "stage " + std::to_string(stage_) + " lacks a link of edge " + std::to_string(e));
+      (sends ? link->send(one, 1, DType::F32, peer(*link), 0) : link->recv(one, 1, DType::F32, peer(*link), 0))->wait(stages_->wait_bound());
+    }
+  }
 }
 
 float* Pipeline::received(size_t i) {
@@ -65,7 +87,6 @@ void Pipeline::run(const MicroBatches& m) {
   waited_s_ = 0;
   size_t n_in = in_floats(m.B), n_out = out_floats(m.B);
   std::vector<PipelineAction> actions = pipeline_schedule(count_, stage_, chunks_, m.K);
-  post_receives(m.K, n_in, n_out);
   auto take_received = [&](bool forward, size_t c, size_t k) -> const float* {
     size_t i = receive_of_[((forward ? 0 : chunks_) + c) * m.K + k];
     wait(receiving_[i]);
@@ -78,6 +99,7 @@ void Pipeline::run(const MicroBatches& m) {
   for (auto& f : free)
     for (size_t s = model_.slots(); s-- > 0;) f.push_back(s);
   try {
+    post_receives(m.K, n_in, n_out);
     bool finished = false;  // the last backward of chunk 0 reported its gradients but the first group
     for (const PipelineAction& a : actions) {
       size_t c = a.chunk, k = a.micro_batch;

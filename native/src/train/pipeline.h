@@ -80,6 +80,7 @@ class Pipeline {
   }
 
   float* received(size_t i);  // the buffer of a step's receive i
+  void connect_links();       // one transfer over each link (see there)
   // Posts every receive of a step of K micro-batches (see pipeline_arrivals).
   void post_receives(size_t K, size_t n_in, size_t n_out);
 

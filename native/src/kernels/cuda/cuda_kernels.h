@@ -70,8 +70,7 @@ class CudaKernels final : public Kernels {
     size_t count = 0;
     T* at_least(CudaDevice& device, size_t n) {
       if (count < n) {
-        device.synchronize();  // queued kernels may still use the old buffer
-        device.release(data, count * sizeof(T));
+        device.release(data, count * sizeof(T));  // in stream order: after the kernels that use it
         data = nullptr;
         count = 0;
         data = static_cast<T*>(device.allocate(n * sizeof(T)));
