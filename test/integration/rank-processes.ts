@@ -22,10 +22,13 @@ export async function startRendezvous(): Promise<{ address: string; stop: () => 
   return { address, stop: () => coordinator.kill('SIGTERM') };
 }
 
-/** Runs `script` with `args` from the repository root; resolves with the JSON of its last line of output, or rejects with its stderr. */
-export function runRank<T>(script: string, args: string[], label: string, timeoutMs = 120_000): Promise<T> {
+/**
+ * Runs `script` with `args` from the repository root, with `env` added to this process's
+ * environment; resolves with the JSON of its last line of output, or rejects with its stderr.
+ */
+export function runRank<T>(script: string, args: string[], label: string, timeoutMs = 120_000, env: Record<string, string> = {}): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

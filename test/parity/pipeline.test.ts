@@ -1,7 +1,8 @@
 /**
  * Pipeline stages on GPUs against the same stages on the CPU: a small GPT split into 2 stages
  * (1F1B), and into 2 stages of 2 interleaved chunks (the last stage's chunk feeding the first's,
- * over the ring's closing link), each rank on a GPU of its own with its links over NCCL, trains 5
+ * over the ring's closing link), each rank on a GPU of its own (CUDA_VISIBLE_DEVICES, as an agent
+ * starts a rank) with its links over NCCL, trains 5
  * steps as the same ranks do on the CPU over Gloo. Needs two GPUs (NCCL refuses two ranks on
  * one); skipped, visibly, where there are fewer.
  *
@@ -33,7 +34,7 @@ describe.skipIf(why !== '')(`pipeline stages on 2 GPUs against the CPU${why ? ` 
     const scope = `parity-pipeline-${gpus ? 'gpu' : 'cpu'}-${virtual}-${Date.now()}/1`;
     return Promise.all([0, 1].map((rank) => runRank<RankResult>(RANK, [JSON.stringify({
       group: { address: rendezvous.address, scope, rank, size: 2 }, stages: 2, virtual, layers: 4, steps: 5, micro: 4, batch: 4, eps: 1e-6, gpus,
-    })], `${gpus ? 'gpu' : 'cpu'} rank ${rank}`)));
+    })], `${gpus ? 'gpu' : 'cpu'} rank ${rank}`, 120_000, gpus ? { CUDA_VISIBLE_DEVICES: String(rank) } : {})));
   };
 
   it.each([1, 2])('2 stages of %i chunk(s) each: the same losses and parameters after five steps', async (virtual) => {

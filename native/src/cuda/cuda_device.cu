@@ -73,12 +73,18 @@ CudaDevice::CudaDevice(int index) : index_(index) {
   }
   make_current();
   RM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream on " + name());
-  // The stream-ordered allocator keeps what is freed for the next allocation instead of handing
-  // it back to the driver at every synchronisation (a caching allocator, as PyTorch's).
-  cudaMemPool_t pool = nullptr;
-  RM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_), "reading the memory pool of " + name());
-  uint64_t keep_all = UINT64_MAX;
-  RM_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all), "setting the memory pool of " + name());
+  // Memory comes from the stream-ordered allocator where the device has one (see release), which
+  // keeps what is freed for the next allocation instead of handing it back to the driver at every
+  // synchronisation (a caching allocator, as PyTorch's).
+  int pools = 0;
+  RM_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, index_), "reading the attributes of " + name());
+  pooled_ = pools != 0;
+  if (pooled_) {
+    cudaMemPool_t pool = nullptr;
+    RM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_), "reading the memory pool of " + name());
+    uint64_t keep_all = UINT64_MAX;
+    RM_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all), "setting the memory pool of " + name());
+  }
 }
 
 CudaDevice::~CudaDevice() {
@@ -91,17 +97,21 @@ void* CudaDevice::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
   make_current();
   void* p = nullptr;
-  RM_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_), "allocating " + bytes_text(bytes) + " on " + name());
+  if (pooled_) RM_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_), "allocating " + bytes_text(bytes) + " on " + name());
+  else RM_CUDA_CHECK(cudaMalloc(&p, bytes), "allocating " + bytes_text(bytes) + " on " + name());
   RM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_), "zeroing new memory on " + name());
   return p;
 }
 
 // In the stream's order: after the work queued that may still read it, without waiting for the
-// device as cudaFree would (a pipeline stage's NCCL receives may be waiting on its peer, which
-// waits on this rank). A buffer handed to an NCCL group goes only once its Work has been waited.
+// device as cudaFree does (a pipeline stage's NCCL receives may be waiting on its peer, which
+// waits on this rank; without memory pools, that wait remains). A buffer handed to an NCCL group
+// goes only once its Work has been waited.
 void CudaDevice::release(void* p, size_t) {
   if (p == nullptr) return;
-  cudaFreeAsync(p, stream_);
+  make_current();
+  if (pooled_) cudaFreeAsync(p, stream_);
+  else cudaFree(p);
 }
 
 void CudaDevice::copy(void* dst, const void* src, size_t bytes) {

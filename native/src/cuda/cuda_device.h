@@ -41,6 +41,7 @@ class CudaDevice final : public Device {
  private:
   int index_;
   cudaStream_t stream_ = nullptr;
+  bool pooled_ = false;  // memory from the stream-ordered allocator (where the device has one)
 };
 
 // The process's device `index`, created on first use; CUDA_UNAVAILABLE when there is no such GPU.

@@ -28,6 +28,8 @@ const float* LinearModule::forward(const Pass& p, const float* in) {
   return out_.f32();
 }
 
+// In bf16 and fp16, GELU takes the product before its rounding, as a fused epilogue does (the
+// device never stores it between the two), and backward its derivative at the rounded value kept.
 const float* LinearModule::forward_gelu(const Pass& p, const float* in, float* activated) {
   auto timer = p.forward_scope(name_, forward_flops(p.N), 2 * out_.numel() * sizeof(float));
   in_ = in;
