@@ -38,6 +38,7 @@ class GlooGroup : public ProcessGroup {
 
   std::chrono::milliseconds timeout() const override { return timeout_; }
   const Topology& topology() const override { return topology_; }
+  std::string device_name() const override { return "cpu"; }
   RM_PROCESS_GROUP_OVERRIDES
 
   // Seconds per float32 all-reduce of n elements, best of `iterations`, for bench/: Gloo's TCP

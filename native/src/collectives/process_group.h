@@ -50,6 +50,9 @@ class ProcessGroup {
   int rank() const { return rank_; }
   int size() const { return size_; }
   virtual const Topology& topology() const = 0;
+  // Where the buffers it moves are best kept: "cpu" (Gloo), or the GPU an NCCL group runs on
+  // (which can read nothing of another GPU's).
+  virtual std::string device_name() const = 0;
   // How long any operation may wait for the other ranks before it fails.
   virtual std::chrono::milliseconds timeout() const = 0;
 

@@ -36,8 +36,10 @@ struct Staging {
   void* device = nullptr;
   size_t bytes = 0;
   bool copy_in = false, copy_back = false;
+  cudaStream_t stream = nullptr;  // the group's: allocated and freed in its order where the device pools memory
+  bool pooled = false;
   Staging() = default;
-  Staging(void* h, size_t b, bool in, bool out);
+  Staging(void* h, size_t b, bool in, bool out, cudaStream_t s, bool pooled);
   Staging(Staging&& o) noexcept;
   Staging& operator=(Staging&&) = delete;
   Staging(const Staging&) = delete;
@@ -58,6 +60,7 @@ class NcclGroup : public ProcessGroup, public std::enable_shared_from_this<NcclG
 
   std::chrono::milliseconds timeout() const override { return timeout_; }
   const Topology& topology() const override { return topology_; }
+  std::string device_name() const override { return device_.name(); }
   RM_PROCESS_GROUP_OVERRIDES
 
   // Aborts the communicator: every operation in flight or to come fails. (A timed-out wait does.)

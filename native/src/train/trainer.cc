@@ -131,6 +131,9 @@ double Trainer::own_squares() {
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
   bool gpu = device_.kind() != DeviceKind::Cpu;
+  RM_CHECK(!gpu || world->device_name() == device_.name(), "INVALID_ARGUMENT",
+           "a model on " + device_.name() + " trains over an NCCL group on its own GPU, not one on " + world->device_name() +
+               " (a rank sees its GPU as cuda:0: run it with CUDA_VISIBLE_DEVICES set to it, as the agent does)");
   joined_ = true;
   size_t P = config_.pipeline_stages, size = size_t(world->size()), rank = size_t(world->rank());
   RM_CHECK(size % P == 0, "INVALID_ARGUMENT", std::to_string(size) + " ranks do not form pipelines of " + std::to_string(P) + " stages");
