@@ -15,11 +15,13 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <vector>
 
 #include "../src/cuda/cuda_check.h"
 #include "../src/cuda/cuda_device.h"
 #include "../src/cuda/nccl_group.h"
 #include "../src/kernels/cuda/cuda_kernels.h"
+#include "../src/precision/precision.h"
 #include "../src/train/trainer.h"
 #include "attention16_check.h"
 #include "kernel_cases.h"
@@ -31,11 +33,25 @@ using namespace rm::check;
 
 namespace {
 
-// A GEMM of n×n by n×n (operands in `k`'s type) on the device's stream, best of best_ms's runs, in TFLOP/s.
+// A GEMM of n×n by n×n on the device's stream, best of best_ms's runs, in TFLOP/s: the peak MFU is
+// counted against. Its operands are random values (a GPU runs cooler, so faster, on zeros) held in
+// `k`'s input type already, so no conversion is timed.
 double gemm_tflops(CudaKernels& k, CudaDevice& device, size_t n) {
   DeviceBuffers buf(device);
-  float *a = buf.floats(n * n), *b = buf.floats(n * n), *c = buf.floats(n * n);
-  double ms = best_ms(device, [&] { k.gemm(false, false, n, n, n, a, n, b, n, c, n, false); });
+  float *a = buf.floats(n * n), *b = buf.floats(n * n), *c = buf.floats(n * n);  // room for either type
+  Rng rng(7);
+  std::vector<float> values(n * n);
+  for (float& x : values) x = rng.uniform(-1.0f, 1.0f);
+  Precision p = k.gemm_inputs();
+  if (p == Precision::F32) {
+    device.copy_from_host(a, values.data(), n * n * sizeof(float));
+  } else {
+    std::vector<uint16_t> bits(n * n);
+    for (size_t i = 0; i < n * n; ++i) bits[i] = p == Precision::BF16 ? bf16_bits(round_to_bf16(values[i])) : fp16_bits(round_to_fp16(values[i]));
+    device.copy_from_host(a, bits.data(), n * n * sizeof(uint16_t));
+  }
+  device.copy(b, a, n * n * sizeof(float));
+  double ms = best_ms(device, [&] { k.gemm_operands(false, false, n, n, n, a, n, b, n, c, n, false); });
   return 2.0 * double(n) * n * n / (ms * 1e-3) / 1e12;
 }
 

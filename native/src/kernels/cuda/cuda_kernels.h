@@ -40,6 +40,13 @@ class CudaKernels final : public Kernels {
   bool gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B, size_t ldb,
             float* C, size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing,
             const float* aux = nullptr);
+  // gemm on operands already in this instance's gemm inputs' type (16-bit encodings under BF16 and
+  // F16): what gemm runs once it has converted its fp32 operands, and what a GEMM's peak is
+  // measured on.
+  bool gemm_operands(bool ta, bool tb, size_t m, size_t n, size_t k, const void* A, size_t lda, const void* B, size_t ldb,
+                     float* C, size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing,
+                     const float* aux = nullptr);
+  Precision gemm_inputs() const { return gemm_inputs_; }
   void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias, size_t N,
                            size_t IN, size_t OUT) override;
   void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre, size_t N,

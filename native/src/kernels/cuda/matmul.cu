@@ -43,6 +43,18 @@ uint32_t alignment(const void* p) {
 
 bool CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B,
                        size_t ldb, float* C, size_t ldc, bool accumulate, const float* bias, After after, const float* aux) {
+  if (gemm_inputs_ == Precision::F32 || m == 0 || n == 0 || k == 0)
+    return gemm_operands(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, accumulate, bias, after, aux);
+  // 16-bit operands: the values are that type's already (the layers round them), so the product
+  // is the fp32 one's, on the tensor cores. The copies cover each operand's span, ld included.
+  size_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+  return gemm_operands(ta, tb, m, n, k, half_copy(0, A, lda * (a_cols - 1) + a_rows), lda,
+                       half_copy(1, B, ldb * (b_cols - 1) + b_rows), ldb, C, ldc, accumulate, bias, after, aux);
+}
+
+bool CudaKernels::gemm_operands(bool ta, bool tb, size_t m, size_t n, size_t k, const void* A, size_t lda, const void* B,
+                                size_t ldb, float* C, size_t ldc, bool accumulate, const float* bias, After after,
+                                const float* aux) {
   bool gelu = after == After::GeluKeepInput || after == After::GeluGradient;
   RM_CHECK(gelu == (aux != nullptr), "INTERNAL", "a GELU epilogue, and only one, takes an aux matrix");
   if (gelu && (ldc % 8 != 0 || alignment(aux) < 16)) return false;  // cuBLASLt's terms for the aux matrix
@@ -52,17 +64,10 @@ bool CudaKernels::gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const flo
     RM_CHECK(bias == nullptr && after == After::Nothing, "INTERNAL", "an empty product with an epilogue");
     return true;
   }
-  // 16-bit operands: the values are that type's already (the layers round them), so the product
-  // is the fp32 one's, on the tensor cores. The copies cover each operand's span, ld included.
   size_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
   const void* a_data = A;
   const void* b_data = B;
-  cudaDataType_t operand = CUDA_R_32F;
-  if (gemm_inputs_ != Precision::F32) {
-    a_data = half_copy(0, A, lda * (a_cols - 1) + a_rows);
-    b_data = half_copy(1, B, ldb * (b_cols - 1) + b_rows);
-    operand = gemm_inputs_ == Precision::BF16 ? CUDA_R_16BF : CUDA_R_16F;
-  }
+  cudaDataType_t operand = gemm_inputs_ == Precision::F32 ? CUDA_R_32F : gemm_inputs_ == Precision::BF16 ? CUDA_R_16BF : CUDA_R_16F;
   LtCall call;
   const CublasLt& lt = call.lt;
   check_cublas(lt.desc_create(&call.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cuBLASLt matmul descriptor");
