@@ -176,7 +176,7 @@ export const JOB_SCHEMA = {
         },
       },
     },
-    device: field(oneOf('cpu', 'cuda'), 'cpu', 'where ranks compute: cpu slots, or cuda slots (one GPU per rank; one rank per cuda job for now)'),
+    device: field(oneOf('cpu', 'cuda'), 'cpu', 'where ranks compute: cpu slots, or cuda slots (one GPU per rank; data parallel and pipeline stages over NCCL)'),
     parallel: {
       node: 'section',
       doc: 'how the job is split across ranks; ranks = data × pipeline',

@@ -44,7 +44,7 @@ export interface PipelineStage {
 export type EngineConfig = EngineModel & EngineOptions;
 
 export interface EngineOptions {
-  /** Where the model, its gradients and the optimizer's state live: "cpu" (the default) or "cuda:N"; a cuda engine trains on one rank for now. */
+  /** Where the model, its gradients and the optimizer's state live: "cpu" (the default) or "cuda:N" (its process group an NCCL one on that GPU). */
   device?: 'cpu' | `cuda:${number}`;
   maxBatch: number; // samples per micro-batch
   maxAccumulate?: number; // micro-batches per optimizer step; 1 when absent
@@ -241,6 +241,8 @@ export interface NativeAddon {
   isaProbe(options: { seconds: number }): Promise<{ fp32FmaGflops: number; bf16DotGflops: number; amx: string }>;
   /** The order one pipeline stage runs a step's micro-batches in, 1F1B or interleaved (native/src/train/pipeline_schedule.h). */
   pipelineSchedule(stages: number, stage: number, chunks: number, microBatches: number): { forward: boolean; microBatch: number; chunk: number }[];
+  /** What the link of activations (forward) or gradients into a stage carries in a step, in the order its sender sends it (pipeline_schedule.h). */
+  pipelineArrivals(stages: number, stage: number, chunks: number, microBatches: number, forward: boolean): { forward: boolean; microBatch: number; chunk: number }[];
   /** The communication operation this process has been in longest ("all_reduce #12 (16 float32) on rank 0 of 2"); "" when none. */
   currentOperation(): string;
   /** Joins the group (Gloo over TCP): resolves once every rank has connected. */

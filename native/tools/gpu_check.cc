@@ -24,6 +24,7 @@
 #include "../src/precision/precision.h"
 #include "../src/train/trainer.h"
 #include "attention16_check.h"
+#include "contract_checks.h"
 #include "kernel_cases.h"
 #include "kernel_timings.h"
 #include "staged_kernels.h"

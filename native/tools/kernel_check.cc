@@ -5,6 +5,7 @@
 // Exits 1 if any failed.
 #include "../src/precision/precision.h"
 #include "attention16_check.h"
+#include "contract_checks.h"
 #include "kernel_cases.h"
 
 using namespace rm;

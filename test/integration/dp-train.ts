@@ -4,12 +4,12 @@
  * final parameters; and the check that N ranks train as one rank with N times the batch.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { ROOT } from './cli.js';
+import { worstRelative } from '../helpers/compare.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'dp-train.mjs');
 export const STEPS = 50; // unless a call says otherwise
@@ -68,8 +68,6 @@ export function runFixture(options: FixtureOptions): Promise<RankResult> {
 /** Whether two parameter vectors hold the same bytes. */
 export const sameBytes = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-export const sha256 = (params: Float32Array) => createHash('sha256').update(params).digest('hex');
-
 export function trainRank(
   out: string,
   micro: number,
@@ -108,13 +106,7 @@ export async function expectEquivalent(
     const expected = one.losses[step];
     expect(Math.abs(loss - expected) / Math.abs(expected), `step ${step}: ${loss} vs ${expected}`).toBeLessThan(o.lossTolerance ?? 1e-4);
   }
-  let scale = 0;
-  let worst = 0;
-  one.params.forEach((p, i) => {
-    scale = Math.max(scale, Math.abs(p));
-    worst = Math.max(worst, Math.abs(p - ranks[0].params[i]));
-  });
-  expect(worst / scale).toBeLessThan(o.tolerance);
+  expect(worstRelative(ranks[0].params, one.params)).toBeLessThan(o.tolerance);
   return ranks;
 }
 

@@ -23,7 +23,7 @@ afterAll(() => {
 function runRanks(size: number, scenario: string, timeoutMs: number): Promise<Record<string, unknown>[]> {
   const scope = `${scenario}-${size}-${Date.now()}/1`;
   const args = (rank: number) => [rendezvous.address, scope, String(rank), String(size), scenario, String(timeoutMs)];
-  return Promise.all(Array.from({ length: size }, (_, rank) => runRank<Record<string, unknown>>(RANK, args(rank), `rank ${rank}`, 60_000)));
+  return Promise.all(Array.from({ length: size }, (_, rank) => runRank<Record<string, unknown>>(RANK, args(rank), `rank ${rank}`, { timeoutMs: 60_000 })));
 }
 
 describe.each([2, 3])('a process group of %i ranks', (size) => {

@@ -2,26 +2,18 @@
  * Pipeline stages on GPUs against the same stages on the CPU: a small GPT split into 2 stages
  * (1F1B), and into 2 stages of 2 interleaved chunks (the last stage's chunk feeding the first's,
  * over the ring's closing link), each rank on a GPU of its own (CUDA_VISIBLE_DEVICES, as an agent
- * starts a rank) with its links over NCCL, trains 5
- * steps as the same ranks do on the CPU over Gloo. Needs two GPUs (NCCL refuses two ranks on
- * one); skipped, visibly, where there are fewer.
+ * starts a rank) with its links over NCCL, trains 5 steps as the same ranks do on the CPU over
+ * Gloo. Needs two GPUs (NCCL refuses two ranks on one); skipped, visibly, where there are fewer.
  *
  * Tolerances as test/parity/training.test.ts's fp32 ones: the GPU sums in other orders.
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../worker/native.js';
-import { ROOT } from '../integration/cli.js';
-import { runRank, startRendezvous } from '../integration/rank-processes.js';
+import { worstRelative } from '../helpers/compare.js';
+import { runPipelineRanks, startRendezvous } from '../integration/rank-processes.js';
 
 const { cuda, cudaDevices } = loadNative().buildInfo();
 const why = !cuda ? 'this build has no CUDA' : cudaDevices < 2 ? `${cudaDevices} GPU(s) on this machine, 2 needed` : '';
-const RANK = path.join(ROOT, 'test', 'fixtures', 'pipeline-rank.mjs');
-
-interface RankResult {
-  losses: number[];
-  params: Record<string, number[]>;
-}
 
 describe.skipIf(why !== '')(`pipeline stages on 2 GPUs against the CPU${why ? ` (skipped: ${why})` : ''}`, () => {
   let rendezvous: { address: string; stop: () => void };
@@ -30,23 +22,13 @@ describe.skipIf(why !== '')(`pipeline stages on 2 GPUs against the CPU${why ? ` 
   });
   afterAll(() => rendezvous.stop());
 
-  const run = (gpus: boolean, virtual: number) => {
-    const scope = `parity-pipeline-${gpus ? 'gpu' : 'cpu'}-${virtual}-${Date.now()}/1`;
-    return Promise.all([0, 1].map((rank) => runRank<RankResult>(RANK, [JSON.stringify({
-      group: { address: rendezvous.address, scope, rank, size: 2 }, stages: 2, virtual, layers: 4, steps: 5, micro: 4, batch: 4, eps: 1e-6, gpus,
-    })], `${gpus ? 'gpu' : 'cpu'} rank ${rank}`, 120_000, gpus ? { CUDA_VISIBLE_DEVICES: String(rank) } : {})));
-  };
-
   it.each([1, 2])('2 stages of %i chunk(s) each: the same losses and parameters after five steps', async (virtual) => {
-    const cpu = await run(false, virtual);
-    const gpu = await run(true, virtual);
+    const options = { stages: 2, virtual, layers: 4, steps: 5, micro: 4, batch: 4, eps: 1e-6 };
+    const cpu = await runPipelineRanks(rendezvous.address, 2, options);
+    const gpu = await runPipelineRanks(rendezvous.address, 2, { ...options, device: 'cuda' }, (rank) => ({ CUDA_VISIBLE_DEVICES: String(rank) }));
     for (const rank of [0, 1]) {
       gpu[rank].losses.forEach((loss, i) => expect(Math.abs(loss - cpu[rank].losses[i]) / cpu[rank].losses[i], `rank ${rank}, step ${i + 1}`).toBeLessThan(1e-4));
-      for (const [name, values] of Object.entries(cpu[rank].params)) {
-        const scale = Math.max(...values.map(Math.abs));
-        const worst = Math.max(...gpu[rank].params[name].map((v, i) => Math.abs(v - values[i])));
-        expect(worst / scale, name).toBeLessThan(1e-4);
-      }
+      for (const [name, values] of Object.entries(cpu[rank].params)) expect(worstRelative(gpu[rank].params[name], values), name).toBeLessThan(1e-4);
     }
   }, 180_000);
 });

@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEngine, loadNative, type EngineConfig } from '../../worker/native.js';
+import { worstRelative } from '../helpers/compare.js';
 import { uniform } from '../helpers/random.js';
 
 const { cuda, cudaDevices } = loadNative().buildInfo();
@@ -49,9 +50,7 @@ describe.skipIf(why !== '')(`training steps on cuda:0 against the CPU${why ? ` (
         const [cpu, gpu] = [await fiveSteps('cpu', model, precision), await fiveSteps('cuda:0', model, precision)];
         const tolerance = precision === 'fp32' ? 1e-4 : 1e-2;
         gpu.losses.forEach((loss, i) => expect(Math.abs(loss - cpu.losses[i]) / cpu.losses[i], `step ${i + 1}`).toBeLessThan(tolerance));
-        const scale = Math.max(...cpu.params.map(Math.abs));
-        const worst = Math.max(...gpu.params.map((p, i) => Math.abs(p - cpu.params[i])));
-        expect(worst / scale).toBeLessThan(tolerance);
+        expect(worstRelative(gpu.params, cpu.params)).toBeLessThan(tolerance);
       });
     }
   }

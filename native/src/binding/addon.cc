@@ -1,4 +1,4 @@
-// Module entry: the Engine class, buildInfo(), cudaLibrary(), cudaDevices(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
+// Module entry: the Engine class, buildInfo(), cudaLibrary(), cudaDevices(), roundTo(), bf16Probe(), mapFile(), matmulPeak(), isaProbe(), pipelineSchedule(), pipelineArrivals(), currentOperation() and createProcessGroup(). Declared once in TypeScript (worker/native.ts).
 #include <napi.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -110,21 +110,35 @@ static Napi::Value round_to_precision(const Napi::CallbackInfo& info) {
   });
 }
 
+static Napi::Value actions_js(Napi::Env env, const std::vector<PipelineAction>& actions) {
+  auto out = Napi::Array::New(env, actions.size());
+  for (size_t i = 0; i < actions.size(); ++i) {
+    auto a = Napi::Object::New(env);
+    a.Set("forward", actions[i].forward);
+    a.Set("microBatch", double(actions[i].micro_batch));
+    a.Set("chunk", double(actions[i].chunk));
+    out.Set(uint32_t(i), a);
+  }
+  return out;
+}
+
 // pipelineSchedule(stages, stage, chunks, microBatches) → { forward, microBatch, chunk }[]: the
 // order one stage runs a step in (train/pipeline_schedule.h), for the schedule's tests.
 static Napi::Value pipeline_schedule_js(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&] {
     size_t stages = require_count(info[0], "stages"), stage = require_count(info[1], "stage");
-    auto actions = pipeline_schedule(stages, stage, require_count(info[2], "chunks"), require_count(info[3], "microBatches"));
-    auto out = Napi::Array::New(info.Env(), actions.size());
-    for (size_t i = 0; i < actions.size(); ++i) {
-      auto a = Napi::Object::New(info.Env());
-      a.Set("forward", actions[i].forward);
-      a.Set("microBatch", double(actions[i].micro_batch));
-      a.Set("chunk", double(actions[i].chunk));
-      out.Set(uint32_t(i), a);
-    }
-    return Napi::Value(out);
+    return actions_js(info.Env(), pipeline_schedule(stages, stage, require_count(info[2], "chunks"), require_count(info[3], "microBatches")));
+  });
+}
+
+// pipelineArrivals(stages, stage, chunks, microBatches, forward) → { forward, microBatch, chunk }[]:
+// what one link into a stage carries in a step, in order (pipeline_arrivals), for the tests.
+static Napi::Value pipeline_arrivals_js(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] {
+    size_t stages = require_count(info[0], "stages"), stage = require_count(info[1], "stage");
+    RM_CHECK(info[4].IsBoolean(), "INVALID_ARGUMENT", "pipelineArrivals(..., forward) needs a boolean");
+    return actions_js(info.Env(), pipeline_arrivals(stages, stage, require_count(info[2], "chunks"), require_count(info[3], "microBatches"),
+                                                    info[4].As<Napi::Boolean>().Value()));
   });
 }
 
@@ -134,6 +148,7 @@ static Napi::Value current_operation(const Napi::CallbackInfo& info) { return Na
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("currentOperation", Napi::Function::New(env, current_operation, "currentOperation"));
   exports.Set("pipelineSchedule", Napi::Function::New(env, pipeline_schedule_js, "pipelineSchedule"));
+  exports.Set("pipelineArrivals", Napi::Function::New(env, pipeline_arrivals_js, "pipelineArrivals"));
   exports.Set("roundTo", Napi::Function::New(env, round_to_precision, "roundTo"));
   exports.Set("bf16Probe", Napi::Function::New(env, bf16_probe_js, "bf16Probe"));
   exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));

@@ -65,8 +65,10 @@ class ProcessGroup {
   virtual WorkPtr all_gather(void* out, const void* in, size_t n, DType t) = 0;
   // out[n] ← op over ranks of in[rank·n, (rank+1)·n), in holding size·n elements
   virtual WorkPtr reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) = 0;
-  // Point to point: a send matches the receive of its peer with the same tag. Both are posted at
-  // once and progress while the caller computes; they do not wait behind the collectives.
+  // Point to point, posted at once, progressing while the caller computes, never waiting behind
+  // the collectives. Gloo matches a send to the peer's receive with the same tag, NCCL to the
+  // peer's next receive (it has no tags): callers that run on both post a pair of ranks'
+  // transfers in the order the sender sends them, and give each its place in that order as tag.
   virtual WorkPtr send(const void* data, size_t n, DType t, int dst, uint32_t tag) = 0;
   virtual WorkPtr recv(void* data, size_t n, DType t, int src, uint32_t tag) = 0;
   virtual WorkPtr barrier() = 0;

@@ -32,7 +32,7 @@ struct BackwardOptions {
   // Computes the parameter gradients of the Linear layers (of linear_layers()) it takes()
   // (null: every layer computes its own).
   LinearGradients* linear_gradients = nullptr;
-  float* dinput = nullptr;  // models with fp32 input: where ∂L/∂input goes (null: not wanted)
+  float* dinput = nullptr;  // models with fp32 input: where ∂L/∂input goes, on the model's device (null: not wanted)
 };
 
 class Model {

@@ -95,22 +95,29 @@ void CudaDevice::make_current() const { RM_CUDA_CHECK(cudaSetDevice(index_), "se
 
 void* CudaDevice::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
-  make_current();
-  void* p = nullptr;
-  if (pooled_) RM_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_), "allocating " + bytes_text(bytes) + " on " + name());
-  else RM_CUDA_CHECK(cudaMalloc(&p, bytes), "allocating " + bytes_text(bytes) + " on " + name());
+  void* p = allocate_on(stream_, bytes);
   RM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_), "zeroing new memory on " + name());
   return p;
 }
 
-// In the stream's order: after the work queued that may still read it, without waiting for the
-// device as cudaFree does (a pipeline stage's NCCL receives may be waiting on its peer, which
-// waits on this rank; without memory pools, that wait remains). A buffer handed to an NCCL group
-// goes only once its Work has been waited.
-void CudaDevice::release(void* p, size_t) {
+void CudaDevice::release(void* p, size_t) { release_on(stream_, p); }
+
+void* CudaDevice::allocate_on(cudaStream_t stream, size_t bytes) {
+  make_current();
+  void* p = nullptr;
+  if (pooled_) RM_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream), "allocating " + bytes_text(bytes) + " on " + name());
+  else RM_CUDA_CHECK(cudaMalloc(&p, bytes), "allocating " + bytes_text(bytes) + " on " + name());
+  return p;
+}
+
+// In the stream's order: after the work queued on it that may still use the memory, without
+// waiting for the device as cudaFree does (a pipeline stage's NCCL receives may be waiting on its
+// peer, which waits on this rank; without memory pools, that wait remains). A buffer handed to an
+// NCCL group goes only once its Work has been waited.
+void CudaDevice::release_on(cudaStream_t stream, void* p) {
   if (p == nullptr) return;
   make_current();
-  if (pooled_) cudaFreeAsync(p, stream_);
+  if (pooled_) cudaFreeAsync(p, stream);
   else cudaFree(p);
 }
 

@@ -34,7 +34,9 @@ class CudaDevice final : public Device {
   void synchronize() override;
 
   int index() const { return index_; }
-  bool pooled() const { return pooled_; }  // memory from the stream-ordered allocator (see release)
+  // Device memory allocated and released in `stream`'s order (see release), not zeroed.
+  void* allocate_on(cudaStream_t stream, size_t bytes);
+  void release_on(cudaStream_t stream, void* p);
   cudaStream_t stream() const { return stream_; }
   // Makes this device current on the calling thread (the runtime's device is per thread).
   void make_current() const;
@@ -42,7 +44,7 @@ class CudaDevice final : public Device {
  private:
   int index_;
   cudaStream_t stream_ = nullptr;
-  bool pooled_ = false;  // where the device has one
+  bool pooled_ = false;  // memory from the device's memory pool (where it has one)
 };
 
 // The process's device `index`, created on first use; CUDA_UNAVAILABLE when there is no such GPU.

@@ -80,33 +80,27 @@ class NcclWork final : public Work {
   bool finished_ = false;
 };
 
-// `p` itself when it is device memory, else device memory the operation uses in its place: `in`,
-// it reads the buffer; `out`, it writes it. (The copies are the operation's, on its stream.)
-void* device_side(const void* p, size_t bytes, bool in, bool out, std::vector<Staging>& staged, cudaStream_t stream, bool pooled) {
-  if (p == nullptr || bytes == 0 || on_device(p)) return const_cast<void*>(p);
-  staged.emplace_back(const_cast<void*>(p), bytes, in, out, stream, pooled);
-  return staged.back().device;
-}
-
 }  // namespace
 
-// On the group's stream, in its order (cudaFree would wait for the whole device, receives of a
-// pipeline stage waiting on a peer included), where the device pools memory.
-Staging::Staging(void* h, size_t b, bool in, bool out, cudaStream_t s, bool p)
-    : host(h), bytes(b), copy_in(in), copy_back(out), stream(s), pooled(p) {
-  if (pooled) RM_CUDA_CHECK(cudaMallocAsync(&device, bytes, stream), "staging a host buffer for NCCL");
-  else RM_CUDA_CHECK(cudaMalloc(&device, bytes), "staging a host buffer for NCCL");
+// On the group's stream, in its order (CudaDevice::release_on).
+Staging::Staging(void* h, size_t b, bool in, bool out, CudaDevice& gpu, cudaStream_t s)
+    : host(h), bytes(b), copy_in(in), copy_back(out), on(&gpu), stream(s) {
+  device = on->allocate_on(stream, bytes);
 }
 
 Staging::Staging(Staging&& o) noexcept
-    : host(o.host), device(o.device), bytes(o.bytes), copy_in(o.copy_in), copy_back(o.copy_back), stream(o.stream), pooled(o.pooled) {
+    : host(o.host), device(o.device), bytes(o.bytes), copy_in(o.copy_in), copy_back(o.copy_back), on(o.on), stream(o.stream) {
   o.device = nullptr;
 }
 
 Staging::~Staging() {
-  if (!device) return;
-  if (pooled) cudaFreeAsync(device, stream);
-  else cudaFree(device);
+  if (device) on->release_on(stream, device);
+}
+
+void* NcclGroup::device_side(const void* p, size_t bytes, bool in, bool out, std::vector<Staging>& staged) {
+  if (p == nullptr || bytes == 0 || on_device(p)) return const_cast<void*>(p);
+  staged.emplace_back(const_cast<void*>(p), bytes, in, out, device_, stream_);
+  return staged.back().device;
 }
 
 std::shared_ptr<NcclGroup> NcclGroup::join(const NcclGroupConfig& c, KeyValueStore& store, CudaDevice& device) {
@@ -221,7 +215,7 @@ WorkPtr NcclGroup::enqueue(const char* op, size_t n, DType t, std::vector<Stagin
 WorkPtr NcclGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
   device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), true, true, staged, stream_, device_.pooled());
+  void* d = device_side(data, n * dtype_size(t), true, true, staged);
   return enqueue("all_reduce", n, t, std::move(staged),
                  [&](cudaStream_t s) { return nccl().all_reduce(d, d, n, nccl_type(t), nccl_op(op), comm_, s); });
 }
@@ -229,23 +223,23 @@ WorkPtr NcclGroup::all_reduce(void* data, size_t n, DType t, ReduceOp op) {
 WorkPtr NcclGroup::broadcast(void* data, size_t n, DType t, int root) {
   device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), true, true, staged, stream_, device_.pooled());
+  void* d = device_side(data, n * dtype_size(t), true, true, staged);
   return enqueue("broadcast", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().broadcast(d, d, n, nccl_type(t), root, comm_, s); });
 }
 
 WorkPtr NcclGroup::all_gather(void* out, const void* in, size_t n, DType t) {
   device_.make_current();
   std::vector<Staging> staged;
-  void* din = device_side(in, n * dtype_size(t), true, false, staged, stream_, device_.pooled());
-  void* dout = device_side(out, size_t(size_) * n * dtype_size(t), false, true, staged, stream_, device_.pooled());
+  void* din = device_side(in, n * dtype_size(t), true, false, staged);
+  void* dout = device_side(out, size_t(size_) * n * dtype_size(t), false, true, staged);
   return enqueue("all_gather", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().all_gather(din, dout, n, nccl_type(t), comm_, s); });
 }
 
 WorkPtr NcclGroup::reduce_scatter(void* out, const void* in, size_t n, DType t, ReduceOp op) {
   device_.make_current();
   std::vector<Staging> staged;
-  void* din = device_side(in, size_t(size_) * n * dtype_size(t), true, false, staged, stream_, device_.pooled());
-  void* dout = device_side(out, n * dtype_size(t), false, true, staged, stream_, device_.pooled());
+  void* din = device_side(in, size_t(size_) * n * dtype_size(t), true, false, staged);
+  void* dout = device_side(out, n * dtype_size(t), false, true, staged);
   return enqueue("reduce_scatter", n, t, std::move(staged),
                  [&](cudaStream_t s) { return nccl().reduce_scatter(din, dout, n, nccl_type(t), nccl_op(op), comm_, s); });
 }
@@ -253,14 +247,14 @@ WorkPtr NcclGroup::reduce_scatter(void* out, const void* in, size_t n, DType t, 
 WorkPtr NcclGroup::send(const void* data, size_t n, DType t, int dst, uint32_t) {
   device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), true, false, staged, stream_, device_.pooled());
+  void* d = device_side(data, n * dtype_size(t), true, false, staged);
   return enqueue("send", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().send(d, n, nccl_type(t), dst, comm_, s); });
 }
 
 WorkPtr NcclGroup::recv(void* data, size_t n, DType t, int src, uint32_t) {
   device_.make_current();
   std::vector<Staging> staged;
-  void* d = device_side(data, n * dtype_size(t), false, true, staged, stream_, device_.pooled());
+  void* d = device_side(data, n * dtype_size(t), false, true, staged);
   return enqueue("recv", n, t, std::move(staged), [&](cudaStream_t s) { return nccl().recv(d, n, nccl_type(t), src, comm_, s); });
 }
 
@@ -268,7 +262,7 @@ WorkPtr NcclGroup::barrier() {
   device_.make_current();
   float one = 1.0f;  // copied in when the barrier is queued (a pageable copy takes it at once), never read back
   std::vector<Staging> staged;
-  void* d = device_side(&one, sizeof(float), true, false, staged, stream_, device_.pooled());
+  void* d = device_side(&one, sizeof(float), true, false, staged);
   return enqueue("barrier", 1, DType::F32, std::move(staged), [&](cudaStream_t s) { return nccl().all_reduce(d, d, 1, ncclFloat32, ncclSum, comm_, s); });
 }
 

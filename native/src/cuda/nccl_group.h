@@ -36,10 +36,10 @@ struct Staging {
   void* device = nullptr;
   size_t bytes = 0;
   bool copy_in = false, copy_back = false;
-  cudaStream_t stream = nullptr;  // the group's: allocated and freed in its order where the device pools memory
-  bool pooled = false;
+  CudaDevice* on = nullptr;
+  cudaStream_t stream = nullptr;  // the group's: allocated and freed in its order
   Staging() = default;
-  Staging(void* h, size_t b, bool in, bool out, cudaStream_t s, bool pooled);
+  Staging(void* h, size_t b, bool in, bool out, CudaDevice& gpu, cudaStream_t s);
   Staging(Staging&& o) noexcept;
   Staging& operator=(Staging&&) = delete;
   Staging(const Staging&) = delete;
@@ -78,6 +78,9 @@ class NcclGroup : public ProcessGroup, public std::enable_shared_from_this<NcclG
   // Runs `launch(stream)` after the device's queued work, on the group's stream; the Work waits for it.
   template <class F>
   WorkPtr enqueue(const char* op, size_t n, DType t, std::vector<Staging> staged, F&& launch);
+  // `p` itself when it is device memory, else device memory the operation uses in its place
+  // (added to `staged`): `in`, it reads the buffer; `out`, it writes it.
+  void* device_side(const void* p, size_t bytes, bool in, bool out, std::vector<Staging>& staged);
 
   ncclComm_t comm_;
   CudaDevice& device_;

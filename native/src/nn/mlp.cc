@@ -3,7 +3,7 @@
 namespace rm {
 
 Mlp::Mlp(const Scope& scope, size_t C, bool bias, size_t max_rows)
-    : C_(C), c_fc_(scope.child("c_fc"), C, 4 * C, bias, max_rows), c_proj_(scope.child("c_proj"), 4 * C, C, bias, max_rows),
+    : c_fc_(scope.child("c_fc"), C, 4 * C, bias, max_rows), c_proj_(scope.child("c_proj"), 4 * C, C, bias, max_rows),
       h_(scope.activation({max_rows, 4 * C})) {}
 
 void Mlp::init(Parameters& params, Rng& rng, float std, float proj_std) const {

@@ -15,7 +15,6 @@ class Mlp {
   void backward(const Pass& p, float* din, const float* dout, BlockWorkspace& w);
 
  private:
-  size_t C_;
   LinearModule c_fc_, c_proj_;
   Tensor h_;  // gelu(c_fc(x)) [N, 4C]
 };

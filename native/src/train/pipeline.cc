@@ -29,24 +29,30 @@ Pipeline::Pipeline(Model& model, Device& device, std::shared_ptr<ProcessGroup> s
   connect_links();
 }
 
+std::vector<PipelineLink> pipeline_links(size_t stages, size_t chunks) {
+  std::vector<PipelineLink> links;
+  size_t edges = chunks > 1 ? stages : stages - 1;
+  for (size_t e = 0; e < edges; ++e) {
+    size_t next = (e + 1) % stages;
+    links.push_back({e, next, true});
+    links.push_back({next, e, false});
+  }
+  return links;
+}
+
 // NCCL connects a link on its first transfer, and that waits for the peer to connect it too: a
 // stage whose first receive of a step is on one link while its peer's is on another would wait
-// forever. So each link carries one transfer now, every rank taking the links in one order (edge
-// by edge, activations then gradients): the two ranks of a link meet there, and no rank waits
-// on a link whose peer is held up by a later one.
+// forever. So each link carries one transfer now, every rank taking the links in one order: the
+// two ranks of a link meet there, and no rank waits on a link whose peer is held up by a later
+// one.
 void Pipeline::connect_links() {
   float* one = received(0);
-  size_t edges = chunks_ > 1 ? count_ : count_ - 1;  // stage e → e + 1, and the ring's last edge
-  for (size_t e = 0; e < edges; ++e) {
-    for (bool activations : {true, false}) {
-      size_t sender = activations ? e : (e + 1) % count_, receiver = activations ? (e + 1) % count_ : e;
-      if (stage_ != sender && stage_ != receiver) continue;
-      bool sends = stage_ == sender;
-      const std::shared_ptr<ProcessGroup>& link = activations ? (sends ? links_.activations_out : links_.activations_in)
-                                                              : (sends ? links_.gradients_out : links_.gradients_in);
-      RM_CHECK(link != nullptr, "INTERNAL", "stage " + std::to_string(stage_) + " lacks a link of edge " + std::to_string(e));
-      (sends ? link->send(one, 1, DType::F32, peer(*link), 0) : link->recv(one, 1, DType::F32, peer(*link), 0))->wait(stages_->wait_bound());
-    }
+  for (const PipelineLink& l : pipeline_links(count_, chunks_)) {
+    if (stage_ != l.sender && stage_ != l.receiver) continue;
+    bool sends = stage_ == l.sender;
+    const std::shared_ptr<ProcessGroup>& link = links_.of(l.activations, sends);
+    RM_CHECK(link != nullptr, "INTERNAL", "stage " + std::to_string(stage_) + " lacks its link to stage " + std::to_string(sends ? l.receiver : l.sender));
+    (sends ? link->send(one, 1, DType::F32, peer(*link), 0) : link->recv(one, 1, DType::F32, peer(*link), 0))->wait(stages_->wait_bound());
   }
 }
 
@@ -69,7 +75,7 @@ void Pipeline::post_receives(size_t K, size_t n_in, size_t n_out) {
     for (size_t j = 0; j < arrivals.size(); ++j) {
       const PipelineAction& a = arrivals[j];
       size_t i = receiving_.size();
-      receive_of_[((forward ? 0 : chunks_) + a.chunk) * K + a.micro_batch] = i;
+      receive_of_[receive_index(forward, a.chunk, a.micro_batch, K)] = i;
       receiving_.push_back(link->recv(received(i), forward ? n_in : n_out, DType::F32, peer(*link), uint32_t(j)));
     }
   }
@@ -88,7 +94,7 @@ void Pipeline::run(const MicroBatches& m) {
   size_t n_in = in_floats(m.B), n_out = out_floats(m.B);
   std::vector<PipelineAction> actions = pipeline_schedule(count_, stage_, chunks_, m.K);
   auto take_received = [&](bool forward, size_t c, size_t k) -> const float* {
-    size_t i = receive_of_[((forward ? 0 : chunks_) + c) * m.K + k];
+    size_t i = receive_of_[receive_index(forward, c, k, m.K)];
     wait(receiving_[i]);
     return received_[i].f32();
   };
@@ -166,8 +172,9 @@ CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::fu
   for (size_t c = 0; c < chunks_; ++c) {
     if (!takes_input(c)) {
       ProcessGroup& link = *links_.activations_in;
-      link.recv(received(0), n_in, DType::F32, peer(link), received_count++)->wait(stages_->wait_bound());
-      input = received_[0].f32();
+      float* into = received(0);
+      link.recv(into, n_in, DType::F32, peer(link), received_count++)->wait(stages_->wait_bound());
+      input = into;
     }
     model_.select(c, 0);
     const float* out = model_.forward(input, B);

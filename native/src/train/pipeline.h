@@ -39,7 +39,22 @@ struct MicroBatches {
 // no such neighbour.
 struct PipelineLinks {
   std::shared_ptr<ProcessGroup> activations_in, activations_out, gradients_in, gradients_out;
+  // This stage's link of one kind, the one it sends on or the one it receives on.
+  std::shared_ptr<ProcessGroup>& of(bool activations, bool sends) {
+    return activations ? (sends ? activations_out : activations_in) : (sends ? gradients_out : gradients_in);
+  }
 };
+
+// One link of a pipeline: the stage that sends on it, the stage that receives, what it carries.
+struct PipelineLink {
+  size_t sender, receiver;
+  bool activations;  // else the gradients of activations
+};
+
+// Every link of a pipeline of `stages` stages holding `chunks` chunks each, edge by edge (stage e
+// to e + 1, and the last to the first when there are several chunks), activations before
+// gradients: the order every rank makes them in and first uses them in (Pipeline::connect_links).
+std::vector<PipelineLink> pipeline_links(size_t stages, size_t chunks);
 
 class Pipeline {
  public:
@@ -80,6 +95,9 @@ class Pipeline {
   }
 
   float* received(size_t i);  // the buffer of a step's receive i
+  // Where receive_of_ keeps the receive of chunk c's micro-batch k of K: its activations
+  // (forward) or its output's gradient.
+  size_t receive_index(bool forward, size_t c, size_t k, size_t K) const { return ((forward ? 0 : chunks_) + c) * K + k; }
   void connect_links();       // one transfer over each link (see there)
   // Posts every receive of a step of K micro-batches (see pipeline_arrivals).
   void post_receives(size_t K, size_t n_in, size_t n_out);
@@ -100,9 +118,7 @@ class Pipeline {
   std::vector<std::vector<Slot>> slots_;
   std::vector<Tensor> received_;  // one per receive of a step
   std::vector<WorkPtr> receiving_;
-  // The receive of each chunk's micro-batch k: its activations at [chunk · K + k], its output's
-  // gradient at [(chunks + chunk) · K + k].
-  std::vector<size_t> receive_of_;
+  std::vector<size_t> receive_of_;  // a step's receive of each chunk's micro-batch (receive_index)
 };
 
 }  // namespace rm

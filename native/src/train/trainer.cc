@@ -131,52 +131,20 @@ double Trainer::own_squares() {
 
 void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
   bool gpu = device_.kind() != DeviceKind::Cpu;
-  RM_CHECK(!gpu || world->device_name() == device_.name(), "INVALID_ARGUMENT",
-           "a model on " + device_.name() + " trains over an NCCL group on its own GPU, not one on " + world->device_name() +
-               " (a rank sees its GPU as cuda:0: run it with CUDA_VISIBLE_DEVICES set to it, as the agent does)");
+  if (gpu) {
+    std::string group = world->device_name();
+    RM_CHECK(group != "cpu", "INVALID_ARGUMENT", "a model on " + device_.name() + " trains over an NCCL process group, not a Gloo one (join with backend nccl)");
+    RM_CHECK(group == device_.name(), "INVALID_ARGUMENT",
+             "a model on " + device_.name() + " trains over an NCCL group on its own GPU, not one on " + group +
+                 " (a rank sees its GPU as cuda:0: run it with CUDA_VISIBLE_DEVICES set to it, as the agent does)");
+  }
   joined_ = true;
   size_t P = config_.pipeline_stages, size = size_t(world->size()), rank = size_t(world->rank());
   RM_CHECK(size % P == 0, "INVALID_ARGUMENT", std::to_string(size) + " ranks do not form pipelines of " + std::to_string(P) + " stages");
   RM_CHECK(rank % P == config_.pipeline_stage, "INVALID_ARGUMENT",
            "rank " + std::to_string(rank) + " holds stage " + std::to_string(rank % P) + ", not " + std::to_string(config_.pipeline_stage));
   size_t D = size / P;
-  std::shared_ptr<ProcessGroup> replicas = world;  // the ranks holding this rank's part of the model
-  if (P > 1) {
-    // Every rank makes every subgroup, in the same order: the pipelines, their links, the ranks
-    // of each stage, and each pipeline's first and last stage.
-    std::shared_ptr<ProcessGroup> stages, tied;
-    for (size_t d = 0; d < D; ++d) {
-      std::vector<int> ranks;
-      for (size_t s = 0; s < P; ++s) ranks.push_back(int(d * P + s));
-      if (auto g = world->new_group(ranks)) stages = std::move(g);
-    }
-    PipelineLinks links;
-    size_t edges = model_->chunks() > 1 ? P : P - 1;  // interleaved chunks close the ring
-    for (size_t d = 0; d < D; ++d) {
-      for (size_t e = 0; e < edges; ++e) {  // stage e → stage e + 1: activations one way, gradients the other
-        size_t from = d * P + e, to = d * P + (e + 1) % P;
-        for (bool activations : {true, false}) {
-          auto link = world->new_group({int(std::min(from, to)), int(std::max(from, to))});
-          if (!link) continue;
-          bool sends_activations = rank == from;
-          if (activations) (sends_activations ? links.activations_out : links.activations_in) = std::move(link);
-          else (sends_activations ? links.gradients_in : links.gradients_out) = std::move(link);
-        }
-      }
-    }
-    replicas = nullptr;
-    if (D > 1) {
-      for (size_t s = 0; s < P; ++s) {
-        std::vector<int> ranks;
-        for (size_t d = 0; d < D; ++d) ranks.push_back(int(d * P + s));
-        if (auto g = world->new_group(ranks)) replicas = std::move(g);
-      }
-    }
-    if (config_.gpt.layers > 0)  // the tied token embedding
-      for (size_t d = 0; d < D; ++d)
-        if (auto g = world->new_group({int(d * P), int(d * P + P - 1)})) tied = std::move(g);
-    pipeline_ = std::make_unique<Pipeline>(*model_, device_, std::move(stages), std::move(links), std::move(tied));
-  }
+  std::shared_ptr<ProcessGroup> replicas = P > 1 ? join_pipeline(*world, D, P, rank) : world;  // the ranks holding this rank's part
   if (D < 2) return;
   DataParallelConfig c;
   c.bucket_floats = config_.bucket_floats;
@@ -190,6 +158,38 @@ void Trainer::join_process_group(std::shared_ptr<ProcessGroup> world) {
   c.on_device = gpu;
   if (gpu) c.sufficient_factors = false, c.gradient_wire = Precision::F32;
   data_parallel_ = std::make_unique<DataParallel>(std::move(replicas), *model_, optimizer_, c);
+}
+
+// Every rank makes every subgroup, in the same order: the pipelines, their links, the ranks of
+// each stage, and each pipeline's first and last stage. Returns this rank's stage's replicas
+// (null without data parallelism).
+std::shared_ptr<ProcessGroup> Trainer::join_pipeline(ProcessGroup& world, size_t D, size_t P, size_t rank) {
+  std::shared_ptr<ProcessGroup> stages, tied, replicas;
+  for (size_t d = 0; d < D; ++d) {
+    std::vector<int> ranks;
+    for (size_t s = 0; s < P; ++s) ranks.push_back(int(d * P + s));
+    if (auto g = world.new_group(ranks)) stages = std::move(g);
+  }
+  PipelineLinks links;
+  for (size_t d = 0; d < D; ++d) {
+    for (const PipelineLink& l : pipeline_links(P, model_->chunks())) {
+      size_t sender = d * P + l.sender, receiver = d * P + l.receiver;
+      auto link = world.new_group({int(std::min(sender, receiver)), int(std::max(sender, receiver))});
+      if (link) links.of(l.activations, rank == sender) = std::move(link);
+    }
+  }
+  if (D > 1) {
+    for (size_t s = 0; s < P; ++s) {
+      std::vector<int> ranks;
+      for (size_t d = 0; d < D; ++d) ranks.push_back(int(d * P + s));
+      if (auto g = world.new_group(ranks)) replicas = std::move(g);
+    }
+  }
+  if (config_.gpt.layers > 0)  // the tied token embedding
+    for (size_t d = 0; d < D; ++d)
+      if (auto g = world.new_group({int(d * P), int(d * P + P - 1)})) tied = std::move(g);
+  pipeline_ = std::make_unique<Pipeline>(*model_, device_, std::move(stages), std::move(links), std::move(tied));
+  return replicas;
 }
 
 CrossEntropyResult Trainer::evaluate(size_t B) {

@@ -109,6 +109,9 @@ class Trainer {
   static float clip_scale(double norm, float clip_norm);
 
  private:
+  // Makes the pipeline's subgroups and the Pipeline; returns this stage's data-parallel replicas
+  // (null when there is one pipeline).
+  std::shared_ptr<ProcessGroup> join_pipeline(ProcessGroup& world, size_t D, size_t P, size_t rank);
   TrainerConfig config_;
   Device& device_;
   std::unique_ptr<Model> model_;
