@@ -2,6 +2,7 @@
 
 /** The largest |actual − reference| over the largest |reference|: a difference relative to the parameters' scale. */
 export function worstRelative(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
+  if (actual.length !== reference.length) return Infinity;
   let scale = 0;
   let worst = 0;
   for (let i = 0; i < reference.length; i++) {

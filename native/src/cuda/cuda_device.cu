@@ -116,7 +116,7 @@ void* CudaDevice::allocate_on(cudaStream_t stream, size_t bytes) {
 // NCCL group goes only once its Work has been waited.
 void CudaDevice::release_on(cudaStream_t stream, void* p) {
   if (p == nullptr) return;
-  make_current();
+  cudaSetDevice(index_);  // not make_current: destructors call this, and must not throw
   if (pooled_) cudaFreeAsync(p, stream);
   else cudaFree(p);
 }

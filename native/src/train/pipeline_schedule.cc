@@ -32,6 +32,7 @@ std::vector<PipelineAction> pipeline_schedule(size_t P, size_t r, size_t v, size
 }
 
 std::vector<PipelineAction> pipeline_arrivals(size_t P, size_t r, size_t v, size_t m, bool forward) {
+  RM_CHECK(P >= 1 && r < P && v >= 1, "INVALID_ARGUMENT", "rank " + std::to_string(r) + " of " + std::to_string(P) + " stages");
   size_t sender = forward ? (r + P - 1) % P : (r + 1) % P, V = P * v;
   std::vector<PipelineAction> arrivals;
   for (const PipelineAction& a : pipeline_schedule(P, sender, v, m)) {
