@@ -163,7 +163,7 @@ void NcclGroup::await_ready(const std::string& what, std::chrono::milliseconds l
       abort(what + " timed out");
       throw NativeError("COLLECTIVE_TIMEOUT", what + ": not every rank joined within " + std::to_string(limit.count()) + " ms");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(kPoll);  // an operation of a step that is still being queued: not a millisecond each
   }
 }
 
