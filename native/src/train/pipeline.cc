@@ -69,7 +69,7 @@ void Pipeline::post_receives(size_t K, size_t n_in, size_t n_out) {
   receiving_.clear();
   receive_of_.assign(2 * chunks_ * K, 0);
   for (bool forward : {true, false}) {
-    const std::shared_ptr<ProcessGroup>& link = forward ? links_.activations_in : links_.gradients_in;
+    const std::shared_ptr<ProcessGroup>& link = links_.of(forward, false);
     std::vector<PipelineAction> arrivals = pipeline_arrivals(count_, stage_, chunks_, K, forward);
     RM_CHECK(arrivals.empty() || link, "INTERNAL", std::string("stage ") + std::to_string(stage_) + " has no link for its incoming " + (forward ? "activations" : "gradients"));
     for (size_t j = 0; j < arrivals.size(); ++j) {
