@@ -112,6 +112,13 @@ describe('WindowSampler', () => {
     expect(s.evaluation(3)).toEqual(windows);
   });
 
+  it('evaluates on N ranks the windows one rank with N× the batch does, each rank its slice of each batch', () => {
+    const one = new WindowSampler({ ...options, batch: 8 }).evaluation(3);
+    const ranks = [0, 1].map((rank) => new WindowSampler({ ...options, rank, ranks: 2 }).evaluation(3));
+    expect(ranks[0]).toHaveLength(3);
+    expect(one.map((_, b) => [...ranks[0]![b]!, ...ranks[1]![b]!])).toEqual(one);
+  });
+
   it('writes inputs and next-token targets', () => {
     const tokens = Uint16Array.from({ length: 20 }, (_, i) => i);
     const x = new Int32Array(6), y = new Int32Array(6);

@@ -34,15 +34,21 @@ export class WindowSampler {
   }
 
   /**
-   * The evaluation's `batches` batches of windows: spread evenly over the whole split (the first
-   * starting at its first token, the last ending at its end), so every evaluation reads the same
-   * windows and the split's every part is in them; with batches × batch × T ≥ the split's
-   * length they cover all of it.
+   * This rank's share of the evaluation's `batches` global batches of windows: spread evenly over
+   * the whole split (the first starting at its first token, the last ending at its end), so every
+   * evaluation reads the same windows and the split's every part is in them; with batches ×
+   * batch × ranks × T ≥ the split's length they cover all of it. Rank r reads the slice
+   * [r·batch, (r+1)·batch) of each global batch, as in training: N ranks evaluate the windows one
+   * rank with N times the batch would, so a job's validation loss does not depend on its layout.
    */
   evaluation(batches: number): number[][] {
-    const total = batches * this.o.batch;
+    const ranks = this.o.ranks ?? 1;
+    const rank = this.o.rank ?? 0;
+    const global = this.o.batch * ranks;
+    const total = batches * global;
     const start = (i: number) => (total === 1 ? 0 : Math.floor((i * (this.starts - 1)) / (total - 1)));
-    return Array.from({ length: batches }, (_, b) => Array.from({ length: this.o.batch }, (_, j) => start(b * this.o.batch + j)));
+    return Array.from({ length: batches }, (_, b) =>
+      Array.from({ length: this.o.batch }, (_, j) => start(b * global + rank * this.o.batch + j)));
   }
 
   private draw(rng: Rng, n: number): number[] {

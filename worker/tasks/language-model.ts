@@ -48,7 +48,7 @@ export class LanguageModelTask implements TrainingTask {
     const perRank = spec.batch.micro * spec.batch.accumulate;
     this.model = { gpt: { vocab, block: model.block, layers: model.layers, heads: model.heads, channels: model.channels, bias: model.bias } };
     this.train = new WindowSampler({ tokens: corpus.train.length, block: model.block, batch: perRank, seed: spec.seed, ...placement });
-    this.validation = new WindowSampler({ tokens: corpus.validation.length, block: model.block, batch: spec.batch.micro, seed: spec.seed });
+    this.validation = new WindowSampler({ tokens: corpus.validation.length, block: model.block, batch: perRank, seed: spec.seed, ...placement });
     // An epoch: as many windows as the training split has tokens, over the global batch.
     this.batchesPerEpoch = Math.max(1, Math.floor(corpus.train.length / (perRank * placement.ranks * model.block)));
     this.inputs = new Int32Array(perRank * model.block);
@@ -64,21 +64,23 @@ export class LanguageModelTask implements TrainingTask {
   }
 
   /**
-   * Mean loss and its perplexity over eval.batches fixed batches of validation windows (the same
-   * at every evaluation, so evaluations compare). With a group, each rank takes a contiguous
-   * share of the batches and the sums are all-reduced.
+   * Mean loss and its perplexity over eval.batches fixed global batches of validation windows, as
+   * many windows each as a training step reads (the same at every evaluation, so evaluations
+   * compare, and for any split of the step into ranks and micro-batches). Each rank evaluates its
+   * slice of every batch, micro-batch by micro-batch; with a group the sums are all-reduced.
    */
   async evaluate(engine: Engine, group?: ProcessGroup): Promise<Metrics> {
-    const batches = this.validation.evaluation(this.evalBatches);
-    const { rank, ranks } = this.placement;
-    const mine = batches.slice(Math.floor((rank * batches.length) / ranks), Math.floor(((rank + 1) * batches.length) / ranks));
+    const { ranks } = this.placement;
     const x = new Int32Array(this.micro * this.block);
     const y = new Int32Array(this.micro * this.block);
     let sums = Float64Array.of(0, 0); // loss sum, predictions
-    for (const starts of mine) {
-      fillWindows(this.corpus.validation, starts, this.block, x, y);
-      sums[0] += (await engine.evaluate(x, y, starts.length)).lossSum;
-      sums[1] += starts.length * this.block;
+    for (const share of this.validation.evaluation(this.evalBatches)) {
+      for (let i = 0; i < share.length; i += this.micro) {
+        const starts = share.slice(i, i + this.micro);
+        fillWindows(this.corpus.validation, starts, this.block, x, y);
+        sums[0] += (await engine.evaluate(x, y, starts.length)).lossSum;
+        sums[1] += starts.length * this.block;
+      }
     }
     if (group && ranks > 1) sums = await group.allReduce(sums, 'sum');
     const loss = sums[0]! / sums[1]!;
