@@ -64,28 +64,39 @@ class StagedKernels final : public Kernels {
   StagedKernels(Kernels& inner, Device& device) : k_(inner), device_(device) {}
   const char* name() const override { return k_.name(); }
 
-  void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN, size_t OUT,
+  void matmul_forward(View out_v, ConstView in_v, const float* weight, const float* bias, size_t N, size_t IN, size_t OUT,
                       Epilogue e) override {
+    float* out = out_v.f32();
+    const float* in = in_v.f32();
     Staging s(device_);
     k_.matmul_forward(s.out(out, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN), s.in(bias, OUT), N, IN, OUT, e);
     s.finish();
   }
-  void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
+  void matmul_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v, const float* weight,
                        size_t N, size_t IN, size_t OUT, bool acc) override {
+    float* din = din_v.f32();
+    const float* dout = dout_v.f32();
+    const float* in = in_v.f32();
     Staging s(device_);
     k_.matmul_backward(s.out(din, N * IN, false), s.out(dweight, OUT * IN, acc), s.out(dbias, OUT, acc), s.in(dout, N * OUT),
                        s.in(in, N * IN), s.in(weight, OUT * IN), N, IN, OUT, acc);
     s.finish();
   }
-  void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias, size_t N,
+  void matmul_gelu_forward(View out_v, View pre_v, ConstView in_v, const float* weight, const float* bias, size_t N,
                            size_t IN, size_t OUT) override {
+    float* out = out_v.f32();
+    float* pre = pre_v.f32();
+    const float* in = in_v.f32();
     Staging s(device_);
     k_.matmul_gelu_forward(s.out(out, N * OUT, false), s.out(pre, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN),
                            s.in(bias, OUT), N, IN, OUT);
     s.finish();
   }
-  void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre, size_t N,
+  void matmul_gelu_backward_data(View dpre_v, ConstView dout_v, const float* weight, ConstView pre_v, size_t N,
                                  size_t IN, size_t OUT) override {
+    float* dpre = dpre_v.f32();
+    const float* dout = dout_v.f32();
+    const float* pre = pre_v.f32();
     Staging s(device_);
     k_.matmul_gelu_backward_data(s.out(dpre, N * IN, false), s.in(dout, N * OUT), s.in(weight, OUT * IN), s.in(pre, N * IN),
                                  N, IN, OUT);
@@ -145,27 +156,38 @@ class StagedKernels final : public Kernels {
     k_.relu_backward(s.out(din, n, false), s.in(dout, n), s.in(out, n), n);
     s.finish();
   }
-  void layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight, const float* bias, size_t N,
+  void layernorm_forward(View out_v, float* mean, float* rstd, ConstView in_v, const float* weight, const float* bias, size_t N,
                          size_t C) override {
+    float* out = out_v.f32();
+    const float* in = in_v.f32();
     Staging s(device_);
     k_.layernorm_forward(s.out(out, N * C, false), s.out(mean, N, false), s.out(rstd, N, false), s.in(in, N * C), s.in(weight, C),
                          s.in(bias, C), N, C);
     s.finish();
   }
-  void layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
+  void layernorm_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v, const float* weight,
                           const float* mean, const float* rstd, size_t N, size_t C, bool acc) override {
+    float* din = din_v.f32();
+    const float* dout = dout_v.f32();
+    const float* in = in_v.f32();
     Staging s(device_);
     k_.layernorm_backward(s.out(din, N * C, false), s.out(dweight, C, acc), s.out(dbias, C, acc), s.in(dout, N * C), s.in(in, N * C),
                           s.in(weight, C), s.in(mean, N), s.in(rstd, N), N, C, acc);
     s.finish();
   }
-  void attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) override {
+  void attention_forward(View out_v, float* lse, ConstView qkv_v, size_t B, size_t T, size_t C, size_t H) override {
+    float* out = out_v.f32();
+    const float* qkv = qkv_v.f32();
     Staging s(device_);
     k_.attention_forward(s.out(out, B * T * C, false), s.out(lse, B * H * T, false), s.in(qkv, B * T * 3 * C), B, T, C, H);
     s.finish();
   }
-  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, size_t B,
+  void attention_backward(View dqkv_v, ConstView dout_v, ConstView qkv_v, ConstView out_v, const float* lse, size_t B,
                           size_t T, size_t C, size_t H) override {
+    float* dqkv = dqkv_v.f32();
+    const float* dout = dout_v.f32();
+    const float* qkv = qkv_v.f32();
+    const float* out = out_v.f32();
     Staging s(device_);
     k_.attention_backward(s.out(dqkv, B * T * 3 * C, false), s.in(dout, B * T * C), s.in(qkv, B * T * 3 * C), s.in(out, B * T * C),
                           s.in(lse, B * H * T), B, T, C, H);
@@ -200,12 +222,17 @@ class StagedKernels final : public Kernels {
                           C, V, acc_wte, acc_wpe);
     s.finish();
   }
-  void residual_forward(float* out, const float* a, const float* b, size_t n) override {
+  void residual_forward(View out_v, ConstView a_v, ConstView b_v, size_t n) override {
+    float* out = out_v.f32();
+    const float* a = a_v.f32();
+    const float* b = b_v.f32();
     Staging s(device_);
     k_.residual_forward(s.out(out, n, false), s.in(a, n), s.in(b, n), n);
     s.finish();
   }
-  void add_into(float* dst, const float* src, size_t n) override {
+  void add_into(View dst_v, ConstView src_v, size_t n) override {
+    float* dst = dst_v.f32();
+    const float* src = src_v.f32();
     Staging s(device_);
     k_.add_into(s.out(dst, n, true), s.in(src, n), n);
     s.finish();

@@ -2,7 +2,8 @@
  * Every kernel, both CPU implementations, checked by native/tools/kernel_check.cc
  * (built with the engine library alone): every backward against finite differences, parameter
  * gradients that assign then accumulate, the fast path against the reference, and the
- * optimizer's passes (AdamW, SGD, Σ x², roundings) against the reference's. The program
+ * optimizer's passes (AdamW, SGD, Σ x², roundings) against the reference's, and the bf16 kernels
+ * with bf16 activations against the same kernels with fp32 ones. The program
  * prints one JSON line per check; each becomes a case here.
  */
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ const checks = runChecks('kernel-check');
 
 describe('kernels (native/tools/kernel_check.cc)', () => {
   it('checks every kernel on both implementations', () => {
-    const kernels = new Set(checks.filter((c) => c.check !== 'flash').map((c) => c.kernel));
+    const kernels = new Set(checks.filter((c) => c.check !== 'flash' && c.check !== 'activation16').map((c) => c.kernel));
     expect([...kernels].sort()).toEqual([
       'attention', 'conv2d', 'conv2d_relu', 'cross_entropy', 'embedding', 'flatten', 'gelu', 'layernorm', 'matmul',
       'matmul_relu', 'matmul_weight_rows', 'maxpool2d', 'maxpool2d_relu_input', 'mlp_gelu_h12', 'mlp_gelu_h16', 'optimizer', 'relu', 'residual',
@@ -28,6 +29,9 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     expect(bf16.filter((c) => c.check === 'flash').map((c) => c.kernel)).toEqual([
       'attention bf16 B=2 T=70 C=64 H=2', 'attention bf16 B=1 T=90 C=128 H=2', 'attention bf16 B=1 T=80 C=128 H=1', 'attention bf16 B=1 T=11 C=64 H=1',
     ]);
+    // every kernel that takes activation views, with bf16 activations against fp32 ones holding
+    // the same values (activation16_check.h)
+    expect(bf16.filter((c) => c.check === 'activation16').map((c) => c.kernel)).toEqual(['matmul', 'matmul_gelu', 'layernorm', 'attention', 'residual']);
   });
   for (const c of checks) {
     it(`${c.kernel} ${c.impl}: ${c.check} (worst |error| ${c.worst})`, () => {

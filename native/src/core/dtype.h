@@ -1,6 +1,7 @@
 // The element types tensors and collectives hold. bf16 and fp16 values are stored in fp32
-// buffers rounded to the narrow type (precision.h) on the CPU; a 16-bit buffer holds their
-// encodings where they travel or feed bf16 kernels.
+// buffers rounded to the narrow type (precision.h), or as their 16-bit encodings where they
+// travel, feed bf16 kernels, or are a model's activations on kernels that store them in 16 bits
+// (Kernels::activation_dtype).
 #pragma once
 
 #include <cstddef>

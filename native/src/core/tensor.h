@@ -12,6 +12,7 @@
 #include "common.h"
 #include "device.h"
 #include "dtype.h"
+#include "view.h"
 
 namespace rm {
 
@@ -55,6 +56,8 @@ class Tensor {
 
   float* f32() const { return typed<float>(DType::F32); }
   int32_t* i32() const { return typed<int32_t>(DType::I32); }
+  // Its elements as a kernel's activation argument (fp32 or bf16).
+  View view() const { return {storage_ ? storage_->data() : nullptr, dtype_}; }
 
  private:
   template <class T>

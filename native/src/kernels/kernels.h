@@ -6,7 +6,9 @@
 // Conventions (llm.c's): outputs first, gradients prefixed d. Shape letters: B batch, T time,
 // C channels, H heads, D = C / H per head, V vocabulary, N rows (B·T when a layer applies per
 // token); for images H, W are height and width, IC, OC input and output channels, and
-// activations are channels-last [B, H, W, C]. Activation gradients are assigned (=). Parameter gradients are accumulated (+=) when
+// activations are channels-last [B, H, W, C]. Activations and their gradients are View/ConstView
+// where a model may store them in 16 bits (activation_dtype); a kernel given another type than it
+// handles throws (the reference and CUDA kernels take fp32 for now). Activation gradients are assigned (=). Parameter gradients are accumulated (+=) when
 // `accumulate` is true and assigned otherwise. Bias pointers (and their gradients) may be null
 // for layers without a bias.
 #pragma once
@@ -15,6 +17,7 @@
 #include <cstdint>
 
 #include "../core/device.h"
+#include "../core/view.h"
 #include "../precision/precision.h"
 
 namespace rm {
@@ -33,13 +36,17 @@ class Kernels {
  public:
   virtual ~Kernels() = default;
   virtual const char* name() const = 0;  // "cpu-reference", "cpu"
+  // The type a model stores its activations in under `precision`: bf16 where these kernels read
+  // and write bf16 activations (a producer writes the rounded value once, no rounding pass, no
+  // conversion before a product), fp32 (rounded to the precision) otherwise.
+  virtual DType activation_dtype(Precision /*precision*/) const { return DType::F32; }
 
   // out[N, OUT] = epilogue(in[N, IN] · weight[OUT, IN]ᵀ + bias[OUT])
-  virtual void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN,
+  virtual void matmul_forward(View out, ConstView in, const float* weight, const float* bias, size_t N, size_t IN,
                               size_t OUT, Epilogue epilogue) = 0;
   // din[N, IN] = dout · weight (skipped when din is null); dweight (+)= doutᵀ · in (skipped when
   // dweight is null); dbias (+)= Σ_n dout
-  virtual void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+  virtual void matmul_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in,
                                const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) = 0;
   // Rows [r0, r1) of matmul_backward's parameter gradients, nothing else: dweight[r0:r1, IN]
   // (+)= dout[:, r0:r1]ᵀ · in and dbias[r0:r1] (+)= Σ_n dout[n, r0:r1], with dweight[OUT, IN] and
@@ -80,9 +87,9 @@ class Kernels {
 
   // out[N, C] = (in − mean) · rstd · weight + bias per row; mean[N], rstd[N] kept for backward
   // (torch.nn.LayerNorm, eps 1e-5, biased variance).
-  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
+  virtual void layernorm_forward(View out, float* mean, float* rstd, ConstView in, const float* weight,
                                  const float* bias, size_t N, size_t C) = 0;
-  virtual void layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+  virtual void layernorm_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in,
                                   const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
                                   bool accumulate) = 0;
 
@@ -90,10 +97,9 @@ class Kernels {
   // (head h in channels [h·D, (h+1)·D) of each); out[B, T, C]; lse[B, H, T] is each query row's
   // log Σ exp of its scaled scores, all backward needs to recompute the probabilities (no
   // T×T matrix is kept).
-  virtual void attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C,
-                                 size_t H) = 0;
-  virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                                  const float* lse, size_t B, size_t T, size_t C, size_t H) = 0;
+  virtual void attention_forward(View out, float* lse, ConstView qkv, size_t B, size_t T, size_t C, size_t H) = 0;
+  virtual void attention_backward(View dqkv, ConstView dout, ConstView qkv, ConstView out, const float* lse, size_t B,
+                                  size_t T, size_t C, size_t H) = 0;
 
   // One new query against a KV cache (decoding): q[C] (heads side by side), k, v [t+1, C] rows
   // 0..t of the cache (the query's own position last); out[C].
@@ -107,17 +113,17 @@ class Kernels {
   // A product and the GELU after it (a transformer MLP's first Linear), in one call where the
   // device fuses them (cuBLASLt's GELU epilogue); these compose the kernels above, which is what
   // the CPU runs. pre[N, OUT] = in · weight[OUT, IN]ᵀ + bias, kept for backward; out = gelu(pre).
-  virtual void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias,
-                                   size_t N, size_t IN, size_t OUT) {
+  virtual void matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N,
+                                   size_t IN, size_t OUT) {
     matmul_forward(pre, in, weight, bias, N, IN, OUT, Epilogue::None);
-    gelu_forward(out, pre, N * OUT);
+    gelu_forward(out.f32(), pre.f32(), N * OUT);
   }
   // The input gradient of a product whose input was gelu(pre), through the GELU (the MLP's second
   // Linear; cuBLASLt's DGELU epilogue): dpre[N, IN] = gelu'(pre) ⊙ (dout[N, OUT] · weight[OUT, IN]).
-  virtual void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre,
-                                         size_t N, size_t IN, size_t OUT) {
+  virtual void matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N,
+                                         size_t IN, size_t OUT) {
     matmul_backward(dpre, nullptr, nullptr, dout, nullptr, weight, N, IN, OUT, false);
-    gelu_backward(dpre, dpre, pre, N * IN);  // element by element: in place is fine
+    gelu_backward(dpre.f32(), dpre.f32(), pre.f32(), N * IN);  // element by element: in place is fine
   }
 
   // out[B, T, C] = wte[tokens[b, t]] + wpe[t]
@@ -130,9 +136,9 @@ class Kernels {
                           bool accumulate_wte, bool accumulate_wpe) = 0;
 
   // out[n] = a + b (a residual connection; its backward passes dout to both)
-  virtual void residual_forward(float* out, const float* a, const float* b, size_t n) = 0;
+  virtual void residual_forward(View out, ConstView a, ConstView b, size_t n) = 0;
   // dst[n] += src (a second path's gradient joining a residual stream)
-  virtual void add_into(float* dst, const float* src, size_t n) = 0;
+  virtual void add_into(View dst, ConstView src, size_t n) = 0;
 
   // Softmax cross-entropy over logits[N, V] with targets[N] (torch's cross_entropy, fused and
   // numerically stable): loss_n = logsumexp(logits_n) − logits_n[target_n]; dlogits[N, V] =
@@ -159,9 +165,9 @@ class Kernels {
 // Every override of a Kernels implementation, declared once for all of them (see kernels.h).
 #define RM_KERNELS_OVERRIDES \
   const char* name() const override; \
-  void matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N, size_t IN, \
-                      size_t OUT, Epilogue epilogue) override; \
-  void matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight, \
+  void matmul_forward(View out, ConstView in, const float* weight, const float* bias, size_t N, size_t IN, size_t OUT, \
+                      Epilogue epilogue) override; \
+  void matmul_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in, const float* weight, \
                        size_t N, size_t IN, size_t OUT, bool accumulate) override; \
   void matmul_weight_rows(float* dweight, float* dbias, const float* dout, const float* in, size_t N, size_t IN, \
                           size_t OUT, size_t r0, size_t r1, bool accumulate) override; \
@@ -176,14 +182,14 @@ class Kernels {
   void flatten_backward(float* din, const float* dout, size_t B, size_t HW, size_t C) override; \
   void relu_forward(float* out, const float* in, size_t n) override; \
   void relu_backward(float* din, const float* dout, const float* out, size_t n) override; \
-  void layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight, const float* bias, \
+  void layernorm_forward(View out, float* mean, float* rstd, ConstView in, const float* weight, const float* bias, \
                          size_t N, size_t C) override; \
-  void layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, \
+  void layernorm_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in, \
                           const float* weight, const float* mean, const float* rstd, size_t N, size_t C, \
                           bool accumulate) override; \
-  void attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) override; \
-  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, \
-                          size_t B, size_t T, size_t C, size_t H) override; \
+  void attention_forward(View out, float* lse, ConstView qkv, size_t B, size_t T, size_t C, size_t H) override; \
+  void attention_backward(View dqkv, ConstView dout, ConstView qkv, ConstView out, const float* lse, size_t B, \
+                          size_t T, size_t C, size_t H) override; \
   void attention_step(float* out, const float* q, const float* k, const float* v, size_t t, size_t C, \
                       size_t H) override; \
   void gelu_forward(float* out, const float* in, size_t n) override; \
@@ -192,8 +198,8 @@ class Kernels {
                          size_t C) override; \
   void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, size_t B, size_t T, size_t C, size_t V, \
                           bool accumulate_wte, bool accumulate_wpe) override; \
-  void residual_forward(float* out, const float* a, const float* b, size_t n) override; \
-  void add_into(float* dst, const float* src, size_t n) override; \
+  void residual_forward(View out, ConstView a, ConstView b, size_t n) override; \
+  void add_into(View dst, ConstView src, size_t n) override; \
   CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N, size_t V, \
                                    float grad_scale) override; \
   void round_values(float* x, size_t n, Precision p) override; \
@@ -205,7 +211,9 @@ class Kernels {
 
 // The CPU implementations, alive for the whole process. The bf16 one is the fast path with its
 // matrix products on oneDNN's bf16 kernels: for bf16 precision, whose values are bf16-rounded
-// already, so packing them to 16 bits is exact; accumulation and outputs stay fp32.
+// already, so packing fp32 ones to 16 bits is exact; it stores a GPT's activations in bf16
+// (activation_dtype), which its products, LayerNorm, attention, GELU and residual kernels read and
+// write as they are; accumulation stays fp32.
 Kernels& cpu_reference_kernels();
 Kernels& cpu_fast_kernels();
 Kernels& cpu_fast_bf16_kernels();

@@ -26,7 +26,7 @@ Gpt::Gpt(const GptConfig& c, size_t max_batch, KernelChoice kernels, Precision p
                  ") are not a next run of blocks of a " + std::to_string(c.layers) + "-layer model");
   }
   size_t rows = max_batch * c.block, C = c.channels;
-  Scope transformer(params_, "transformer.", DecayRule::Matrices, device);
+  Scope transformer(params_, "transformer.", DecayRule::Matrices, device, kernels_.activation_dtype(precision));
   if (part_.embedding || part_.head) wte_ = transformer.child("wte").param("weight", {c.vocab, C});
   if (part_.embedding) wpe_ = transformer.child("wpe").param("weight", {c.block, C});
   if (params_.count() > 0) ready_offsets_.push_back(0);
@@ -38,7 +38,7 @@ Gpt::Gpt(const GptConfig& c, size_t max_batch, KernelChoice kernels, Precision p
   params_.allocate(precision, device);
   for (size_t k = 0; k < chunks_.size(); ++k)
     for (size_t s = 1; s < slots; ++s) chunks_[k].sets.push_back(make_activations(transformer.reusing(), k, rows));
-  dres_ = transformer.activation({rows, C});
+  dres_ = transformer.fp32({rows, C});
   workspace_ = std::make_unique<BlockWorkspace>(transformer, rows, C);
   if (precision != Precision::F32) grad_scratch_ = Tensor({params_.count()}, DType::F32, device);
 }
@@ -61,10 +61,10 @@ Gpt::Activations Gpt::make_activations(const Scope& transformer, size_t k, size_
   if (head) {
     group();
     a.ln_f = std::make_unique<LayerNormModule>(transformer.child("ln_f"), C, config_.bias, rows);
-    a.logits = transformer.activation({rows, config_.vocab});
+    a.logits = transformer.fp32({rows, config_.vocab});
   }
   if (embedding) a.tokens = Tensor({max_batch_, config_.block}, DType::I32, device_);
-  a.embedded = transformer.activation({rows, C});
+  a.embedded = transformer.fp32({rows, C});
   return a;
 }
 
@@ -130,7 +130,7 @@ const float* Gpt::forward(const void* input, size_t B) {
   for (auto& b : a.blocks) x = b->forward(p, x);
   a.batch = B;
   if (!heads()) return x;
-  const float* h = a.ln_f->forward(p, x);
+  ConstView h = a.ln_f->forward(p, x);
   auto timer = p.forward_scope(kHeadName, 2.0 * p.N * C * V, a.logits.numel() * sizeof(float));
   kernels_.matmul_forward(a.logits.f32(), h, p.weight(wte_), nullptr, p.N, C, V, Epilogue::None);  // the tied head
   p.round(a.logits.f32(), p.N * V);
@@ -150,7 +150,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
   const std::vector<size_t>& groups = chunks_[chunk_].ready;
   size_t group = groups.size();  // this chunk's ready groups not yet reported
   if (heads()) {
-    float* dh = workspace_->c1.f32();
+    View dh = workspace_->c1.view();
     {
       auto timer = p.backward_scope(kHeadName, 4.0 * p.N * C * V);
       auto head = sink.target(wte_);

@@ -22,7 +22,7 @@ const float* Gpt::decode(int32_t token, size_t t) {
   p.round(a.embedded.f32(), C);
   const float* x = a.embedded.f32();
   for (size_t l = 0; l < a.blocks.size(); ++l) x = a.blocks[l]->decode(p, x, k_cache_[l].f32(), v_cache_[l].f32(), t);
-  const float* h = a.ln_f->forward(p, x);
+  ConstView h = a.ln_f->forward(p, x);
   kernels_.matmul_forward(a.logits.f32(), h, p.weight(wte_), nullptr, 1, C, config_.vocab, Epilogue::None);
   return a.logits.f32();
 }
@@ -48,6 +48,8 @@ std::vector<int32_t> Gpt::generate(const std::vector<int32_t>& prompt, size_t co
                                    uint64_t seed) {
   RM_CHECK(!prompt.empty(), "INVALID_ARGUMENT", "sampling needs a prompt of at least one token");
   RM_CHECK(part_.embedding && part_.head && chunks_.size() == 1, "INVALID_ARGUMENT", "sampling needs the whole model, not one pipeline stage");
+  RM_CHECK(workspace_->c1.dtype() == DType::F32, "INVALID_ARGUMENT",
+           "sampling runs on fp32 activations: build the engine in fp32 to sample (this one stores them in bf16)");
   chunks_[0].sets[0].batch = 0;  // decoding overwrites the activations a backward would read
   size_t T = config_.block, C = config_.channels;
   if (k_cache_.empty())

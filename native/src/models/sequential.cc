@@ -33,8 +33,10 @@ static std::unique_ptr<ChainModule> make_module(const LayerConfig& c, const Scop
   throw NativeError("INVALID_ARGUMENT", "unknown layer kind \"" + c.kind + "\"");
 }
 
+// The chains keep fp32 activations (rounded to the precision): their ReLU, pooling and
+// convolution kernels and the sufficient factors take fp32.
 static Scope layer_scope(Parameters& params, size_t index, bool reuse, Device& device) {
-  return Scope(params, "layers." + std::to_string(index) + ".", DecayRule::All, device, reuse);
+  return Scope(params, "layers." + std::to_string(index) + ".", DecayRule::All, device, DType::F32, reuse);
 }
 
 Sequential::Sequential(const std::vector<LayerConfig>& layers, SampleShape input, size_t max_batch, KernelChoice kernels,
@@ -130,10 +132,10 @@ const float* Sequential::forward(const void* input, size_t B) {
   else device_.copy(a.input.f32(), input, n * sizeof(float));  // the previous stage's output, on this device
   kernels_.round_values(a.input.f32(), n, params_.precision());
   Pass p = pass(B);
-  const float* x = a.input.f32();
+  ConstView x = a.input.f32();
   for (auto& m : a.modules) x = m->forward(p, x);
   a.batch = B;
-  return x;
+  return x.f32();
 }
 
 void Sequential::backward(const float* dlogits, const BackwardOptions& options) {

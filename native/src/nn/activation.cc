@@ -5,7 +5,8 @@ namespace rm {
 ActivationModule::ActivationModule(const Scope& scope, SampleShape in, size_t max_batch, Activation act)
     : name_(scope.path()), shape_(in), act_(act), out_(scope.activation({max_batch, in.size()})) {}
 
-const float* ActivationModule::forward(const Pass& p, const float* in) {
+ConstView ActivationModule::forward(const Pass& p, ConstView in_view) {
+  const float* in = in_view.f32();
   auto timer = p.forward_scope(name_, 0.0, out_.numel() * sizeof(float));
   in_ = in;
   size_t n = p.B * shape_.size();
@@ -18,7 +19,9 @@ const float* ActivationModule::forward(const Pass& p, const float* in) {
   return out_.f32();
 }
 
-void ActivationModule::backward(const Pass& p, float* din, const float* dout) {
+void ActivationModule::backward(const Pass& p, View din_view, ConstView dout_view) {
+  float* din = din_view.f32();
+  const float* dout = dout_view.f32();
   if (din == nullptr) return;
   auto timer = p.backward_scope(name_, 0.0);
   size_t n = p.B * shape_.size();

@@ -11,8 +11,8 @@ class ActivationModule final : public ChainModule {
  public:
   ActivationModule(const Scope& scope, SampleShape in, size_t max_batch, Activation act);
   SampleShape output_shape() const override { return shape_; }
-  const float* forward(const Pass& p, const float* in) override;
-  void backward(const Pass& p, float* din, const float* dout) override;
+  ConstView forward(const Pass& p, ConstView in) override;
+  void backward(const Pass& p, View din, ConstView dout) override;
 
  private:
   std::string name_;

@@ -7,7 +7,8 @@
 
 namespace rm {
 
-// Gradient scratch a block's backward passes through, shared by every block of a model.
+// Gradient scratch a block's backward passes through, shared by every block of a model (in the
+// activation type: the residual stream's gradient is the model's, in fp32).
 struct BlockWorkspace {
   Tensor c1, c1b, c3, c4;  // [N, C], [N, C], [N, 3C], [N, 4C]
   BlockWorkspace(const Scope& s, size_t max_rows, size_t C)
@@ -19,12 +20,12 @@ class CausalSelfAttention {
  public:
   CausalSelfAttention(const Scope& scope, size_t C, size_t H, bool bias, size_t max_rows);
   void init(Parameters& params, Rng& rng, float std, float proj_std) const;
-  const float* forward(const Pass& p, const float* x);
+  ConstView forward(const Pass& p, ConstView x);
   // din[N, C] from dout[N, C]; w: scratch.
-  void backward(const Pass& p, float* din, const float* dout, BlockWorkspace& w);
-  // Decoding one position t (p.N = 1): appends its k and v to the cache rows t of k_cache and
-  // v_cache [T, C], attends over rows 0..t. Overwrites what forward kept for backward.
-  const float* decode(const Pass& p, const float* x, float* k_cache, float* v_cache, size_t t);
+  void backward(const Pass& p, View din, ConstView dout, BlockWorkspace& w);
+  // Decoding one position t (p.N = 1; fp32 activations): appends its k and v to the cache rows t
+  // of k_cache and v_cache [T, C], attends over rows 0..t. Overwrites what forward kept for backward.
+  ConstView decode(const Pass& p, ConstView x, float* k_cache, float* v_cache, size_t t);
 
  private:
   std::string core_name_;  // the attention itself, between c_attn and c_proj

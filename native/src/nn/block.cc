@@ -9,8 +9,8 @@ Block::Block(const Scope& scope, size_t C, size_t H, bool bias, size_t max_rows)
       attn_(scope.child("attn"), C, H, bias, max_rows),
       ln_2_(scope.child("ln_2"), C, bias, max_rows),
       mlp_(scope.child("mlp"), C, bias, max_rows),
-      mid_(scope.activation({max_rows, C})),
-      out_(scope.activation({max_rows, C})) {}
+      mid_(scope.fp32({max_rows, C})),
+      out_(scope.fp32({max_rows, C})) {}
 
 void Block::init(Parameters& params, Rng& rng, float std, float proj_std) const {
   ln_1_.init(params);
@@ -20,21 +20,21 @@ void Block::init(Parameters& params, Rng& rng, float std, float proj_std) const 
 }
 
 const float* Block::forward(const Pass& p, const float* x) {
-  const float* attn = attn_.forward(p, ln_1_.forward(p, x));
+  ConstView attn = attn_.forward(p, ln_1_.forward(p, x));
   add_residual(p, mid_.f32(), x, attn);
-  const float* mlp = mlp_.forward(p, ln_2_.forward(p, mid_.f32()));
+  ConstView mlp = mlp_.forward(p, ln_2_.forward(p, mid_.f32()));
   add_residual(p, out_.f32(), mid_.f32(), mlp);
   return out_.f32();
 }
 
-void Block::add_residual(const Pass& p, float* out, const float* stream, const float* branch) {
+void Block::add_residual(const Pass& p, float* out, const float* stream, ConstView branch) {
   size_t n = p.N * C_;
   auto timer = p.forward_scope(residual_name_, double(n), 2 * n * sizeof(float));
   p.k.residual_forward(out, stream, branch, n);
   p.round(out, n);
 }
 
-void Block::join_gradient(const Pass& p, float* dres, const float* dbranch) {
+void Block::join_gradient(const Pass& p, float* dres, ConstView dbranch) {
   size_t n = p.N * C_;
   auto timer = p.backward_scope(residual_name_, double(n));
   p.k.add_into(dres, dbranch, n);
@@ -50,12 +50,12 @@ const float* Block::decode(const Pass& p, const float* x, float* k_cache, float*
 }
 
 void Block::backward(const Pass& p, float* dres, BlockWorkspace& w) {
-  mlp_.backward(p, w.c1.f32(), dres, w);
-  ln_2_.backward(p, w.c1b.f32(), w.c1.f32());
-  join_gradient(p, dres, w.c1b.f32());
-  attn_.backward(p, w.c1.f32(), dres, w);
-  ln_1_.backward(p, w.c1b.f32(), w.c1.f32());
-  join_gradient(p, dres, w.c1b.f32());
+  mlp_.backward(p, w.c1.view(), dres, w);
+  ln_2_.backward(p, w.c1b.view(), w.c1.view());
+  join_gradient(p, dres, w.c1b.view());
+  attn_.backward(p, w.c1.view(), dres, w);
+  ln_1_.backward(p, w.c1b.view(), w.c1.view());
+  join_gradient(p, dres, w.c1b.view());
 }
 
 }  // namespace rm

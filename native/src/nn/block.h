@@ -15,7 +15,7 @@ class Block {
   void init(Parameters& params, Rng& rng, float std, float proj_std) const;
   // The normal draws init makes: its four weight matrices, 12·C² values.
   static size_t init_draws(size_t C) { return 12 * C * C; }
-  const float* forward(const Pass& p, const float* x);  // keeps x (the residual stream in)
+  const float* forward(const Pass& p, const float* x);  // keeps x (the residual stream in, fp32)
   // dres[N, C]: on entry ∂L/∂(block output), on return ∂L/∂x.
   void backward(const Pass& p, float* dres, BlockWorkspace& w);
   // One position t of one sequence (p.N = 1) with the attention's KV cache (see
@@ -24,15 +24,15 @@ class Block {
 
  private:
   // out = stream + branch (forward); dres += dbranch (backward): the residual connection.
-  void add_residual(const Pass& p, float* out, const float* stream, const float* branch);
-  void join_gradient(const Pass& p, float* dres, const float* dbranch);
+  void add_residual(const Pass& p, float* out, const float* stream, ConstView branch);
+  void join_gradient(const Pass& p, float* dres, ConstView dbranch);
   std::string residual_name_;
   size_t C_;
   LayerNormModule ln_1_;
   CausalSelfAttention attn_;
   LayerNormModule ln_2_;
   Mlp mlp_;
-  Tensor mid_, out_;  // [N, C]: x + attn(…), and the block's output
+  Tensor mid_, out_;  // [N, C], fp32 (the residual stream): x + attn(…), and the block's output
 };
 
 }  // namespace rm

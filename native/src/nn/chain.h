@@ -43,9 +43,9 @@ class ChainModule {
   virtual void init(Parameters& /*params*/, Rng& /*rng*/) const {}
   // The output of p.B samples of `in` (which must stay as it is until backward), owned by the
   // module and rounded to the pass's precision.
-  virtual const float* forward(const Pass& p, const float* in) = 0;
+  virtual ConstView forward(const Pass& p, ConstView in) = 0;
   // din = ∂L/∂in (skipped when null), rounded; parameter gradients through p.grads.
-  virtual void backward(const Pass& p, float* din, const float* dout) = 0;
+  virtual void backward(const Pass& p, View din, ConstView dout) = 0;
 };
 
 }  // namespace rm

@@ -13,7 +13,8 @@ Conv2dModule::Conv2dModule(const Scope& scope, SampleShape in, size_t out_channe
 
 void Conv2dModule::init(Parameters& params, Rng& rng) const { init_torch_uniform(params, rng, IC_ * 9, {weight, bias}); }
 
-const float* Conv2dModule::forward(const Pass& p, const float* in) {
+ConstView Conv2dModule::forward(const Pass& p, ConstView in_view) {
+  const float* in = in_view.f32();
   auto timer = p.forward_scope(name_, forward_flops(p.B), out_.numel() * sizeof(float));
   in_ = in;
   Epilogue e = relu_ == FusedRelu::None ? Epilogue::None : Epilogue::Relu;
@@ -22,7 +23,9 @@ const float* Conv2dModule::forward(const Pass& p, const float* in) {
   return out_.f32();
 }
 
-void Conv2dModule::backward(const Pass& p, float* din, const float* dout) {
+void Conv2dModule::backward(const Pass& p, View din_view, ConstView dout_view) {
+  float* din = din_view.f32();
+  const float* dout = dout_view.f32();
   auto timer = p.backward_scope(name_, (din ? 2.0 : 1.0) * forward_flops(p.B));
   if (relu_ == FusedRelu::Here) {
     p.k.relu_backward(masked_.f32(), dout, out_.f32(), p.B * H_ * W_ * OC_);

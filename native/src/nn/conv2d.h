@@ -14,8 +14,8 @@ class Conv2dModule final : public ChainModule {
   double forward_flops(size_t B) const override { return 2.0 * double(B * H_ * W_) * double(IC_ * 9) * double(OC_); }
   // torch.nn.Conv2d's: weight and bias uniform in ±1/√(IC·9).
   void init(Parameters& params, Rng& rng) const override;
-  const float* forward(const Pass& p, const float* in) override;
-  void backward(const Pass& p, float* din, const float* dout) override;
+  ConstView forward(const Pass& p, ConstView in) override;
+  void backward(const Pass& p, View din, ConstView dout) override;
   ParamSlot weight, bias;
 
  private:

@@ -10,15 +10,15 @@ class LayerNormModule {
  public:
   LayerNormModule(const Scope& scope, size_t C, bool bias, size_t max_rows);
   void init(Parameters& params) const;  // weight 1, bias 0
-  const float* forward(const Pass& p, const float* in);
-  void backward(const Pass& p, float* din, const float* dout);
-  const float* output() const { return out_.f32(); }
+  ConstView forward(const Pass& p, ConstView in);
+  void backward(const Pass& p, View din, ConstView dout);
+  ConstView output() const { return out_.view(); }
   ParamSlot weight, bias;
 
  private:
   std::string name_;
   size_t C_;
-  const float* in_ = nullptr;
+  ConstView in_;
   Tensor out_, mean_, rstd_;  // [N, C], [N], [N] at the largest batch
 };
 

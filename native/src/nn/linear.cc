@@ -19,32 +19,32 @@ void LinearModule::init(Parameters& params, Rng& rng, float std) const {
 
 void LinearModule::init(Parameters& params, Rng& rng) const { init_torch_uniform(params, rng, IN_, {weight, bias}); }
 
-const float* LinearModule::forward(const Pass& p, const float* in) {
-  auto timer = p.forward_scope(name_, forward_flops(p.N), out_.numel() * sizeof(float));
+ConstView LinearModule::forward(const Pass& p, ConstView in) {
+  auto timer = p.forward_scope(name_, forward_flops(p.N), out_.numel() * dtype_size(out_.dtype()));
   in_ = in;
   Epilogue e = relu_ == FusedRelu::None ? Epilogue::None : Epilogue::Relu;
-  p.k.matmul_forward(out_.f32(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_, e);
-  p.round(out_.f32(), p.N * OUT_);
-  return out_.f32();
+  p.k.matmul_forward(out_.view(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_, e);
+  p.round(out_.view(), p.N * OUT_);
+  return out_.view();
 }
 
 // In bf16 and fp16, GELU takes the product before its rounding, as a fused epilogue does (the
 // device never stores it between the two), and backward its derivative at the rounded value kept.
-const float* LinearModule::forward_gelu(const Pass& p, const float* in, float* activated) {
-  auto timer = p.forward_scope(name_, forward_flops(p.N), 2 * out_.numel() * sizeof(float));
+ConstView LinearModule::forward_gelu(const Pass& p, ConstView in, View activated) {
+  auto timer = p.forward_scope(name_, forward_flops(p.N), 2 * out_.numel() * dtype_size(out_.dtype()));
   in_ = in;
-  p.k.matmul_gelu_forward(activated, out_.f32(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_);
-  p.round(out_.f32(), p.N * OUT_);
+  p.k.matmul_gelu_forward(activated, out_.view(), in, p.weight(weight), p.weight(bias), p.N, IN_, OUT_);
+  p.round(out_.view(), p.N * OUT_);
   p.round(activated, p.N * OUT_);
   return activated;
 }
 
-void LinearModule::backward(const Pass& p, float* din, const float* dout) { backward_through_gelu(p, din, dout, nullptr); }
+void LinearModule::backward(const Pass& p, View din, ConstView dout) { backward_through_gelu(p, din, dout, nullptr); }
 
-void LinearModule::backward_through_gelu(const Pass& p, float* din, const float* dout, const float* gelu_input) {
+void LinearModule::backward_through_gelu(const Pass& p, View din, ConstView dout, ConstView gelu_input) {
   auto timer = p.backward_scope(name_, (din ? 2.0 : 1.0) * forward_flops(p.N));
   if (relu_ == FusedRelu::Here) {
-    p.k.relu_backward(masked_.f32(), dout, out_.f32(), p.N * OUT_);
+    p.k.relu_backward(masked_.f32(), dout.f32(), out_.f32(), p.N * OUT_);
     dout = masked_.f32();
   }
   LinearGradients* strategy = p.linear_gradients;
@@ -53,7 +53,7 @@ void LinearModule::backward_through_gelu(const Pass& p, float* din, const float*
   } else {
     auto w = p.grads->target(weight), b = p.grads->target(bias);
     // One accumulate flag covers both: they are always written together.
-    p.k.matmul_backward(gelu_input ? nullptr : din, w.data, b.data, dout, in_, p.weight(weight), p.N, IN_, OUT_, w.accumulate);
+    p.k.matmul_backward(gelu_input ? View() : din, w.data, b.data, dout, in_, p.weight(weight), p.N, IN_, OUT_, w.accumulate);
     if (gelu_input) input_gradient(p, din, dout, gelu_input);
     p.grads->commit(weight);
     p.grads->commit(bias);
@@ -61,14 +61,15 @@ void LinearModule::backward_through_gelu(const Pass& p, float* din, const float*
   if (din) p.round(din, p.N * IN_);
 }
 
-void LinearModule::input_gradient(const Pass& p, float* din, const float* dout, const float* gelu_input) const {
+void LinearModule::input_gradient(const Pass& p, View din, ConstView dout, ConstView gelu_input) const {
   if (!din) return;
   if (gelu_input) p.k.matmul_gelu_backward_data(din, dout, p.weight(weight), gelu_input, p.N, IN_, OUT_);
   else p.k.matmul_backward(din, nullptr, nullptr, dout, in_, p.weight(weight), p.N, IN_, OUT_, false);
 }
 
-void LinearModule::backward_through(const Pass& p, LinearGradients& strategy, float* din, const float* dout, const float* gelu_input) {
-  strategy.begin(weight.offset, in_, dout, p.N);
+// Sufficient factors run on fp32 activations (the sequential models', whose activations are fp32).
+void LinearModule::backward_through(const Pass& p, LinearGradients& strategy, View din, ConstView dout, ConstView gelu_input) {
+  strategy.begin(weight.offset, in_.f32(), dout.f32(), p.N);
   input_gradient(p, din, dout, gelu_input);
   auto w = p.grads->target(weight), b = p.grads->target(bias);
   Range rows = strategy.finish(weight.offset, p.k, w.data, b.data, w.accumulate);

@@ -17,27 +17,27 @@ class LinearModule final : public ChainModule {
   void init(Parameters& params, Rng& rng) const override;
   SampleShape output_shape() const override { return {OUT_, 1, 1}; }
   double forward_flops(size_t rows) const override { return 2.0 * double(rows) * double(IN_) * double(OUT_); }
-  const float* forward(const Pass& p, const float* in) override;  // keeps `in` for backward
-  void backward(const Pass& p, float* din, const float* dout) override;  // din [N, IN] (null: not wanted)
+  ConstView forward(const Pass& p, ConstView in) override;  // keeps `in` for backward
+  void backward(const Pass& p, View din, ConstView dout) override;  // din [N, IN] (null: not wanted)
   // GELU fused after the product (a transformer MLP's c_fc): activated [N, OUT] = gelu(output()),
   // returned; output() keeps the product, GELU's input, for backward.
-  const float* forward_gelu(const Pass& p, const float* in, float* activated);
+  ConstView forward_gelu(const Pass& p, ConstView in, View activated);
   // backward of a layer whose input was gelu(gelu_input) (the MLP's c_proj), din taken on through
   // the GELU in the same call: the gradient of gelu_input (null gelu_input: backward).
-  void backward_through_gelu(const Pass& p, float* din, const float* dout, const float* gelu_input);
-  const float* output() const { return out_.f32(); }
+  void backward_through_gelu(const Pass& p, View din, ConstView dout, ConstView gelu_input);
+  ConstView output() const { return out_.view(); }
   LinearLayer layer() const { return {weight.offset, bias.offset, IN_, OUT_}; }
   ParamSlot weight, bias;
 
  private:
   // din = dout · weight, through the GELU when gelu_input is given.
-  void input_gradient(const Pass& p, float* din, const float* dout, const float* gelu_input) const;
+  void input_gradient(const Pass& p, View din, ConstView dout, ConstView gelu_input) const;
   // The parameter gradients from a LinearGradients strategy, din computed while it gathers.
-  void backward_through(const Pass& p, LinearGradients& strategy, float* din, const float* dout, const float* gelu_input);
+  void backward_through(const Pass& p, LinearGradients& strategy, View din, ConstView dout, ConstView gelu_input);
   std::string name_;
   size_t IN_, OUT_;
   FusedRelu relu_;
-  const float* in_ = nullptr;
+  ConstView in_;
   Tensor out_;     // [N, OUT] at the largest batch
   Tensor masked_;  // FusedRelu::Here: dout through the ReLU's derivative
 };

@@ -13,12 +13,12 @@ void Mlp::init(Parameters& params, Rng& rng, float std, float proj_std) const {
 
 // GELU goes with the products around it: after c_fc's in its forward, and into c_proj's input
 // gradient in its backward (fused on a GPU: cuBLASLt's GELU and DGELU epilogues).
-const float* Mlp::forward(const Pass& p, const float* x) {
-  return c_proj_.forward(p, c_fc_.forward_gelu(p, x, h_.f32()));
+ConstView Mlp::forward(const Pass& p, ConstView x) {
+  return c_proj_.forward(p, c_fc_.forward_gelu(p, x, h_.view()));
 }
 
-void Mlp::backward(const Pass& p, float* din, const float* dout, BlockWorkspace& w) {
-  float* dpre = w.c4.f32();
+void Mlp::backward(const Pass& p, View din, ConstView dout, BlockWorkspace& w) {
+  View dpre = w.c4.view();
   c_proj_.backward_through_gelu(p, dpre, dout, c_fc_.output());
   c_fc_.backward(p, din, dpre);
 }

@@ -11,8 +11,8 @@ class Mlp {
  public:
   Mlp(const Scope& scope, size_t C, bool bias, size_t max_rows);
   void init(Parameters& params, Rng& rng, float std, float proj_std) const;
-  const float* forward(const Pass& p, const float* x);
-  void backward(const Pass& p, float* din, const float* dout, BlockWorkspace& w);
+  ConstView forward(const Pass& p, ConstView x);
+  void backward(const Pass& p, View din, ConstView dout, BlockWorkspace& w);
 
  private:
   LinearModule c_fc_, c_proj_;

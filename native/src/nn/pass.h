@@ -30,19 +30,25 @@ struct ParamSlot {
 enum class DecayRule { All, Matrices };
 
 // Where a module registers its parameters (named under this scope's path, decayed by the
-// model's rule) and allocates its activations (on this scope's device). A reusing scope finds
+// model's rule) and allocates its activations (on this scope's device, in the model's activation
+// type: Kernels::activation_dtype). A reusing scope finds
 // parameters registered before under the same names instead: a second copy of a module that
 // computes with the same weights into activations of its own (a pipeline stage keeps one copy
 // per micro-batch in flight).
 class Scope {
  public:
-  Scope(Parameters& params, std::string prefix, DecayRule decay, Device& device = cpu_device(), bool reuse = false)
-      : params_(params), prefix_(std::move(prefix)), decay_(decay), device_(device), reuse_(reuse) {}
-  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", decay_, device_, reuse_); }
-  Scope reusing() const { return Scope(params_, prefix_, decay_, device_, true); }
+  Scope(Parameters& params, std::string prefix, DecayRule decay, Device& device = cpu_device(),
+        DType activations = DType::F32, bool reuse = false)
+      : params_(params), prefix_(std::move(prefix)), decay_(decay), device_(device), activations_(activations), reuse_(reuse) {}
+  Scope child(const std::string& name) const { return Scope(params_, prefix_ + name + ".", decay_, device_, activations_, reuse_); }
+  Scope reusing() const { return Scope(params_, prefix_, decay_, device_, activations_, true); }
   Device& device() const { return device_; }
-  // A zero-filled fp32 activation tensor on this scope's device.
-  Tensor activation(Shape shape) const { return Tensor(std::move(shape), DType::F32, device_); }
+  // A zero-filled activation tensor on this scope's device, in the model's activation type.
+  Tensor activation(Shape shape) const { return Tensor(std::move(shape), activations_, device_); }
+  // A zero-filled fp32 tensor on this scope's device: statistics kept for backward, and the
+  // residual stream and its gradient (fp32 holding values rounded to the precision, as in
+  // autocast, where a residual sum of fp32 and 16-bit values is fp32).
+  Tensor fp32(Shape shape) const { return Tensor(std::move(shape), DType::F32, device_); }
   // This scope's module path: "transformer.h.0.attn" (the prefix without its dot).
   std::string path() const { return prefix_.empty() ? "" : prefix_.substr(0, prefix_.size() - 1); }
   ParamSlot param(const std::string& name, Shape shape) const {
@@ -63,6 +69,7 @@ class Scope {
   std::string prefix_;
   DecayRule decay_;
   Device& device_;
+  DType activations_;
   bool reuse_;
 };
 
@@ -118,7 +125,10 @@ struct Pass {
   Profiler* profiler = nullptr;   // null: not profiling
   LinearGradients* linear_gradients = nullptr;  // backward: who computes which Linear's gradients (null: each itself)
   const float* weight(ParamSlot s) const { return s.present() ? params.compute() + s.offset : nullptr; }
-  void round(float* x, size_t n) const { k.round_values(x, n, params.precision()); }
+  // Rounds fp32 activations to the precision (16-bit ones were rounded as they were written).
+  void round(View x, size_t n) const {
+    if (x.is_f32()) k.round_values(x.f32(), n, params.precision());
+  }
   ProfileScope forward_scope(const std::string& name, double flops, size_t activation_bytes) const {
     return ProfileScope(profiler, name, Profiler::Phase::Forward, flops, activation_bytes);
   }

@@ -11,8 +11,8 @@ class MaxPool2dModule final : public ChainModule {
   // relu_input: the input is a FusedRelu::Downstream output, whose derivative backward applies.
   MaxPool2dModule(const Scope& scope, SampleShape in, size_t max_batch, bool relu_input);
   SampleShape output_shape() const override { return {in_.c, in_.h / 2, in_.w / 2}; }
-  const float* forward(const Pass& p, const float* in) override;
-  void backward(const Pass& p, float* din, const float* dout) override;
+  ConstView forward(const Pass& p, ConstView in) override;
+  void backward(const Pass& p, View din, ConstView dout) override;
 
  private:
   std::string name_;
@@ -26,8 +26,8 @@ class FlattenModule final : public ChainModule {
  public:
   FlattenModule(const Scope& scope, SampleShape in, size_t max_batch);
   SampleShape output_shape() const override { return {in_.size(), 1, 1}; }
-  const float* forward(const Pass& p, const float* in) override;
-  void backward(const Pass& p, float* din, const float* dout) override;
+  ConstView forward(const Pass& p, ConstView in) override;
+  void backward(const Pass& p, View din, ConstView dout) override;
 
  private:
   std::string name_;

@@ -13,17 +13,21 @@
 // The bf16 kernels run the products on bf16 operands with fp32 accumulation, as the CUDA flash
 // kernels do: q, k, v (and dy) are packed per head into dense bf16 tiles (oneDNN's bf16 products
 // run 1.5-1.7× faster on those than on the strided fp32 views), and P and dS are rounded to bf16
-// after the softmax passes; the scores, the softmax and dS are computed in fp32.
+// after the softmax passes; the scores, the softmax and dS are computed in fp32. They read and
+// write fp32 or bf16 activations (a model's 16-bit activations: q, k, v and dy are then copied,
+// not converted, and y and dq, dk, dv are written in bf16 by the products).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "../../core/math.h"
 #include "../../core/parallel.h"
 #include "../../precision/precision.h"
+#include "activation_elements.h"
 #include "cpu_kernels.h"
 #include "dnnl_context.h"
 #include "fixed_order_sum.h"
@@ -111,20 +115,23 @@ RM_CLONES void round_tile_bf16(uint16_t* __restrict dst, const float* src, size_
 }
 
 // Rows [r0, r1) of b sequences' (seq, t) positions: each head's D values at src + (seq·T + t)·ld
-// + h·D, rounded to bf16, into dst[seq][h][t][D].
-RM_CLONES void pack_heads(uint16_t* dst, const float* src, size_t r0, size_t r1, size_t T, size_t H, size_t D, size_t ld) {
+// + h·D (fp32, or bf16), in bf16 into dst[seq][h][t][D].
+template <class Src>
+RM_CLONES void pack_heads(uint16_t* dst, const Src* src, size_t r0, size_t r1, size_t T, size_t H, size_t D, size_t ld) {
   for (size_t r = r0; r < r1; ++r) {
     size_t seq = r / T, t = r % T;
     for (size_t h = 0; h < H; ++h) {
-      const float* from = src + r * ld + h * D;
+      const Src* from = src + r * ld + h * D;
       uint16_t* to = dst + ((seq * H + h) * T + t) * D;
-      for (size_t d = 0; d < D; ++d) to[d] = bf16_bits_rounded(from[d]);
+      if constexpr (std::is_same<Src, uint16_t>::value) std::memcpy(to, from, D * sizeof(uint16_t));
+      else for (size_t d = 0; d < D; ++d) to[d] = bf16_bits_rounded(from[d]);
     }
   }
 }
 
-RM_CLONES float dot(const float* a, const float* b, size_t n) {
-  return fixed_order_sum(n, [&](size_t i) { return a[i] * b[i]; });
+template <class A, class B>
+RM_CLONES float dot(const A* a, const B* b, size_t n) {
+  return fixed_order_sum(n, [&](size_t i) { return load(a[i]) * load(b[i]); });
 }
 
 RM_CLONES void exp_shifted(float* row, size_t n, float shift) {
@@ -155,46 +162,67 @@ struct Operands {
 };
 
 // The bf16 operands of b sequences in a per-thread workspace, q, k, v (and dy, when given) packed.
-Operands packed(const float* x, const float* dy, size_t b, size_t T, size_t C, size_t H) {
+Operands packed(ConstView x, ConstView dy, size_t b, size_t T, size_t C, size_t H) {
   thread_local std::vector<uint16_t> w;
   size_t heads = b * T * C, tiles = b * H * T * T, D = C / H;
   if (w.size() < 4 * heads + 2 * tiles) w.resize(4 * heads + 2 * tiles);
   uint16_t *q = w.data(), *k = q + heads, *v = k + heads, *dyp = v + heads, *p = dyp + heads, *ds = p + tiles;
   parallel_for(b * T, 64, [&](size_t r0, size_t r1) {
-    pack_heads(q, x, r0, r1, T, H, D, 3 * C);
-    pack_heads(k, x + C, r0, r1, T, H, D, 3 * C);
-    pack_heads(v, x + 2 * C, r0, r1, T, H, D, 3 * C);
-    if (dy) pack_heads(dyp, dy, r0, r1, T, H, D, C);
+    typed(x, [&](auto* qkv) {
+      pack_heads(q, qkv, r0, r1, T, H, D, 3 * C);
+      pack_heads(k, qkv + C, r0, r1, T, H, D, 3 * C);
+      pack_heads(v, qkv + 2 * C, r0, r1, T, H, D, 3 * C);
+    });
+    if (dy) typed(dy, [&](auto* g) { pack_heads(dyp, g, r0, r1, T, H, D, C); });
   });
   return {q, k, v, dyp, p, ds};
+}
+
+// bf16 q, k, v (and dy) read in place: only the P and dS tiles in a per-thread workspace.
+Operands in_place(ConstView x, ConstView dy, size_t b, size_t T, size_t C, size_t H) {
+  thread_local std::vector<uint16_t> w;
+  size_t tiles = b * H * T * T;
+  if (w.size() < 2 * tiles) w.resize(2 * tiles);
+  const uint16_t* qkv = x.bf16();
+  return {qkv, qkv + C, qkv + 2 * C, dy ? dy.bf16() : nullptr, w.data(), w.data() + tiles};
 }
 
 }  // namespace
 
 // The matmuls of one chunk of b sequences, T long, C channels in H heads of D. fp32: q, k, v read
 // in place from qkv (and dq, dk, dv written there) through strides. bf16: the products read the
-// packed bf16 tiles of Bf16Workspace and write fp32 into out and dqkv alike.
+// packed bf16 tiles of packed() and write out and dqkv in fp32 [0] or bf16 [1].
 struct CpuKernels::Attention {
   memory::desc q, k, v, dy;  // the products' operands (k and v also as sources)
   memory::desc qt, dyt;      // qᵀ and dyᵀ as weights
   memory::desc s, p, pt;     // the fp32 T×T tiles; P and dS as the products read them, and transposed
-  memory::desc y, grad;      // the output; dq, dk, dv in dqkv
+  memory::desc y[2], grad[2];  // the output; dq, dk, dv in dqkv: [bf16]
 
-  dnnl::matmul scores, values, dvalues, dprobs, dqueries, dkeys;
+  dnnl::matmul scores, dprobs;
+  dnnl::matmul values[2], dvalues[2], dqueries[2], dkeys[2];  // [bf16 destination]
 
-  Attention(size_t b, size_t T, size_t C, size_t H, bool bf16) {
+  Attention(size_t b, size_t T, size_t C, size_t H, bool bf16, bool in_place16) {
     using dt = memory::data_type;
     memory::dim B = memory::dim(b), t = memory::dim(T), c = memory::dim(C), h = memory::dim(H), d = c / h;
     memory::desc qkv = strided({B, h, t, d}, {t * 3 * c, d, 3 * c, 1}), qkv_t = strided({B, h, d, t}, {t * 3 * c, d, 1, 3 * c});
     memory::desc heads = strided({B, h, t, d}, {h * t * d, t * d, d, 1}, dt::bf16), heads_t = strided({B, h, d, t}, {h * t * d, t * d, 1, d}, dt::bf16);
     memory::desc out = strided({B, h, t, d}, {t * c, d, c, 1}), out_t = strided({B, h, d, t}, {t * c, d, 1, c});
     memory::desc tiles = strided({B, h, t, t}, {h * t * t, t * t, t, 1}), tiles_t = strided({B, h, t, t}, {h * t * t, t * t, 1, t});
-    y = out;
-    grad = qkv;
+    y[0] = out;
+    grad[0] = qkv;
+    y[1] = strided({B, h, t, d}, {t * c, d, c, 1}, dt::bf16);
+    grad[1] = strided({B, h, t, d}, {t * 3 * c, d, 3 * c, 1}, dt::bf16);
     s = tiles;
-    if (bf16) {
+    if (in_place16) {
+      q = k = v = strided({B, h, t, d}, {t * 3 * c, d, 3 * c, 1}, dt::bf16);
+      qt = strided({B, h, d, t}, {t * 3 * c, d, 1, 3 * c}, dt::bf16);
+      dy = y[1];
+      dyt = strided({B, h, d, t}, {t * c, d, 1, c}, dt::bf16);
+    } else if (bf16) {
       q = k = v = dy = heads;
       qt = dyt = heads_t;
+    }
+    if (bf16) {
       p = strided({B, h, t, t}, {h * t * t, t * t, t, 1}, dt::bf16);
       pt = strided({B, h, t, t}, {h * t * t, t * t, 1, t}, dt::bf16);
     } else {
@@ -211,18 +239,20 @@ struct CpuKernels::Attention {
     // dS transposed (pt) and Pᵀ and dSᵀ as they lie (p). (oneDNN writes a transposed destination
     // far slower than it reads a transposed source.)
     scores = dnnl::matmul({{k, qt, s}, e});
-    values = dnnl::matmul({{pt, v, out}, e});
-    dvalues = dnnl::matmul({{p, dy, qkv}, e});
     dprobs = dnnl::matmul({{v, dyt, s}, e});
-    dqueries = dnnl::matmul({{pt, k, qkv}, e});
-    dkeys = dnnl::matmul({{p, q, qkv}, e});
+    for (int kind = 0; kind <= int(bf16); ++kind) {
+      values[kind] = dnnl::matmul({{pt, v, y[kind]}, e});
+      dvalues[kind] = dnnl::matmul({{p, dy, grad[kind]}, e});
+      dqueries[kind] = dnnl::matmul({{pt, k, grad[kind]}, e});
+      dkeys[kind] = dnnl::matmul({{p, q, grad[kind]}, e});
+    }
   }
 };
 
-CpuKernels::Attention& CpuKernels::attention(size_t b, size_t T, size_t C, size_t H) {
+CpuKernels::Attention& CpuKernels::attention(size_t b, size_t T, size_t C, size_t H, bool in_place16) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& slot = attentions_[{omp_get_max_threads(), b, T, C, H}];
-  if (!slot) slot = std::make_shared<Attention>(b, T, C, H, bf16_);
+  auto& slot = attentions_[{omp_get_max_threads(), b, T, C, H, in_place16}];
+  if (!slot) slot = std::make_shared<Attention>(b, T, C, H, bf16_, in_place16);
   return *slot;
 }
 
@@ -231,16 +261,20 @@ static size_t chunk_of(size_t B, size_t T, size_t H) { return std::max<size_t>(1
 
 static memory at(const memory::desc& d, const void* p) { return memory(d, cpu_engine(), const_cast<void*>(p)); }
 
-void CpuKernels::attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) {
+void CpuKernels::attention_forward(View out, float* lse, ConstView qkv, size_t B, size_t T, size_t C, size_t H) {
   size_t D = C / H, chunk = chunk_of(B, T, H), tile = T * T;
   float scale = 1.0f / std::sqrt(float(D));
   float* s = workspace(2 * chunk * H * tile).data();
+  int kind = destination_kind(out);
   for (size_t b0 = 0; b0 < B; b0 += chunk) {
     size_t b = std::min(chunk, B - b0);
-    Attention& a = attention(b, T, C, H);
-    const float* x = qkv + b0 * T * 3 * C;
+    bool in_place16 = !qkv.is_f32();
+    Attention& a = attention(b, T, C, H, in_place16);
+    ConstView x = qkv.at(b0 * T * 3 * C);
     float* l = lse + b0 * H * T;
-    Operands o = bf16_ ? packed(x, nullptr, b, T, C, H) : Operands{x, x + C, x + 2 * C, nullptr, s, nullptr};
+    Operands o = in_place16 ? in_place(x, nullptr, b, T, C, H)
+                 : bf16_    ? packed(x, nullptr, b, T, C, H)
+                            : Operands{x.f32(), x.f32() + C, x.f32() + 2 * C, nullptr, s, nullptr};
     a.scores.execute(cpu_stream(), {{DNNL_ARG_SRC, at(a.k, o.k)}, {DNNL_ARG_WEIGHTS, at(a.qt, o.q)}, {DNNL_ARG_DST, at(a.s, s)}});
     uint16_t* p16 = static_cast<uint16_t*>(o.p);
     parallel_for(b * H, 1, [&](size_t h0, size_t h1) {
@@ -249,26 +283,29 @@ void CpuKernels::attention_forward(float* out, float* lse, const float* qkv, siz
         if (bf16_) round_tile_bf16(p16 + h * tile, s + h * tile, tile);
       }
     });
-    a.values.execute(cpu_stream(), {{DNNL_ARG_SRC, at(a.pt, o.p)}, {DNNL_ARG_WEIGHTS, at(a.v, o.v)}, {DNNL_ARG_DST, at(a.y, out + b0 * T * C)}});
+    a.values[kind].execute(cpu_stream(),
+                           {{DNNL_ARG_SRC, at(a.pt, o.p)}, {DNNL_ARG_WEIGHTS, at(a.v, o.v)}, {DNNL_ARG_DST, at(a.y[kind], out.at(b0 * T * C).data())}});
   }
 }
 
-void CpuKernels::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                                    const float* lse, size_t B, size_t T, size_t C, size_t H) {
+void CpuKernels::attention_backward(View dqkv, ConstView dout, ConstView qkv, ConstView out, const float* lse, size_t B,
+                                    size_t T, size_t C, size_t H) {
   size_t D = C / H, chunk = chunk_of(B, T, H), tile = T * T;
   float scale = 1.0f / std::sqrt(float(D));
   float* p = workspace(2 * chunk * H * tile).data();
   float* dp = p + chunk * H * tile;
   auto& st = cpu_stream();
+  int kind = destination_kind(dqkv);
   for (size_t b0 = 0; b0 < B; b0 += chunk) {
     size_t b = std::min(chunk, B - b0);
-    Attention& a = attention(b, T, C, H);
-    const float* x = qkv + b0 * T * 3 * C;
-    const float* dy = dout + b0 * T * C;
-    const float* y = out + b0 * T * C;
-    float* dx = dqkv + b0 * T * 3 * C;
+    bool in_place16 = !qkv.is_f32() && !dout.is_f32();
+    Attention& a = attention(b, T, C, H, in_place16);
+    ConstView x = qkv.at(b0 * T * 3 * C), dy = dout.at(b0 * T * C), y = out.at(b0 * T * C);
+    View dx = dqkv.at(b0 * T * 3 * C);
     const float* l = lse + b0 * H * T;
-    Operands o = bf16_ ? packed(x, dy, b, T, C, H) : Operands{x, x + C, x + 2 * C, dy, p, dp};
+    Operands o = in_place16 ? in_place(x, dy, b, T, C, H)
+                 : bf16_    ? packed(x, dy, b, T, C, H)
+                            : Operands{x.f32(), x.f32() + C, x.f32() + 2 * C, dy.f32(), p, dp};
     a.scores.execute(st, {{DNNL_ARG_SRC, at(a.k, o.k)}, {DNNL_ARG_WEIGHTS, at(a.qt, o.q)}, {DNNL_ARG_DST, at(a.s, p)}});
     a.dprobs.execute(st, {{DNNL_ARG_SRC, at(a.v, o.v)}, {DNNL_ARG_WEIGHTS, at(a.dyt, o.dy)}, {DNNL_ARG_DST, at(a.s, dp)}});
     uint16_t *p16 = static_cast<uint16_t*>(o.p), *ds16 = static_cast<uint16_t*>(o.ds);
@@ -277,10 +314,14 @@ void CpuKernels::attention_backward(float* dqkv, const float* dout, const float*
       delta.resize(T);
       for (size_t bh = h0; bh < h1; ++bh) {
         size_t seq = bh / H, h = bh % H;
-        for (size_t t = 0; t < T; ++t) {
-          size_t row = (seq * T + t) * C + h * D;  // this head's slice of y and dy at position t
-          delta[t] = dot(dy + row, y + row, D);
-        }
+        typed(dy, [&](auto* g) {
+          typed(y, [&](auto* v) {
+            for (size_t t = 0; t < T; ++t) {
+              size_t row = (seq * T + t) * C + h * D;  // this head's slice of y and dy at position t
+              delta[t] = dot(g + row, v + row, D);
+            }
+          });
+        });
         softmax_backward_tile(p + bh * tile, dp + bh * tile, l + bh * T, delta.data(), T, scale);
         if (bf16_) {
           round_tile_bf16(p16 + bh * tile, p + bh * tile, tile);
@@ -288,9 +329,9 @@ void CpuKernels::attention_backward(float* dqkv, const float* dout, const float*
         }
       }
     });
-    a.dvalues.execute(st, {{DNNL_ARG_SRC, at(a.p, o.p)}, {DNNL_ARG_WEIGHTS, at(a.dy, o.dy)}, {DNNL_ARG_DST, at(a.grad, dx + 2 * C)}});
-    a.dqueries.execute(st, {{DNNL_ARG_SRC, at(a.pt, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.k, o.k)}, {DNNL_ARG_DST, at(a.grad, dx)}});
-    a.dkeys.execute(st, {{DNNL_ARG_SRC, at(a.p, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.q, o.q)}, {DNNL_ARG_DST, at(a.grad, dx + C)}});
+    a.dvalues[kind].execute(st, {{DNNL_ARG_SRC, at(a.p, o.p)}, {DNNL_ARG_WEIGHTS, at(a.dy, o.dy)}, {DNNL_ARG_DST, at(a.grad[kind], dx.at(2 * C).data())}});
+    a.dqueries[kind].execute(st, {{DNNL_ARG_SRC, at(a.pt, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.k, o.k)}, {DNNL_ARG_DST, at(a.grad[kind], dx.data())}});
+    a.dkeys[kind].execute(st, {{DNNL_ARG_SRC, at(a.p, o.ds)}, {DNNL_ARG_WEIGHTS, at(a.q, o.q)}, {DNNL_ARG_DST, at(a.grad[kind], dx.at(C).data())}});
   }
 }
 

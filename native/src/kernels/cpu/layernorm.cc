@@ -8,6 +8,7 @@
 #include "../../core/parallel.h"
 #include "../layernorm_math.h"
 #include "fixed_order_sum.h"
+#include "activation_elements.h"
 #include "cpu_kernels.h"
 
 namespace rm {
@@ -18,18 +19,19 @@ constexpr size_t kRowGrain = 1024;
 
 #define RM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-RM_CLONES static void layernorm_rows(float* out, float* mean, float* rstd, const float* in, const float* weight,
-                                     const float* bias, size_t n0, size_t n1, size_t C) {
+template <class Out, class In>
+RM_CLONES void layernorm_rows(Out* out, float* mean, float* rstd, const In* in, const float* weight, const float* bias,
+                              size_t n0, size_t n1, size_t C) {
   for (size_t n = n0; n < n1; ++n) {
-    const float* x = in + n * C;
-    float m = fixed_order_sum(C, [&](size_t c) { return x[c]; }) / float(C);
-    float var = fixed_order_sum(C, [&](size_t c) { return (x[c] - m) * (x[c] - m); });
+    const In* x = in + n * C;
+    float m = fixed_order_sum(C, [&](size_t c) { return load(x[c]); }) / float(C);
+    float var = fixed_order_sum(C, [&](size_t c) { return (load(x[c]) - m) * (load(x[c]) - m); });
     float s = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
-    float* y = out + n * C;
+    Out* y = out + n * C;
     if (bias) {
-      for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(x[c], m, s, weight[c], bias[c]);
+      for (size_t c = 0; c < C; ++c) store(y[c], layernorm_out(load(x[c]), m, s, weight[c], bias[c]));
     } else {
-      for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(x[c], m, s, weight[c], 0.0f);
+      for (size_t c = 0; c < C; ++c) store(y[c], layernorm_out(load(x[c]), m, s, weight[c], 0.0f));
     }
     mean[n] = m;
     rstd[n] = s;
@@ -37,43 +39,51 @@ RM_CLONES static void layernorm_rows(float* out, float* mean, float* rstd, const
 }
 
 // din for rows [n0, n1); dw, db (this chunk's partials, C each) += their contributions.
-RM_CLONES static void layernorm_backward_rows(float* din, float* dw, float* db, const float* dout, const float* in,
-                                              const float* weight, const float* mean, const float* rstd, size_t n0,
-                                              size_t n1, size_t C) {
+template <class Din, class Dout, class In>
+RM_CLONES void layernorm_backward_rows(Din* din, float* dw, float* db, const Dout* dout, const In* in, const float* weight,
+                                       const float* mean, const float* rstd, size_t n0, size_t n1, size_t C) {
   for (size_t n = n0; n < n1; ++n) {
-    const float* x = in + n * C;
-    const float* dy = dout + n * C;
+    const In* x = in + n * C;
+    const Dout* dy = dout + n * C;
     float m = mean[n], s = rstd[n];
     for (size_t c = 0; c < C; ++c) {
-      float xhat = (x[c] - m) * s;
-      dw[c] += dy[c] * xhat;
-      db[c] += dy[c];
+      float xhat = (load(x[c]) - m) * s;
+      dw[c] += load(dy[c]) * xhat;
+      db[c] += load(dy[c]);
     }
-    float g_mean = fixed_order_sum(C, [&](size_t c) { return dy[c] * weight[c]; }) / float(C);
-    float gx_mean = fixed_order_sum(C, [&](size_t c) { return dy[c] * weight[c] * ((x[c] - m) * s); }) / float(C);
-    float* dx = din + n * C;
+    float g_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c]; }) / float(C);
+    float gx_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c] * ((load(x[c]) - m) * s); }) / float(C);
+    Din* dx = din + n * C;
     for (size_t c = 0; c < C; ++c) {
-      float xhat = (x[c] - m) * s;
-      dx[c] = layernorm_input_grad(dy[c] * weight[c], xhat, s, g_mean, gx_mean);
+      float xhat = (load(x[c]) - m) * s;
+      store(dx[c], layernorm_input_grad(load(dy[c]) * weight[c], xhat, s, g_mean, gx_mean));
     }
   }
 }
 
 #undef RM_CLONES
 
-void CpuKernels::layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
+void CpuKernels::layernorm_forward(View out, float* mean, float* rstd, ConstView in, const float* weight,
                                    const float* bias, size_t N, size_t C) {
-  parallel_for(N, kRowGrain, [&](size_t n0, size_t n1) { layernorm_rows(out, mean, rstd, in, weight, bias, n0, n1, C); });
+  typed(out, [&](auto* o) {
+    typed(in, [&](auto* x) {
+      parallel_for(N, kRowGrain, [&](size_t n0, size_t n1) { layernorm_rows(o, mean, rstd, x, weight, bias, n0, n1, C); });
+    });
+  });
 }
 
-void CpuKernels::layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+void CpuKernels::layernorm_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in,
                                     const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
                                     bool accumulate) {
   size_t chunks = chunk_count(N, kRowGrain);
   std::vector<float> partial(chunks * 2 * C, 0.0f);  // per chunk: dweight, then dbias
   for_each_chunk(N, chunks, [&](size_t k, size_t n0, size_t n1) {
     float* dw = partial.data() + k * 2 * C;
-    layernorm_backward_rows(din, dw, dw + C, dout, in, weight, mean, rstd, n0, n1, C);
+    typed(din, [&](auto* dx) {
+      typed(dout, [&](auto* dy) {
+        typed(in, [&](auto* x) { layernorm_backward_rows(dx, dw, dw + C, dy, x, weight, mean, rstd, n0, n1, C); });
+      });
+    });
   });
   for (size_t c = 0; c < C; ++c) {
     float dw = 0.0f, db = 0.0f;

@@ -8,13 +8,19 @@
 
 namespace rm {
 
-void CudaKernels::attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C, size_t H) {
+void CudaKernels::attention_forward(View out_v, float* lse, ConstView qkv_v, size_t B, size_t T, size_t C, size_t H) {
+  float* out = out_v.f32();
+  const float* qkv = qkv_v.f32();
   if (flash_attention_applies(gemm_inputs_, B, C, H)) return flash_attention_forward(stream(), gemm_inputs_, out, lse, qkv, B, T, C, H);
   attention::forward(StreamLaunch{stream(), "attention_forward"}, out, lse, qkv, B, T, C, H);
 }
 
-void CudaKernels::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+void CudaKernels::attention_backward(View dqkv_v, ConstView dout_v, ConstView qkv_v, ConstView out_v, const float* lse,
                                      size_t B, size_t T, size_t C, size_t H) {
+  float* dqkv = dqkv_v.f32();
+  const float* dout = dout_v.f32();
+  const float* qkv = qkv_v.f32();
+  const float* out = out_v.f32();
   size_t rows = B * H * T;
   if (flash_attention_applies(gemm_inputs_, B, C, H))
     return flash_attention_backward(stream(), gemm_inputs_, dqkv, scratch(2, rows), dout, qkv, out, lse, B, T, C, H);

@@ -47,10 +47,10 @@ class CudaKernels final : public Kernels {
                      float* C, size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing,
                      const float* aux = nullptr);
   Precision gemm_inputs() const { return gemm_inputs_; }
-  void matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias, size_t N,
-                           size_t IN, size_t OUT) override;
-  void matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre, size_t N,
-                                 size_t IN, size_t OUT) override;
+  void matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N, size_t IN,
+                           size_t OUT) override;
+  void matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N, size_t IN,
+                                 size_t OUT) override;
 
  private:
   // The device's stream, with the device made current on the calling thread (the engine's native

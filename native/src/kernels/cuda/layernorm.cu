@@ -9,14 +9,19 @@
 
 namespace rm {
 
-void CudaKernels::layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
+void CudaKernels::layernorm_forward(View out_v, float* mean, float* rstd, ConstView in_v, const float* weight,
                                     const float* bias, size_t N, size_t C) {
+  float* out = out_v.f32();
+  const float* in = in_v.f32();
   layernorm::forward(StreamLaunch{stream(), "layernorm_forward"}, out, mean, rstd, in, weight, bias, N, C);
 }
 
-void CudaKernels::layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+void CudaKernels::layernorm_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v,
                                      const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
                                      bool accumulate) {
+  float* din = din_v.f32();
+  const float* dout = dout_v.f32();
+  const float* in = in_v.f32();
   if (N == 0) return;
   if (din) layernorm::input_grad(StreamLaunch{stream(), "layernorm_input_grad"}, din, dout, in, weight, mean, rstd, N, C);
   if (dweight || dbias)

@@ -123,27 +123,38 @@ void CudaKernels::column_sums(float* dbias, const float* dout, size_t N, size_t 
   launch_elements(elements::ColumnSums{dbias, dout, N, OUT, o0, accumulate}, o1 - o0, stream(), "column_sums");
 }
 
-void CudaKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
+void CudaKernels::matmul_forward(View out_v, ConstView in_v, const float* weight, const float* bias, size_t N,
                                  size_t IN, size_t OUT, Epilogue epilogue) {
+  float* out = out_v.f32();
+  const float* in = in_v.f32();
   gemm(true, false, OUT, N, IN, weight, IN, in, IN, out, OUT, false, bias, epilogue == Epilogue::Relu ? After::Relu : After::Nothing);
 }
 
 // GELU in the first product's epilogue, its input kept; where cuBLASLt cannot (an OUT that is not
 // a multiple of 8, or no algorithm), the two kernels.
-void CudaKernels::matmul_gelu_forward(float* out, float* pre, const float* in, const float* weight, const float* bias,
+void CudaKernels::matmul_gelu_forward(View out_v, View pre_v, ConstView in_v, const float* weight, const float* bias,
                                       size_t N, size_t IN, size_t OUT) {
+  float* out = out_v.f32();
+  float* pre = pre_v.f32();
+  const float* in = in_v.f32();
   if (!gemm(true, false, OUT, N, IN, weight, IN, in, IN, out, OUT, false, bias, After::GeluKeepInput, pre))
     Kernels::matmul_gelu_forward(out, pre, in, weight, bias, N, IN, OUT);
 }
 
-void CudaKernels::matmul_gelu_backward_data(float* dpre, const float* dout, const float* weight, const float* pre,
+void CudaKernels::matmul_gelu_backward_data(View dpre_v, ConstView dout_v, const float* weight, ConstView pre_v,
                                             size_t N, size_t IN, size_t OUT) {
+  float* dpre = dpre_v.f32();
+  const float* dout = dout_v.f32();
+  const float* pre = pre_v.f32();
   if (!gemm(false, false, IN, N, OUT, weight, IN, dout, OUT, dpre, IN, false, nullptr, After::GeluGradient, pre))
     Kernels::matmul_gelu_backward_data(dpre, dout, weight, pre, N, IN, OUT);
 }
 
-void CudaKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+void CudaKernels::matmul_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v,
                                   const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
+  float* din = din_v.f32();
+  const float* dout = dout_v.f32();
+  const float* in = in_v.f32();
   if (din) gemm(false, false, IN, N, OUT, weight, IN, dout, OUT, din, IN, false);
   if (dweight) gemm(false, true, IN, OUT, N, in, IN, dout, OUT, dweight, IN, accumulate);
   column_sums(dbias, dout, N, OUT, 0, OUT, accumulate);

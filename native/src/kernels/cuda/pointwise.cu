@@ -19,10 +19,15 @@ void CudaKernels::gelu_forward(float* out, const float* in, size_t n) {
 void CudaKernels::gelu_backward(float* din, const float* dout, const float* in, size_t n) {
   launch_elements(elements::GeluBackward{din, dout, in}, n, stream(), "gelu_backward");
 }
-void CudaKernels::residual_forward(float* out, const float* a, const float* b, size_t n) {
+void CudaKernels::residual_forward(View out_v, ConstView a_v, ConstView b_v, size_t n) {
+  float* out = out_v.f32();
+  const float* a = a_v.f32();
+  const float* b = b_v.f32();
   launch_elements(elements::Residual{out, a, b}, n, stream(), "residual_forward");
 }
-void CudaKernels::add_into(float* dst, const float* src, size_t n) {
+void CudaKernels::add_into(View dst_v, ConstView src_v, size_t n) {
+  float* dst = dst_v.f32();
+  const float* src = src_v.f32();
   launch_elements(elements::AddInto{dst, src}, n, stream(), "add_into");
 }
 

@@ -35,8 +35,10 @@ double probabilities(std::vector<double>& p, const float* qkv, size_t b, size_t 
 
 }  // namespace
 
-void ReferenceKernels::attention_forward(float* out, float* lse, const float* qkv, size_t B, size_t T, size_t C,
+void ReferenceKernels::attention_forward(View out_v, float* lse, ConstView qkv_v, size_t B, size_t T, size_t C,
                                          size_t H) {
+  float* out = out_v.f32();
+  const float* qkv = qkv_v.f32();
   size_t D = C / H;
   std::vector<double> p(T);
   for (size_t b = 0; b < B; ++b)
@@ -51,8 +53,11 @@ void ReferenceKernels::attention_forward(float* out, float* lse, const float* qk
       }
 }
 
-void ReferenceKernels::attention_backward(float* dqkv, const float* dout, const float* qkv, const float*,
+void ReferenceKernels::attention_backward(View dqkv_v, ConstView dout_v, ConstView qkv_v, ConstView,
                                           const float*, size_t B, size_t T, size_t C, size_t H) {
+  float* dqkv = dqkv_v.f32();
+  const float* dout = dout_v.f32();
+  const float* qkv = qkv_v.f32();
   size_t D = C / H;
   double scale = 1.0 / std::sqrt(double(D));
   std::vector<double> p(T), dp(T), grad(B * T * 3 * C, 0.0);

@@ -7,8 +7,10 @@
 
 namespace rm {
 
-void ReferenceKernels::layernorm_forward(float* out, float* mean, float* rstd, const float* in, const float* weight,
+void ReferenceKernels::layernorm_forward(View out_v, float* mean, float* rstd, ConstView in_v, const float* weight,
                                          const float* bias, size_t N, size_t C) {
+  float* out = out_v.f32();
+  const float* in = in_v.f32();
   for (size_t n = 0; n < N; ++n) {
     const float* x = in + n * C;
     double m = 0;
@@ -24,9 +26,12 @@ void ReferenceKernels::layernorm_forward(float* out, float* mean, float* rstd, c
   }
 }
 
-void ReferenceKernels::layernorm_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+void ReferenceKernels::layernorm_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v,
                                           const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
                                           bool accumulate) {
+  float* din = din_v.f32();
+  const float* dout = dout_v.f32();
+  const float* in = in_v.f32();
   for (size_t c = 0; c < C; ++c) {
     double dw = 0, db = 0;
     for (size_t n = 0; n < N; ++n) {

@@ -4,8 +4,10 @@
 
 namespace rm {
 
-void ReferenceKernels::matmul_forward(float* out, const float* in, const float* weight, const float* bias, size_t N,
+void ReferenceKernels::matmul_forward(View out_v, ConstView in_v, const float* weight, const float* bias, size_t N,
                                       size_t IN, size_t OUT, Epilogue epilogue) {
+  float* out = out_v.f32();
+  const float* in = in_v.f32();
   for (size_t n = 0; n < N; ++n)
     for (size_t o = 0; o < OUT; ++o) {
       double acc = bias ? bias[o] : 0.0;
@@ -14,8 +16,11 @@ void ReferenceKernels::matmul_forward(float* out, const float* in, const float* 
     }
 }
 
-void ReferenceKernels::matmul_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
+void ReferenceKernels::matmul_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v,
                                        const float* weight, size_t N, size_t IN, size_t OUT, bool accumulate) {
+  float* din = din_v.f32();
+  const float* dout = dout_v.f32();
+  const float* in = in_v.f32();
   if (dweight || dbias) matmul_weight_rows(dweight, dbias, dout, in, N, IN, OUT, 0, OUT, accumulate);
   if (din == nullptr) return;
   for (size_t n = 0; n < N; ++n)

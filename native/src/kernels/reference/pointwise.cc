@@ -20,11 +20,16 @@ void ReferenceKernels::relu_backward(float* din, const float* dout, const float*
   for (size_t i = 0; i < n; ++i) din[i] = dout[i] * relu_grad(out[i]);
 }
 
-void ReferenceKernels::residual_forward(float* out, const float* a, const float* b, size_t n) {
+void ReferenceKernels::residual_forward(View out_v, ConstView a_v, ConstView b_v, size_t n) {
+  float* out = out_v.f32();
+  const float* a = a_v.f32();
+  const float* b = b_v.f32();
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
-void ReferenceKernels::add_into(float* dst, const float* src, size_t n) {
+void ReferenceKernels::add_into(View dst_v, ConstView src_v, size_t n) {
+  float* dst = dst_v.f32();
+  const float* src = src_v.f32();
   for (size_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
