@@ -1,8 +1,9 @@
 // The CUDA kernels whose threads cooperate (shuffles, shared memory, tensor-core products), the
 // source the GPU runs, emulated on the CPU through native/tools/warp_emulation.h: flash attention
 // (bf16 and fp16, every head size built; attention16_check.h), the fp32 attention kernels
-// (forward, backward, decoding), LayerNorm's output and input gradient, softmax cross-entropy and
-// Σ x², each against the reference kernels. One JSON line per check, as kernel-check prints
+// (forward, backward, decoding), LayerNorm's output and input gradient (fp32 and bf16
+// activations), softmax cross-entropy and Σ x², each against the reference kernels; flash
+// attention also with 16-bit activations in and out. One JSON line per check, as kernel-check prints
 // (test/native/emulated-kernels.test.ts reads them); exits 1 if any failed.
 #include "warp_emulation.h"
 // The kernels, written in the primitives above.
@@ -45,6 +46,41 @@ AttentionRun flash_run(size_t B, size_t T, size_t C, size_t H) {
   return run;
 }
 
+// v's values (of type P) as P's encodings, and back.
+template <Precision P>
+std::vector<uint16_t> encode(const float* v, size_t n) {
+  std::vector<uint16_t> bits(n);
+  for (size_t i = 0; i < n; ++i) bits[i] = P == Precision::BF16 ? bf16_bits(round_to_bf16(v[i])) : fp16_bits(round_to_fp16(v[i]));
+  return bits;
+}
+template <Precision P>
+void decode(float* v, const std::vector<uint16_t>& bits) {
+  for (size_t i = 0; i < bits.size(); ++i) v[i] = P == Precision::BF16 ? bf16_value(bits[i]) : fp16_value(bits[i]);
+}
+
+// The same kernels with the model's activations (qkv, out, dout, dqkv) stored in 16 bits.
+template <Precision P>
+AttentionRun flash_run_16bit_activations(size_t B, size_t T, size_t C, size_t H) {
+  flash::Shape s = flash::shape(B, T, C, H);
+  AttentionRun run;
+  run.forward = [=](float* out, float* lse, const float* qkv) {
+    std::vector<uint16_t> x = encode<P>(qkv, B * T * 3 * C), y(B * T * C, 0xffff);
+    flash::with_head(C / H, [&](auto head) { flash::forward<decltype(head)::value, P>(kLaunch, Elements{y.data(), P}, lse, Elements{x.data(), P}, s); });
+    decode<P>(out, y);
+  };
+  run.backward = [=](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
+    Vec delta(B * H * T);
+    std::vector<uint16_t> x = encode<P>(qkv, B * T * 3 * C), y = encode<P>(out, B * T * C), dy = encode<P>(dout, B * T * C);
+    std::vector<uint16_t> dx(B * T * 3 * C, 0xffff);
+    flash::with_head(C / H, [&](auto head) {
+      flash::backward<decltype(head)::value, P>(kLaunch, Elements{dx.data(), P}, delta.data(), Elements{dy.data(), P}, Elements{x.data(), P},
+                                                Elements{y.data(), P}, lse, s);
+    });
+    decode<P>(dqkv, dx);
+  };
+  return run;
+}
+
 void flash_checks(Rng& rng) {
   // fp16 differs from bf16 only in the conversions: two shapes (both inner tile sizes) suffice.
   for (const AttentionShape& a : kAttention16Shapes) {
@@ -52,6 +88,13 @@ void flash_checks(Rng& rng) {
     if (a.C / a.H != 64)
       attention16_check("cuda-emulated", Precision::F16, a.B, a.T, a.C, a.H, rng, flash_run<Precision::F16>(a.B, a.T, a.C, a.H));
   }
+  // 16-bit activations in and out (what a bf16 or fp16 model stores): the same tolerance, the
+  // output rounded once more.
+  const AttentionShape& a = kAttention16Shapes[0];
+  attention16_check("cuda-emulated 16-bit activations", Precision::BF16, a.B, a.T, a.C, a.H, rng,
+                    flash_run_16bit_activations<Precision::BF16>(a.B, a.T, a.C, a.H));
+  attention16_check("cuda-emulated 16-bit activations", Precision::F16, a.B, a.T, a.C, a.H, rng,
+                    flash_run_16bit_activations<Precision::F16>(a.B, a.T, a.C, a.H));
 }
 
 // fp32 attention: heads of 40 channels (two lanes' worth for some lanes), and decoding.
@@ -90,6 +133,22 @@ void layernorm_checks(Rng& rng) {
   layernorm::forward(kLaunch, out.data(), mean.data(), rstd.data(), in.data(), w.data(), b.data(), N, C);
   layernorm::input_grad(kLaunch, din.data(), dout.data(), in.data(), w.data(), mean.data(), rstd.data(), N, C);
   report_fp32("layernorm", {{"output", {&out, &out_ref}}, {"mean", {&mean, &mean_ref}}, {"rstd", {&rstd, &rstd_ref}}, {"din", {&din, &din_ref}}});
+  // bf16 activations (the input, the residual stream, stays fp32): the outputs are the fp32
+  // kernels' rounded, within one bf16 step of what the reference's rounding gives.
+  std::vector<uint16_t> dout16 = encode<Precision::BF16>(dout.data(), N * C), out16(N * C, 0xffff), din16(N * C, 0xffff);
+  Vec dout_rounded(N * C), din_from_rounded(N * C), dw2(C), db2(C);
+  decode<Precision::BF16>(dout_rounded.data(), dout16);
+  ref.layernorm_backward(din_from_rounded.data(), dw2.data(), db2.data(), dout_rounded.data(), in.data(), w.data(), mean_ref.data(), rstd_ref.data(), N, C, false);
+  layernorm::forward(kLaunch, Elements{out16.data(), Precision::BF16}, mean.data(), rstd.data(), in.data(), w.data(), b.data(), N, C);
+  layernorm::input_grad(kLaunch, Elements{din16.data(), Precision::BF16}, Elements{dout16.data(), Precision::BF16}, in.data(), w.data(),
+                        mean.data(), rstd.data(), N, C);
+  Vec out_b(N * C), din_b(N * C);
+  decode<Precision::BF16>(out_b.data(), out16);
+  decode<Precision::BF16>(din_b.data(), din16);
+  double worst = 0;
+  std::string where = within("output", out_b, out_ref, 1.0 / 256, worst);
+  if (where.empty()) where = within("din", din_b, din_from_rounded, 1.0 / 256, worst);
+  report("emulated", "layernorm bf16 activations", "cuda-emulated", worst, where.empty(), where);
 }
 
 // Rows wider than the block (V = 300), a row whose maximum appears twice (the first position

@@ -23,6 +23,7 @@
 #include "../src/kernels/cuda/cuda_kernels.h"
 #include "../src/precision/precision.h"
 #include "../src/train/trainer.h"
+#include "activation16_check.h"
 #include "attention16_check.h"
 #include "contract_checks.h"
 #include "kernel_cases.h"
@@ -249,6 +250,7 @@ int main() {
       std::vector<AttentionShape> shapes(std::begin(kAttention16Shapes), std::end(kAttention16Shapes));
       shapes.push_back({2, 300, 768, 12});  // GPT-2 small's heads of 64
       for (const AttentionShape& a : shapes) attention16_check("cuda", p, a, rng, staged16);
+      activation16_checks(staged16, p, rng);  // the activations a 16-bit model stores, read and written as they are
     }
     training_checks();
     nccl_check(device);

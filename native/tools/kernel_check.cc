@@ -40,6 +40,6 @@ int main() {
     fast_against_reference(c, w, cpu_fast_bf16_kernels());
   }
   for (const AttentionShape& a : kAttention16Shapes) attention16_check("cpu-bf16", Precision::BF16, a, rng, cpu_fast_bf16_kernels());
-  activation16_checks(cpu_fast_bf16_kernels(), rng);
+  activation16_checks(cpu_fast_bf16_kernels(), Precision::BF16, rng);
   return failed_any ? 1 : 0;
 }

@@ -28,6 +28,11 @@ class Staging {
   }
   // An output: poisoned with NaN, or (keep) holding what the host buffer holds.
   float* out(float* host, size_t n, bool keep) { return static_cast<float*>(stage(host, n * sizeof(float), keep ? Role::Keep : Role::Out)); }
+  // Activations of any type (fp32, or 16-bit encodings), as inputs and outputs.
+  ConstView in(ConstView host, size_t n) {
+    return {stage(const_cast<void*>(host.data()), n * dtype_size(host.dtype()), Role::In), host.dtype()};
+  }
+  View out(View host, size_t n, bool keep) { return {stage(host.data(), n * dtype_size(host.dtype()), keep ? Role::Keep : Role::Out), host.dtype()}; }
   // Waits for the device and copies every output back.
   void finish() {
     device_.synchronize();
@@ -48,7 +53,7 @@ class Staging {
     void* device = device_.allocate(bytes);
     buffers_.push_back({host, device, bytes, role});
     if (role == Role::Out) {
-      std::vector<float> poison(bytes / sizeof(float), std::nanf(""));
+      std::vector<uint8_t> poison(bytes, 0xff);  // all ones: NaN in fp32, bf16 and fp16 alike
       device_.copy_from_host(device, poison.data(), bytes);
     } else {
       device_.copy_from_host(device, host, bytes);
@@ -63,40 +68,30 @@ class StagedKernels final : public Kernels {
  public:
   StagedKernels(Kernels& inner, Device& device) : k_(inner), device_(device) {}
   const char* name() const override { return k_.name(); }
+  DType activation_dtype(Precision precision) const override { return k_.activation_dtype(precision); }
 
-  void matmul_forward(View out_v, ConstView in_v, const float* weight, const float* bias, size_t N, size_t IN, size_t OUT,
+  void matmul_forward(View out, ConstView in, const float* weight, const float* bias, size_t N, size_t IN, size_t OUT,
                       Epilogue e) override {
-    float* out = out_v.f32();
-    const float* in = in_v.f32();
     Staging s(device_);
     k_.matmul_forward(s.out(out, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN), s.in(bias, OUT), N, IN, OUT, e);
     s.finish();
   }
-  void matmul_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v, const float* weight,
+  void matmul_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in, const float* weight,
                        size_t N, size_t IN, size_t OUT, bool acc) override {
-    float* din = din_v.f32();
-    const float* dout = dout_v.f32();
-    const float* in = in_v.f32();
     Staging s(device_);
     k_.matmul_backward(s.out(din, N * IN, false), s.out(dweight, OUT * IN, acc), s.out(dbias, OUT, acc), s.in(dout, N * OUT),
                        s.in(in, N * IN), s.in(weight, OUT * IN), N, IN, OUT, acc);
     s.finish();
   }
-  void matmul_gelu_forward(View out_v, View pre_v, ConstView in_v, const float* weight, const float* bias, size_t N,
+  void matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N,
                            size_t IN, size_t OUT) override {
-    float* out = out_v.f32();
-    float* pre = pre_v.f32();
-    const float* in = in_v.f32();
     Staging s(device_);
     k_.matmul_gelu_forward(s.out(out, N * OUT, false), s.out(pre, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN),
                            s.in(bias, OUT), N, IN, OUT);
     s.finish();
   }
-  void matmul_gelu_backward_data(View dpre_v, ConstView dout_v, const float* weight, ConstView pre_v, size_t N,
+  void matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N,
                                  size_t IN, size_t OUT) override {
-    float* dpre = dpre_v.f32();
-    const float* dout = dout_v.f32();
-    const float* pre = pre_v.f32();
     Staging s(device_);
     k_.matmul_gelu_backward_data(s.out(dpre, N * IN, false), s.in(dout, N * OUT), s.in(weight, OUT * IN), s.in(pre, N * IN),
                                  N, IN, OUT);
@@ -156,38 +151,27 @@ class StagedKernels final : public Kernels {
     k_.relu_backward(s.out(din, n, false), s.in(dout, n), s.in(out, n), n);
     s.finish();
   }
-  void layernorm_forward(View out_v, float* mean, float* rstd, ConstView in_v, const float* weight, const float* bias, size_t N,
+  void layernorm_forward(View out, float* mean, float* rstd, ConstView in, const float* weight, const float* bias, size_t N,
                          size_t C) override {
-    float* out = out_v.f32();
-    const float* in = in_v.f32();
     Staging s(device_);
     k_.layernorm_forward(s.out(out, N * C, false), s.out(mean, N, false), s.out(rstd, N, false), s.in(in, N * C), s.in(weight, C),
                          s.in(bias, C), N, C);
     s.finish();
   }
-  void layernorm_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v, const float* weight,
+  void layernorm_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in, const float* weight,
                           const float* mean, const float* rstd, size_t N, size_t C, bool acc) override {
-    float* din = din_v.f32();
-    const float* dout = dout_v.f32();
-    const float* in = in_v.f32();
     Staging s(device_);
     k_.layernorm_backward(s.out(din, N * C, false), s.out(dweight, C, acc), s.out(dbias, C, acc), s.in(dout, N * C), s.in(in, N * C),
                           s.in(weight, C), s.in(mean, N), s.in(rstd, N), N, C, acc);
     s.finish();
   }
-  void attention_forward(View out_v, float* lse, ConstView qkv_v, size_t B, size_t T, size_t C, size_t H) override {
-    float* out = out_v.f32();
-    const float* qkv = qkv_v.f32();
+  void attention_forward(View out, float* lse, ConstView qkv, size_t B, size_t T, size_t C, size_t H) override {
     Staging s(device_);
     k_.attention_forward(s.out(out, B * T * C, false), s.out(lse, B * H * T, false), s.in(qkv, B * T * 3 * C), B, T, C, H);
     s.finish();
   }
-  void attention_backward(View dqkv_v, ConstView dout_v, ConstView qkv_v, ConstView out_v, const float* lse, size_t B,
+  void attention_backward(View dqkv, ConstView dout, ConstView qkv, ConstView out, const float* lse, size_t B,
                           size_t T, size_t C, size_t H) override {
-    float* dqkv = dqkv_v.f32();
-    const float* dout = dout_v.f32();
-    const float* qkv = qkv_v.f32();
-    const float* out = out_v.f32();
     Staging s(device_);
     k_.attention_backward(s.out(dqkv, B * T * 3 * C, false), s.in(dout, B * T * C), s.in(qkv, B * T * 3 * C), s.in(out, B * T * C),
                           s.in(lse, B * H * T), B, T, C, H);
@@ -222,17 +206,12 @@ class StagedKernels final : public Kernels {
                           C, V, acc_wte, acc_wpe);
     s.finish();
   }
-  void residual_forward(View out_v, ConstView a_v, ConstView b_v, size_t n) override {
-    float* out = out_v.f32();
-    const float* a = a_v.f32();
-    const float* b = b_v.f32();
+  void residual_forward(View out, ConstView a, ConstView b, size_t n) override {
     Staging s(device_);
     k_.residual_forward(s.out(out, n, false), s.in(a, n), s.in(b, n), n);
     s.finish();
   }
-  void add_into(View dst_v, ConstView src_v, size_t n) override {
-    float* dst = dst_v.f32();
-    const float* src = src_v.f32();
+  void add_into(View dst, ConstView src, size_t n) override {
     Staging s(device_);
     k_.add_into(s.out(dst, n, true), s.in(src, n), n);
     s.finish();

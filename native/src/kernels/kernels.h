@@ -15,12 +15,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "../core/device.h"
 #include "../core/view.h"
 #include "../precision/precision.h"
 
 namespace rm {
+
+// A view's elements for the kernels that read and write them through Elements (precision.h).
+inline Elements elements_of(ConstView v) {
+  RM_CHECK(v.dtype() == DType::F32 || v.dtype() == DType::BF16 || v.dtype() == DType::F16, "INTERNAL",
+           std::string("a ") + dtype_name(v.dtype()) + " activation");
+  Precision type = v.dtype() == DType::F32 ? Precision::F32 : v.dtype() == DType::BF16 ? Precision::BF16 : Precision::F16;
+  return {const_cast<void*>(v.data()), type};
+}
 
 // An activation a matrix product or convolution applies to its own output in the same pass (a
 // oneDNN post-op on the fast path). Backward takes dout through its derivative first

@@ -86,6 +86,31 @@ RM_HD float fp16_value(uint16_t h) {
   return bits_float(sign | ((exponent - 15u + 127u) << 23) | (mantissa << 13));
 }
 
+// An activation buffer as element-wise and row-wise kernels see it on either device: fp32 values,
+// or bf16 / fp16 encodings (`type`), read as fp32 and written rounded to nearest, ties to even.
+// The type is a run-time value, the same for every thread of a launch (a uniform branch).
+struct Elements {
+  void* data = nullptr;
+  Precision type = Precision::F32;
+  Elements() = default;
+  RM_HD Elements(void* p, Precision t) : data(p), type(t) {}
+  RM_HD Elements(float* p) : data(p) {}  // NOLINT: fp32 values
+  RM_HD Elements(const float* p) : data(const_cast<float*>(p)) {}  // NOLINT: fp32 values, read
+  RM_HD float get(size_t i) const {
+    if (type == Precision::F32) return static_cast<const float*>(data)[i];
+    uint16_t h = static_cast<const uint16_t*>(data)[i];
+    return type == Precision::BF16 ? bf16_value(h) : fp16_value(h);
+  }
+  RM_HD void set(size_t i, float v) const {
+    if (type == Precision::F32) static_cast<float*>(data)[i] = v;
+    else static_cast<uint16_t*>(data)[i] = type == Precision::BF16 ? bf16_bits_rounded(v) : fp16_bits(round_to_fp16(v));
+  }
+  RM_HD Elements at(size_t i) const {
+    return {static_cast<char*>(data) + i * (type == Precision::F32 ? 4 : 2), type};
+  }
+  RM_HD explicit operator bool() const { return data != nullptr; }
+};
+
 // x[n] ← x rounded to p (nothing for F32), across the calling rank's compute threads.
 void round_to(Precision p, float* x, size_t n);
 // dst[n] ← src rounded to p.

@@ -8,23 +8,28 @@
 
 namespace rm {
 
-void CudaKernels::attention_forward(View out_v, float* lse, ConstView qkv_v, size_t B, size_t T, size_t C, size_t H) {
-  float* out = out_v.f32();
-  const float* qkv = qkv_v.f32();
-  if (flash_attention_applies(gemm_inputs_, B, C, H)) return flash_attention_forward(stream(), gemm_inputs_, out, lse, qkv, B, T, C, H);
-  attention::forward(StreamLaunch{stream(), "attention_forward"}, out, lse, qkv, B, T, C, H);
+// The fp32 kernels take fp32 activations: 16-bit ones (a head size flash attention does not take)
+// go through fp32 copies in scratch.
+void CudaKernels::attention_forward(View out, float* lse, ConstView qkv, size_t B, size_t T, size_t C, size_t H) {
+  if (flash_attention_applies(gemm_inputs_, B, C, H))
+    return flash_attention_forward(stream(), gemm_inputs_, elements_of(out), lse, elements_of(qkv), B, T, C, H);
+  size_t rows = B * T;
+  const float* x = fp32_of(3, qkv, rows * 3 * C);
+  float* y = out.is_f32() ? out.f32() : scratch(4, rows * C);
+  attention::forward(StreamLaunch{stream(), "attention_forward"}, y, lse, x, B, T, C, H);
+  if (!out.is_f32()) convert(elements_of(out), y, rows * C);
 }
 
-void CudaKernels::attention_backward(View dqkv_v, ConstView dout_v, ConstView qkv_v, ConstView out_v, const float* lse,
-                                     size_t B, size_t T, size_t C, size_t H) {
-  float* dqkv = dqkv_v.f32();
-  const float* dout = dout_v.f32();
-  const float* qkv = qkv_v.f32();
-  const float* out = out_v.f32();
-  size_t rows = B * H * T;
+void CudaKernels::attention_backward(View dqkv, ConstView dout, ConstView qkv, ConstView out, const float* lse, size_t B,
+                                     size_t T, size_t C, size_t H) {
+  size_t heads = B * H * T, rows = B * T;
   if (flash_attention_applies(gemm_inputs_, B, C, H))
-    return flash_attention_backward(stream(), gemm_inputs_, dqkv, scratch(2, rows), dout, qkv, out, lse, B, T, C, H);
-  attention::backward(StreamLaunch{stream(), "attention_backward"}, dqkv, scratch(2, rows), dout, qkv, out, lse, B, T, C, H);
+    return flash_attention_backward(stream(), gemm_inputs_, elements_of(dqkv), scratch(2, heads), elements_of(dout), elements_of(qkv),
+                                    elements_of(out), lse, B, T, C, H);
+  const float *x = fp32_of(3, qkv, rows * 3 * C), *y = fp32_of(4, out, rows * C), *dy = fp32_of(5, dout, rows * C);
+  float* dx = dqkv.is_f32() ? dqkv.f32() : scratch(6, rows * 3 * C);
+  attention::backward(StreamLaunch{stream(), "attention_backward"}, dx, scratch(2, heads), dy, x, y, lse, B, T, C, H);
+  if (!dqkv.is_f32()) convert(elements_of(dqkv), dx, rows * 3 * C);
 }
 
 void CudaKernels::attention_step(float* out, const float* q, const float* k, const float* v, size_t t, size_t C,

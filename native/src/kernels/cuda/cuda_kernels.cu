@@ -35,7 +35,24 @@ const char* CudaKernels::name() const {
   return gemm_inputs_ == Precision::BF16 ? "cuda-bf16" : gemm_inputs_ == Precision::F16 ? "cuda-fp16" : "cuda";
 }
 
+// 16-bit activations wherever the products take 16-bit operands in the model's precision.
+DType CudaKernels::activation_dtype(Precision precision) const {
+  if (gemm_inputs_ == Precision::F32 || precision != gemm_inputs_) return DType::F32;
+  return gemm_inputs_ == Precision::BF16 ? DType::BF16 : DType::F16;
+}
+
 float* CudaKernels::scratch(int slot, size_t floats) { return scratch_[slot].at_least(device_, floats); }
+
+const float* CudaKernels::fp32_of(int slot, ConstView v, size_t n) {
+  if (v.is_f32()) return v.f32();
+  float* copy = scratch(slot, n);
+  launch_elements(elements::Convert{copy, elements_of(v)}, n, stream(), "fp32 copy of activations");
+  return copy;
+}
+
+void CudaKernels::convert(Elements dst, const float* src, size_t n) {
+  launch_elements(elements::Convert{dst, src}, n, stream(), "activations from fp32");
+}
 
 const uint16_t* CudaKernels::half_copy(int slot, const float* src, size_t n) {
   uint16_t* copy = half_[slot].at_least(device_, n);

@@ -34,19 +34,20 @@ class CudaKernels final : public Kernels {
   enum class After { Nothing, Relu, GeluKeepInput, GeluGradient };
 
   // C (col-major m×n, ldc) = op(A)·op(B) (+ C when accumulate), then + bias[m] and `after`:
-  // cuBLASLt, fp32 accumulation and output, A and B in this instance's gemm inputs' type. A is
-  // m×k (k×m when ta), B k×n (n×k when tb), both col-major. False (nothing done) where cuBLASLt
-  // has no algorithm for a GELU epilogue; any other failure throws.
-  bool gemm(bool ta, bool tb, size_t m, size_t n, size_t k, const float* A, size_t lda, const float* B, size_t ldb,
-            float* C, size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing,
-            const float* aux = nullptr);
+  // cuBLASLt, fp32 accumulation, A and B in this instance's gemm inputs' type (fp32 views of
+  // 16-bit inputs are converted first), C fp32 or (16-bit gemm inputs) in their type, aux in C's.
+  // A is m×k (k×m when ta), B k×n (n×k when tb), both col-major. False (nothing done) where
+  // cuBLASLt has no algorithm for a GELU epilogue; any other failure throws.
+  bool gemm(bool ta, bool tb, size_t m, size_t n, size_t k, ConstView A, size_t lda, ConstView B, size_t ldb, View C,
+            size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing, View aux = {});
   // gemm on operands already in this instance's gemm inputs' type (16-bit encodings under BF16 and
-  // F16): what gemm runs once it has converted its fp32 operands, and what a GEMM's peak is
-  // measured on.
+  // F16), the bias in C's type: what gemm runs once it has converted what needed it, and what a
+  // GEMM's peak is measured on.
   bool gemm_operands(bool ta, bool tb, size_t m, size_t n, size_t k, const void* A, size_t lda, const void* B, size_t ldb,
-                     float* C, size_t ldc, bool accumulate, const float* bias = nullptr, After after = After::Nothing,
-                     const float* aux = nullptr);
+                     View C, size_t ldc, bool accumulate, const void* bias = nullptr, After after = After::Nothing,
+                     View aux = {});
   Precision gemm_inputs() const { return gemm_inputs_; }
+  DType activation_dtype(Precision precision) const override;
   void matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N, size_t IN,
                            size_t OUT) override;
   void matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N, size_t IN,
@@ -59,12 +60,17 @@ class CudaKernels final : public Kernels {
     device_.make_current();
     return device_.stream();
   }
-  // Device memory of at least `floats` floats kept between calls, one buffer per slot.
+  // Device memory of at least `floats` floats kept between calls, one buffer per slot (kScratch).
   float* scratch(int slot, size_t floats);
-  // The first `n` floats from `src` as 16-bit values in scratch `slot` (0 or 1).
+  // v's n values as fp32: v itself, or a copy in scratch `slot`.
+  const float* fp32_of(int slot, ConstView v, size_t n);
+  // dst[n] ← src (rounded to dst's type).
+  void convert(Elements dst, const float* src, size_t n);
+  // The first `n` floats from `src` as 16-bit values in scratch `slot` (0, 1: a product's operands;
+  // 2: its bias; 3: a backward's output gradient, shared by its two products).
   const uint16_t* half_copy(int slot, const float* src, size_t n);
   // dbias[o] (+)= Σ_n dout[n, o] for o in [o0, o1) of dout[N, OUT].
-  void column_sums(float* dbias, const float* dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate);
+  void column_sums(float* dbias, ConstView dout, size_t N, size_t OUT, size_t o0, size_t o1, bool accumulate);
 
   CudaDevice& device_;
   Precision gemm_inputs_;
@@ -87,8 +93,9 @@ class CudaKernels final : public Kernels {
     }
     void release(CudaDevice& device) { device.release(data, count * sizeof(T)); }
   };
-  Scratch<float> scratch_[3];
-  Scratch<uint16_t> half_[2];  // the 16-bit operands of a product
+  static constexpr int kScratch = 7;
+  Scratch<float> scratch_[kScratch];
+  Scratch<uint16_t> half_[4];  // the 16-bit operands of a product, its bias, a shared output gradient
   double* row_losses_ = nullptr;  // cross_entropy: per row, copied to the host and summed in order
   int32_t* row_correct_ = nullptr;
   size_t rows_ = 0;

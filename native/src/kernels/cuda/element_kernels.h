@@ -67,17 +67,40 @@ struct GeluBackward {
   RM_HD void operator()(size_t i) const { din[i] = dout[i] * gelu_grad(in[i]); }
 };
 
+// Activations in fp32 or 16 bits (Elements): a residual stream and a branch, a gradient and one
+// joining it.
 struct Residual {
-  float* out;
-  const float* a;
-  const float* b;
-  RM_HD void operator()(size_t i) const { out[i] = a[i] + b[i]; }
+  Elements out, a, b;
+  RM_HD void operator()(size_t i) const { out.set(i, a.get(i) + b.get(i)); }
 };
 
 struct AddInto {
-  float* dst;
-  const float* src;
-  RM_HD void operator()(size_t i) const { dst[i] += src[i]; }
+  Elements dst, src;
+  RM_HD void operator()(size_t i) const { dst.set(i, dst.get(i) + src.get(i)); }
+};
+
+/** dst = src, each fp32 or 16-bit: activations in and out of kernels that take fp32. */
+struct Convert {
+  Elements dst, src;
+  RM_HD void operator()(size_t i) const { dst.set(i, src.get(i)); }
+};
+
+/** A product's GELU where cuBLASLt's epilogue cannot: its input pre = x and out = gelu(x), x fp32. */
+struct GeluKeepInput {
+  Elements out, pre;
+  const float* x;
+  RM_HD void operator()(size_t i) const {
+    pre.set(i, x[i]);
+    out.set(i, gelu(x[i]));
+  }
+};
+
+/** The gradient through a GELU where cuBLASLt's DGELU cannot: dpre = g · gelu'(pre), g fp32. */
+struct GeluGradientOf {
+  Elements dpre;
+  const float* g;
+  Elements pre;
+  RM_HD void operator()(size_t i) const { dpre.set(i, g[i] * gelu_grad(pre.get(i))); }
 };
 
 /** Window tap k (row-major 0 1 / 2 3) of 2×2 max-pool output (b, oy, ox, c), channels-last, as the CPU kernels index it. */
@@ -187,13 +210,13 @@ struct EmbeddingTokenGrad {
 /** Column o0 + i of dout[N, OUT] summed over the rows in order (onto dbias when accumulating): a bias gradient. */
 struct ColumnSums {
   float* dbias;
-  const float* dout;
+  Elements dout;
   size_t N, OUT, o0;
   bool accumulate;
   RM_HD void operator()(size_t i) const {
     size_t o = o0 + i;
     float s = 0.0f;
-    for (size_t n = 0; n < N; ++n) s += dout[n * OUT + o];
+    for (size_t n = 0; n < N; ++n) s += dout.get(n * OUT + o);
     dbias[o] = accumulate ? dbias[o] + s : s;
   }
 };
@@ -202,8 +225,7 @@ struct ColumnSums {
 struct LayerNormParamGrad {
   float* dweight;
   float* dbias;
-  const float* dout;
-  const float* in;
+  Elements dout, in;
   const float* mean;
   const float* rstd;
   size_t N, C;
@@ -211,8 +233,8 @@ struct LayerNormParamGrad {
   RM_HD void operator()(size_t c) const {
     float dw = 0.0f, db = 0.0f;
     for (size_t n = 0; n < N; ++n) {
-      float g = dout[n * C + c];
-      dw += g * (in[n * C + c] - mean[n]) * rstd[n];
+      float g = dout.get(n * C + c);
+      dw += g * (in.get(n * C + c) - mean[n]) * rstd[n];
       db += g;
     }
     if (dweight) dweight[c] = accumulate ? dweight[c] + dw : dw;

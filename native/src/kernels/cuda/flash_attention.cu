@@ -30,7 +30,7 @@ bool flash_attention_applies(Precision precision, size_t B, size_t C, size_t H) 
   return precision != Precision::F32 && flash::supported_head(C / H) && B * H <= 65535;
 }
 
-void flash_attention_forward(cudaStream_t stream, Precision precision, float* out, float* lse, const float* qkv, size_t B,
+void flash_attention_forward(cudaStream_t stream, Precision precision, Elements out, float* lse, Elements qkv, size_t B,
                              size_t T, size_t C, size_t H) {
   if (B * T == 0) return;
   StreamLaunch launch{stream, "flash attention"};
@@ -39,8 +39,8 @@ void flash_attention_forward(cudaStream_t stream, Precision precision, float* ou
   });
 }
 
-void flash_attention_backward(cudaStream_t stream, Precision precision, float* dqkv, float* delta, const float* dout,
-                              const float* qkv, const float* out, const float* lse, size_t B, size_t T, size_t C, size_t H) {
+void flash_attention_backward(cudaStream_t stream, Precision precision, Elements dqkv, float* delta, Elements dout,
+                              Elements qkv, Elements out, const float* lse, size_t B, size_t T, size_t C, size_t H) {
   if (B * T == 0) return;
   StreamLaunch launch{stream, "flash attention"};
   dispatch(precision, B, C, H, [&](auto head, auto p) {

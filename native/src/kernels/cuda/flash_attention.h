@@ -14,11 +14,12 @@ namespace rm {
 // Whether flash attention runs heads of C / H channels, B·H of them, in `precision`.
 bool flash_attention_applies(Precision precision, size_t B, size_t C, size_t H);
 
-void flash_attention_forward(cudaStream_t stream, Precision precision, float* out, float* lse, const float* qkv, size_t B,
+// Activations (out, qkv, dqkv, dout) fp32 holding values of the precision, or its encodings.
+void flash_attention_forward(cudaStream_t stream, Precision precision, Elements out, float* lse, Elements qkv, size_t B,
                              size_t T, size_t C, size_t H);
 
 // `delta`: B·H·T floats of device scratch.
-void flash_attention_backward(cudaStream_t stream, Precision precision, float* dqkv, float* delta, const float* dout,
-                              const float* qkv, const float* out, const float* lse, size_t B, size_t T, size_t C, size_t H);
+void flash_attention_backward(cudaStream_t stream, Precision precision, Elements dqkv, float* delta, Elements dout,
+                              Elements qkv, Elements out, const float* lse, size_t B, size_t T, size_t C, size_t H);
 
 }  // namespace rm

@@ -53,12 +53,13 @@ struct Shape {
 inline Shape shape(size_t B, size_t T, size_t C, size_t H) { return {int(B), int(T), int(C), int(H), 1.0f / std::sqrt(float(C / H))}; }
 
 // Rows [0, rows) of a head slice (element (r, d) at src[r·ld + d]; zeros from row `valid` on) as
-// 16-bit values into dst[rows][D + kPad], or transposed into dst[D][rows + kPad].
+// 16-bit values into dst[rows][D + kPad], or transposed into dst[D][rows + kPad]. The activations
+// (qkv, dout) are fp32 holding values of type P, or P's encodings: either way the copy is exact.
 template <int D, Precision P, bool kTransposed>
-RM_DEVICE_INLINE void load_tile(uint16_t* dst, const float* src, size_t ld, int rows, int valid) {
+RM_DEVICE_INLINE void load_tile(uint16_t* dst, Elements src, size_t ld, int rows, int valid) {
   for (int e = thread_index(); e < rows * D; e += kThreads) {
     int r = e / D, d = e % D;
-    uint16_t h = to_half<P>(r < valid ? src[size_t(r) * ld + d] : 0.0f);
+    uint16_t h = to_half<P>(r < valid ? src.get(size_t(r) * ld + d) : 0.0f);
     if (kTransposed) dst[d * (rows + kPad) + r] = h;
     else dst[r * (D + kPad) + d] = h;
   }
@@ -105,7 +106,7 @@ RM_DEVICE_INLINE void mma_accumulated(float acc[][4], const float x[][4], const 
 }
 
 template <int D, Precision P>
-RM_KERNEL void forward_kernel(float* out, float* lse, const float* qkv, Shape s) {
+RM_KERNEL void forward_kernel(Elements out, float* lse, Elements qkv, Shape s) {
   constexpr int BK = kInnerTile<D>, S = D + kPad;
   alignas(16) RM_SHARED uint16_t smem[kRowTile * S + BK * S + D * (BK + kPad)];
   uint16_t *q_tile = smem, *k_tile = q_tile + kRowTile * S, *vt_tile = k_tile + BK * S;
@@ -113,8 +114,8 @@ RM_KERNEL void forward_kernel(float* out, float* lse, const float* qkv, Shape s)
   int tiles = (s.T + kRowTile - 1) / kRowTile, q0 = (tiles - 1 - block_index_x()) * kRowTile;  // longest rows first
   int b = block_index_y() / s.H, h = block_index_y() % s.H;
   size_t ld = 3 * size_t(s.C);
-  const float* head = qkv + s.qkv_row(b, 0) + size_t(h) * D;
-  load_tile<D, P, false>(q_tile, head + q0 * ld, ld, kRowTile, s.T - q0);
+  Elements head = qkv.at(s.qkv_row(b, 0) + size_t(h) * D);
+  load_tile<D, P, false>(q_tile, head.at(q0 * ld), ld, kRowTile, s.T - q0);
   sync_block();
   uint32_t qa[D / 16][4];
   load_a<D>(qa, q_tile, warp, g, c);
@@ -124,8 +125,8 @@ RM_KERNEL void forward_kernel(float* out, float* lse, const float* qkv, Shape s)
   int keys = s.T < q0 + kRowTile ? s.T : q0 + kRowTile;  // the keys any row of the tile sees
   for (int k0 = 0; k0 < keys; k0 += BK) {
     sync_block();  // every warp is done with the previous tiles
-    load_tile<D, P, false>(k_tile, head + s.C + k0 * ld, ld, BK, s.T - k0);
-    load_tile<D, P, true>(vt_tile, head + 2 * s.C + k0 * ld, ld, BK, s.T - k0);
+    load_tile<D, P, false>(k_tile, head.at(s.C + k0 * ld), ld, BK, s.T - k0);
+    load_tile<D, P, true>(vt_tile, head.at(2 * s.C + k0 * ld), ld, BK, s.T - k0);
     sync_block();
     float sc[BK / 8][4] = {};
     mma_rows<P, D / 16, BK>(sc, qa, k_tile, g, c);
@@ -157,29 +158,29 @@ RM_KERNEL void forward_kernel(float* out, float* lse, const float* qkv, Shape s)
     l[r] += shfl_xor(l[r], 1);
     l[r] += shfl_xor(l[r], 2);
     if (row[r] >= s.T) continue;
-    float* dst = out + s.out_row(b, row[r]) + size_t(h) * D + c;
-    for (int n = 0; n < D / 8; ++n) dst[8 * n] = o[n][2 * r] / l[r], dst[8 * n + 1] = o[n][2 * r + 1] / l[r];
+    Elements dst = out.at(s.out_row(b, row[r]) + size_t(h) * D + c);
+    for (int n = 0; n < D / 8; ++n) dst.set(8 * n, o[n][2 * r] / l[r]), dst.set(8 * n + 1, o[n][2 * r + 1] / l[r]);
     if (c == 0) lse[s.lse_row(b, h, row[r])] = (m[r] + log2f(l[r])) * kLn2;
   }
 }
 
 // delta_i = dO_i · O_i for every (b, h, i): one warp per row.
 template <int D>
-RM_KERNEL void delta_kernel(float* delta, const float* dout, const float* out, Shape s) {
+RM_KERNEL void delta_kernel(float* delta, Elements dout, Elements out, Shape s) {
   size_t w = size_t(block_index_x()) * kWarps + thread_index() / 32, rows = size_t(s.B) * s.H * s.T;
   int lane = thread_index() % 32;
   if (w >= rows) return;  // whole warps only: rows are warp-uniform
   int t = int(w % s.T), h = int(w / s.T % s.H), b = int(w / (size_t(s.T) * s.H));
   size_t at = s.out_row(b, t) + size_t(h) * D;
   float sum = 0.0f;
-  for (int d = lane; d < D; d += 32) sum += dout[at + d] * out[at + d];
+  for (int d = lane; d < D; d += 32) sum += dout.get(at + d) * out.get(at + d);
   sum = warp_total(sum);
   if (lane == 0) delta[s.lse_row(b, h, t)] = sum;
 }
 
 // dQ for one tile of 64 queries: dQ = scale · Σ_keys dS·K.
 template <int D, Precision P>
-RM_KERNEL void query_grad_kernel(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* delta, Shape s) {
+RM_KERNEL void query_grad_kernel(Elements dqkv, Elements dout, Elements qkv, const float* lse, const float* delta, Shape s) {
   constexpr int BK = kInnerTile<D>, S = D + kPad;
   alignas(16) RM_SHARED uint16_t smem[kRowTile * S + 2 * BK * S + D * (BK + kPad)];
   uint16_t *stage = smem, *k_tile = stage + kRowTile * S, *v_tile = k_tile + BK * S, *kt_tile = v_tile + BK * S;
@@ -187,13 +188,13 @@ RM_KERNEL void query_grad_kernel(float* dqkv, const float* dout, const float* qk
   int tiles = (s.T + kRowTile - 1) / kRowTile, q0 = (tiles - 1 - block_index_x()) * kRowTile;
   int b = block_index_y() / s.H, h = block_index_y() % s.H;
   size_t ld = 3 * size_t(s.C);
-  const float* head = qkv + s.qkv_row(b, 0) + size_t(h) * D;
+  Elements head = qkv.at(s.qkv_row(b, 0) + size_t(h) * D);
   uint32_t qa[D / 16][4], da[D / 16][4];
-  load_tile<D, P, false>(stage, head + q0 * ld, ld, kRowTile, s.T - q0);
+  load_tile<D, P, false>(stage, head.at(q0 * ld), ld, kRowTile, s.T - q0);
   sync_block();
   load_a<D>(qa, stage, warp, g, c);
   sync_block();
-  load_tile<D, P, false>(stage, dout + s.out_row(b, q0) + size_t(h) * D, s.C, kRowTile, s.T - q0);
+  load_tile<D, P, false>(stage, dout.at(s.out_row(b, q0) + size_t(h) * D), s.C, kRowTile, s.T - q0);
   sync_block();
   load_a<D>(da, stage, warp, g, c);
   int row[2] = {q0 + 16 * warp + g, q0 + 16 * warp + g + 8};
@@ -207,9 +208,9 @@ RM_KERNEL void query_grad_kernel(float* dqkv, const float* dout, const float* qk
   int keys = s.T < q0 + kRowTile ? s.T : q0 + kRowTile;
   for (int k0 = 0; k0 < keys; k0 += BK) {
     sync_block();
-    load_tile<D, P, false>(k_tile, head + s.C + k0 * ld, ld, BK, s.T - k0);
-    load_tile<D, P, false>(v_tile, head + 2 * s.C + k0 * ld, ld, BK, s.T - k0);
-    load_tile<D, P, true>(kt_tile, head + s.C + k0 * ld, ld, BK, s.T - k0);
+    load_tile<D, P, false>(k_tile, head.at(s.C + k0 * ld), ld, BK, s.T - k0);
+    load_tile<D, P, false>(v_tile, head.at(2 * s.C + k0 * ld), ld, BK, s.T - k0);
+    load_tile<D, P, true>(kt_tile, head.at(s.C + k0 * ld), ld, BK, s.T - k0);
     sync_block();
     float sc[BK / 8][4] = {}, dp[BK / 8][4] = {};
     mma_rows<P, D / 16, BK>(sc, qa, k_tile, g, c);
@@ -224,15 +225,15 @@ RM_KERNEL void query_grad_kernel(float* dqkv, const float* dout, const float* qk
   }
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= s.T) continue;
-    float* dst = dqkv + s.qkv_row(b, row[r]) + size_t(h) * D + c;
-    for (int n = 0; n < D / 8; ++n) dst[8 * n] = dq[n][2 * r] * s.scale, dst[8 * n + 1] = dq[n][2 * r + 1] * s.scale;
+    Elements dst = dqkv.at(s.qkv_row(b, row[r]) + size_t(h) * D + c);
+    for (int n = 0; n < D / 8; ++n) dst.set(8 * n, dq[n][2 * r] * s.scale), dst.set(8 * n + 1, dq[n][2 * r + 1] * s.scale);
   }
 }
 
 // dK and dV for one tile of 64 keys, walking the queries that see them: dV = Σ Pᵀ·dO,
 // dK = scale · Σ dSᵀ·Q (the transposed products: rows are keys, columns queries).
 template <int D, Precision P>
-RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* delta, Shape s) {
+RM_KERNEL void key_grad_kernel(Elements dqkv, Elements dout, Elements qkv, const float* lse, const float* delta, Shape s) {
   constexpr int BI = kInnerTile<D>, S = D + kPad, IT = BI + kPad;
   constexpr int kStage = kRowTile * S > 2 * BI * S ? kRowTile * S : 2 * BI * S;
   alignas(16) RM_SHARED uint16_t smem[kStage + 2 * D * IT];
@@ -242,14 +243,14 @@ RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv,
   int k0 = block_index_x() * kRowTile;  // the first key tiles see the most queries: they start first
   int b = block_index_y() / s.H, h = block_index_y() % s.H;
   size_t ld = 3 * size_t(s.C);
-  const float* head = qkv + s.qkv_row(b, 0) + size_t(h) * D;
-  const float* head_out = dout + s.out_row(b, 0) + size_t(h) * D;
+  Elements head = qkv.at(s.qkv_row(b, 0) + size_t(h) * D);
+  Elements head_out = dout.at(s.out_row(b, 0) + size_t(h) * D);
   uint32_t ka[D / 16][4], va[D / 16][4];
-  load_tile<D, P, false>(stage, head + s.C + k0 * ld, ld, kRowTile, s.T - k0);
+  load_tile<D, P, false>(stage, head.at(s.C + k0 * ld), ld, kRowTile, s.T - k0);
   sync_block();
   load_a<D>(ka, stage, warp, g, c);
   sync_block();
-  load_tile<D, P, false>(stage, head + 2 * s.C + k0 * ld, ld, kRowTile, s.T - k0);
+  load_tile<D, P, false>(stage, head.at(2 * s.C + k0 * ld), ld, kRowTile, s.T - k0);
   sync_block();
   load_a<D>(va, stage, warp, g, c);
   int key[2] = {k0 + 16 * warp + g, k0 + 16 * warp + g + 8};
@@ -257,10 +258,10 @@ RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv,
   float scale_log2 = s.scale * kLog2e;
   for (int i0 = k0 / BI * BI; i0 < s.T; i0 += BI) {
     sync_block();
-    load_tile<D, P, false>(q_tile, head + i0 * ld, ld, BI, s.T - i0);
-    load_tile<D, P, true>(qt_tile, head + i0 * ld, ld, BI, s.T - i0);
-    load_tile<D, P, false>(do_tile, head_out + i0 * size_t(s.C), s.C, BI, s.T - i0);
-    load_tile<D, P, true>(dot_tile, head_out + i0 * size_t(s.C), s.C, BI, s.T - i0);
+    load_tile<D, P, false>(q_tile, head.at(i0 * ld), ld, BI, s.T - i0);
+    load_tile<D, P, true>(qt_tile, head.at(i0 * ld), ld, BI, s.T - i0);
+    load_tile<D, P, false>(do_tile, head_out.at(i0 * size_t(s.C)), s.C, BI, s.T - i0);
+    load_tile<D, P, true>(dot_tile, head_out.at(i0 * size_t(s.C)), s.C, BI, s.T - i0);
     for (int i = thread_index(); i < BI; i += kThreads) {
       bool valid = i0 + i < s.T;
       query_lse2[i] = valid ? lse[s.lse_row(b, h, i0 + i)] * kLog2e : 0.0f;
@@ -283,10 +284,10 @@ RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv,
   }
   for (int r = 0; r < 2; ++r) {
     if (key[r] >= s.T) continue;
-    float* dst = dqkv + s.qkv_row(b, key[r]) + size_t(h) * D + c;
+    Elements dst = dqkv.at(s.qkv_row(b, key[r]) + size_t(h) * D + c);
     for (int n = 0; n < D / 8; ++n) {
-      dst[s.C + 8 * n] = dk[n][2 * r] * s.scale, dst[s.C + 8 * n + 1] = dk[n][2 * r + 1] * s.scale;
-      dst[2 * s.C + 8 * n] = dv[n][2 * r], dst[2 * s.C + 8 * n + 1] = dv[n][2 * r + 1];
+      dst.set(s.C + 8 * n, dk[n][2 * r] * s.scale), dst.set(s.C + 8 * n + 1, dk[n][2 * r + 1] * s.scale);
+      dst.set(2 * s.C + 8 * n, dv[n][2 * r]), dst.set(2 * s.C + 8 * n + 1, dv[n][2 * r + 1]);
     }
   }
 }
@@ -294,14 +295,14 @@ RM_KERNEL void key_grad_kernel(float* dqkv, const float* dout, const float* qkv,
 // The launches, for a `launch(kernel, blocks_x, blocks_y, threads, args…)` that runs them in
 // order: StreamLaunch on the GPU, EmulatedLaunch on the CPU.
 template <int D, Precision P, class Launch>
-void forward(const Launch& launch, float* out, float* lse, const float* qkv, Shape s) {
+void forward(const Launch& launch, Elements out, float* lse, Elements qkv, Shape s) {
   int tiles = (s.T + kRowTile - 1) / kRowTile;
   launch(forward_kernel<D, P>, tiles, s.B * s.H, kThreads, out, lse, qkv, s);
 }
 
 template <int D, Precision P, class Launch>
-void backward(const Launch& launch, float* dqkv, float* delta, const float* dout, const float* qkv, const float* out,
-              const float* lse, Shape s) {
+void backward(const Launch& launch, Elements dqkv, float* delta, Elements dout, Elements qkv, Elements out, const float* lse,
+              Shape s) {
   int tiles = (s.T + kRowTile - 1) / kRowTile;
   size_t rows = size_t(s.B) * s.H * s.T;
   launch(delta_kernel<D>, (rows + kWarps - 1) / kWarps, 1, kThreads, delta, dout, out, s);

@@ -9,23 +9,20 @@
 
 namespace rm {
 
-void CudaKernels::layernorm_forward(View out_v, float* mean, float* rstd, ConstView in_v, const float* weight,
-                                    const float* bias, size_t N, size_t C) {
-  float* out = out_v.f32();
-  const float* in = in_v.f32();
-  layernorm::forward(StreamLaunch{stream(), "layernorm_forward"}, out, mean, rstd, in, weight, bias, N, C);
+void CudaKernels::layernorm_forward(View out, float* mean, float* rstd, ConstView in, const float* weight, const float* bias,
+                                    size_t N, size_t C) {
+  layernorm::forward(StreamLaunch{stream(), "layernorm_forward"}, elements_of(out), mean, rstd, elements_of(in), weight, bias, N, C);
 }
 
-void CudaKernels::layernorm_backward(View din_v, float* dweight, float* dbias, ConstView dout_v, ConstView in_v,
-                                     const float* weight, const float* mean, const float* rstd, size_t N, size_t C,
-                                     bool accumulate) {
-  float* din = din_v.f32();
-  const float* dout = dout_v.f32();
-  const float* in = in_v.f32();
+void CudaKernels::layernorm_backward(View din, float* dweight, float* dbias, ConstView dout, ConstView in, const float* weight,
+                                     const float* mean, const float* rstd, size_t N, size_t C, bool accumulate) {
   if (N == 0) return;
-  if (din) layernorm::input_grad(StreamLaunch{stream(), "layernorm_input_grad"}, din, dout, in, weight, mean, rstd, N, C);
+  if (din)
+    layernorm::input_grad(StreamLaunch{stream(), "layernorm_input_grad"}, elements_of(din), elements_of(dout), elements_of(in), weight,
+                          mean, rstd, N, C);
   if (dweight || dbias)
-    launch_elements(elements::LayerNormParamGrad{dweight, dbias, dout, in, mean, rstd, N, C, accumulate}, C, stream(), "layernorm_param_grad");
+    launch_elements(elements::LayerNormParamGrad{dweight, dbias, elements_of(dout), elements_of(in), mean, rstd, N, C, accumulate}, C,
+                    stream(), "layernorm_param_grad");
 }
 
 }  // namespace rm

@@ -19,16 +19,11 @@ void CudaKernels::gelu_forward(float* out, const float* in, size_t n) {
 void CudaKernels::gelu_backward(float* din, const float* dout, const float* in, size_t n) {
   launch_elements(elements::GeluBackward{din, dout, in}, n, stream(), "gelu_backward");
 }
-void CudaKernels::residual_forward(View out_v, ConstView a_v, ConstView b_v, size_t n) {
-  float* out = out_v.f32();
-  const float* a = a_v.f32();
-  const float* b = b_v.f32();
-  launch_elements(elements::Residual{out, a, b}, n, stream(), "residual_forward");
+void CudaKernels::residual_forward(View out, ConstView a, ConstView b, size_t n) {
+  launch_elements(elements::Residual{elements_of(out), elements_of(a), elements_of(b)}, n, stream(), "residual_forward");
 }
-void CudaKernels::add_into(View dst_v, ConstView src_v, size_t n) {
-  float* dst = dst_v.f32();
-  const float* src = src_v.f32();
-  launch_elements(elements::AddInto{dst, src}, n, stream(), "add_into");
+void CudaKernels::add_into(View dst, ConstView src, size_t n) {
+  launch_elements(elements::AddInto{elements_of(dst), elements_of(src)}, n, stream(), "add_into");
 }
 
 void CudaKernels::maxpool2d_forward(float* out, const float* in, size_t B, size_t H, size_t W, size_t C) {
