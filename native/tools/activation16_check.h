@@ -132,6 +132,19 @@ inline void activation16_checks(Kernels& k, Precision p, Rng& rng) {
     cmp.check("lse", lse16, lse, false);
     cmp.check("dqkv", dqkv16.values(), dqkv, true);
   }
+  {  // softmax cross-entropy: logits and their gradient 16-bit (a 16-bit model's head)
+    const size_t V = 300;  // wider than a GPU block's threads
+    Vec logits = rounded(random_vec(N * V, rng, -3, 3));
+    std::vector<int32_t> labels(N);
+    for (size_t n = 0; n < N; ++n) labels[n] = int32_t((n * 37) % V);
+    Activation16Compare cmp("cross_entropy", k, p);
+    Vec dlogits(N * V);
+    CrossEntropyResult r = k.cross_entropy(dlogits.data(), logits.data(), labels.data(), N, V, 2.0f);
+    Buffer16 logits16(logits, p), dlogits16(N * V, p);
+    CrossEntropyResult r16 = k.cross_entropy(dlogits16.view(), logits16.view(), labels.data(), N, V, 2.0f);
+    cmp.check("dlogits", dlogits16.values(), dlogits, true);
+    cmp.check("loss", Vec{float(r16.loss_sum), float(r16.correct)}, Vec{float(r.loss_sum), float(r.correct)}, false);
+  }
   {  // the residual connection: the stream fp32, the branch 16-bit
     Vec a = rounded(random_vec(N * C, rng)), b = rounded(random_vec(N * C, rng));
     Activation16Compare cmp("residual", k, p);

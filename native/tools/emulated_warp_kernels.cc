@@ -169,7 +169,7 @@ void cross_entropy_checks(Rng& rng) {
   if (where.empty()) where = within("loss", loss, loss_ref, kFp32Tolerance, worst);
   if (where.empty() && got.correct != want.correct) where = "hits " + std::to_string(got.correct) + " against " + std::to_string(want.correct);
   targets[4] = int32_t(V);
-  cross_entropy::rows(kLaunch, nullptr, losses.data(), correct.data(), logits.data(), targets.data(), N, V, 0.5f);
+  cross_entropy::rows(kLaunch, Elements(), losses.data(), correct.data(), logits.data(), targets.data(), N, V, 0.5f);
   try {
     cross_entropy::sum_rows(losses.data(), correct.data(), N, V, [&](size_t n) { return targets[n]; });
     if (where.empty()) where = "a label out of range was not reported";
@@ -177,6 +177,22 @@ void cross_entropy_checks(Rng& rng) {
     if (where.empty() && std::string(e.what()).find("label 300 at row 4") == std::string::npos) where = std::string("reported as: ") + e.what();
   }
   report("emulated", "cross_entropy", "cuda-emulated", worst, where.empty(), where);
+  // bf16 logits and gradient (a 16-bit model's head): the reference on the same rounded logits,
+  // its gradient rounded once more.
+  targets[4] = 150;
+  std::vector<uint16_t> logits16 = encode<Precision::BF16>(logits.data(), N * V), dlogits16(N * V, 0xffff);
+  Vec rounded_logits(N * V), dref16(N * V), d16(N * V);
+  decode<Precision::BF16>(rounded_logits.data(), logits16);
+  CrossEntropyResult want16 = cpu_reference_kernels().cross_entropy(dref16.data(), rounded_logits.data(), targets.data(), N, V, 0.5f);
+  cross_entropy::rows(kLaunch, Elements{dlogits16.data(), Precision::BF16}, losses.data(), correct.data(), Elements{logits16.data(), Precision::BF16},
+                      targets.data(), N, V, 0.5f);
+  CrossEntropyResult got16 = cross_entropy::sum_rows(losses.data(), correct.data(), N, V, [&](size_t n) { return targets[n]; });
+  decode<Precision::BF16>(d16.data(), dlogits16);
+  Vec loss16{float(got16.loss_sum)}, loss16_ref{float(want16.loss_sum)};
+  worst = 0;
+  where = within("dlogits", d16, dref16, 1.0 / 256, worst);
+  if (where.empty()) where = within("loss", loss16, loss16_ref, kFp32Tolerance, worst);
+  report("emulated", "cross_entropy bf16 logits", "cuda-emulated", worst, where.empty(), where);
 }
 
 void sum_squares_checks(Rng& rng) {

@@ -216,7 +216,7 @@ class StagedKernels final : public Kernels {
     k_.add_into(s.out(dst, n, true), s.in(src, n), n);
     s.finish();
   }
-  CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N, size_t V,
+  CrossEntropyResult cross_entropy(View dlogits, ConstView logits, const int32_t* targets, size_t N, size_t V,
                                    float grad_scale) override {
     Staging s(device_);
     CrossEntropyResult r = k_.cross_entropy(s.out(dlogits, N * V, false), s.in(logits, N * V), s.in(targets, N), N, V, grad_scale);

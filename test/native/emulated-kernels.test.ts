@@ -58,7 +58,9 @@ describe('CUDA flash attention, emulated on the CPU (native/tools/emulated_warp_
 
 describe('CUDA fp32 kernels whose threads cooperate, emulated on the CPU (native/tools/emulated_warp_kernels.cc)', () => {
   it('runs attention (and decoding), LayerNorm, cross-entropy and the sum of squares', () => {
-    expect(cooperative.map((c) => c.kernel)).toEqual(['attention fp32', 'attention_step', 'layernorm', 'layernorm bf16 activations', 'cross_entropy', 'sum_squares']);
+    expect(cooperative.map((c) => c.kernel)).toEqual([
+      'attention fp32', 'attention_step', 'layernorm', 'layernorm bf16 activations', 'cross_entropy', 'cross_entropy bf16 logits', 'sum_squares',
+    ]);
   });
   for (const c of cooperative) {
     it(`${c.kernel} against the reference kernels`, () => {

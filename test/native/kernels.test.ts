@@ -32,7 +32,7 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     // every kernel that takes activation views, with bf16 activations against fp32 ones holding
     // the same values (activation16_check.h)
     expect(bf16.filter((c) => c.check === 'activation16').map((c) => c.kernel)).toEqual([
-      'matmul', 'matmul_gelu_w24', 'matmul_gelu_w20', 'layernorm', 'attention_d16', 'attention_d32', 'residual',
+      'matmul', 'matmul_gelu_w24', 'matmul_gelu_w20', 'layernorm', 'attention_d16', 'attention_d32', 'cross_entropy', 'residual',
     ]);
   });
   for (const c of checks) {

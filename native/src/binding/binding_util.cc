@@ -1,6 +1,7 @@
 #include "binding_util.h"
 
 #include "../core/parallel.h"
+#include "../precision/precision.h"
 
 
 #include <cmath>
@@ -61,6 +62,14 @@ Napi::Int32Array require_i32(const Napi::Value& v, size_t min_length, const char
 Napi::Float32Array copy_to_js(Napi::Env env, const float* data, size_t n) {
   auto a = Napi::Float32Array::New(env, n);
   std::memcpy(a.Data(), data, n * sizeof(float));
+  return a;
+}
+
+Napi::Float32Array copy_to_js(Napi::Env env, ConstView data, size_t n) {
+  if (data.is_f32()) return copy_to_js(env, data.f32(), n);
+  auto a = Napi::Float32Array::New(env, n);
+  const uint16_t* bits = data.bf16();
+  for (size_t i = 0; i < n; ++i) a[i] = bf16_value(bits[i]);
   return a;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../core/common.h"
+#include "../core/view.h"
 
 namespace rm {
 
@@ -38,6 +39,8 @@ size_t require_count(const Napi::Value& v, const char* what);  // non-negative i
 Napi::Float32Array require_f32(const Napi::Value& v, size_t min_length, const char* what);
 Napi::Int32Array require_i32(const Napi::Value& v, size_t min_length, const char* what);
 Napi::Float32Array copy_to_js(Napi::Env env, const float* data, size_t n);
+// n host activations (fp32, or bf16 encodings) as a Float32Array.
+Napi::Float32Array copy_to_js(Napi::Env env, ConstView data, size_t n);
 
 // Native work on a libuv thread. `work` runs there with `threads` compute threads and must not
 // touch JS; `done` runs back on the JS thread and builds the resolved value. Exceptions from

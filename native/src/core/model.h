@@ -55,12 +55,17 @@ class Model {
 
   // Draws every parameter from one RNG seeded with `seed`, in registration order.
   virtual void init_params(uint64_t seed) = 0;
-  // logits[B · positions(), classes()], in the model's device memory, of the B samples at
-  // `input` (host memory, laid out as input() says; the model copies it to its device; a later
-  // pipeline stage's input is the previous stage's activations, on the device).
-  virtual const float* forward(const void* input, size_t B) = 0;
-  // Backward from dlogits (shaped as forward's logits, on the model's device) of the last forward.
-  virtual void backward(const float* dlogits, const BackwardOptions& options) = 0;
+  // logits[B · positions(), classes()], in the model's device memory and output_dtype(), of the B
+  // samples at `input` (host memory, laid out as input() says; the model copies it to its device;
+  // a later pipeline stage's input is the previous stage's activations, on the device, fp32). A
+  // stage before the last returns its output activations, fp32.
+  virtual ConstView forward(const void* input, size_t B) = 0;
+  // Backward from dlogits (shaped and typed as forward's result, on the model's device) of the
+  // last forward.
+  virtual void backward(ConstView dlogits, const BackwardOptions& options) = 0;
+  // The type of forward's result and backward's gradient of it: fp32, or the last stage's logits
+  // in 16 bits where its activations are.
+  virtual DType output_dtype() const { return DType::F32; }
   // The offsets the ready hook reports, ascending: where each group of parameters that
   // finishes together begins (a layer, a transformer block).
   virtual const std::vector<size_t>& gradient_ready_offsets() const = 0;

@@ -153,8 +153,8 @@ class Kernels {
   // numerically stable): loss_n = logsumexp(logits_n) − logits_n[target_n]; dlogits[N, V] =
   // (softmax − one-hot) · grad_scale / N, skipped when dlogits is null. A target outside [0, V)
   // is INVALID_ARGUMENT naming its row.
-  virtual CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N,
-                                           size_t V, float grad_scale) = 0;
+  virtual CrossEntropyResult cross_entropy(View dlogits, ConstView logits, const int32_t* targets, size_t N, size_t V,
+                                           float grad_scale) = 0;
 
   // The optimizer's and mixed precision's passes over flat buffers of n floats.
   // x[n] ← x rounded to bf16 or fp16 (precision/precision.h; nothing for fp32).
@@ -209,7 +209,7 @@ class Kernels {
                           bool accumulate_wte, bool accumulate_wpe) override; \
   void residual_forward(View out, ConstView a, ConstView b, size_t n) override; \
   void add_into(View dst, ConstView src, size_t n) override; \
-  CrossEntropyResult cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N, size_t V, \
+  CrossEntropyResult cross_entropy(View dlogits, ConstView logits, const int32_t* targets, size_t N, size_t V, \
                                    float grad_scale) override; \
   void round_values(float* x, size_t n, Precision p) override; \
   double sum_squares(const float* x, size_t n) override; \

@@ -13,7 +13,13 @@ const std::string Gpt::kHeadName = "lm_head";
 
 Gpt::Gpt(const GptConfig& c, size_t max_batch, KernelChoice kernels, Precision precision, Device& device, GptPart part,
          size_t slots)
-    : config_(c), part_(part), max_batch_(max_batch), bf16_kernels_(kernels.bf16_matmuls), kernels_(kernels.kernels), device_(device) {
+    : config_(c),
+      part_(part),
+      max_batch_(max_batch),
+      bf16_kernels_(kernels.bf16_matmuls),
+      kernels_(kernels.kernels),
+      activation_dtype_(kernels_.activation_dtype(precision)),
+      device_(device) {
   RM_CHECK(!bf16_kernels_ || precision == Precision::BF16, "INVALID_ARGUMENT", "bf16 kernels need bf16 precision");
   RM_CHECK(c.vocab > 0 && c.block > 0 && c.layers > 0 && c.channels > 0 && max_batch > 0 && slots > 0, "INVALID_ARGUMENT",
            "a GPT needs vocab, block, layers, channels and batch > 0");
@@ -26,7 +32,7 @@ Gpt::Gpt(const GptConfig& c, size_t max_batch, KernelChoice kernels, Precision p
                  ") are not a next run of blocks of a " + std::to_string(c.layers) + "-layer model");
   }
   size_t rows = max_batch * c.block, C = c.channels;
-  Scope transformer(params_, "transformer.", DecayRule::Matrices, device, kernels_.activation_dtype(precision));
+  Scope transformer(params_, "transformer.", DecayRule::Matrices, device, activation_dtype_);
   if (part_.embedding || part_.head) wte_ = transformer.child("wte").param("weight", {c.vocab, C});
   if (part_.embedding) wpe_ = transformer.child("wpe").param("weight", {c.block, C});
   if (params_.count() > 0) ready_offsets_.push_back(0);
@@ -61,7 +67,7 @@ Gpt::Activations Gpt::make_activations(const Scope& transformer, size_t k, size_
   if (head) {
     group();
     a.ln_f = std::make_unique<LayerNormModule>(transformer.child("ln_f"), C, config_.bias, rows);
-    a.logits = transformer.fp32({rows, config_.vocab});
+    a.logits = transformer.activation({rows, config_.vocab});
   }
   if (embedding) a.tokens = Tensor({max_batch_, config_.block}, DType::I32, device_);
   a.embedded = transformer.fp32({rows, C});
@@ -108,7 +114,7 @@ Pass Gpt::pass(size_t B) {
   return p;
 }
 
-const float* Gpt::forward(const void* input, size_t B) {
+ConstView Gpt::forward(const void* input, size_t B) {
   RM_CHECK(B > 0 && B <= max_batch_, "INVALID_ARGUMENT",
            "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
   Activations& a = chunks_[chunk_].sets[slot_];
@@ -131,13 +137,13 @@ const float* Gpt::forward(const void* input, size_t B) {
   a.batch = B;
   if (!heads()) return x;
   ConstView h = a.ln_f->forward(p, x);
-  auto timer = p.forward_scope(kHeadName, 2.0 * p.N * C * V, a.logits.numel() * sizeof(float));
-  kernels_.matmul_forward(a.logits.f32(), h, p.weight(wte_), nullptr, p.N, C, V, Epilogue::None);  // the tied head
-  p.round(a.logits.f32(), p.N * V);
-  return a.logits.f32();
+  auto timer = p.forward_scope(kHeadName, 2.0 * p.N * C * V, a.logits.numel() * dtype_size(a.logits.dtype()));
+  kernels_.matmul_forward(a.logits.view(), h, p.weight(wte_), nullptr, p.N, C, V, Epilogue::None);  // the tied head
+  p.round(a.logits.view(), p.N * V);
+  return a.logits.view();
 }
 
-void Gpt::backward(const float* dout, const BackwardOptions& o) {
+void Gpt::backward(ConstView dout, const BackwardOptions& o) {
   Activations& a = chunks_[chunk_].sets[slot_];
   RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
   RM_CHECK(o.dinput == nullptr || !embeds(), "INVALID_ARGUMENT", "a GPT's input is tokens: it has no input gradient");
@@ -161,7 +167,7 @@ void Gpt::backward(const float* dout, const BackwardOptions& o) {
     a.ln_f->backward(p, dres, dh);
     if (o.ready) o.ready(groups[--group]);
   } else {
-    device_.copy(dres, dout, p.N * C * sizeof(float));  // the next stage's gradient of this one's output
+    device_.copy(dres, dout.f32(), p.N * C * sizeof(float));  // the next stage's gradient of this one's output
   }
   for (size_t l = a.blocks.size(); l-- > 0;) {
     a.blocks[l]->backward(p, dres, *workspace_);

@@ -60,8 +60,9 @@ class Gpt final : public Model {
   // N(0, 0.02/√(2·layers)), biases 0, LayerNorm gains 1. A stage draws the whole model's
   // sequence and keeps its own parameters' values, so the stages start as one model would.
   void init_params(uint64_t seed) override;
-  const float* forward(const void* input, size_t B) override;
-  void backward(const float* dlogits, const BackwardOptions& options) override;
+  ConstView forward(const void* input, size_t B) override;
+  void backward(ConstView dlogits, const BackwardOptions& options) override;
+  DType output_dtype() const override { return part_.head ? activation_dtype_ : DType::F32; }
   const std::vector<size_t>& gradient_ready_offsets() const override { return ready_offsets_; }
   bool first_stage() const override { return part_.embedding; }
   bool last_stage() const override { return part_.head; }
@@ -87,7 +88,7 @@ class Gpt final : public Model {
     std::unique_ptr<LayerNormModule> ln_f;  // the last stage
     Tensor tokens;                          // the first stage: int32 [B, T]
     Tensor embedded;                        // [B·T, C]: the embeddings' sum, or the previous stage's output
-    Tensor logits;                          // the last stage: [B·T, V]
+    Tensor logits;                          // the last stage: [B·T, V], in the activation type
     size_t batch = 0;                       // of the last forward, 0: none (or overwritten)
   };
   // Blocks [first, end) with their activation sets, and where the groups of parameters that
@@ -109,6 +110,7 @@ class Gpt final : public Model {
   size_t max_batch_;
   bool bf16_kernels_;
   Kernels& kernels_;
+  DType activation_dtype_;  // kernels_.activation_dtype(precision): the logits' too
   ParamSlot wte_, wpe_;  // wpe absent but on the first stage; wte absent on a middle stage
   std::vector<size_t> ready_offsets_;  // embeddings (when any), each block, ln_f (the last stage)
   Device& device_;

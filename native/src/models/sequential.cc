@@ -123,7 +123,7 @@ Pass Sequential::pass(size_t B) {
   return p;
 }
 
-const float* Sequential::forward(const void* input, size_t B) {
+ConstView Sequential::forward(const void* input, size_t B) {
   RM_CHECK(B > 0 && B <= max_batch_, "INVALID_ARGUMENT",
            "batch " + std::to_string(B) + " is outside [1, " + std::to_string(max_batch_) + "]");
   Activations& a = sets_[slot_];
@@ -135,10 +135,10 @@ const float* Sequential::forward(const void* input, size_t B) {
   ConstView x = a.input.f32();
   for (auto& m : a.modules) x = m->forward(p, x);
   a.batch = B;
-  return x.f32();
+  return x;
 }
 
-void Sequential::backward(const float* dlogits, const BackwardOptions& options) {
+void Sequential::backward(ConstView dlogits, const BackwardOptions& options) {
   Activations& a = sets_[slot_];
   RM_CHECK(a.batch > 0, "STATE", "backward called before forward");
   GradientSink sink(params_, grad_scratch_.defined() ? grad_scratch_.f32() : nullptr, kernels_);
@@ -146,7 +146,7 @@ void Sequential::backward(const float* dlogits, const BackwardOptions& options) 
   Pass p = pass(a.batch);
   p.grads = &sink;
   p.linear_gradients = options.linear_gradients;
-  const float* upstream = dlogits;
+  const float* upstream = dlogits.f32();
   for (size_t k = a.modules.size(); k-- > 0;) {
     // Below the first module with parameters only the caller can want a gradient: stop there
     // (for an MLP this spares the first Linear's input-gradient matmul).

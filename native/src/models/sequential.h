@@ -47,9 +47,9 @@ class Sequential final : public Model {
   bool bf16_kernels() const override { return bf16_kernels_; }
   Kernels& kernels() const override { return kernels_; }
   void init_params(uint64_t seed) override;
-  const float* forward(const void* input, size_t B) override;
+  ConstView forward(const void* input, size_t B) override;
   // With options.dinput set, ∂L/∂input[B, input().elements] is written there.
-  void backward(const float* dlogits, const BackwardOptions& options) override;
+  void backward(ConstView dlogits, const BackwardOptions& options) override;
   const std::vector<size_t>& gradient_ready_offsets() const override { return ready_offsets_; }
   // Every Linear, unless the matrix products run on bf16 kernels.
   const std::vector<LinearLayer>& linear_layers() const override { return linear_layers_; }

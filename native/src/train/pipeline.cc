@@ -117,14 +117,14 @@ void Pipeline::run(const MicroBatches& m) {
         const void* input = takes_input(c) ? m.input(k) : take_received(true, c, k);
         wait(s.sending_output);  // the forward overwrites what this set's last forward sent
         model_.select(c, slot);
-        const float* out = model_.forward(input, m.B);
+        ConstView out = model_.forward(input, m.B);
         if (takes_loss(c)) s.logits = out;
-        else s.sending_output = links_.activations_out->send(out, n_out, DType::F32, peer(*links_.activations_out), activations_sent++);
+        else s.sending_output = links_.activations_out->send(out.f32(), n_out, DType::F32, peer(*links_.activations_out), activations_sent++);
       } else {
         size_t slot = slot_of[c][k];
         Slot& s = slots_[c][slot];
         model_.select(c, slot);
-        const float* dout = takes_loss(c) ? m.loss(k, s.logits) : take_received(false, c, k);
+        ConstView dout = takes_loss(c) ? m.loss(k, s.logits) : ConstView(take_received(false, c, k));
         BackwardOptions o;
         o.accumulate = k > 0;
         o.linear_gradients = m.linear_gradients;
@@ -165,7 +165,7 @@ void Pipeline::run(const MicroBatches& m) {
   }
 }
 
-CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(const float* logits)>& loss) {
+CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(ConstView logits)>& loss) {
   size_t n_in = in_floats(B), n_out = out_floats(B);
   uint32_t received_count = 0, sent = 0;  // this evaluation's transfers on each link: their tags
   double result[2] = {0, 0};
@@ -177,14 +177,14 @@ CrossEntropyResult Pipeline::evaluate(const void* input, size_t B, const std::fu
       input = into;
     }
     model_.select(c, 0);
-    const float* out = model_.forward(input, B);
+    ConstView out = model_.forward(input, B);
     if (takes_loss(c)) {
       CrossEntropyResult r = loss(out);
       result[0] = r.loss_sum;
       result[1] = double(r.correct);
     } else {
       ProcessGroup& link = *links_.activations_out;
-      link.send(out, n_out, DType::F32, peer(link), sent++)->wait(stages_->wait_bound());
+      link.send(out.f32(), n_out, DType::F32, peer(link), sent++)->wait(stages_->wait_bound());
     }
   }
   sum_over_stages(result, 2);

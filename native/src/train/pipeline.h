@@ -24,7 +24,7 @@ struct MicroBatches {
   // The first stage: micro-batch k's samples.
   std::function<const void*(size_t k)> input;
   // The last stage: micro-batch k's loss gradient from its logits (the trainer adds up the loss).
-  std::function<const float*(size_t k, const float* logits)> loss;
+  std::function<ConstView(size_t k, ConstView logits)> loss;
   // The last backward of each chunk reports its final gradients here (may be empty), and
   // `linear_gradients` takes over Linear layers' gradients in every backward (may be null).
   GradientsReady ready;
@@ -70,7 +70,7 @@ class Pipeline {
   void run(const MicroBatches& m);
   // A forward of one batch through every stage, no gradients; `loss` computes the last stage's
   // result from the logits, and every stage returns it.
-  CrossEntropyResult evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(const float* logits)>& loss);
+  CrossEntropyResult evaluate(const void* input, size_t B, const std::function<CrossEntropyResult(ConstView logits)>& loss);
   // values[n] ← Σ over the stages of each one's values[n].
   void sum_over_stages(double* values, size_t n) { stages_->all_reduce_now(values, n, DType::F64, ReduceOp::Sum); }
   // Seconds the last run() spent waiting for its neighbours instead of computing: the pipeline's
@@ -113,7 +113,7 @@ class Pipeline {
   struct Slot {
     Tensor dinput;
     WorkPtr sending_output, sending_dinput;
-    const float* logits = nullptr;
+    ConstView logits;
   };
   std::vector<std::vector<Slot>> slots_;
   std::vector<Tensor> received_;  // one per receive of a step

@@ -29,7 +29,7 @@ Trainer::Trainer(const TrainerConfig& config)
       scaler_(config.loss_scale),
       inputs_(config.max_accumulate * config.max_batch * model_->input().elements),
       labels_(config.max_accumulate * config.max_batch * model_->positions(), 0),
-      dlogits_({config.max_batch * model_->positions() * model_->classes()}, DType::F32, device_) {
+      dlogits_({config.max_batch * model_->positions() * model_->classes()}, model_->output_dtype(), device_) {
   RM_CHECK(dtype_size(model_->input().dtype) == sizeof(float), "INTERNAL", "inputs are 4-byte elements");
   if (device_.kind() != DeviceKind::Cpu) device_labels_ = Tensor({labels_.size()}, DType::I32, device_);
   optimizer_.set_no_decay(params().no_decay());
@@ -56,15 +56,15 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm, bo
   double loss_sum = 0;
   const float* inputs = inputs_.data();  // the model copies each micro-batch to its device
   const int32_t* labels = staged_labels(K * B);
-  float* dlogits = dlogits_.f32();
+  View dlogits = dlogits_.view();
   MicroBatches m;
   m.B = B;
   m.K = K;
   m.input = [&](size_t k) -> const void* { return inputs + k * B * row; };
-  m.loss = [&](size_t k, const float* logits) -> const float* {
+  m.loss = [&](size_t k, ConstView logits) -> ConstView {
     ProfileScope timer(model_->profiler(), kLossName, Profiler::Phase::Forward, 5.0 * double(B * P * V));
     CrossEntropyResult ce = model_->kernels().cross_entropy(dlogits, logits, labels + k * B * P, B * P, V, scale / float(K));
-    model_->kernels().round_values(dlogits, B * P * V, params().precision());
+    if (dlogits.is_f32()) model_->kernels().round_values(dlogits.f32(), B * P * V, params().precision());  // 16 bits: rounded as written
     loss_sum += ce.loss_sum;
     return dlogits;
   };
@@ -77,7 +77,7 @@ StepResult Trainer::train_step(size_t B, size_t K, float lr, float clip_norm, bo
       pipeline_->run(m);
     } else {
       for (size_t k = 0; k < K; ++k) {
-        const float* d = m.loss(k, model_->forward(m.input(k), B));
+        ConstView d = m.loss(k, model_->forward(m.input(k), B));
         BackwardOptions o;
         o.accumulate = k > 0;
         if (k + 1 == K) o.ready = m.ready;
@@ -194,7 +194,7 @@ std::shared_ptr<ProcessGroup> Trainer::join_pipeline(ProcessGroup& world, size_t
 
 CrossEntropyResult Trainer::evaluate(size_t B) {
   const int32_t* labels = staged_labels(B);
-  auto loss = [&](const float* logits) {
+  auto loss = [&](ConstView logits) {
     return model_->kernels().cross_entropy(nullptr, logits, labels, B * model_->positions(), model_->classes(), 1.0f);
   };
   if (pipeline_) return pipeline_->evaluate(inputs_.data(), B, loss);

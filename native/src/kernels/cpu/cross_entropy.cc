@@ -1,4 +1,5 @@
 // The fast softmax cross-entropy (kernels.h): rows across threads, libm's exp (see row_loss).
+#include "activation_elements.h"
 #include "cpu_kernels.h"
 
 #include <cmath>
@@ -22,26 +23,28 @@ struct RowResult {
 // data-parallel equivalence tests were measured with (an exp vectorised in float, identical
 // per row wherever the row sits, still let 2 ranks drift from 1 rank by 7e-4 in 50 AdamW steps,
 // against 1e-7 here; why was not found). Rows run across threads.
-RowResult row_loss(float* drow, const float* z, int32_t label, size_t V, float scale) {
+// Logits and their gradient fp32 or bf16 (a model's 16-bit activations).
+template <class D, class Z>
+RowResult row_loss(D* drow, const Z* z, int32_t label, size_t V, float scale) {
   size_t argmax = 0;
   for (size_t v = 1; v < V; ++v)
-    if (z[v] > z[argmax]) argmax = v;
-  float zmax = z[argmax];
+    if (load(z[v]) > load(z[argmax])) argmax = v;
+  float zmax = load(z[argmax]);
   double sum = 0.0;
-  for (size_t v = 0; v < V; ++v) sum += std::exp(double(z[v] - zmax));
+  for (size_t v = 0; v < V; ++v) sum += std::exp(double(load(z[v]) - zmax));
   if (drow) {
     float inv_sum = float(1.0 / sum);
-    for (size_t v = 0; v < V; ++v) drow[v] = (std::exp(z[v] - zmax) * inv_sum - (v == size_t(label) ? 1.0f : 0.0f)) * scale;
+    for (size_t v = 0; v < V; ++v) store(drow[v], (std::exp(load(z[v]) - zmax) * inv_sum - (v == size_t(label) ? 1.0f : 0.0f)) * scale);
   }
-  return {std::log(sum) + zmax - z[label], argmax == size_t(label)};
+  return {std::log(sum) + zmax - load(z[label]), argmax == size_t(label)};
 }
 
 }  // namespace
 
 // Rows across threads, each with row_loss; the loss partials are added in chunk order, so the
 // sum depends only on the thread count.
-CrossEntropyResult CpuKernels::cross_entropy(float* dlogits, const float* logits, const int32_t* labels, size_t B,
-                                             size_t V, float grad_scale) {
+CrossEntropyResult CpuKernels::cross_entropy(View dlogits, ConstView logits, const int32_t* labels, size_t B, size_t V,
+                                             float grad_scale) {
   for (size_t b = 0; b < B; ++b)
     RM_CHECK(labels[b] >= 0 && size_t(labels[b]) < V, "INVALID_ARGUMENT",
              "label " + std::to_string(labels[b]) + " at row " + std::to_string(b) + " is outside [0, " +
@@ -50,12 +53,16 @@ CrossEntropyResult CpuKernels::cross_entropy(float* dlogits, const float* logits
   size_t chunks = chunk_count(B, 16);
   std::vector<double> loss(chunks, 0.0);
   std::vector<size_t> correct(chunks, 0);
-  for_each_chunk(B, chunks, [&](size_t k, size_t b0, size_t b1) {
-    for (size_t b = b0; b < b1; ++b) {
-      RowResult r = row_loss(dlogits ? dlogits + b * V : nullptr, logits + b * V, labels[b], V, scale);
-      loss[k] += r.loss;
-      correct[k] += r.correct;
-    }
+  typed(dlogits, [&](auto* d) {
+    typed(logits, [&](auto* z) {
+      for_each_chunk(B, chunks, [&](size_t k, size_t b0, size_t b1) {
+        for (size_t b = b0; b < b1; ++b) {
+          RowResult r = row_loss(d ? d + b * V : nullptr, z + b * V, labels[b], V, scale);
+          loss[k] += r.loss;
+          correct[k] += r.correct;
+        }
+      });
+    });
   });
   CrossEntropyResult result{0.0, 0};
   for (size_t k = 0; k < chunks; ++k) result.loss_sum += loss[k], result.correct += correct[k];

@@ -9,8 +9,8 @@
 
 namespace rm {
 
-CrossEntropyResult CudaKernels::cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N,
-                                              size_t V, float grad_scale) {
+CrossEntropyResult CudaKernels::cross_entropy(View dlogits, ConstView logits, const int32_t* targets, size_t N, size_t V,
+                                              float grad_scale) {
   if (N == 0) return {0.0, 0};
   if (rows_ < N) {
     device_.synchronize();
@@ -23,7 +23,8 @@ CrossEntropyResult CudaKernels::cross_entropy(float* dlogits, const float* logit
     row_correct_ = static_cast<int32_t*>(device_.allocate(N * sizeof(int32_t)));
     rows_ = N;
   }
-  cross_entropy::rows(StreamLaunch{stream(), "cross_entropy"}, dlogits, row_losses_, row_correct_, logits, targets, N, V, grad_scale);
+  cross_entropy::rows(StreamLaunch{stream(), "cross_entropy"}, elements_of(dlogits), row_losses_, row_correct_, elements_of(logits), targets,
+                      N, V, grad_scale);
   std::vector<double> losses(N);
   std::vector<int32_t> correct(N);
   device_.copy_to_host(losses.data(), row_losses_, N * sizeof(double));

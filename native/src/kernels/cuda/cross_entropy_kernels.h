@@ -64,12 +64,13 @@ RM_DEVICE_INLINE float block_sum(float x) {
   return x;
 }
 
-// correct[n] = -1 marks a label outside [0, V) (the host names it).
-RM_KERNEL void row_kernel(float* dlogits, double* losses, int32_t* correct, const float* logits, const int32_t* targets, size_t V,
+// correct[n] = -1 marks a label outside [0, V) (the host names it). Logits and their gradient
+// fp32 or 16-bit (Elements).
+RM_KERNEL void row_kernel(Elements dlogits, double* losses, int32_t* correct, Elements logits, const int32_t* targets, size_t V,
                           float scale) {
   size_t n = size_t(block_index_x());
   int t = thread_index(), threads = block_size();
-  const float* z = logits + n * V;
+  Elements z = logits.at(n * V);
   int32_t target = targets[n];
   if (target < 0 || size_t(target) >= V) {  // the whole block leaves
     if (t == 0) correct[n] = -1;
@@ -78,24 +79,24 @@ RM_KERNEL void row_kernel(float* dlogits, double* losses, int32_t* correct, cons
   float m = -INFINITY;
   int arg = kNoIndex;
   for (size_t v = t; v < V; v += threads)
-    if (z[v] > m || arg == kNoIndex) m = z[v], arg = int(v);  // the first position wins, even in a row of -inf
+    if (z.get(v) > m || arg == kNoIndex) m = z.get(v), arg = int(v);  // the first position wins, even in a row of -inf
   block_argmax(m, arg);
   float s = 0.0f;
-  for (size_t v = t; v < V; v += threads) s += expf(z[v] - m);
+  for (size_t v = t; v < V; v += threads) s += expf(z.get(v) - m);
   float sum = block_sum(s);
   if (t == 0) {
-    losses[n] = double(logf(sum)) + double(m) - double(z[target]);
+    losses[n] = double(logf(sum)) + double(m) - double(z.get(target));
     correct[n] = arg == target ? 1 : 0;
   }
   if (dlogits) {
     float inv = 1.0f / sum;
-    for (size_t v = t; v < V; v += threads) dlogits[n * V + v] = (expf(z[v] - m) * inv - (int(v) == target ? 1.0f : 0.0f)) * scale;
+    for (size_t v = t; v < V; v += threads) dlogits.set(n * V + v, (expf(z.get(v) - m) * inv - (int(v) == target ? 1.0f : 0.0f)) * scale);
   }
 }
 
 // The launch, for StreamLaunch (the GPU) or EmulatedLaunch (the CPU): scale = grad_scale / N.
 template <class Launch>
-void rows(const Launch& launch, float* dlogits, double* losses, int32_t* correct, const float* logits, const int32_t* targets,
+void rows(const Launch& launch, Elements dlogits, double* losses, int32_t* correct, Elements logits, const int32_t* targets,
           size_t N, size_t V, float grad_scale) {
   launch(row_kernel, N, 1, kRowThreads, dlogits, losses, correct, logits, targets, V, grad_scale / float(N));
 }

@@ -7,8 +7,10 @@
 
 namespace rm {
 
-CrossEntropyResult ReferenceKernels::cross_entropy(float* dlogits, const float* logits, const int32_t* targets, size_t N,
+CrossEntropyResult ReferenceKernels::cross_entropy(View dlogits_v, ConstView logits_v, const int32_t* targets, size_t N,
                                                    size_t V, float grad_scale) {
+  float* dlogits = dlogits_v.f32();
+  const float* logits = logits_v.f32();
   CrossEntropyResult r{0.0, 0};
   for (size_t n = 0; n < N; ++n) {
     int32_t target = targets[n];
