@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/common.h"
@@ -23,20 +24,41 @@ struct RowResult {
 // data-parallel equivalence tests were measured with (an exp vectorised in float, identical
 // per row wherever the row sits, still let 2 ranks drift from 1 rank by 7e-4 in 50 AdamW steps,
 // against 1e-7 here; why was not found). Rows run across threads.
-// Logits and their gradient fp32 or bf16 (a model's 16-bit activations).
-template <class D, class Z>
-RowResult row_loss(D* drow, const Z* z, int32_t label, size_t V, float scale) {
+RowResult row_loss(float* drow, const float* z, int32_t label, size_t V, float scale) {
   size_t argmax = 0;
   for (size_t v = 1; v < V; ++v)
-    if (load(z[v]) > load(z[argmax])) argmax = v;
-  float zmax = load(z[argmax]);
+    if (z[v] > z[argmax]) argmax = v;
+  float zmax = z[argmax];
   double sum = 0.0;
-  for (size_t v = 0; v < V; ++v) sum += std::exp(double(load(z[v]) - zmax));
+  for (size_t v = 0; v < V; ++v) sum += std::exp(double(z[v] - zmax));
   if (drow) {
     float inv_sum = float(1.0 / sum);
-    for (size_t v = 0; v < V; ++v) store(drow[v], (std::exp(load(z[v]) - zmax) * inv_sum - (v == size_t(label) ? 1.0f : 0.0f)) * scale);
+    for (size_t v = 0; v < V; ++v) drow[v] = (std::exp(z[v] - zmax) * inv_sum - (v == size_t(label) ? 1.0f : 0.0f)) * scale;
   }
-  return {std::log(sum) + zmax - load(z[label]), argmax == size_t(label)};
+  return {std::log(sum) + zmax - z[label], argmax == size_t(label)};
+}
+
+// row_loss on a row of logits (and its gradient) fp32 or bf16 (a model's 16-bit activations): a
+// bf16 row is widened into this thread's fp32 row first, and its gradient narrowed after.
+template <class D, class Z>
+RowResult typed_row_loss(D* drow, const Z* z, int32_t label, size_t V, float scale) {
+  thread_local std::vector<float> zf, df;
+  const float* zrow = nullptr;
+  if constexpr (std::is_same<Z, float>::value) {
+    zrow = z;
+  } else {
+    zf.resize(V);
+    widen(zf.data(), z, V);
+    zrow = zf.data();
+  }
+  if constexpr (std::is_same<D, float>::value) {
+    return row_loss(drow, zrow, label, V, scale);
+  } else {
+    df.resize(V);
+    RowResult r = row_loss(drow ? df.data() : nullptr, zrow, label, V, scale);
+    if (drow) narrow(drow, df.data(), V);
+    return r;
+  }
 }
 
 }  // namespace
@@ -57,7 +79,7 @@ CrossEntropyResult CpuKernels::cross_entropy(View dlogits, ConstView logits, con
     typed(logits, [&](auto* z) {
       for_each_chunk(B, chunks, [&](size_t k, size_t b0, size_t b1) {
         for (size_t b = b0; b < b1; ++b) {
-          RowResult r = row_loss(d ? d + b * V : nullptr, z + b * V, labels[b], V, scale);
+          RowResult r = typed_row_loss(d ? d + b * V : nullptr, z + b * V, labels[b], V, scale);
           loss[k] += r.loss;
           correct[k] += r.correct;
         }
