@@ -116,6 +116,23 @@ describe(`GPT against PyTorch (${fixture.made_by})`, () => {
     expect(losses.at(-1)!).toBeLessThan(losses[0]! - 0.5);
   });
 
+  // With the bf16 kernels the model stores its activations, logits included, in bf16: forward hands
+  // them to JS as floats (each a bf16 value); backward takes the fp32 gradient as given.
+  it.skipIf(!loadNative().buildInfo().isa.startsWith('avx512_core'))('bf16 kernels: forward gives bf16 logits, backward takes their gradient, within bf16 tolerance of torch', async () => {
+    const e = engine('fast', 'bf16', 'on');
+    expect(e.bf16Kernels).toBe(true);
+    const logits = await e.forward(tokens, B);
+    const bits = new Uint32Array(Float32Array.from(logits).buffer);
+    expect(bits.every((b) => (b & 0xffff) === 0)).toBe(true);  // bf16 values, not fp32 ones
+    expectClose('bf16 logits', logits, fixture.logits, 5e-2, 5e-2);
+    await e.backward(dlogits(logits), { accumulate: false, inputGrad: false });
+    const grads = e.getGrads();
+    const wte = e.namedParams().find((p) => p.name === 'transformer.wte.weight')!;
+    const got = grads.subarray(wte.offset, wte.offset + wte.count), want = fixture.grads[wte.name]!;
+    const scale = Math.max(...want.map(Math.abs));
+    expect(Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i]!))) / scale).toBeLessThan(5e-2);
+  });
+
   // The bf16 kernels compute the same matrix products on the same bf16-rounded values, except that
   // attention rounds its probabilities P and their gradient dS to bf16 before the products that
   // take them (flash attention's numerics, as the CUDA kernels do): a relative difference of about

@@ -245,18 +245,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       RM_CHECK(B == 0 || dout.ElementLength() == B * outputs_per_sample(), "INVALID_ARGUMENT",
                "dout must hold exactly the last forward's batch × outputSize = " +
                    std::to_string(B * outputs_per_sample()) + " floats");
-      // In the model's output type: bf16 logits take their gradient in bf16 (rounded here).
-      bool bf16 = model().output_dtype() == DType::BF16;
       auto dout_copy = std::make_shared<FloatBuffer>(dout.ElementLength());
       std::memcpy(dout_copy->data(), dout.Data(), dout.ElementLength() * sizeof(float));
-      auto dout_bf16 = std::make_shared<std::vector<uint16_t>>(bf16 ? dout.ElementLength() : 0);
-      for (size_t i = 0; i < dout_bf16->size(); ++i) (*dout_bf16)[i] = bf16_bits_rounded(dout_copy->data()[i]);
       auto din = std::make_shared<FloatBuffer>(input_grad ? B * per_sample() : 0);
-      return run(info, [this, dout_copy, dout_bf16, bf16, din, accumulate, input_grad] {
+      return run(info, [this, dout_copy, din, accumulate, input_grad] {
         BackwardOptions o;
         o.accumulate = accumulate;
         o.dinput = input_grad ? din->data() : nullptr;
-        model().backward(bf16 ? ConstView(dout_bf16->data(), DType::BF16) : ConstView(dout_copy->data()), o);
+        model().backward(dout_copy->data(), o);  // fp32 as given, whatever type the model's logits are
       }, [din, input_grad](Napi::Env env) -> Napi::Value {
         if (!input_grad) return env.Null();
         return copy_to_js(env, din->data(), din->size());

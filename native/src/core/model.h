@@ -60,8 +60,8 @@ class Model {
   // a later pipeline stage's input is the previous stage's activations, on the device, fp32). A
   // stage before the last returns its output activations, fp32.
   virtual ConstView forward(const void* input, size_t B) = 0;
-  // Backward from dlogits (shaped and typed as forward's result, on the model's device) of the
-  // last forward.
+  // Backward from dlogits (shaped as forward's result, on the model's device; fp32, or the type
+  // of forward's result) of the last forward.
   virtual void backward(ConstView dlogits, const BackwardOptions& options) = 0;
   // The type of forward's result and backward's gradient of it: fp32, or the last stage's logits
   // in 16 bits where its activations are.
