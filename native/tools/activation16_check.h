@@ -19,52 +19,27 @@
 
 namespace rm::check {
 
-inline float rounded_to(float x, Precision p) { return p == Precision::BF16 ? round_to_bf16(x) : round_to_fp16(x); }
-
-// A buffer of n 16-bit activations of type p, filled from (rounded) fp32 values or read back as fp32.
-struct Buffer16 {
-  std::vector<uint16_t> bits;
-  Precision p;
-  Buffer16(size_t n, Precision type) : bits(n, 0xffff), p(type) {}  // NaN until written
-  Buffer16(const Vec& v, Precision type) : bits(v.size()), p(type) {
-    for (size_t i = 0; i < v.size(); ++i) bits[i] = p == Precision::BF16 ? bf16_bits(rounded_to(v[i], p)) : fp16_bits(rounded_to(v[i], p));
-  }
-  View view() { return {bits.data(), p == Precision::BF16 ? DType::BF16 : DType::F16}; }
-  Vec values() const {
-    Vec v(bits.size());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = p == Precision::BF16 ? bf16_value(bits[i]) : fp16_value(bits[i]);
-    return v;
-  }
-};
-
-// Compares one output of the 16-bit run with the fp32 run's (rounded when `activation`).
+// One kernel's outputs from the 16-bit run against the fp32 run's: activations rounded to p first,
+// parameter gradients as they are.
 class Activation16Compare {
  public:
   Activation16Compare(std::string kernel, const Kernels& k, Precision p) : kernel_(std::move(kernel)), impl_(k.name()), p_(p) {}
   void check(const char* what, const Vec& got, const Vec& fp32, bool activation) {
     int step = p_ == Precision::BF16 ? -8 : -11;
-    for (size_t i = 0; i < fp32.size(); ++i) {
-      double want = activation ? rounded_to(fp32[i], p_) : fp32[i];
-      double err = std::fabs(double(got[i]) - want), tol = activation ? 1e-6 + std::ldexp(std::fabs(want), step) : 1e-5 + 1e-4 * std::fabs(want);
-      worst_ = std::fmax(worst_, err);
-      if (!(err <= tol) && ok_) ok_ = false, where_ = std::string(what) + "[" + std::to_string(i) + "]";
-    }
+    if (activation) cmp_.check(got, rounded_to(fp32, p_), what, [step](double w) { return 1e-6 + std::ldexp(std::fabs(w), step); });
+    else cmp_.check(got, fp32, what, [](double w) { return 1e-5 + 1e-4 * std::fabs(w); });
   }
-  ~Activation16Compare() { report("activation16", kernel_, impl_, worst_, ok_, where_); }
+  ~Activation16Compare() { cmp_.report("activation16", kernel_, impl_); }
 
  private:
-  std::string kernel_, impl_, where_;
+  std::string kernel_, impl_;
   Precision p_;
-  double worst_ = 0;
-  bool ok_ = true;
+  Comparison cmp_;
 };
 
 // k's kernels with p's 16-bit activations against the same kernels with fp32 ones.
 inline void activation16_checks(Kernels& k, Precision p, Rng& rng) {
-  auto rounded = [p](Vec v) {
-    for (float& x : v) x = rounded_to(x, p);
-    return v;
-  };
+  auto rounded = [p](Vec v) { return rounded_to(std::move(v), p); };
   const size_t N = 24, IN = 16, OUT = 24, C = 32, B = 2, T = 12, H = 2;
   {  // matmul forward and backward with 16-bit in, out, dout and din
     Vec in = rounded(random_vec(N * IN, rng)), w = rounded(random_vec(OUT * IN, rng)), bias = rounded(random_vec(OUT, rng));

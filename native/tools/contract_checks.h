@@ -73,15 +73,9 @@ inline void update_check(Kernels& k) {
   Rng rng(17);
   size_t n = 1000;
   Vec p = random_vec(n, rng), m = random_vec(n, rng, -0.1f, 0.1f), v = random_vec(n, rng, 0.0f, 0.01f), g = random_vec(n, rng);
-  double worst = 0;
-  bool ok = true;
-  std::string where;
+  Comparison cmp;
   auto compare = [&](const Vec& a, const Vec& b, const std::string& what) {
-    for (size_t i = 0; i < a.size(); ++i) {
-      double err = std::fabs(double(a[i]) - b[i]);
-      worst = std::max(worst, err);
-      if (err > 1e-6 * std::max(1.0, std::fabs(double(b[i]))) && ok) ok = false, where = what + "[" + std::to_string(i) + "]";
-    }
+    cmp.check(a, b, what, [](double want) { return 1e-6 * std::max(1.0, std::fabs(want)); });
   };
   {
     AdamWCoefficients c{1.0f - 1e-3f * 0.1f, 0.9f, 0.99f, 1e-3f / 0.1f, 1.0f / std::sqrt(0.01f), 1e-8f};
@@ -108,11 +102,11 @@ inline void update_check(Kernels& k) {
     k.round_values(a.data(), n, precision);
     ref.round_values(b.data(), n, precision);
     for (size_t i = 0; i < n; ++i)
-      if (!(a[i] == b[i]) && ok) ok = false, where = std::string(precision == Precision::BF16 ? "bf16" : "fp16") + " rounding[" + std::to_string(i) + "]";
+      if (!(a[i] == b[i])) cmp.fail(std::string(precision == Precision::BF16 ? "bf16" : "fp16") + " rounding[" + std::to_string(i) + "]");
   }
   double squares = k.sum_squares(g.data(), n), expected = ref.sum_squares(g.data(), n);
-  if (std::fabs(squares - expected) > 1e-6 * expected && ok) ok = false, where = "sum_squares";
-  report("update", "optimizer", k.name(), worst, ok, where);
+  if (std::fabs(squares - expected) > 1e-6 * expected) cmp.fail("sum_squares");
+  cmp.report("update", "optimizer", k.name());
 }
 
 }  // namespace rm::check

@@ -86,28 +86,6 @@ void check_element(const ElementCheck& c, const char* grid_name, Grid g) {
 
 Vec unwritten(size_t n) { return Vec(n, kUnwritten); }
 
-Vec rounded_to(Vec v, Precision p) {
-  for (float& x : v) x = elements::rounded(x, p);
-  return v;
-}
-
-// A buffer of 16-bit activations: encodings of (rounded) values, or NaN until written.
-struct Encoded {
-  std::vector<uint16_t> bits;
-  Precision p;
-  Encoded(size_t n, Precision type) : bits(n, type == Precision::BF16 ? 0x7fc0 : 0x7e00), p(type) {}
-  Encoded(const Vec& values, Precision type) : bits(values.size()), p(type) {
-    for (size_t i = 0; i < values.size(); ++i)
-      bits[i] = p == Precision::BF16 ? bf16_bits(round_to_bf16(values[i])) : fp16_bits(round_to_fp16(values[i]));
-  }
-  Elements elements() { return {bits.data(), p}; }
-  Vec values() {
-    Vec v(bits.size());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = p == Precision::BF16 ? bf16_value(bits[i]) : fp16_value(bits[i]);
-    return v;
-  }
-};
-
 std::vector<ElementCheck> element_checks(Rng& rng) {
   Kernels* ref = &cpu_reference_kernels();
   const size_t n = 3000;
@@ -135,17 +113,17 @@ std::vector<ElementCheck> element_checks(Rng& rng) {
     Vec x16 = rounded_to(x, p), y16 = rounded_to(y, p);
     all.push_back({"residual_forward" + t + "_branch", {unwritten(n)}, [=](auto& o) { ref->residual_forward(o[0].data(), x.data(), y16.data(), n); },
                    [=](auto& o, Grid g) {
-                     Encoded b(y16, p);
+                     Buffer16 b(y16, p);
                      return emulate(elements::Residual{o[0].data(), x.data(), b.elements()}, n, g);
                    }});
     all.push_back({"add_into" + t + "_source", {y}, [=](auto& o) { ref->add_into(o[0].data(), x16.data(), n); },
                    [=](auto& o, Grid g) {
-                     Encoded src(x16, p);
+                     Buffer16 src(x16, p);
                      return emulate(elements::AddInto{o[0].data(), src.elements()}, n, g);
                    }});
     all.push_back({"convert" + t, {unwritten(n)}, [=](auto& o) { o[0] = rounded_to(x, p); },
                    [=](auto& o, Grid g) {
-                     Encoded out(n, p);
+                     Buffer16 out(n, p);
                      auto visits = emulate(elements::Convert{out.elements(), x.data()}, n, g);
                      o[0] = out.values();
                      return visits;
@@ -157,7 +135,7 @@ std::vector<ElementCheck> element_checks(Rng& rng) {
                      o[1] = x16;
                    },
                    [=](auto& o, Grid g) {
-                     Encoded out(n, p), pre(n, p);
+                     Buffer16 out(n, p), pre(n, p);
                      auto visits = emulate(elements::GeluKeepInput{out.elements(), pre.elements(), x.data()}, n, g);
                      o[0] = out.values(), o[1] = pre.values();
                      return visits;
@@ -168,7 +146,7 @@ std::vector<ElementCheck> element_checks(Rng& rng) {
                      o[0] = rounded_to(o[0], p);
                    },
                    [=](auto& o, Grid g) {
-                     Encoded out(n, p), pre(x16, p);
+                     Buffer16 out(n, p), pre(x16, p);
                      auto visits = emulate(elements::GeluGradientOf{out.elements(), dy.data(), pre.elements()}, n, g);
                      o[0] = out.values();
                      return visits;

@@ -46,37 +46,26 @@ AttentionRun flash_run(size_t B, size_t T, size_t C, size_t H) {
   return run;
 }
 
-// v's values (of type P) as P's encodings, and back.
-template <Precision P>
-std::vector<uint16_t> encode(const float* v, size_t n) {
-  std::vector<uint16_t> bits(n);
-  for (size_t i = 0; i < n; ++i) bits[i] = P == Precision::BF16 ? bf16_bits(round_to_bf16(v[i])) : fp16_bits(round_to_fp16(v[i]));
-  return bits;
-}
-template <Precision P>
-void decode(float* v, const std::vector<uint16_t>& bits) {
-  for (size_t i = 0; i < bits.size(); ++i) v[i] = P == Precision::BF16 ? bf16_value(bits[i]) : fp16_value(bits[i]);
-}
-
 // The same kernels with the model's activations (qkv, out, dout, dqkv) stored in 16 bits.
 template <Precision P>
 AttentionRun flash_run_16bit_activations(size_t B, size_t T, size_t C, size_t H) {
   flash::Shape s = flash::shape(B, T, C, H);
+  size_t n = B * T * C;
   AttentionRun run;
   run.forward = [=](float* out, float* lse, const float* qkv) {
-    std::vector<uint16_t> x = encode<P>(qkv, B * T * 3 * C), y(B * T * C, 0xffff);
-    flash::with_head(C / H, [&](auto head) { flash::forward<decltype(head)::value, P>(kLaunch, Elements{y.data(), P}, lse, Elements{x.data(), P}, s); });
-    decode<P>(out, y);
+    Buffer16 x(Vec(qkv, qkv + 3 * n), P), y(n, P);
+    flash::with_head(C / H, [&](auto head) { flash::forward<decltype(head)::value, P>(kLaunch, y.elements(), lse, x.elements(), s); });
+    Vec v = y.values();
+    std::copy(v.begin(), v.end(), out);
   };
   run.backward = [=](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
     Vec delta(B * H * T);
-    std::vector<uint16_t> x = encode<P>(qkv, B * T * 3 * C), y = encode<P>(out, B * T * C), dy = encode<P>(dout, B * T * C);
-    std::vector<uint16_t> dx(B * T * 3 * C, 0xffff);
+    Buffer16 x(Vec(qkv, qkv + 3 * n), P), y(Vec(out, out + n), P), dy(Vec(dout, dout + n), P), dx(3 * n, P);
     flash::with_head(C / H, [&](auto head) {
-      flash::backward<decltype(head)::value, P>(kLaunch, Elements{dx.data(), P}, delta.data(), Elements{dy.data(), P}, Elements{x.data(), P},
-                                                Elements{y.data(), P}, lse, s);
+      flash::backward<decltype(head)::value, P>(kLaunch, dx.elements(), delta.data(), dy.elements(), x.elements(), y.elements(), lse, s);
     });
-    decode<P>(dqkv, dx);
+    Vec v = dx.values();
+    std::copy(v.begin(), v.end(), dqkv);
   };
   return run;
 }
@@ -135,16 +124,12 @@ void layernorm_checks(Rng& rng) {
   report_fp32("layernorm", {{"output", {&out, &out_ref}}, {"mean", {&mean, &mean_ref}}, {"rstd", {&rstd, &rstd_ref}}, {"din", {&din, &din_ref}}});
   // bf16 activations (the input, the residual stream, stays fp32): the outputs are the fp32
   // kernels' rounded, within one bf16 step of what the reference's rounding gives.
-  std::vector<uint16_t> dout16 = encode<Precision::BF16>(dout.data(), N * C), out16(N * C, 0xffff), din16(N * C, 0xffff);
-  Vec dout_rounded(N * C), din_from_rounded(N * C), dw2(C), db2(C);
-  decode<Precision::BF16>(dout_rounded.data(), dout16);
+  Buffer16 dout16(dout, Precision::BF16), out16(N * C, Precision::BF16), din16(N * C, Precision::BF16);
+  Vec dout_rounded = dout16.values(), din_from_rounded(N * C), dw2(C), db2(C);
   ref.layernorm_backward(din_from_rounded.data(), dw2.data(), db2.data(), dout_rounded.data(), in.data(), w.data(), mean_ref.data(), rstd_ref.data(), N, C, false);
-  layernorm::forward(kLaunch, Elements{out16.data(), Precision::BF16}, mean.data(), rstd.data(), in.data(), w.data(), b.data(), N, C);
-  layernorm::input_grad(kLaunch, Elements{din16.data(), Precision::BF16}, Elements{dout16.data(), Precision::BF16}, in.data(), w.data(),
-                        mean.data(), rstd.data(), N, C);
-  Vec out_b(N * C), din_b(N * C);
-  decode<Precision::BF16>(out_b.data(), out16);
-  decode<Precision::BF16>(din_b.data(), din16);
+  layernorm::forward(kLaunch, out16.elements(), mean.data(), rstd.data(), in.data(), w.data(), b.data(), N, C);
+  layernorm::input_grad(kLaunch, din16.elements(), dout16.elements(), in.data(), w.data(), mean.data(), rstd.data(), N, C);
+  Vec out_b = out16.values(), din_b = din16.values();
   double worst = 0;
   std::string where = within("output", out_b, out_ref, 1.0 / 256, worst);
   if (where.empty()) where = within("din", din_b, din_from_rounded, 1.0 / 256, worst);
@@ -180,14 +165,12 @@ void cross_entropy_checks(Rng& rng) {
   // bf16 logits and gradient (a 16-bit model's head): the reference on the same rounded logits,
   // its gradient rounded once more.
   targets[4] = 150;
-  std::vector<uint16_t> logits16 = encode<Precision::BF16>(logits.data(), N * V), dlogits16(N * V, 0xffff);
-  Vec rounded_logits(N * V), dref16(N * V), d16(N * V);
-  decode<Precision::BF16>(rounded_logits.data(), logits16);
+  Buffer16 logits16(logits, Precision::BF16), dlogits16(N * V, Precision::BF16);
+  Vec rounded_logits = logits16.values(), dref16(N * V);
   CrossEntropyResult want16 = cpu_reference_kernels().cross_entropy(dref16.data(), rounded_logits.data(), targets.data(), N, V, 0.5f);
-  cross_entropy::rows(kLaunch, Elements{dlogits16.data(), Precision::BF16}, losses.data(), correct.data(), Elements{logits16.data(), Precision::BF16},
-                      targets.data(), N, V, 0.5f);
+  cross_entropy::rows(kLaunch, dlogits16.elements(), losses.data(), correct.data(), logits16.elements(), targets.data(), N, V, 0.5f);
   CrossEntropyResult got16 = cross_entropy::sum_rows(losses.data(), correct.data(), N, V, [&](size_t n) { return targets[n]; });
-  decode<Precision::BF16>(d16.data(), dlogits16);
+  Vec d16 = dlogits16.values();
   Vec loss16{float(got16.loss_sum)}, loss16_ref{float(want16.loss_sum)};
   worst = 0;
   where = within("dlogits", d16, dref16, 1.0 / 256, worst);

@@ -65,6 +65,54 @@ inline void report(const std::string& check, const std::string& kernel, const st
   failed_any |= !ok;
 }
 
+// Outputs against expected values, element by element: the worst |error| and the first element
+// out of tolerance (a NaN, an output never written, fails), then one report line.
+struct Comparison {
+  double worst = 0;
+  bool ok = true;
+  std::string where;
+  // tolerance(want): how far an output may be from the expected value `want`.
+  template <class Tolerance>
+  void check(const Vec& got, const Vec& want, const std::string& what, Tolerance tolerance) {
+    for (size_t i = 0; i < want.size(); ++i) {
+      double err = std::fabs(double(got[i]) - want[i]);
+      worst = std::fmax(worst, err);
+      if (!(err <= tolerance(double(want[i])))) fail(what + "[" + std::to_string(i) + "]");
+    }
+  }
+  void fail(const std::string& at) {
+    if (ok) ok = false, where = at;
+  }
+  void report(const std::string& kind, const std::string& kernel, const std::string& impl) const {
+    rm::check::report(kind, kernel, impl, worst, ok, where);
+  }
+};
+
+// n activations of a 16-bit type p as their encodings, from fp32 values (rounded to p) or NaN
+// until written, and read back as fp32: what a model storing 16-bit activations hands a kernel.
+struct Buffer16 {
+  std::vector<uint16_t> bits;
+  Precision p;
+  Buffer16(size_t n, Precision type) : bits(n, 0xffff), p(type) {}  // all ones: NaN in bf16 and fp16
+  Buffer16(const Vec& values, Precision type) : bits(values.size()), p(type) {
+    for (size_t i = 0; i < values.size(); ++i)
+      bits[i] = p == Precision::BF16 ? bf16_bits(round_to_bf16(values[i])) : fp16_bits(round_to_fp16(values[i]));
+  }
+  View view() { return {bits.data(), p == Precision::BF16 ? DType::BF16 : DType::F16}; }
+  Elements elements() { return {bits.data(), p}; }
+  Vec values() const {
+    Vec v(bits.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = p == Precision::BF16 ? bf16_value(bits[i]) : fp16_value(bits[i]);
+    return v;
+  }
+};
+
+// v rounded to p (precision.h's round_to).
+inline Vec rounded_to(Vec v, Precision p) {
+  round_to(p, v.data(), v.size());
+  return v;
+}
+
 inline std::vector<Vec> gradients(Kernels& k, const Case& c, const Vec& w, bool accumulate_twice) {
   Vec out(c.out_size);
   c.forward(k, c.inputs, out);  // backward reads what the forward at this point kept
@@ -127,19 +175,11 @@ inline void fast_against_reference(const Case& c, const Vec& w, Kernels& fast) {
   c.forward(ref, c.inputs, out_ref);
   c.forward(fast, c.inputs, out_fast);
   auto g_ref = gradients(ref, c, w, false), g_fast = gradients(fast, c, w, false);
-  double worst = 0;
-  bool ok = true;
-  std::string where;
-  auto compare = [&](const Vec& r, const Vec& f, const std::string& what) {
-    for (size_t j = 0; j < r.size(); ++j) {
-      double err = std::fabs(double(f[j]) - r[j]);
-      worst = std::max(worst, err);
-      if (err > 1e-5 + 1e-4 * std::fabs(r[j]) && ok) ok = false, where = what + "[" + std::to_string(j) + "]";
-    }
-  };
-  compare(out_ref, out_fast, "out");
-  for (size_t i = 0; i < c.inputs.size(); ++i) compare(g_ref[i], g_fast[i], "d" + c.names[i]);
-  report("fast", c.name, fast.name(), worst, ok, where);
+  Comparison cmp;
+  auto tolerance = [](double r) { return 1e-5 + 1e-4 * std::fabs(r); };
+  cmp.check(out_fast, out_ref, "out", tolerance);
+  for (size_t i = 0; i < c.inputs.size(); ++i) cmp.check(g_fast[i], g_ref[i], "d" + c.names[i], tolerance);
+  cmp.report("fast", c.name, fast.name());
 }
 
 // Causal attention over qkv[B, T, 3C] with H heads.

@@ -48,7 +48,7 @@ std::vector<int32_t> Gpt::generate(const std::vector<int32_t>& prompt, size_t co
                                    uint64_t seed) {
   RM_CHECK(!prompt.empty(), "INVALID_ARGUMENT", "sampling needs a prompt of at least one token");
   RM_CHECK(part_.embedding && part_.head && chunks_.size() == 1, "INVALID_ARGUMENT", "sampling needs the whole model, not one pipeline stage");
-  RM_CHECK(workspace_->c1.dtype() == DType::F32, "INVALID_ARGUMENT",
+  RM_CHECK(activation_dtype_ == DType::F32, "INVALID_ARGUMENT",
            "sampling runs on fp32 activations: build the engine in fp32 to sample (this one stores them in bf16)");
   chunks_[0].sets[0].batch = 0;  // decoding overwrites the activations a backward would read
   size_t T = config_.block, C = config_.channels;
