@@ -63,16 +63,16 @@ inline void activation16_checks(Kernels& k, Precision p, Rng& rng) {
     Vec in = rounded(random_vec(N * IN, rng)), w = rounded(random_vec(G * IN, rng)), bias = rounded(random_vec(G, rng));
     Vec w2 = rounded(random_vec(IN * G, rng)), dout2 = rounded(random_vec(N * IN, rng));  // a second product back to IN
     Activation16Compare cmp("matmul_gelu_w" + std::to_string(G), k, p);
-    Vec out(N * G), pre(N * G), dpre(N * G);
-    k.matmul_gelu_forward(out.data(), pre.data(), in.data(), w.data(), bias.data(), N, IN, G);
-    Vec pre_rounded = rounded(pre);
-    k.matmul_gelu_backward_data(dpre.data(), dout2.data(), w2.data(), pre_rounded.data(), N, G, IN);
-    Buffer16 in16(in, p), out16(N * G, p), pre16(N * G, p), dpre16(N * G, p);
-    k.matmul_gelu_forward(out16.view(), pre16.view(), in16.view(), w.data(), bias.data(), N, IN, G);
-    k.matmul_gelu_backward_data(dpre16.view(), dout2.data(), w2.data(), pre16.view(), N, G, IN);
+    Vec out(N * G), aux(N * G), dx(N * G);  // aux: what the kernels keep for backward (the product, or gelu' at it)
+    k.matmul_gelu_forward(out.data(), aux.data(), in.data(), w.data(), bias.data(), N, IN, G);
+    Vec aux_rounded = rounded(aux);
+    k.matmul_gelu_backward_data(dx.data(), dout2.data(), w2.data(), aux_rounded.data(), N, G, IN);
+    Buffer16 in16(in, p), out16(N * G, p), aux16(N * G, p), dx16(N * G, p);
+    k.matmul_gelu_forward(out16.view(), aux16.view(), in16.view(), w.data(), bias.data(), N, IN, G);
+    k.matmul_gelu_backward_data(dx16.view(), dout2.data(), w2.data(), aux16.view(), N, G, IN);
     cmp.check("out", out16.values(), out, true);
-    cmp.check("pre", pre16.values(), pre, true);
-    cmp.check("dpre", dpre16.values(), dpre, true);
+    cmp.check("aux", aux16.values(), aux, true);
+    cmp.check("dx", dx16.values(), dx, true);
   }
   {  // LayerNorm: the stream (in) fp32, out, dout and din 16-bit
     Vec in = rounded(random_vec(N * C, rng)), w = rounded(random_vec(C, rng)), bias = rounded(random_vec(C, rng));

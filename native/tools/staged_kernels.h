@@ -83,17 +83,17 @@ class StagedKernels final : public Kernels {
                        s.in(in, N * IN), s.in(weight, OUT * IN), N, IN, OUT, acc);
     s.finish();
   }
-  void matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N,
+  void matmul_gelu_forward(View out, View aux, ConstView in, const float* weight, const float* bias, size_t N,
                            size_t IN, size_t OUT) override {
     Staging s(device_);
-    k_.matmul_gelu_forward(s.out(out, N * OUT, false), s.out(pre, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN),
+    k_.matmul_gelu_forward(s.out(out, N * OUT, false), s.out(aux, N * OUT, false), s.in(in, N * IN), s.in(weight, OUT * IN),
                            s.in(bias, OUT), N, IN, OUT);
     s.finish();
   }
-  void matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N,
+  void matmul_gelu_backward_data(View dx, ConstView dout, const float* weight, ConstView aux, size_t N,
                                  size_t IN, size_t OUT) override {
     Staging s(device_);
-    k_.matmul_gelu_backward_data(s.out(dpre, N * IN, false), s.in(dout, N * OUT), s.in(weight, OUT * IN), s.in(pre, N * IN),
+    k_.matmul_gelu_backward_data(s.out(dx, N * IN, false), s.in(dout, N * OUT), s.in(weight, OUT * IN), s.in(aux, N * IN),
                                  N, IN, OUT);
     s.finish();
   }

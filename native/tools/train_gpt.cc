@@ -1,12 +1,14 @@
 // Trains a character-level GPT with the engine library alone (no Node): what a GPU machine
 // without Node runs to exercise the engine. Reads a UTF-8 text file (bytes as tokens, the
 // vocabulary being the bytes it holds), draws random windows of `block` tokens from a seeded
-// RNG, and prints the loss every `log` steps.
+// RNG, and prints the loss every `log` steps and, at the end, the step time's median and
+// fastest (a machine's interference slows some steps, never speeds one up).
 //
 //   train-gpt --text FILE [--steps 200] [--layers 2] [--heads 2] [--channels 64] [--block 32]
 //             [--batch 8] [--lr 1e-3] [--threads 0] [--precision fp32|bf16|fp16] [--seed 1]
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -72,18 +74,23 @@ int main(int argc, char** argv) {
     float lr = std::stof(opt["lr"]);
     std::printf("train-gpt: %zu parameters, vocabulary %d, %zu tokens\n", trainer.model().parameters().count(), vocab, tokens.size());
     auto start = std::chrono::steady_clock::now();
+    std::vector<double> step_ms;
     for (size_t step = 1; step <= steps; ++step) {
       for (size_t b = 0; b < B; ++b) {
         size_t at = size_t(rng.next_u64() % (tokens.size() - T - 1));
         std::memcpy(x + b * T, tokens.data() + at, T * sizeof(int32_t));
         std::memcpy(y + b * T, tokens.data() + at + 1, T * sizeof(int32_t));
       }
+      auto step_start = std::chrono::steady_clock::now();
       StepResult r = trainer.train_step(B, 1, lr, 1.0f);
+      step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count());
       if (step % log == 0 || step == steps) {
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::printf("step %zu loss %.4f %.0f tokens/s\n", step, r.loss, double(step * B * T) / s);
       }
     }
+    std::sort(step_ms.begin(), step_ms.end());
+    std::printf("step ms: median %.3f fastest %.3f over %zu steps\n", step_ms[step_ms.size() / 2], step_ms[0], step_ms.size());
   } catch (const NativeError& e) {
     std::fprintf(stderr, "train-gpt: %s (%s)\n", e.what(), e.code().c_str());
     return 1;

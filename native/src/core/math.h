@@ -45,24 +45,35 @@ RM_HD float exp_fast(float x) {
   return underflow ? 0.0f : p * scale;
 }
 
-// tanh through exp_fast: 1 − 2 / (e^{2x} + 1), exact at the saturated ends (±1); absolute error
-// within a few 1e-8 everywhere.
-RM_HD float tanh_fast(float x) { return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f); }
-
-// GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as torch's approximate='tanh'.
+// GELU, tanh form: 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), as torch's
+// approximate='tanh'. Computed as x·σ(2u), the same function (0.5·(1 + tanh u) = σ(2u)) in one
+// exp and one division, exact at the saturated ends (x and 0).
 constexpr float kGeluScale = 0.7978845608028654f;  // √(2/π)
 constexpr float kGeluCubic = 0.044715f;
 
-RM_HD float gelu(float x) {
-  float inner = kGeluScale * (x + kGeluCubic * x * x * x);
-  return 0.5f * x * (1.0f + tanh_fast(inner));
+// σ(2u), and d(2u)/dx in *slope
+RM_HD float gelu_sigmoid(float x, float* slope) {
+  float x2 = x * x;
+  *slope = (2.0f * kGeluScale) * (1.0f + 3.0f * kGeluCubic * x2);
+  return 1.0f / (1.0f + exp_fast(-(2.0f * kGeluScale) * x * (1.0f + kGeluCubic * x2)));
 }
 
+RM_HD float gelu(float x) {
+  float slope;
+  return x * gelu_sigmoid(x, &slope);
+}
+
+// gelu'(x) = σ + x·σ·(1 − σ)·d(2u)/dx
 RM_HD float gelu_grad(float x) {
-  float inner = kGeluScale * (x + kGeluCubic * x * x * x);
-  float t = tanh_fast(inner);
-  float dinner = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
+  float slope, s = gelu_sigmoid(x, &slope);
+  return s + x * s * (1.0f - s) * slope;
+}
+
+// gelu(x), and gelu'(x) in *grad, from one exp: what a fused GELU keeps for backward.
+RM_HD float gelu_with_grad(float x, float* grad) {
+  float slope, s = gelu_sigmoid(x, &slope);
+  *grad = s + x * s * (1.0f - s) * slope;
+  return x * s;
 }
 
 // 2×2 max-pool backward of one window: the output's gradient g goes to the first tap (row-major)

@@ -120,19 +120,23 @@ class Kernels {
   virtual void gelu_backward(float* din, const float* dout, const float* in, size_t n) = 0;
 
   // A product and the GELU after it (a transformer MLP's first Linear), in one call where the
-  // device fuses them (cuBLASLt's GELU epilogue); these compose the kernels above, which is what
-  // the CPU runs. pre[N, OUT] = in · weight[OUT, IN]ᵀ + bias, kept for backward; out = gelu(pre).
-  virtual void matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N,
+  // device fuses them (cuBLASLt's GELU epilogue): out[N, OUT] = gelu(x), x = in · weight[OUT, IN]ᵀ +
+  // bias, taken before x is stored in out's type (as an epilogue does). aux[N, OUT] keeps what
+  // backward needs of x, in the kernels' own form: x itself here and on CUDA (cuBLASLt's GELU_AUX),
+  // gelu'(x) on the CPU's fast kernels (computed with gelu(x) from one exp, so backward needs none).
+  // Only matmul_gelu_backward_data of the same kernels reads it.
+  virtual void matmul_gelu_forward(View out, View aux, ConstView in, const float* weight, const float* bias, size_t N,
                                    size_t IN, size_t OUT) {
-    matmul_forward(pre, in, weight, bias, N, IN, OUT, Epilogue::None);
-    gelu_forward(out.f32(), pre.f32(), N * OUT);
+    matmul_forward(aux, in, weight, bias, N, IN, OUT, Epilogue::None);
+    gelu_forward(out.f32(), aux.f32(), N * OUT);
   }
-  // The input gradient of a product whose input was gelu(pre), through the GELU (the MLP's second
-  // Linear; cuBLASLt's DGELU epilogue): dpre[N, IN] = gelu'(pre) ⊙ (dout[N, OUT] · weight[OUT, IN]).
-  virtual void matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N,
+  // The input gradient of a product whose input was gelu(x) (the MLP's second Linear), through
+  // the GELU (cuBLASLt's DGELU epilogue): dx[N, IN] = gelu'(x) ⊙ (dout[N, OUT] · weight[OUT, IN]),
+  // x known by the aux its matmul_gelu_forward kept.
+  virtual void matmul_gelu_backward_data(View dx, ConstView dout, const float* weight, ConstView aux, size_t N,
                                          size_t IN, size_t OUT) {
-    matmul_backward(dpre, nullptr, nullptr, dout, nullptr, weight, N, IN, OUT, false);
-    gelu_backward(dpre.f32(), dpre.f32(), pre.f32(), N * IN);  // element by element: in place is fine
+    matmul_backward(dx, nullptr, nullptr, dout, nullptr, weight, N, IN, OUT, false);
+    gelu_backward(dx.f32(), dx.f32(), aux.f32(), N * IN);  // element by element: in place is fine
   }
 
   // out[B, T, C] = wte[tokens[b, t]] + wpe[t]

@@ -18,9 +18,9 @@ ConstView Mlp::forward(const Pass& p, ConstView x) {
 }
 
 void Mlp::backward(const Pass& p, View din, ConstView dout, BlockWorkspace& w) {
-  View dpre = w.c4.view();
-  c_proj_.backward_through_gelu(p, dpre, dout, c_fc_.output());
-  c_fc_.backward(p, din, dpre);
+  View dx = w.c4.view();  // the gradient of c_fc's product
+  c_proj_.backward_through_gelu(p, dx, dout, c_fc_.output());
+  c_fc_.backward(p, din, dx);
 }
 
 }  // namespace rm

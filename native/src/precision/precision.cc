@@ -2,6 +2,7 @@
 
 #include "../core/common.h"
 #include "../core/parallel.h"
+#include "bf16_convert.h"
 
 namespace rm {
 
@@ -10,12 +11,6 @@ Precision parse_precision(const std::string& name) {
   if (name == "bf16") return Precision::BF16;
   if (name == "fp16") return Precision::F16;
   throw NativeError("INVALID_ARGUMENT", "unknown precision \"" + name + "\" (fp32, bf16 or fp16)");
-}
-
-// dst may equal src (rounding in place).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void round_chunk_bf16(float* dst, const float* src, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] = round_to_bf16(src[i]);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -31,20 +26,15 @@ void copy_rounded(Precision p, float* dst, const float* src, size_t n) {
     return;
   }
   parallel_for(n, kGrain, [&](size_t b, size_t e) {
-    if (p == Precision::BF16) round_chunk_bf16(dst + b, src + b, e - b);
+    if (p == Precision::BF16) bf16_round(dst + b, src + b, e - b);
     else round_chunk_fp16(dst + b, src + b, e - b);
   });
 }
 
 void round_to(Precision p, float* x, size_t n) { copy_rounded(p, x, x, n); }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void pack_chunk_bf16(uint16_t* __restrict dst, const float* __restrict src, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] = bf16_bits(src[i]);
-}
-
-void pack_bf16(uint16_t* dst, const float* rounded, size_t n) {
-  parallel_for(n, kGrain, [&](size_t b, size_t e) { pack_chunk_bf16(dst + b, rounded + b, e - b); });
+void pack_bf16(uint16_t* dst, const float* src, size_t n) {
+  parallel_for(n, kGrain, [&](size_t b, size_t e) { bf16_narrow(dst + b, src + b, e - b); });
 }
 
 }  // namespace rm

@@ -115,8 +115,8 @@ struct Elements {
 void round_to(Precision p, float* x, size_t n);
 // dst[n] ← src rounded to p.
 void copy_rounded(Precision p, float* dst, const float* src, size_t n);
-// dst[n] ← the bf16 encodings of src, values already rounded to bf16 (so the conversion is
-// exact): the inputs of the bf16 matrix kernels.
-void pack_bf16(uint16_t* dst, const float* rounded, size_t n);
+// dst[n] ← the bf16 encodings of src rounded to nearest (exact for values already rounded to
+// bf16), across the calling rank's compute threads: the inputs of the bf16 matrix kernels.
+void pack_bf16(uint16_t* dst, const float* src, size_t n);
 
 }  // namespace rm

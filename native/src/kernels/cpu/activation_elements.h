@@ -5,9 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "../../core/view.h"
+#include "../../precision/bf16_convert.h"
 #include "../../precision/precision.h"
 
 namespace rm {
@@ -19,15 +22,30 @@ inline void store(uint16_t& dst, float value) { dst = bf16_bits_rounded(value); 
 
 // Loops that mix 16-bit and fp32 elements around heavy math (GELU's exp) vectorise only in fp32
 // (GCC 12 finds no vector type for both widths in one loop): they run over fp32 blocks of
-// kBlock elements, widening and narrowing in loops of their own.
+// kBlock elements, converting in calls of their own. dst[n] ← src in dst's type: copied, widened,
+// or narrowed with the CPU's bf16 conversion where it has one (bf16_convert.h).
 constexpr size_t kBlock = 256;
-template <class T>
-inline void widen(float* dst, const T* src, size_t n) {
+inline void convert(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+inline void convert(uint16_t* dst, const uint16_t* src, size_t n) { std::memcpy(dst, src, n * sizeof(uint16_t)); }
+inline void convert(uint16_t* dst, const float* src, size_t n) { bf16_narrow(dst, src, n); }
+inline void convert(float* dst, const uint16_t* src, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = load(src[i]);
 }
-template <class T>
-inline void narrow(T* dst, const float* src, size_t n) {
-  for (size_t i = 0; i < n; ++i) store(dst[i], src[i]);
+
+// dst[i] ← value(i) for i < n in dst's type: directly for fp32; for bf16 through fp32 blocks
+// narrowed in calls of their own (so the loop computing the values vectorises).
+template <class Out, class F>
+inline void store_elements(Out* dst, size_t n, F&& value) {
+  if constexpr (std::is_same<Out, float>::value) {
+    for (size_t i = 0; i < n; ++i) dst[i] = value(i);
+  } else {
+    float block[kBlock];
+    for (size_t i0 = 0; i0 < n; i0 += kBlock) {
+      size_t m = n - i0 < kBlock ? n - i0 : kBlock;
+      for (size_t i = 0; i < m; ++i) block[i] = value(i0 + i);
+      convert(dst + i0, block, m);
+    }
+  }
 }
 
 // f(pointer), with v's elements as const float* (fp32) or const uint16_t* (bf16).

@@ -48,7 +48,7 @@ RowResult typed_row_loss(D* drow, const Z* z, int32_t label, size_t V, float sca
     zrow = z;
   } else {
     zf.resize(V);
-    widen(zf.data(), z, V);
+    convert(zf.data(), z, V);
     zrow = zf.data();
   }
   if constexpr (std::is_same<D, float>::value) {
@@ -56,7 +56,7 @@ RowResult typed_row_loss(D* drow, const Z* z, int32_t label, size_t V, float sca
   } else {
     df.resize(V);
     RowResult r = row_loss(drow ? df.data() : nullptr, zrow, label, V, scale);
-    if (drow) narrow(drow, df.data(), V);
+    if (drow) convert(drow, df.data(), V);
     return r;
   }
 }

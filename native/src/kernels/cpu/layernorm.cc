@@ -29,9 +29,9 @@ RM_CLONES void layernorm_rows(Out* out, float* mean, float* rstd, const In* in, 
     float s = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
     Out* y = out + n * C;
     if (bias) {
-      for (size_t c = 0; c < C; ++c) store(y[c], layernorm_out(load(x[c]), m, s, weight[c], bias[c]));
+      store_elements(y, C, [&](size_t c) { return layernorm_out(load(x[c]), m, s, weight[c], bias[c]); });
     } else {
-      for (size_t c = 0; c < C; ++c) store(y[c], layernorm_out(load(x[c]), m, s, weight[c], 0.0f));
+      store_elements(y, C, [&](size_t c) { return layernorm_out(load(x[c]), m, s, weight[c], 0.0f); });
     }
     mean[n] = m;
     rstd[n] = s;
@@ -53,11 +53,9 @@ RM_CLONES void layernorm_backward_rows(Din* din, float* dw, float* db, const Dou
     }
     float g_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c]; }) / float(C);
     float gx_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c] * ((load(x[c]) - m) * s); }) / float(C);
-    Din* dx = din + n * C;
-    for (size_t c = 0; c < C; ++c) {
-      float xhat = (load(x[c]) - m) * s;
-      store(dx[c], layernorm_input_grad(load(dy[c]) * weight[c], xhat, s, g_mean, gx_mean));
-    }
+    store_elements(din + n * C, C, [&](size_t c) {
+      return layernorm_input_grad(load(dy[c]) * weight[c], (load(x[c]) - m) * s, s, g_mean, gx_mean);
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 // Per-element kernels over activations, split across threads: GELU (math.h's formula, with the
-// vectorisable exp), ReLU and residual additions.
+// vectorisable exp; fused after a product, with its derivative kept for backward), ReLU and
+// residual additions.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -21,31 +22,33 @@ constexpr size_t kAddGrain = size_t(1) << 18;
 RM_CLONES static void gelu_span(float* out, const float* in, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = gelu(in[i]);
 }
-// A product's GELU, taken before the product is stored in its type (as a fused epilogue does):
-// pre = x, out = gelu(x), each fp32 or bf16; in fp32 blocks (activation_elements.h).
-template <class Out, class Pre>
-RM_CLONES void gelu_keep_span(Out* out, Pre* pre, const float* x, size_t n) {
-  float g[kBlock];
-  for (size_t i0 = 0; i0 < n; i0 += kBlock) {
-    size_t m = std::min(kBlock, n - i0);
-    for (size_t i = 0; i < m; ++i) g[i] = gelu(x[i0 + i]);
-    narrow(out + i0, g, m);
-    narrow(pre + i0, x + i0, m);
-  }
-}
-template <class Din, class In>
-RM_CLONES void gelu_backward_span(Din* din, const float* dout, const In* in, size_t n) {
-  if constexpr (std::is_same<Din, float>::value && std::is_same<In, float>::value) {
-    for (size_t i = 0; i < n; ++i) din[i] = dout[i] * gelu_grad(in[i]);
+// A product's GELU from its fp32 value x (as a fused epilogue takes it): out = gelu(x) and aux =
+// gelu'(x), each fp32 or bf16 (a fp32 aux may be x itself).
+template <class Out, class Aux>
+RM_CLONES void gelu_with_grad_span(Out* out, Aux* aux, const float* x, size_t n) {
+  if constexpr (std::is_same<Out, float>::value && std::is_same<Aux, float>::value) {
+    for (size_t i = 0; i < n; ++i) {
+      float g;
+      out[i] = gelu_with_grad(x[i], &g);
+      aux[i] = g;
+    }
     return;
   }
-  float g[kBlock];
+  float y[kBlock], g[kBlock];
   for (size_t i0 = 0; i0 < n; i0 += kBlock) {
     size_t m = std::min(kBlock, n - i0);
-    widen(g, in + i0, m);
-    for (size_t i = 0; i < m; ++i) g[i] = dout[i0 + i] * gelu_grad(g[i]);
-    narrow(din + i0, g, m);
+    for (size_t i = 0; i < m; ++i) y[i] = gelu_with_grad(x[i0 + i], &g[i]);
+    convert(out + i0, y, m);
+    convert(aux + i0, g, m);
   }
+}
+RM_CLONES static void gelu_backward_span(float* din, const float* dout, const float* in, size_t n) {
+  for (size_t i = 0; i < n; ++i) din[i] = dout[i] * gelu_grad(in[i]);
+}
+// dx = g ⊙ gelu', the derivative kept by gelu_with_grad_span (dx fp32 or bf16; fp32 may be g).
+template <class Dx, class Aux>
+RM_CLONES void times_grad_span(Dx* dx, const float* g, const Aux* aux, size_t n) {
+  store_elements(dx, n, [&](size_t i) { return g[i] * load(aux[i]); });
 }
 RM_CLONES static void relu_span(float* out, const float* in, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = relu(in[i]);
@@ -68,27 +71,25 @@ void CpuKernels::gelu_backward(float* din, const float* dout, const float* in, s
   parallel_for(n, kGrain, [&](size_t i0, size_t i1) { gelu_backward_span(din + i0, dout + i0, in + i0, i1 - i0); });
 }
 
-// 16-bit activations: the product into fp32 scratch, then one pass writes GELU's input and output in their types.
-void CpuKernels::matmul_gelu_forward(View out, View pre, ConstView in, const float* weight, const float* bias, size_t N,
+// The product into aux (fp32) or fp32 scratch, then one pass writes gelu and its derivative.
+void CpuKernels::matmul_gelu_forward(View out, View aux, ConstView in, const float* weight, const float* bias, size_t N,
                                      size_t IN, size_t OUT) {
-  if (pre.is_f32()) return Kernels::matmul_gelu_forward(out, pre, in, weight, bias, N, IN, OUT);
-  float* x = gelu_scratch(N * OUT);
+  float* x = aux.is_f32() ? aux.f32() : gelu_scratch(N * OUT);
   matmul_forward(x, in, weight, bias, N, IN, OUT, Epilogue::None);
   typed(out, [&](auto* o) {
-    typed(pre, [&](auto* k) {
-      parallel_for(N * OUT, kGrain, [&](size_t i0, size_t i1) { gelu_keep_span(o + i0, k + i0, x + i0, i1 - i0); });
+    typed(aux, [&](auto* a) {
+      parallel_for(N * OUT, kGrain, [&](size_t i0, size_t i1) { gelu_with_grad_span(o + i0, a + i0, x + i0, i1 - i0); });
     });
   });
 }
 
-void CpuKernels::matmul_gelu_backward_data(View dpre, ConstView dout, const float* weight, ConstView pre, size_t N,
+void CpuKernels::matmul_gelu_backward_data(View dx, ConstView dout, const float* weight, ConstView aux, size_t N,
                                            size_t IN, size_t OUT) {
-  if (dpre.is_f32()) return Kernels::matmul_gelu_backward_data(dpre, dout, weight, pre, N, IN, OUT);
-  float* g = gelu_scratch(N * IN);
+  float* g = dx.is_f32() ? dx.f32() : gelu_scratch(N * IN);
   matmul_backward(g, nullptr, nullptr, dout, nullptr, weight, N, IN, OUT, false);
-  typed(dpre, [&](auto* d) {
-    typed(pre, [&](auto* k) {
-      parallel_for(N * IN, kGrain, [&](size_t i0, size_t i1) { gelu_backward_span(d + i0, g + i0, k + i0, i1 - i0); });
+  typed(dx, [&](auto* d) {
+    typed(aux, [&](auto* a) {
+      parallel_for(N * IN, kGrain, [&](size_t i0, size_t i1) { times_grad_span(d + i0, g + i0, a + i0, i1 - i0); });
     });
   });
 }
