@@ -18,6 +18,7 @@ describe('rounding to bf16 and fp16 (ties to even)', () => {
     { x: 1 / 3, bf16: 0.333984375, why: '8 significant bits' },
     { x: 3.3895313892515355e38, bf16: 3.3895313892515355e38, why: 'the largest bf16 stays' },
     { x: 3.4e38, bf16: Infinity, why: 'past the largest bf16 (3.3895e38): inf' },
+    { x: 1e-40, bf16: 2 ** -133, why: 'an fp32 subnormal rounds like any value (AVX-512-BF16 would flush it)' },
   ])('bf16($x) = $bf16: $why', ({ x, bf16 }) => {
     expect(roundTo(Float32Array.of(x), 'bf16')[0]).toBe(f32(bf16));
   });
@@ -35,6 +36,19 @@ describe('rounding to bf16 and fp16 (ties to even)', () => {
     { x: 2 ** -14 + 2 ** -25, fp16: 2 ** -14, why: 'the smallest normal with a sub-ulp tail' },
   ])('fp16($x) = $fp16: $why', ({ x, fp16 }) => {
     expect(roundTo(Float32Array.of(x), 'fp16')[0]).toBe(f32(fp16));
+  });
+
+  it('rounds a long array as it rounds one value at a time (the vector loop and its tail)', () => {
+    // nearest-even on the bit pattern, written out: the oracle for the CPU's vector conversion
+    const bits = new Uint32Array(1);
+    const one = (x: number) => {
+      new Float32Array(bits.buffer)[0] = x;
+      const b = bits[0];
+      bits[0] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) << 16;
+      return new Float32Array(bits.buffer)[0];
+    };
+    const x = uniform(1037, 11).map((v, i) => v * 2 ** ((i % 60) - 30));
+    expect(Array.from(roundTo(x, 'bf16'))).toEqual(Array.from(x, one));
   });
 
   it('keeps NaN and infinities', () => {
