@@ -4,8 +4,8 @@
 // a second matmul writing y in place. Backward recomputes P from the saved log-sum-exp (flash
 // attention's trick) and runs dv = Pᵀ·dy, dP = dy·vᵀ, dq = dS·k, dk = dSᵀ·q the same way. The
 // T×T tiles hold Sᵀ (and Pᵀ, dPᵀ, dSᵀ), the softmax passes' layout (softmax_group). They exist
-// only for the sequences of the chunk in flight, in a per-thread workspace of about kChunkBytes;
-// nothing of size B·H·T² is kept between calls.
+// only for the sequences of the chunk in flight, in a per-thread workspace capped at
+// kWorkspaceFloats; nothing of size B·H·T² is kept between calls.
 //
 // The matmuls compute all T×T scores, masked ones included: a dense product at matmul speed
 // beats skipping half of it in scalar loops at these sizes.
@@ -39,11 +39,7 @@ using dnnl::memory;
 
 namespace {
 
-// A chunk's T×T tiles (fp32, and their bf16 copies) take at most about this much, so the passes
-// between the products find in L2 what the products just wrote: at the GPT job's sizes, chunks
-// of 2-3 sequences ran attention's forward and backward ~15% faster than all 12 at once
-// (cache-cold, fp32 and bf16 alike). At least one sequence a chunk, whatever its tiles take.
-constexpr size_t kChunkBytes = size_t(512) << 10;
+constexpr size_t kWorkspaceFloats = size_t(4) << 20;  // 16 MiB for both T×T tiles of a chunk
 
 memory::desc strided(memory::dims dims, memory::dims strides, memory::data_type type = memory::data_type::f32) {
   return memory::desc(dims, type, strides);
@@ -265,17 +261,13 @@ CpuKernels::Attention& CpuKernels::attention(size_t b, size_t T, size_t C, size_
   return *slot;
 }
 
-// Sequences per chunk: as many as keep both T×T tiles of every head (and their bf16 copies) within
-// kChunkBytes.
-static size_t chunk_of(size_t B, size_t T, size_t H, bool bf16) {
-  size_t sequence_bytes = 2 * H * T * T * (sizeof(float) + (bf16 ? sizeof(uint16_t) : 0));
-  return std::max<size_t>(1, std::min(B, kChunkBytes / sequence_bytes));
-}
+// Sequences per chunk: as many as fit both T×T tiles of every head in the workspace.
+static size_t chunk_of(size_t B, size_t T, size_t H) { return std::max<size_t>(1, std::min(B, kWorkspaceFloats / (2 * H * T * T))); }
 
 static memory at(const memory::desc& d, const void* p) { return memory(d, cpu_engine(), const_cast<void*>(p)); }
 
 void CpuKernels::attention_forward(View out, float* lse, ConstView qkv, size_t B, size_t T, size_t C, size_t H) {
-  size_t D = C / H, chunk = chunk_of(B, T, H, bf16_), tile = T * T;
+  size_t D = C / H, chunk = chunk_of(B, T, H), tile = T * T;
   float scale = 1.0f / std::sqrt(float(D));
   float* s = workspace(2 * chunk * H * tile).data();
   int kind = destination_kind(out);
@@ -303,7 +295,7 @@ void CpuKernels::attention_forward(View out, float* lse, ConstView qkv, size_t B
 
 void CpuKernels::attention_backward(View dqkv, ConstView dout, ConstView qkv, ConstView out, const float* lse, size_t B,
                                     size_t T, size_t C, size_t H) {
-  size_t D = C / H, chunk = chunk_of(B, T, H, bf16_), tile = T * T;
+  size_t D = C / H, chunk = chunk_of(B, T, H), tile = T * T;
   float scale = 1.0f / std::sqrt(float(D));
   float* p = workspace(2 * chunk * H * tile).data();
   float* dp = p + chunk * H * tile;
