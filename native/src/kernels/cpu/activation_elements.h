@@ -8,6 +8,7 @@
 #include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../../core/view.h"
 #include "../../precision/bf16_convert.h"
@@ -47,6 +48,44 @@ inline void store_elements(Out* dst, size_t n, F&& value) {
     }
   }
 }
+
+// Rows of C values written in Out's type: fp32 rows in place; bf16 ones computed into an fp32
+// stage and narrowed many rows at a time (one conversion call per row cost more than the
+// conversion for rows of 128). row(n) is where row n's fp32 values go; done(n) after writing it.
+template <class Out>
+class RowWriter {
+ public:
+  RowWriter(Out* out, size_t C) : out_(out), C_(C) {
+    if constexpr (!std::is_same<Out, float>::value) {
+      thread_local std::vector<float> stage;
+      rows_ = C < kStageFloats ? kStageFloats / C : 1;
+      if (stage.size() < rows_ * C) stage.resize(rows_ * C);
+      stage_ = stage.data();
+    }
+  }
+  ~RowWriter() { flush(); }
+  float* row(size_t n) {
+    if constexpr (std::is_same<Out, float>::value) return out_ + n * C_;
+    if (staged_ == 0) first_ = n;
+    return stage_ + (n - first_) * C_;
+  }
+  void done(size_t n) {
+    if constexpr (!std::is_same<Out, float>::value)
+      if (++staged_ == rows_) flush();
+  }
+
+ private:
+  static constexpr size_t kStageFloats = 4096;
+  void flush() {
+    if constexpr (!std::is_same<Out, float>::value) {
+      if (staged_) convert(out_ + first_ * C_, stage_, staged_ * C_);
+      staged_ = 0;
+    }
+  }
+  Out* out_;
+  size_t C_, rows_ = 0, staged_ = 0, first_ = 0;
+  float* stage_ = nullptr;
+};
 
 // f(pointer), with v's elements as const float* (fp32) or const uint16_t* (bf16).
 template <class F>

@@ -22,17 +22,19 @@ constexpr size_t kRowGrain = 1024;
 template <class Out, class In>
 RM_CLONES void layernorm_rows(Out* out, float* mean, float* rstd, const In* in, const float* weight, const float* bias,
                               size_t n0, size_t n1, size_t C) {
+  RowWriter<Out> rows(out, C);
   for (size_t n = n0; n < n1; ++n) {
     const In* x = in + n * C;
     float m = fixed_order_sum(C, [&](size_t c) { return load(x[c]); }) / float(C);
     float var = fixed_order_sum(C, [&](size_t c) { return (load(x[c]) - m) * (load(x[c]) - m); });
     float s = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
-    Out* y = out + n * C;
+    float* y = rows.row(n);
     if (bias) {
-      store_elements(y, C, [&](size_t c) { return layernorm_out(load(x[c]), m, s, weight[c], bias[c]); });
+      for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(load(x[c]), m, s, weight[c], bias[c]);
     } else {
-      store_elements(y, C, [&](size_t c) { return layernorm_out(load(x[c]), m, s, weight[c], 0.0f); });
+      for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(load(x[c]), m, s, weight[c], 0.0f);
     }
+    rows.done(n);
     mean[n] = m;
     rstd[n] = s;
   }
@@ -42,6 +44,7 @@ RM_CLONES void layernorm_rows(Out* out, float* mean, float* rstd, const In* in, 
 template <class Din, class Dout, class In>
 RM_CLONES void layernorm_backward_rows(Din* din, float* dw, float* db, const Dout* dout, const In* in, const float* weight,
                                        const float* mean, const float* rstd, size_t n0, size_t n1, size_t C) {
+  RowWriter<Din> rows(din, C);
   for (size_t n = n0; n < n1; ++n) {
     const In* x = in + n * C;
     const Dout* dy = dout + n * C;
@@ -53,9 +56,9 @@ RM_CLONES void layernorm_backward_rows(Din* din, float* dw, float* db, const Dou
     }
     float g_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c]; }) / float(C);
     float gx_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c] * ((load(x[c]) - m) * s); }) / float(C);
-    store_elements(din + n * C, C, [&](size_t c) {
-      return layernorm_input_grad(load(dy[c]) * weight[c], (load(x[c]) - m) * s, s, g_mean, gx_mean);
-    });
+    float* dx = rows.row(n);
+    for (size_t c = 0; c < C; ++c) dx[c] = layernorm_input_grad(load(dy[c]) * weight[c], (load(x[c]) - m) * s, s, g_mean, gx_mean);
+    rows.done(n);
   }
 }
 
