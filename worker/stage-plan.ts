@@ -6,7 +6,7 @@
  *   the split is in its manifest's layout);
  * - otherwise balanced by measured cost: rank 0 trains a probe for a few steps with the engine's
  *   module profiler on and times every module's forward and backward at the job's micro-batch,
- *   precision and threads. A sequential network's probe is the network itself; a GPT's holds at
+ *   precision and threads (each module's fastest of the probe's steps). A sequential network's probe is the network itself; a GPT's holds at
  *   most two blocks (every block costs the same; the second's time is the steady one), its
  *   embeddings, final LayerNorm, head and loss, so it is never larger than a stage.
  */
@@ -17,7 +17,7 @@ import type { EngineConfig, Engine, EngineModel, ProcessGroup } from './native.j
 import { balancedSplit, unitCount, unitOfModule } from './pipeline-stages.js';
 
 const PROBE_WARMUP_STEPS = 2; // primitive creation and first touch of memory, not counted
-const PROBE_STEPS = 3;
+const PROBE_STEPS = 5;
 
 /** A probe batch: random tokens, or random samples with random classes, from the job's seed. */
 function probeBatch(model: EngineModel, engine: Engine, batch: number, seed: number): { inputs: Int32Array | Float32Array; labels: Int32Array } {
@@ -41,13 +41,18 @@ export async function measureUnitCosts(spec: JobSpec, model: EngineModel, config
   const { inputs, labels } = probeBatch(probe, engine, spec.batch.micro, spec.seed);
   const step = () => engine.trainStep(inputs, labels, spec.batch.micro, 0, spec.optimizer.clip_grad_norm);
   for (let i = 0; i < PROBE_WARMUP_STEPS; i++) await step();
-  engine.setProfiling(true);
-  for (let i = 0; i < PROBE_STEPS; i++) await step();
+  // Each module's fastest step: a stall of the machine during one step (another process, the
+  // hypervisor) must not move a cut, as a sum over the steps let it.
+  const fastest = new Map<string, number>(); // in the order the modules first ran
+  for (let i = 0; i < PROBE_STEPS; i++) {
+    engine.setProfiling(true);
+    await step();
+    for (const m of engine.profile()) fastest.set(m.name, Math.min(fastest.get(m.name) ?? Infinity, m.forwardMs + m.backwardMs));
+  }
   const measured = new Array<number>(unitCount(probe)).fill(0);
   let before = 0, after = 0; // the modules outside every unit: before the first (embeddings), after it (head, loss)
-  for (const m of engine.profile()) {
-    const ms = (m.forwardMs + m.backwardMs) / PROBE_STEPS;
-    const unit = unitOfModule(probe, m.name);
+  for (const [name, ms] of fastest) {
+    const unit = unitOfModule(probe, name);
     if (unit !== undefined) measured[unit] += ms;
     else if (measured.every((x) => x === 0)) before += ms;
     else after += ms;
