@@ -1,7 +1,7 @@
 /**
  * The GPT training step of jobs/shakespeare-char.yaml (4 layers, 4 heads, 128 channels, block
- * 64, batch 12): fp32 and bf16 on 1 and 2 threads, tokens/s, ms per step and achieved GFLOP/s
- * against the matmul peak of that dtype measured in the same run; with --torch PYTHON, the same
+ * 64, batch 12): fp32 and bf16 on 1 and 2 threads, tokens/s, ms per step (the median step) and
+ * achieved GFLOP/s against the matmul peak of that dtype measured in the same run; with --torch PYTHON, the same
  * model and recipe in PyTorch (bench/gpt_torch.py) right after each of ours; 2 data-parallel
  * ranks (1 thread, batch 6 each) against 1 rank (1 thread, batch 12); and where one fp32 step's
  * time goes, module by module (ringmaster profile's table).
@@ -38,10 +38,14 @@ async function ours(precision: 'fp32' | 'bf16', threads: number): Promise<Row & 
     return engine.trainStep(task.inputs, task.labels, spec.batch.micro, 1e-3, 1.0);
   };
   for (let i = 0; i < 5; i++) await step(i);
-  let n = 0;
+  const times: number[] = [];
   const t0 = performance.now();
-  while (n < 10 || performance.now() - t0 < seconds * 1000) await step(5 + n++);
-  const ms = (performance.now() - t0) / n;
+  while (times.length < 10 || performance.now() - t0 < seconds * 1000) {
+    const start = performance.now();
+    await step(5 + times.length);
+    times.push(performance.now() - start);
+  }
+  const ms = times.sort((a, b) => a - b)[times.length >> 1]; // the median step: interference slows some steps, never speeds one up
   return { msPerStep: ms, tokensPerSec: (spec.batch.micro * 64 * 1000) / ms, flopsPerToken: task.flopsPerToken };
 }
 

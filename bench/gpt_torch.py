@@ -3,7 +3,7 @@ beside Ringmaster's in the same run. By hand only, with the machine's local torc
     python3 -m venv /tmp/torch && /tmp/torch/bin/pip install torch==2.13.0+cpu numpy
     npm run bench:gpt -- --torch /tmp/torch/bin/python
 
-Prints one JSON line: {"precision", "threads", "msPerStep", "tokensPerSec"} for
+Prints one JSON line: {"precision", "threads", "msPerStep" (the median step), "tokensPerSec"} for
     gpt_torch.py <fp32|bf16> <threads> <seconds>
 The model is test/golden/make_gpt_fixture.py's (the same definition the golden fixtures use);
 the step is forward, cross-entropy, backward, clip_grad_norm_(1.0) and AdamW with nanoGPT's
@@ -47,11 +47,13 @@ def main():
 
     for _ in range(5):
         step()
-    steps, start = 0, time.perf_counter()
-    while steps < 5 or time.perf_counter() - start < seconds:
+    # the median step, as bench/gpt.ts takes ours: interference slows some steps, never speeds one up
+    times, start = [], time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
         step()
-        steps += 1
-    ms = 1000 * (time.perf_counter() - start) / steps
+        times.append(time.perf_counter() - t0)
+    ms = 1000 * sorted(times)[len(times) // 2]
     print(json.dumps({"precision": precision, "threads": threads, "msPerStep": ms,
                       "tokensPerSec": BATCH * CONFIG["block"] * 1000 / ms, "torch": torch.__version__}))
 
