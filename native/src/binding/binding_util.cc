@@ -1,7 +1,7 @@
 #include "binding_util.h"
 
 #include "../core/parallel.h"
-#include "../precision/precision.h"
+#include "../precision/bf16_convert.h"
 
 
 #include <cmath>
@@ -68,8 +68,7 @@ Napi::Float32Array copy_to_js(Napi::Env env, const float* data, size_t n) {
 Napi::Float32Array copy_to_js(Napi::Env env, ConstView data, size_t n) {
   if (data.is_f32()) return copy_to_js(env, data.f32(), n);
   auto a = Napi::Float32Array::New(env, n);
-  const uint16_t* bits = data.bf16();
-  for (size_t i = 0; i < n; ++i) a[i] = bf16_value(bits[i]);
+  bf16_widen(a.Data(), data.bf16(), n);
   return a;
 }
 

@@ -18,11 +18,6 @@ void narrow_portable(uint16_t* __restrict dst, const float* __restrict src, size
   for (size_t i = 0; i < n; ++i) dst[i] = bf16_bits_rounded(src[i]);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void widen_portable(float* __restrict dst, const uint16_t* __restrict src, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] = bf16_value(src[i]);
-}
-
 #if defined(__x86_64__)
 // 16 lanes at a time, the tail masked. Lanes holding an fp32 subnormal (|bits| - 1 below the
 // smallest normal's bits, so not zero) take bf16_bits_rounded instead: never, in practice.
@@ -63,12 +58,17 @@ void bf16_narrow(uint16_t* dst, const float* src, size_t n) {
   narrow(dst, src, n);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void bf16_widen(float* __restrict dst, const uint16_t* __restrict src, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_value(src[i]);
+}
+
 void bf16_round(float* dst, const float* src, size_t n) {
   uint16_t bits[kBlock];
   for (size_t i = 0; i < n; i += kBlock) {
     size_t m = std::min(kBlock, n - i);
     bf16_narrow(bits, src + i, m);
-    widen_portable(dst + i, bits, m);
+    bf16_widen(dst + i, bits, m);
   }
 }
 

@@ -12,6 +12,8 @@ namespace rm {
 
 // dst[n] ← the bf16 encodings of src rounded to nearest.
 void bf16_narrow(uint16_t* dst, const float* src, size_t n);
+// dst[n] ← the fp32 values of bf16 encodings (exact).
+void bf16_widen(float* dst, const uint16_t* src, size_t n);
 // dst[n] ← src rounded to bf16, as fp32 values (dst may equal src).
 void bf16_round(float* dst, const float* src, size_t n);
 

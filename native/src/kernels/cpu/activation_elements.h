@@ -29,9 +29,7 @@ constexpr size_t kBlock = 256;
 inline void convert(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }
 inline void convert(uint16_t* dst, const uint16_t* src, size_t n) { std::memcpy(dst, src, n * sizeof(uint16_t)); }
 inline void convert(uint16_t* dst, const float* src, size_t n) { bf16_narrow(dst, src, n); }
-inline void convert(float* dst, const uint16_t* src, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] = load(src[i]);
-}
+inline void convert(float* dst, const uint16_t* src, size_t n) { bf16_widen(dst, src, n); }
 
 // dst[i] ← value(i) for i < n in dst's type: directly for fp32; for bf16 through fp32 blocks
 // narrowed in calls of their own (so the loop computing the values vectorises).
@@ -51,7 +49,8 @@ inline void store_elements(Out* dst, size_t n, F&& value) {
 
 // Rows of C values written in Out's type: fp32 rows in place; bf16 ones computed into an fp32
 // stage and narrowed many rows at a time (one conversion call per row cost more than the
-// conversion for rows of 128). row(n) is where row n's fp32 values go; done(n) after writing it.
+// conversion for rows of 128). row(n) is where row n's fp32 values go, rows taken in order;
+// done() after writing it.
 template <class Out>
 class RowWriter {
  public:
@@ -69,7 +68,7 @@ class RowWriter {
     if (staged_ == 0) first_ = n;
     return stage_ + (n - first_) * C_;
   }
-  void done(size_t n) {
+  void done() {
     if constexpr (!std::is_same<Out, float>::value)
       if (++staged_ == rows_) flush();
   }

@@ -34,7 +34,7 @@ RM_CLONES void layernorm_rows(Out* out, float* mean, float* rstd, const In* in, 
     } else {
       for (size_t c = 0; c < C; ++c) y[c] = layernorm_out(load(x[c]), m, s, weight[c], 0.0f);
     }
-    rows.done(n);
+    rows.done();
     mean[n] = m;
     rstd[n] = s;
   }
@@ -58,7 +58,7 @@ RM_CLONES void layernorm_backward_rows(Din* din, float* dw, float* db, const Dou
     float gx_mean = fixed_order_sum(C, [&](size_t c) { return load(dy[c]) * weight[c] * ((load(x[c]) - m) * s); }) / float(C);
     float* dx = rows.row(n);
     for (size_t c = 0; c < C; ++c) dx[c] = layernorm_input_grad(load(dy[c]) * weight[c], (load(x[c]) - m) * s, s, g_mean, gx_mean);
-    rows.done(n);
+    rows.done();
   }
 }
 
