@@ -75,4 +75,30 @@ inline void attention16_check(const std::string& impl, Precision p, const Attent
   attention16_check(impl, p, a.B, a.T, a.C, a.H, rng, run);
 }
 
+// Shapes with whole blocks of 16 positions and heads of 16, 32, 48 and 64 channels: where the CPU's
+// AVX-512-BF16 attention kernels (kernels/cpu/attention_bf16.h) take over on a CPU that has them.
+inline const AttentionShape kBlockAttentionShapes[] = {{2, 64, 64, 2}, {1, 48, 64, 4}, {3, 32, 96, 2}, {1, 80, 128, 2}};
+
+// The same check with `k`'s 16-bit activations in and out (q, k, v, y, dy and dq, dk, dv in
+// precision p's encodings), as a 16-bit model calls attention.
+inline void attention16_activations_check(const std::string& impl, Precision p, const AttentionShape& a, Rng& rng, Kernels& k) {
+  size_t n = a.B * a.T * a.C;
+  auto widen = [](const Buffer16& b, float* to) {
+    Vec v = b.values();
+    std::copy(v.begin(), v.end(), to);
+  };
+  AttentionRun run{[&](float* out, float* lse, const float* qkv) {
+                     Buffer16 qkv16(Vec(qkv, qkv + 3 * n), p), out16(n, p);
+                     k.attention_forward(out16.view(), lse, qkv16.view(), a.B, a.T, a.C, a.H);
+                     widen(out16, out);
+                   },
+                   [&](float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse) {
+                     Buffer16 qkv16(Vec(qkv, qkv + 3 * n), p), dout16(Vec(dout, dout + n), p), out16(Vec(out, out + n), p),
+                         dqkv16(3 * n, p);
+                     k.attention_backward(dqkv16.view(), dout16.view(), qkv16.view(), out16.view(), lse, a.B, a.T, a.C, a.H);
+                     widen(dqkv16, dqkv);
+                   }};
+  attention16_check(impl, p, a.B, a.T, a.C, a.H, rng, run);
+}
+
 }  // namespace rm::check

@@ -1,7 +1,8 @@
 // Checks every kernel on both CPU implementations (kernels/kernels.h) with the engine library
 // alone: the checks of kernel_cases.h on the reference and the fast path, the fast path against
 // the reference, the bf16 matmul kernels on bf16-rounded operands against the reference, and the
-// bf16 attention (bf16 products, P and dS rounded) within attention16_check.h's tolerance, and the
+// bf16 attention (bf16 products, P and dS rounded) within attention16_check.h's tolerance, with
+// fp32 and with bf16 activations (the latter the AVX-512-BF16 kernels, where the CPU has them), and the
 // bf16 kernels' 16-bit activations against fp32 ones (activation16_check.h).
 // Exits 1 if any failed.
 #include "../src/precision/precision.h"
@@ -40,6 +41,8 @@ int main() {
     fast_against_reference(c, w, cpu_fast_bf16_kernels());
   }
   for (const AttentionShape& a : kAttention16Shapes) attention16_check("cpu-bf16", Precision::BF16, a, rng, cpu_fast_bf16_kernels());
+  for (const AttentionShape& a : kBlockAttentionShapes)
+    attention16_activations_check("cpu-bf16-activations", Precision::BF16, a, rng, cpu_fast_bf16_kernels());
   activation16_checks(cpu_fast_bf16_kernels(), Precision::BF16, rng);
   return failed_any ? 1 : 0;
 }

@@ -29,6 +29,11 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     expect(bf16.filter((c) => c.check === 'flash').map((c) => c.kernel)).toEqual([
       'attention bf16 B=2 T=70 C=64 H=2', 'attention bf16 B=1 T=90 C=128 H=2', 'attention bf16 B=1 T=80 C=128 H=1', 'attention bf16 B=1 T=11 C=64 H=1',
     ]);
+    // and with bf16 activations in and out, at shapes of whole 16-position blocks (the AVX-512-BF16
+    // kernels, kernels/cpu/attention_bf16.h, where the CPU has them)
+    expect(checks.filter((c) => c.impl === 'cpu-bf16-activations').map((c) => c.kernel)).toEqual([
+      'attention bf16 B=2 T=64 C=64 H=2', 'attention bf16 B=1 T=48 C=64 H=4', 'attention bf16 B=3 T=32 C=96 H=2', 'attention bf16 B=1 T=80 C=128 H=2',
+    ]);
     // every kernel that takes activation views, with bf16 activations against fp32 ones holding
     // the same values (activation16_check.h)
     expect(bf16.filter((c) => c.check === 'activation16').map((c) => c.kernel)).toEqual([

@@ -1,0 +1,79 @@
+// The causal softmax passes of attention, forward and backward, on one head's T×T tile of scores.
+// Inline, so each caller compiles them for the instruction set it targets (the oneDNN path's
+// target_clones, the AVX-512-BF16 kernels' target).
+//
+// They work on one head's T×T tile stored transposed (tile[j·T + i] = s_ij, key
+// j's scores for every query: the products write it so), 16 query rows at a time, one per vector
+// lane: no horizontal reductions and no per-row loop set-up, which cost more than the arithmetic
+// at T = 64 (37 against 80 ns a row). A row's max and sum run over j in order, so its bits do not
+// depend on where the tile sits (see fixed_order_sum.h). Lanes: 16, or the rows left at the end.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+
+#include "../../core/math.h"
+
+namespace rm {
+
+template <class Lanes>
+__attribute__((always_inline)) inline void softmax_group(float* tile, float* lse, size_t i0, Lanes L, size_t T, float scale) {
+  float m[16], sum[16], inv[16];
+  for (int l = 0; l < L; ++l) m[l] = -INFINITY, sum[l] = 0.0f;
+  size_t seen = i0 + size_t(L);  // keys some row of the group sees
+  for (size_t j = 0; j < seen; ++j) {
+    const float* c = tile + j * T + i0;
+    for (int l = 0; l < L; ++l) m[l] = std::max(m[l], j <= i0 + l ? c[l] * scale : -INFINITY);
+  }
+  for (size_t j = 0; j < seen; ++j) {
+    float* c = tile + j * T + i0;
+    for (int l = 0; l < L; ++l) {
+      float e = j <= i0 + l ? exp_fast(c[l] * scale - m[l]) : 0.0f;
+      c[l] = e;
+      sum[l] += e;
+    }
+  }
+  for (int l = 0; l < L; ++l) inv[l] = 1.0f / sum[l];
+  for (size_t j = 0; j < T; ++j) {
+    float* c = tile + j * T + i0;
+    for (int l = 0; l < L; ++l) c[l] = j < seen ? c[l] * inv[l] : 0.0f;
+  }
+  for (int l = 0; l < L; ++l) lse[i0 + l] = m[l] + std::log(sum[l]);
+}
+
+// Scores → probabilities p_ij = exp(s_ij·scale − max_i) / Σ_i for j ≤ i, 0 after; lse[i] = log Σ_j
+// exp(s_ij·scale).
+__attribute__((always_inline)) inline void softmax_lanes(float* tile, float* lse, size_t T, float scale) {
+  size_t i0 = 0;
+  for (; i0 + 16 <= T; i0 += 16) softmax_group(tile, lse, i0, std::integral_constant<int, 16>{}, T, scale);
+  if (i0 < T) softmax_group(tile, lse, i0, int(T - i0), T, scale);
+}
+
+template <class Lanes>
+__attribute__((always_inline)) inline void softmax_backward_group(float* p, float* dp, const float* lse, const float* delta, size_t i0,
+                                                                  Lanes L, size_t T, float scale) {
+  size_t seen = i0 + size_t(L);  // keys some row of the group sees
+  for (size_t j = 0; j < seen; ++j) {
+    float *pc = p + j * T + i0, *dc = dp + j * T + i0;
+    for (int l = 0; l < L; ++l) {
+      bool sees = j <= i0 + l;
+      float pj = sees ? exp_fast(pc[l] * scale - lse[i0 + l]) : 0.0f;
+      pc[l] = pj;
+      dc[l] = sees ? pj * (dc[l] - delta[i0 + l]) * scale : 0.0f;
+    }
+  }
+  for (size_t j = seen; j < T; ++j)
+    for (int l = 0; l < L; ++l) p[j * T + i0 + l] = dp[j * T + i0 + l] = 0.0f;
+}
+
+// Backward: p (scores in, probabilities out) = exp(s·scale − lse) for j ≤ i; ds = p·(dp − δ_i)·scale
+// into dp, δ_i = dy_i·y_i; both 0 after the diagonal. Both tiles transposed, as softmax_tile's.
+__attribute__((always_inline)) inline void softmax_backward_lanes(float* p, float* dp, const float* lse, const float* delta, size_t T, float scale) {
+  size_t i0 = 0;
+  for (; i0 + 16 <= T; i0 += 16) softmax_backward_group(p, dp, lse, delta, i0, std::integral_constant<int, 16>{}, T, scale);
+  if (i0 < T) softmax_backward_group(p, dp, lse, delta, i0, int(T - i0), T, scale);
+}
+
+}  // namespace rm
