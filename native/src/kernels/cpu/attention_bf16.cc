@@ -64,14 +64,36 @@ RM_BF16 inline __m512i interleave(__m256i a, __m256i b) {
 
 RM_BF16 inline __m256i load16(const uint16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
+// r[c] ← column c of the 16×16 matrix of 32-bit words whose rows are r[0..15].
+RM_BF16 inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  for (int i = 0; i < 16; i += 4) {  // u[i + c]: rows i..i+3 of columns c, c+4, c+8, c+12, one per 128-bit block
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]), u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]), u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {  // t[c], t[4 + c]: rows 0..7 of columns c, c+8 and c+4, c+12; t[8 + c], t[12 + c]: rows 8..15
+    t[c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), t[4 + c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88), t[12 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88), r[c + 8] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xdd);
+    r[c + 4] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88), r[c + 12] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xdd);
+  }
+}
+
 // W[p][t] = (x[t][2p], x[t][2p+1]) for the T rows of x (stride ld): word p of 16 consecutive rows
-// is one vector.
+// is one vector. 16 rows by 16 words (or 8, D's last ones) at a time, through registers.
 RM_BF16 void word_columns(Word* W, const uint16_t* x, size_t ld, size_t T, size_t D) {
-  const __m512i row_bytes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                               _mm512_set1_epi32(int(ld * sizeof(uint16_t))));
   for (size_t t0 = 0; t0 < T; t0 += 16)
-    for (size_t p = 0; p < D / 2; ++p)
-      _mm512_storeu_si512(W + p * T + t0, _mm512_i32gather_epi32(row_bytes, x + t0 * ld + 2 * p, 1));
+    for (size_t p0 = 0; p0 < D / 2; p0 += 16) {
+      size_t words = std::min<size_t>(16, D / 2 - p0);
+      __mmask16 lanes = __mmask16((1u << words) - 1);
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_epi32(lanes, x + (t0 + i) * ld + 2 * p0);
+      transpose16(r);
+      for (size_t c = 0; c < words; ++c) _mm512_storeu_si512(W + (p0 + c) * T + t0, r[c]);
+    }
 }
 
 // R[r][d] = (x[2r][d], x[2r+1][d]) for the T rows of x (stride ld).
@@ -139,11 +161,11 @@ RM_BF16 void causal_scores(float* tile, const uint16_t* x, size_t ld, const Word
 }
 
 // A product over positions, left operand broadcast from words S (row a's word r at S[a·sa + r·sq]),
-// right one the row pairs R: out[a][d] = Σ_r S(a, r)·R[r][d] for r in [r0, r1), RB rows from a0 and
-// ND vectors of channels from d0, written in bf16 (row stride ld).
+// right one the row pairs R: out[a][d] = Σ_r S(a, r)·R[r][d] for r in [r0, r1) (times row_scale[a]
+// where given), RB rows from a0 and ND vectors of channels from d0, written in bf16 (row stride ld).
 template <int RB, int ND>
-RM_BF16 inline void pairs_block(uint16_t* out, size_t ld, const Word* S, size_t sa, size_t sq, const Word* R, size_t D, size_t a0,
-                                size_t d0, size_t r0, size_t r1) {
+RM_BF16 inline void pairs_block(uint16_t* out, size_t ld, const Word* S, size_t sa, size_t sq, const Word* R, const float* row_scale,
+                                size_t D, size_t a0, size_t d0, size_t r0, size_t r1) {
   __m512 acc[RB][ND];
 #pragma GCC unroll 16
   for (int a = 0; a < RB; ++a)
@@ -160,6 +182,11 @@ RM_BF16 inline void pairs_block(uint16_t* out, size_t ld, const Word* S, size_t 
       for (int n = 0; n < ND; ++n) acc[a][n] = dot(acc[a][n], v[n], s);
     }
   }
+  if (row_scale)
+#pragma GCC unroll 16
+    for (int a = 0; a < RB; ++a)
+#pragma GCC unroll 4
+      for (int n = 0; n < ND; ++n) acc[a][n] = _mm512_mul_ps(acc[a][n], _mm512_set1_ps(row_scale[a0 + a]));
 #pragma GCC unroll 16
   for (int a = 0; a < RB; ++a)
 #pragma GCC unroll 4
@@ -172,22 +199,23 @@ RM_BF16 inline void pairs_block(uint16_t* out, size_t ld, const Word* S, size_t 
 enum class Span { UpToRow, FromRow };
 
 template <int RB, int ND>
-RM_BF16 void pairs_rows(uint16_t* out, size_t ld, const Word* S, size_t sa, size_t sq, const Word* R, size_t T, size_t D, size_t d0,
-                        Span span) {
+RM_BF16 void pairs_rows(uint16_t* out, size_t ld, const Word* S, size_t sa, size_t sq, const Word* R, const float* row_scale, size_t T,
+                        size_t D, size_t d0, Span span) {
   for (size_t a0 = 0; a0 < T; a0 += RB) {
     size_t r0 = span == Span::UpToRow ? 0 : a0 / 2, r1 = span == Span::UpToRow ? (a0 + RB) / 2 : T / 2;
-    pairs_block<RB, ND>(out, ld, S, sa, sq, R, D, a0, d0, r0, r1);
+    pairs_block<RB, ND>(out, ld, S, sa, sq, R, row_scale, D, a0, d0, r0, r1);
   }
 }
 
-RM_BF16 void pair_products(uint16_t* out, size_t ld, const Word* S, size_t sa, size_t sq, const Word* R, size_t T, size_t D, Span span) {
+RM_BF16 void pair_products(uint16_t* out, size_t ld, const Word* S, size_t sa, size_t sq, const Word* R, size_t T, size_t D, Span span,
+                           const float* row_scale = nullptr) {
   for (size_t d0 = 0; d0 < D;) {
     size_t nd = std::min<size_t>(4, (D - d0) / 16);
     switch (nd) {
-      case 4: pairs_rows<4, 4>(out, ld, S, sa, sq, R, T, D, d0, span); break;
-      case 3: pairs_rows<4, 3>(out, ld, S, sa, sq, R, T, D, d0, span); break;
-      case 2: pairs_rows<8, 2>(out, ld, S, sa, sq, R, T, D, d0, span); break;
-      default: pairs_rows<16, 1>(out, ld, S, sa, sq, R, T, D, d0, span); break;
+      case 4: pairs_rows<4, 4>(out, ld, S, sa, sq, R, row_scale, T, D, d0, span); break;
+      case 3: pairs_rows<4, 3>(out, ld, S, sa, sq, R, row_scale, T, D, d0, span); break;
+      case 2: pairs_rows<8, 2>(out, ld, S, sa, sq, R, row_scale, T, D, d0, span); break;
+      default: pairs_rows<16, 1>(out, ld, S, sa, sq, R, row_scale, T, D, d0, span); break;
     }
     d0 += 16 * nd;
   }
@@ -203,7 +231,7 @@ RM_BF16 void head_deltas(float* delta, const uint16_t* dy, const uint16_t* y, si
 }
 
 // One thread's scratch for the head in flight: two T×T fp32 tiles, the words of two operands and
-// of a tile in bf16, δ.
+// of a tile in bf16, and a value per row (δ in backward, 1 / Σ in forward).
 struct HeadScratch {
   std::vector<float> s, ds, delta;
   std::vector<Word> w, r, t16;
@@ -221,10 +249,10 @@ RM_BF16 void forward_head(uint16_t* y, float* lse, const uint16_t* q, size_t T, 
   const uint16_t *k = q + C, *v = q + 2 * C;
   word_columns(h.w.data(), q, 3 * C, T, D);
   causal_scores(h.s.data(), k, 3 * C, h.w.data(), T, D);
-  softmax_lanes(h.s.data(), lse, T, scale);
+  softmax_lanes(h.s.data(), lse, T, scale, h.delta.data());  // the numerators of P, and 1 / Σ per row
   tile_row_pairs(h.t16.data(), h.s.data(), T);
   row_pairs(h.r.data(), v, 3 * C, T, D);
-  pair_products(y, C, h.t16.data(), 1, T, h.r.data(), T, D, Span::UpToRow);  // y = P·v
+  pair_products(y, C, h.t16.data(), 1, T, h.r.data(), T, D, Span::UpToRow, h.delta.data());  // y = P·v
 }
 
 RM_BF16 void backward_head(uint16_t* dq, const uint16_t* dy, const uint16_t* q, const uint16_t* y, const float* lse, size_t T, size_t C,

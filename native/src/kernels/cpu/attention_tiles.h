@@ -19,7 +19,7 @@
 namespace rm {
 
 template <class Lanes>
-__attribute__((always_inline)) inline void softmax_group(float* tile, float* lse, size_t i0, Lanes L, size_t T, float scale) {
+__attribute__((always_inline)) inline void softmax_group(float* tile, float* lse, float* row_scale, size_t i0, Lanes L, size_t T, float scale) {
   float m[16], sum[16], inv[16];
   for (int l = 0; l < L; ++l) m[l] = -INFINITY, sum[l] = 0.0f;
   size_t seen = i0 + size_t(L);  // keys some row of the group sees
@@ -36,19 +36,25 @@ __attribute__((always_inline)) inline void softmax_group(float* tile, float* lse
     }
   }
   for (int l = 0; l < L; ++l) inv[l] = 1.0f / sum[l];
+  for (int l = 0; l < L; ++l) lse[i0 + l] = m[l] + std::log(sum[l]);
+  if (row_scale) {
+    for (int l = 0; l < L; ++l) row_scale[i0 + l] = inv[l];
+    return;
+  }
   for (size_t j = 0; j < T; ++j) {
     float* c = tile + j * T + i0;
     for (int l = 0; l < L; ++l) c[l] = j < seen ? c[l] * inv[l] : 0.0f;
   }
-  for (int l = 0; l < L; ++l) lse[i0 + l] = m[l] + std::log(sum[l]);
 }
 
 // Scores → probabilities p_ij = exp(s_ij·scale − max_i) / Σ_i for j ≤ i, 0 after; lse[i] = log Σ_j
-// exp(s_ij·scale).
-__attribute__((always_inline)) inline void softmax_lanes(float* tile, float* lse, size_t T, float scale) {
+// exp(s_ij·scale). With row_scale, the tile keeps the numerators for j < i's block end (0 for j > i
+// within it; the blocks after it untouched) and row_scale[i] = 1 / Σ_i, for a product that
+// normalises its output rows instead.
+__attribute__((always_inline)) inline void softmax_lanes(float* tile, float* lse, size_t T, float scale, float* row_scale = nullptr) {
   size_t i0 = 0;
-  for (; i0 + 16 <= T; i0 += 16) softmax_group(tile, lse, i0, std::integral_constant<int, 16>{}, T, scale);
-  if (i0 < T) softmax_group(tile, lse, i0, int(T - i0), T, scale);
+  for (; i0 + 16 <= T; i0 += 16) softmax_group(tile, lse, row_scale, i0, std::integral_constant<int, 16>{}, T, scale);
+  if (i0 < T) softmax_group(tile, lse, row_scale, i0, int(T - i0), T, scale);
 }
 
 template <class Lanes>
