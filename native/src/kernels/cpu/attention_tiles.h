@@ -12,21 +12,45 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "../../core/math.h"
 
 namespace rm {
 
+// m[l] = max over the keys j ≤ i0 + l of tile[j][i0 + l]·scale: the rows left at the end of a tile.
+__attribute__((always_inline)) inline void group_max(float* m, const float* tile, size_t i0, int L, size_t T, float scale) {
+  for (int l = 0; l < L; ++l) m[l] = -INFINITY;
+  for (size_t j = 0; j < i0 + size_t(L); ++j)
+    for (int l = 0; l < L; ++l) m[l] = std::max(m[l], j <= i0 + l ? tile[j * T + i0 + l] * scale : -INFINITY);
+}
+
+// A whole group of 16 rows, the running maxima in one register (as an array, GCC unrolled the
+// lanes into scalar code, or kept the vector on the stack).
+__attribute__((always_inline)) inline void group_max(float* m, const float* tile, size_t i0, std::integral_constant<int, 16>, size_t T,
+                                                     float scale) {
+  typedef float F16 __attribute__((vector_size(64)));
+  typedef int32_t I16 __attribute__((vector_size(64)));
+  const I16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  F16 max = F16{} - INFINITY;
+  for (size_t j = 0; j < i0 + 16; ++j) {
+    F16 c;
+    std::memcpy(&c, tile + j * T + i0, sizeof c);
+    c *= scale;
+    F16 seen = j < i0 ? c : (lane >= int32_t(j - i0) ? c : F16{} - INFINITY);  // lane l sees key j if j ≤ i0 + l
+    max = max < seen ? seen : max;
+  }
+  std::memcpy(m, &max, sizeof max);
+}
+
 template <class Lanes>
 __attribute__((always_inline)) inline void softmax_group(float* tile, float* lse, float* row_scale, size_t i0, Lanes L, size_t T, float scale) {
   float m[16], sum[16], inv[16];
-  for (int l = 0; l < L; ++l) m[l] = -INFINITY, sum[l] = 0.0f;
+  for (int l = 0; l < L; ++l) sum[l] = 0.0f;
   size_t seen = i0 + size_t(L);  // keys some row of the group sees
-  for (size_t j = 0; j < seen; ++j) {
-    const float* c = tile + j * T + i0;
-    for (int l = 0; l < L; ++l) m[l] = std::max(m[l], j <= i0 + l ? c[l] * scale : -INFINITY);
-  }
+  group_max(m, tile, i0, L, T, scale);
   for (size_t j = 0; j < seen; ++j) {
     float* c = tile + j * T + i0;
     for (int l = 0; l < L; ++l) {
