@@ -17,7 +17,7 @@
 // write fp32 or bf16 activations (a model's 16-bit activations: q, k, v and dy are then copied,
 // not converted, and y and dq, dk, dv are written in bf16 by the products). A bf16 model on a CPU
 // with AVX-512-BF16 takes attention_bf16.h's kernels instead, where T and the head size are
-// multiples of 16: the same numerics, one head at a time in cache, 1.6-2× faster than these.
+// multiples of 16: the same numerics, one head at a time in cache, about 2× faster than these.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
