@@ -75,9 +75,10 @@ inline void attention16_check(const std::string& impl, Precision p, const Attent
   attention16_check(impl, p, a.B, a.T, a.C, a.H, rng, run);
 }
 
-// Shapes with whole blocks of 16 positions and heads of 16, 32, 48 and 64 channels: where the CPU's
-// AVX-512-BF16 attention kernels (kernels/cpu/attention_bf16.h) take over on a CPU that has them.
-inline const AttentionShape kBlockAttentionShapes[] = {{2, 64, 64, 2}, {1, 48, 64, 4}, {3, 32, 96, 2}, {1, 80, 128, 2}};
+// Shapes with whole blocks of 16 positions (one block alone, too) and heads of 16, 32, 48, 64 and
+// 128 channels: where the CPU's AVX-512-BF16 attention kernels (kernels/cpu/attention_bf16.h) take
+// over on a CPU that has them (on one without, these check the oneDNN path with bf16 activations).
+inline const AttentionShape kBlockAttentionShapes[] = {{2, 64, 64, 2}, {1, 48, 64, 4}, {3, 32, 96, 2}, {1, 80, 128, 2}, {2, 16, 256, 2}};
 
 // The same check with `k`'s 16-bit activations in and out (q, k, v, y, dy and dq, dk, dv in
 // precision p's encodings), as a 16-bit model calls attention.

@@ -33,6 +33,7 @@ describe('kernels (native/tools/kernel_check.cc)', () => {
     // kernels, kernels/cpu/attention_bf16.h, where the CPU has them)
     expect(checks.filter((c) => c.impl === 'cpu-bf16-activations').map((c) => c.kernel)).toEqual([
       'attention bf16 B=2 T=64 C=64 H=2', 'attention bf16 B=1 T=48 C=64 H=4', 'attention bf16 B=3 T=32 C=96 H=2', 'attention bf16 B=1 T=80 C=128 H=2',
+      'attention bf16 B=2 T=16 C=256 H=2',
     ]);
     // every kernel that takes activation views, with bf16 activations against fp32 ones holding
     // the same values (activation16_check.h)

@@ -13,11 +13,12 @@
 //   rows in bf16 (Pᵀ·dy and dSᵀ·q read consecutive elements of a row).
 //
 // Blocks of 16 queries that a key cannot see are skipped, and the sums over positions stop at the
-// diagonal's block. Registers: each product keeps 16 accumulators (rows × channel vectors).
+// diagonal's block. Registers: each product keeps 16 accumulators (12 for heads of 48 channels).
 #include "attention_bf16.h"
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "../../core/common.h"
@@ -103,7 +104,8 @@ RM_BF16 void row_pairs(Word* R, const uint16_t* x, size_t ld, size_t T, size_t D
       _mm512_storeu_si512(R + r * D + d, interleave(load16(x + 2 * r * ld + d), load16(x + (2 * r + 1) * ld + d)));
 }
 
-// out[r][i] = (tile[2r][i], tile[2r+1][i]) in bf16, for the i that P·v and dS·k read (i ≥ 2r).
+// out[r][i] = (tile[2r][i], tile[2r+1][i]) in bf16, for the i that P·v and dS·k read (from the
+// block of 16 holding 2r on).
 RM_BF16 void tile_row_pairs(Word* out, const float* tile, size_t T) {
   for (size_t r = 0; r < T / 2; ++r)
     for (size_t i = 2 * r / 16 * 16; i < T; i += 16)
@@ -111,7 +113,7 @@ RM_BF16 void tile_row_pairs(Word* out, const float* tile, size_t T) {
                                                       narrow(_mm512_loadu_ps(tile + (2 * r + 1) * T + i))));
 }
 
-// The tile's rows in bf16, for the i that Pᵀ·dy and dSᵀ·q read (i from j's pair on).
+// The tile's rows in bf16, for the i that Pᵀ·dy and dSᵀ·q read (from the block of 16 holding j on).
 RM_BF16 void tile_rows16(Word* out, const float* tile, size_t T) {
   auto* bits = reinterpret_cast<uint16_t*>(out);
   for (size_t j = 0; j < T; ++j)
@@ -292,8 +294,14 @@ bool fused_bf16_attention_fits(size_t T, size_t D) {
   return has_bf16 && T >= 16 && T % 16 == 0 && D >= 16 && D % 16 == 0;
 }
 
+static void require_fit(size_t T, size_t D) {
+  RM_CHECK(fused_bf16_attention_fits(T, D), "INTERNAL",
+           "the AVX-512-BF16 attention kernels cannot run T=" + std::to_string(T) + ", D=" + std::to_string(D) + " here");
+}
+
 void fused_bf16_attention_forward(uint16_t* y, float* lse, const uint16_t* qkv, size_t B, size_t T, size_t C, size_t H) {
   size_t D = C / H;
+  require_fit(T, D);
   float scale = 1.0f / std::sqrt(float(D));
   parallel_for(B * H, 1, [&](size_t h0, size_t h1) {
     for (size_t bh = h0; bh < h1; ++bh) {
@@ -306,6 +314,7 @@ void fused_bf16_attention_forward(uint16_t* y, float* lse, const uint16_t* qkv, 
 void fused_bf16_attention_backward(uint16_t* dqkv, const uint16_t* dy, const uint16_t* qkv, const uint16_t* y, const float* lse,
                                    size_t B, size_t T, size_t C, size_t H) {
   size_t D = C / H;
+  require_fit(T, D);
   float scale = 1.0f / std::sqrt(float(D));
   thread_local std::vector<float> deltas;  // reused call after call
   deltas.resize(B * H * T);

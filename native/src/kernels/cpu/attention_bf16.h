@@ -1,9 +1,12 @@
 // Causal self-attention on bf16 activations with AVX-512-BF16's dot products (VDPBF16PS), one
 // (sequence, head) at a time with everything it touches in the core's L1/L2: the scores, the
 // softmax and the products of a head run back to back, and the causal half above the diagonal
-// is skipped in blocks of 16 keys. The same math as the oneDNN path (bf16 operands, fp32
-// accumulation, P and dS rounded to bf16 for the products that read them), without its per-call
-// overhead, its batched products' strided gemm kernels and its T×T tiles streamed through memory.
+// is skipped in blocks of 16 keys. The numerics of the oneDNN path (bf16 operands, fp32
+// accumulation, the probabilities and dS rounded to bf16 for the products that read them; here
+// the forward rounds exp(s − max) and divides y's rows by Σ after the product), not its bits: a
+// CPU without AVX-512-BF16 runs that path and rounds differently in the last places, as oneDNN's
+// own kernels differ between CPUs. Without its per-call overhead, its batched products' strided
+// gemm kernels and its T×T tiles streamed through memory.
 #pragma once
 
 #include <cstddef>
